@@ -1,0 +1,5 @@
+import sys
+
+from pricealert.cli import main
+
+sys.exit(main())

@@ -1,0 +1,202 @@
+"""Every Prometheus metric PriceAlert exports: the contract `monitoring/` relies on.
+
+Metric names here are referenced by alert rules, recording rules and Grafana
+panels; a test proves every name they use is really exported. Add a metric
+here (and only here), with its labels and meaning, and it appears in the
+generated list `monitoring/metrics.md`.
+
+The API's HTTP metrics (`http_requests_total`, `http_request_duration_seconds`)
+are produced by the instrumentator in `services/api`, with status codes left
+ungrouped and buckets that resolve 0.2 s and 0.5 s; they are declared in
+`HTTP_METRICS` so the contract lists them too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
+
+# `_created` series double the series count for no use in our rules or dashboards.
+disable_created_metrics()
+
+#: Latency buckets of the API: they resolve the SLO's 0.2 s and the alert's 0.5 s.
+HTTP_LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0)
+#: Job duration buckets: they resolve the plan's "task time >= 60 s".
+JOB_DURATION_BUCKETS: Final = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+#: Delay from change detected to delivery: resolves the SLO's 10 minutes and 30 minutes.
+DELIVERY_DELAY_BUCKETS: Final = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+
+
+@dataclass(frozen=True)
+class MetricDoc:
+    name: str
+    type: str
+    labels: tuple[str, ...]
+    help: str
+    service: str
+
+
+HTTP_METRICS: Final = (
+    MetricDoc(
+        "http_requests_total",
+        "counter",
+        ("method", "handler", "status"),
+        "API requests by route template and exact status code.",
+        "api",
+    ),
+    MetricDoc(
+        "http_request_duration_seconds",
+        "histogram",
+        ("method", "handler"),
+        "API request latency.",
+        "api",
+    ),
+)
+
+registry: CollectorRegistry = REGISTRY
+
+# --- every worker (arq) ---------------------------------------------------------------
+QUEUE_LENGTH = Gauge(
+    "pricealert_queue_length", "Jobs waiting in a queue.", ["queue"], registry=registry
+)
+JOBS = Counter(
+    "pricealert_jobs_total",
+    "Jobs finished, by queue, function and outcome (success, failure, retry).",
+    ["queue", "function", "outcome"],
+    registry=registry,
+)
+JOB_DURATION = Histogram(
+    "pricealert_job_duration_seconds",
+    "Wall time of one job.",
+    ["queue", "function"],
+    buckets=JOB_DURATION_BUCKETS,
+    registry=registry,
+)
+JOBS_IN_PROGRESS = Gauge(
+    "pricealert_jobs_in_progress",
+    "Jobs running now.",
+    ["queue", "function"],
+    registry=registry,
+)
+
+# --- scraper --------------------------------------------------------------------------
+SCRAPES = Counter(
+    "pricealert_scrapes_total",
+    "Product checks by result: changed, unchanged, not_modified, blocked, no_price, "
+    "http_error, timeout, refused, too_large, error.",
+    ["result"],
+    registry=registry,
+)
+FETCH_DURATION = Histogram(
+    "pricealert_fetch_duration_seconds",
+    "Time to fetch one product page, redirects included.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
+    registry=registry,
+)
+FETCH_BYTES = Counter(
+    "pricealert_fetch_bytes_total", "Body bytes received from shops.", registry=registry
+)
+CLAIM_LAG = Histogram(
+    "pricealert_claim_lag_seconds",
+    "How late a due product was claimed (claim time minus due time).",
+    buckets=(0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 300.0, 900.0, 3600.0),
+    registry=registry,
+)
+PRICE_CHANGES = Counter(
+    "pricealert_price_changes_total",
+    "Changes recorded, by kind: price, stock, currency, suspicious.",
+    ["kind"],
+    registry=registry,
+)
+
+# --- evaluator ------------------------------------------------------------------------
+RULE_EVALUATIONS = Counter(
+    "pricealert_rule_evaluations_total",
+    "Rule evaluations by rule kind and result: fired, quiet, cooldown, capped, suppressed.",
+    ["kind", "result"],
+    registry=registry,
+)
+ALERTS_FIRED = Counter(
+    "pricealert_alerts_fired_total",
+    "Notifications created by the evaluator (one per rule firing and channel), by channel kind.",
+    ["channel"],
+    registry=registry,
+)
+
+# --- notifier -------------------------------------------------------------------------
+NOTIFICATIONS = Counter(
+    "pricealert_notifications_total",
+    "Delivery attempts by channel kind and outcome: sent, retry, failed.",
+    ["channel", "outcome"],
+    registry=registry,
+)
+NOTIFICATION_DELAY = Histogram(
+    "pricealert_notification_delay_seconds",
+    "Time from the price change being detected to the notification being delivered.",
+    ["channel"],
+    buckets=DELIVERY_DELAY_BUCKETS,
+    registry=registry,
+)
+
+# --- business gauges (refreshed from PostgreSQL by the API) ---------------------------
+ACTIVE_USERS = Gauge(
+    "pricealert_active_users", "Users with at least one watched product.", registry=registry
+)
+WATCHED_PRODUCTS = Gauge(
+    "pricealert_watched_products", "Distinct products watched by someone.", registry=registry
+)
+PRODUCTS_BY_STATUS = Gauge(
+    "pricealert_products", "Products by status.", ["status"], registry=registry
+)
+NOTIFICATIONS_PENDING = Gauge(
+    "pricealert_notifications_pending",
+    "Notifications not yet delivered or failed.",
+    registry=registry,
+)
+
+
+def exported_metric_names() -> set[str]:
+    """Names of every series family this code base exports (histogram/counter suffixes included)."""
+    names: set[str] = set()
+    for doc in all_metric_docs():
+        names.add(doc.name)
+        if doc.type == "histogram":
+            names.update({f"{doc.name}_bucket", f"{doc.name}_sum", f"{doc.name}_count"})
+    return names
+
+
+def all_metric_docs() -> list[MetricDoc]:
+    """The documented list: HTTP metrics plus every collector defined above."""
+    docs = list(HTTP_METRICS)
+    for metric in (
+        QUEUE_LENGTH, JOBS, JOB_DURATION, JOBS_IN_PROGRESS, SCRAPES, FETCH_DURATION,
+        FETCH_BYTES, CLAIM_LAG, PRICE_CHANGES, RULE_EVALUATIONS, ALERTS_FIRED,
+        NOTIFICATIONS, NOTIFICATION_DELAY, ACTIVE_USERS, WATCHED_PRODUCTS,
+        PRODUCTS_BY_STATUS, NOTIFICATIONS_PENDING,
+    ):  # fmt: skip
+        metric_type = metric._type  # noqa: SLF001 - prometheus_client keeps the type private
+        name = metric._name  # noqa: SLF001
+        if metric_type == "counter":
+            name = f"{name}_total"
+        service = _SERVICE_OF.get(name.removeprefix("pricealert_").split("_")[0], "worker")
+        docs.append(
+            MetricDoc(name, metric_type, tuple(metric._labelnames), metric._documentation, service)  # noqa: SLF001
+        )
+    return docs
+
+
+_SERVICE_OF: Final = {
+    "queue": "worker", "jobs": "worker", "job": "worker",
+    "scrapes": "scraper", "fetch": "scraper", "claim": "scraper", "price": "scraper",
+    "rule": "evaluator", "alerts": "evaluator", "notifications": "notifier", "notification": "notifier",
+    "active": "api", "watched": "api", "products": "api",
+}  # fmt: skip

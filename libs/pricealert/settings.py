@@ -1,0 +1,70 @@
+"""Settings: one base class, one subclass per service, env prefix `PRICEALERT_`.
+
+Defaults work on a developer machine with local PostgreSQL and Redis. Outside
+`development`/`test`, the base refuses the default secret.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside development
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class PriceAlertSettings(BaseSettings):
+    """What every service shares: where the data lives, how it logs."""
+
+    model_config = SettingsConfigDict(env_prefix="PRICEALERT_", extra="ignore")
+
+    environment: Literal["development", "test", "staging", "production"] = "development"
+    service_name: str = "pricealert"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/pricealert"
+    database_pool_size: int = 10
+    database_max_overflow: int = 10
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_json: bool = True
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
+    #: Hosts the guarded HTTP client may reach even though they resolve to private
+    #: or loopback addresses: `host` or `host:port`, comma-separated. Empty in production.
+    fetch_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Port of the worker's own /metrics endpoint (0: none). The API serves /metrics itself.
+    metrics_port: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_lists(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for key, value in list(data.items()):
+                if key in {"fetch_allowed_hosts", "cors_origins"}:
+                    data[key] = _split_csv(value)
+        return data
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> PriceAlertSettings:
+        if self.environment in {"staging", "production"} and (
+            self.secret_key.get_secret_value() == DEFAULT_SECRET
+        ):
+            raise ValueError("PRICEALERT_SECRET_KEY must be set outside development")
+        return self
+
+    @property
+    def sync_database_url(self) -> str:
+        """The same database for tools that speak libpq (pg_dump, psql)."""
+        return self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+@lru_cache
+def get_settings() -> PriceAlertSettings:
+    """The base settings of this process (services use their own subclass)."""
+    return PriceAlertSettings()
