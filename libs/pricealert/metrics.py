@@ -26,7 +26,7 @@ from prometheus_client import (
 )
 
 # `_created` series double the series count for no use in our rules or dashboards.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 #: Latency buckets of the API: they resolve the SLO's 0.2 s and the alert's 0.5 s.
 HTTP_LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0)
@@ -183,13 +183,13 @@ def all_metric_docs() -> list[MetricDoc]:
         NOTIFICATIONS, NOTIFICATION_DELAY, ACTIVE_USERS, WATCHED_PRODUCTS,
         PRODUCTS_BY_STATUS, NOTIFICATIONS_PENDING,
     ):  # fmt: skip
-        metric_type = metric._type  # noqa: SLF001 - prometheus_client keeps the type private
-        name = metric._name  # noqa: SLF001
+        metric_type = metric._type  # prometheus_client keeps these private
+        name = metric._name
         if metric_type == "counter":
             name = f"{name}_total"
         service = _SERVICE_OF.get(name.removeprefix("pricealert_").split("_")[0], "worker")
         docs.append(
-            MetricDoc(name, metric_type, tuple(metric._labelnames), metric._documentation, service)  # noqa: SLF001
+            MetricDoc(name, metric_type, tuple(metric._labelnames), metric._documentation, service)
         )
     return docs
 
@@ -197,6 +197,7 @@ def all_metric_docs() -> list[MetricDoc]:
 _SERVICE_OF: Final = {
     "queue": "worker", "jobs": "worker", "job": "worker",
     "scrapes": "scraper", "fetch": "scraper", "claim": "scraper", "price": "scraper",
-    "rule": "evaluator", "alerts": "evaluator", "notifications": "notifier", "notification": "notifier",
+    "rule": "evaluator", "alerts": "evaluator",
+    "notifications": "notifier", "notification": "notifier",
     "active": "api", "watched": "api", "products": "api",
 }  # fmt: skip

@@ -1,0 +1,270 @@
+"""ORM models: the tables PostgreSQL keeps as the source of truth.
+
+Tables are singular snake_case; timestamps end in `_at` and are `timestamptz`;
+money is `NUMERIC` (Decimal) beside a `currency` (ISO 4217). Relationships are
+`lazy="raise"`: every load is explicit, in a repository.
+
+User-facing objects have UUID ids (nothing to enumerate); products and price
+history, which only the system creates and which grow large, have bigint ids.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+PRODUCT_STATUSES = ("active", "failing", "paused")
+RULE_KINDS = ("below", "drop_percent", "change", "back_in_stock", "lowest_ever")
+CHANNEL_KINDS = ("email", "sms", "slack", "webhook")
+NOTIFICATION_STATUSES = ("pending", "sent", "failed")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: DateTime(timezone=True),
+        Decimal: Numeric(),
+        dict[str, Any]: JSONB,
+        uuid.UUID: UUID(as_uuid=True),
+    }
+
+
+def _now() -> Any:
+    return mapped_column(server_default=func.now())
+
+
+class User(Base):
+    __tablename__ = "app_user"  # "user" is reserved in PostgreSQL
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # stored lower-cased
+    daily_notification_cap: Mapped[int] = mapped_column(Integer, server_default="100")
+    daily_sms_cap: Mapped[int] = mapped_column(Integer, server_default="10")
+    created_at: Mapped[datetime] = _now()
+
+
+class ApiKey(Base):
+    __tablename__ = "api_key"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex, never the key
+    name: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = _now()
+    last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_api_key_user_id", "user_id"),)
+
+
+class Product(Base):
+    """One row per normalised URL and extraction recipe, shared by every watcher."""
+
+    __tablename__ = "product"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    domain: Mapped[str] = mapped_column(Text)
+    selector: Mapped[str] = mapped_column(Text, server_default="")
+    stock_selector: Mapped[str] = mapped_column(Text, server_default="")
+    check_interval_seconds: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), server_default="active")
+    price: Mapped[Decimal | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    in_stock: Mapped[bool | None] = mapped_column(Boolean)
+    title: Mapped[str | None] = mapped_column(Text)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    next_check_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    lease_expires_at: Mapped[datetime | None]
+    last_checked_at: Mapped[datetime | None]
+    last_changed_at: Mapped[datetime | None]
+    last_result: Mapped[str | None] = mapped_column(String(32))
+    consecutive_failures: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+    __table_args__ = (
+        UniqueConstraint("url", "selector", "stock_selector", name="uq_product_recipe"),
+        CheckConstraint(_in("status", PRODUCT_STATUSES), name="status"),
+        CheckConstraint("check_interval_seconds > 0", name="interval_positive"),
+        # The scheduler's claim query walks this index only.
+        Index(
+            "ix_product_due",
+            "next_check_at",
+            postgresql_where=text("status <> 'paused'"),
+        ),
+    )
+
+
+class Watch(Base):
+    """A user's interest in a product: what the API calls "a product"."""
+
+    __tablename__ = "watch"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"))
+    check_interval_seconds: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "product_id", name="uq_watch_user_product"),
+        Index("ix_watch_product_id", "product_id"),
+        Index("ix_watch_user_created", "user_id", "created_at", "id"),
+    )
+
+
+class PriceHistory(Base):
+    """One row per distinct observed state; an unchanged check only moves `last_seen_at`."""
+
+    __tablename__ = "price_history"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"))
+    price: Mapped[Decimal | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    in_stock: Mapped[bool | None] = mapped_column(Boolean)
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    checks: Mapped[int] = mapped_column(Integer, server_default="1")
+    #: Set when the change was implausible and confirmed by a second fetch.
+    suspicious: Mapped[bool] = mapped_column(Boolean, server_default="false")
+
+    __table_args__ = (Index("ix_price_history_product_seen", "product_id", "first_seen_at"),)
+
+
+alert_rule_channel = Table(
+    "alert_rule_channel",
+    Base.metadata,
+    Column("rule_id", ForeignKey("alert_rule.id", ondelete="CASCADE"), primary_key=True),
+    Column("channel_id", ForeignKey("channel.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_alert_rule_channel_channel_id", "channel_id"),
+)
+
+
+class Channel(Base):
+    __tablename__ = "channel"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(Text)
+    #: Webhook signing secret (`whsec_...`); needed in clear to sign, shown to the user once.
+    secret: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint(_in("kind", CHANNEL_KINDS), name="kind"),
+        Index("ix_channel_user_created", "user_id", "created_at", "id"),
+    )
+
+
+class AlertRule(Base):
+    __tablename__ = "alert_rule"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    watch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("watch.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    threshold: Mapped[Decimal | None]
+    cooldown_seconds: Mapped[int] = mapped_column(Integer, server_default="0")
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    #: Rule state kept by the evaluator (armed flag, reference price, ...).
+    state: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    last_fired_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+    __table_args__ = (
+        CheckConstraint(_in("kind", RULE_KINDS), name="kind"),
+        CheckConstraint("cooldown_seconds >= 0", name="cooldown_non_negative"),
+        Index("ix_alert_rule_product_id", "product_id"),
+        Index("ix_alert_rule_user_created", "user_id", "created_at", "id"),
+    )
+
+
+class Notification(Base):
+    """One delivery of one rule firing through one channel; the delivery log."""
+
+    __tablename__ = "notification"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    rule_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("alert_rule.id", ondelete="SET NULL")
+    )
+    channel_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("channel.id", ondelete="SET NULL")
+    )
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("product.id", ondelete="SET NULL"))
+    history_id: Mapped[int | None] = mapped_column(
+        ForeignKey("price_history.id", ondelete="SET NULL")
+    )
+    channel_kind: Mapped[str] = mapped_column(String(16))
+    rule_kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    detected_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    lease_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _now()
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        # The evaluator may run twice on one change: the user still gets one notification.
+        UniqueConstraint("rule_id", "channel_id", "history_id", name="uq_notification_firing"),
+        CheckConstraint(_in("status", NOTIFICATION_STATUSES), name="status"),
+        Index("ix_notification_user_created", "user_id", "created_at", "id"),
+        Index(
+            "ix_notification_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )

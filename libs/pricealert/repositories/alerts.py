@@ -1,0 +1,94 @@
+"""Alert rules and the channels they notify."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pricealert.errors import NotFound
+from pricealert.models import AlertRule, alert_rule_channel
+from pricealert.repositories.pagination import Page, keyset, page_of
+
+
+class AlertRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def create(
+        self,
+        *,
+        user_id: uuid.UUID,
+        watch_id: uuid.UUID,
+        product_id: int,
+        kind: str,
+        threshold: Any,
+        cooldown_seconds: int,
+        channel_ids: list[uuid.UUID],
+        state: dict[str, Any],
+    ) -> AlertRule:
+        rule = AlertRule(
+            user_id=user_id,
+            watch_id=watch_id,
+            product_id=product_id,
+            kind=kind,
+            threshold=threshold,
+            cooldown_seconds=cooldown_seconds,
+            state=state,
+        )
+        self.session.add(rule)
+        await self.session.flush()
+        await self.session.refresh(rule)
+        await self.set_channels(rule.id, channel_ids)
+        return rule
+
+    async def get(self, user_id: uuid.UUID, rule_id: uuid.UUID) -> AlertRule:
+        rule = await self.session.scalar(
+            select(AlertRule).where(AlertRule.id == rule_id, AlertRule.user_id == user_id)
+        )
+        if rule is None:
+            raise NotFound("alert not found")
+        return rule
+
+    async def list_page(
+        self, user_id: uuid.UUID, cursor: str | None, limit: int
+    ) -> Page[AlertRule]:
+        query = keyset(
+            select(AlertRule).where(AlertRule.user_id == user_id),
+            AlertRule.created_at,
+            AlertRule.id,
+            cursor,
+            limit,
+        )
+        rows = list(await self.session.scalars(query))
+        return page_of(rows, limit, lambda r: (r.created_at, r.id))
+
+    async def channel_ids(self, rule_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+        """Channel ids per rule, in a stable order."""
+        result: dict[uuid.UUID, list[uuid.UUID]] = {rule_id: [] for rule_id in rule_ids}
+        if not rule_ids:
+            return result
+        rows = await self.session.execute(
+            select(alert_rule_channel.c.rule_id, alert_rule_channel.c.channel_id)
+            .where(alert_rule_channel.c.rule_id.in_(rule_ids))
+            .order_by(alert_rule_channel.c.channel_id)
+        )
+        for rule_id, channel_id in rows:
+            result[rule_id].append(channel_id)
+        return result
+
+    async def set_channels(self, rule_id: uuid.UUID, channel_ids: list[uuid.UUID]) -> None:
+        await self.session.execute(
+            delete(alert_rule_channel).where(alert_rule_channel.c.rule_id == rule_id)
+        )
+        if channel_ids:
+            await self.session.execute(
+                insert(alert_rule_channel),
+                [{"rule_id": rule_id, "channel_id": c} for c in dict.fromkeys(channel_ids)],
+            )
+
+    async def delete(self, rule: AlertRule) -> None:
+        await self.session.delete(rule)
+        await self.session.flush()

@@ -1,0 +1,77 @@
+"""Notification channels of a user."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pricealert.errors import InvalidInput, NotFound
+from pricealert.models import Channel
+from pricealert.repositories.pagination import Page, keyset, page_of
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks signing secret: `whsec_` + base64 of 32 random bytes."""
+    import base64
+
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+class ChannelRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def create(self, user_id: uuid.UUID, kind: str, target: str) -> Channel:
+        channel = Channel(
+            user_id=user_id,
+            kind=kind,
+            target=target,
+            secret=new_webhook_secret() if kind == "webhook" else None,
+        )
+        self.session.add(channel)
+        await self.session.flush()
+        await self.session.refresh(channel)
+        return channel
+
+    async def get(self, user_id: uuid.UUID, channel_id: uuid.UUID) -> Channel:
+        channel = await self.session.scalar(
+            select(Channel).where(Channel.id == channel_id, Channel.user_id == user_id)
+        )
+        if channel is None:
+            raise NotFound("channel not found")
+        return channel
+
+    async def list_page(self, user_id: uuid.UUID, cursor: str | None, limit: int) -> Page[Channel]:
+        query = keyset(
+            select(Channel).where(Channel.user_id == user_id),
+            Channel.created_at,
+            Channel.id,
+            cursor,
+            limit,
+        )
+        rows = list(await self.session.scalars(query))
+        return page_of(rows, limit, lambda c: (c.created_at, c.id))
+
+    async def owned(self, user_id: uuid.UUID, channel_ids: list[uuid.UUID]) -> list[Channel]:
+        """The user's channels with these ids; `InvalidInput` naming any that are not theirs."""
+        if not channel_ids:
+            return []
+        rows = list(
+            await self.session.scalars(
+                select(Channel).where(Channel.id.in_(channel_ids), Channel.user_id == user_id)
+            )
+        )
+        missing = set(channel_ids) - {c.id for c in rows}
+        if missing:
+            raise InvalidInput(
+                "unknown channel ids: " + ", ".join(sorted(str(m) for m in missing)),
+                field="channel_ids",
+            )
+        return rows
+
+    async def delete(self, channel: Channel) -> None:
+        await self.session.delete(channel)
+        await self.session.flush()

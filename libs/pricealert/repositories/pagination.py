@@ -1,0 +1,68 @@
+"""Keyset (cursor) pagination over (created_at, id)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar, TypeVarTuple
+
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute
+
+from pricealert.errors import InvalidInput
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def encode_cursor(created_at: datetime, id_: uuid.UUID) -> str:
+    """An opaque cursor pointing after (created_at, id)."""
+    raw = json.dumps([created_at.isoformat(), str(id_)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """Read a cursor made by `encode_cursor`, or raise `InvalidInput`."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created_at_raw, id_raw = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        created_at = datetime.fromisoformat(created_at_raw)
+        if created_at.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return created_at, uuid.UUID(id_raw)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput("cursor is not valid", field="cursor") from exc
+
+
+def keyset(
+    query: Select[*Ts],
+    created_at: InstrumentedAttribute[datetime],
+    id_: InstrumentedAttribute[uuid.UUID],
+    cursor: str | None,
+    limit: int,
+) -> Select[*Ts]:
+    """Order by (created_at, id) and start after the cursor; fetch one extra to see a next page."""
+    if cursor:
+        after_at, after_id = decode_cursor(cursor)
+        query = query.where(
+            or_(created_at > after_at, and_(created_at == after_at, id_ > after_id))
+        )
+    return query.order_by(created_at, id_).limit(limit + 1)
+
+
+def page_of(rows: list[T], limit: int, key: Any) -> Page[T]:
+    """Cut the extra row and make the next cursor from the last kept one."""
+    if len(rows) <= limit:
+        return Page(rows, None)
+    kept = rows[:limit]
+    created_at, id_ = key(kept[-1])
+    return Page(kept, encode_cursor(created_at, id_))

@@ -1,0 +1,150 @@
+"""Products (shared, one per URL and recipe) and watches (a user's view of one)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pricealert.errors import NotFound
+from pricealert.models import Product, Watch
+from pricealert.repositories.pagination import Page, keyset, page_of
+from pricealert.urls import url_domain
+
+
+@dataclass(frozen=True)
+class WatchedProduct:
+    watch: Watch
+    product: Product
+
+
+class ProductRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def watch(
+        self,
+        user_id: uuid.UUID,
+        url: str,
+        *,
+        selector: str = "",
+        stock_selector: str = "",
+        check_interval_seconds: int,
+    ) -> tuple[WatchedProduct, bool]:
+        """Watch a normalised URL, sharing or creating its product. Returns (it, created)."""
+        product_id = await self.session.scalar(
+            insert(Product)
+            .values(
+                url=url,
+                domain=url_domain(url),
+                selector=selector,
+                stock_selector=stock_selector,
+                check_interval_seconds=check_interval_seconds,
+            )
+            .on_conflict_do_update(
+                constraint="uq_product_recipe",
+                # A watcher asking for more frequent checks speeds the shared product up.
+                set_={
+                    "check_interval_seconds": func.least(
+                        Product.check_interval_seconds, check_interval_seconds
+                    )
+                },
+            )
+            .returning(Product.id)
+        )
+        assert product_id is not None
+        existing = await self.session.scalar(
+            select(Watch).where(Watch.user_id == user_id, Watch.product_id == product_id)
+        )
+        created = existing is None
+        if existing is None:
+            existing = Watch(
+                user_id=user_id,
+                product_id=product_id,
+                check_interval_seconds=check_interval_seconds,
+            )
+            self.session.add(existing)
+            await self.session.flush()
+            await self.session.refresh(existing)
+            await self._resume_if_unwatched(product_id)
+        product = await self._load_product(product_id)
+        return WatchedProduct(existing, product), created
+
+    async def get(self, user_id: uuid.UUID, watch_id: uuid.UUID) -> WatchedProduct:
+        """One of the user's watched products; `NotFound` for anyone else's."""
+        row = (
+            await self.session.execute(self._joined(user_id).where(Watch.id == watch_id))
+        ).first()
+        if row is None:
+            raise NotFound("product not found")
+        return WatchedProduct(row.Watch, row.Product)
+
+    async def list(
+        self, user_id: uuid.UUID, cursor: str | None, limit: int
+    ) -> Page[WatchedProduct]:
+        query = keyset(self._joined(user_id), Watch.created_at, Watch.id, cursor, limit)
+        rows = [WatchedProduct(r.Watch, r.Product) for r in await self.session.execute(query)]
+        return page_of(rows, limit, lambda wp: (wp.watch.created_at, wp.watch.id))
+
+    async def set_interval(self, watched: WatchedProduct, check_interval_seconds: int) -> None:
+        """Change the user's interval; the product checks as often as its most eager watcher."""
+        watched.watch.check_interval_seconds = check_interval_seconds
+        await self.session.flush()
+        await self._recompute_interval(watched.product.id)
+        await self.session.refresh(watched.product)
+
+    async def unwatch(self, watched: WatchedProduct) -> None:
+        """Stop watching; a product nobody watches is paused, its history kept."""
+        await self.session.execute(delete(Watch).where(Watch.id == watched.watch.id))
+        remaining = await self.session.scalar(
+            select(func.count()).select_from(Watch).where(Watch.product_id == watched.product.id)
+        )
+        if remaining:
+            await self._recompute_interval(watched.product.id)
+        else:
+            await self.session.execute(
+                update(Product)
+                .where(Product.id == watched.product.id)
+                .values(status="paused", last_result="unwatched", lease_token=None)
+            )
+
+    async def request_check(self, product_id: int) -> None:
+        """Make the product due now (the enqueued check claims it like any due product)."""
+        await self.session.execute(
+            update(Product).where(Product.id == product_id).values(next_check_at=datetime.now(UTC))
+        )
+
+    def _joined(self, user_id: uuid.UUID) -> Select[Watch, Product]:
+        return (
+            select(Watch, Product)
+            .join(Product, Product.id == Watch.product_id)
+            .where(Watch.user_id == user_id)
+        )
+
+    async def _load_product(self, product_id: int) -> Product:
+        product = await self.session.get(Product, product_id, populate_existing=True)
+        assert product is not None
+        return product
+
+    async def _recompute_interval(self, product_id: int) -> None:
+        eager = (
+            select(func.min(Watch.check_interval_seconds))
+            .where(Watch.product_id == product_id)
+            .scalar_subquery()
+        )
+        await self.session.execute(
+            update(Product)
+            .where(Product.id == product_id)
+            .values(check_interval_seconds=func.coalesce(eager, Product.check_interval_seconds))
+        )
+
+    async def _resume_if_unwatched(self, product_id: int) -> None:
+        await self.session.execute(
+            update(Product)
+            .where(Product.id == product_id, Product.last_result == "unwatched")
+            .values(status="active", last_result=None, next_check_at=func.now())
+        )

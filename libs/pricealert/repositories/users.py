@@ -1,0 +1,112 @@
+"""Users and API keys. Keys are stored as SHA-256 hashes; the clear key is shown once."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pricealert.errors import Conflict, NotFound
+from pricealert.models import ApiKey, User
+
+KEY_PREFIX = "pa_"
+
+
+def hash_key(key: str) -> str:
+    """The stored form of an API key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> tuple[str, str]:
+    """A fresh key and its public prefix (shown in listings)."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    return key, key[:11]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the user and the key they called with."""
+
+    user_id: uuid.UUID
+    key_id: uuid.UUID
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def create_user(self, email: str) -> User:
+        """A new user; `Conflict` when the email is taken."""
+        email = email.strip().lower()
+        existing = await self.session.scalar(select(User.id).where(User.email == email))
+        if existing is not None:
+            raise Conflict("a user with this email already exists", field="email")
+        user = User(email=email)
+        self.session.add(user)
+        await self.session.flush()
+        return user
+
+    async def get_user(self, user_id: uuid.UUID) -> User:
+        user = await self.session.get(User, user_id)
+        if user is None:
+            raise NotFound("user not found")
+        return user
+
+    async def create_key(
+        self, user_id: uuid.UUID, name: str | None = None, expires_at: datetime | None = None
+    ) -> tuple[ApiKey, str]:
+        """A new key for the user: the row, and the clear key to show once."""
+        key, prefix = new_key()
+        row = ApiKey(
+            user_id=user_id, prefix=prefix, key_hash=hash_key(key), name=name, expires_at=expires_at
+        )
+        self.session.add(row)
+        await self.session.flush()
+        await self.session.refresh(row)
+        return row, key
+
+    async def list_keys(self, user_id: uuid.UUID) -> list[ApiKey]:
+        rows = await self.session.scalars(
+            select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.created_at, ApiKey.id)
+        )
+        return list(rows)
+
+    async def revoke_key(self, user_id: uuid.UUID, key_id: uuid.UUID) -> None:
+        """Revoke one of the user's keys (idempotent); `NotFound` for anyone else's."""
+        row = await self.session.scalar(
+            select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user_id)
+        )
+        if row is None:
+            raise NotFound("api key not found")
+        if row.revoked_at is None:
+            row.revoked_at = datetime.now(UTC)
+            await self.session.flush()
+
+    async def authenticate(self, key: str, now: datetime) -> Principal | None:
+        """The principal of a live key (not revoked, not expired), or None."""
+        row = (
+            await self.session.execute(
+                select(ApiKey.id, ApiKey.user_id, ApiKey.revoked_at, ApiKey.expires_at).where(
+                    ApiKey.key_hash == hash_key(key)
+                )
+            )
+        ).one_or_none()
+        if row is None or row.revoked_at is not None:
+            return None
+        if row.expires_at is not None and row.expires_at <= now:
+            return None
+        return Principal(user_id=row.user_id, key_id=row.id)
+
+    async def touch_key(self, key_id: uuid.UUID, now: datetime) -> None:
+        """Record use, at most once a minute per key (keeps the hot path write-free)."""
+        await self.session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == key_id)
+            .where((ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < now.replace(second=0)))
+            .values(last_used_at=now)
+        )
