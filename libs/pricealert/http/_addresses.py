@@ -1,0 +1,170 @@
+"""Which addresses the guarded client may connect to, and which hosts are exempt.
+
+The policy is an explicit table (IANA special-purpose registries plus the cloud
+metadata endpoints) rather than `ipaddress.is_global` alone, because what
+`is_global` says differs between Python releases (3.11 calls 192.0.0.192,
+multicast, 6to4 and NAT64 addresses "global"). `not is_global` is still
+checked as a catch-all.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Final
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+#: Cloud metadata endpoints (AWS/GCP/Azure, ECS task metadata, AWS over IPv6).
+METADATA_ADDRESSES: Final = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254")
+)
+
+_V4_BLOCKED: Final = tuple(
+    (ipaddress.IPv4Network(net), reason)
+    for net, reason in (
+        ("0.0.0.0/8", "unspecified"),
+        ("10.0.0.0/8", "private"),
+        ("100.64.0.0/10", "carrier-grade NAT"),
+        ("127.0.0.0/8", "loopback"),
+        ("169.254.0.0/16", "link-local"),
+        ("172.16.0.0/12", "private"),
+        ("192.0.0.0/24", "IETF protocol assignment"),
+        ("192.0.2.0/24", "documentation"),
+        ("192.88.99.0/24", "6to4 relay"),
+        ("192.168.0.0/16", "private"),
+        ("198.18.0.0/15", "benchmarking"),
+        ("198.51.100.0/24", "documentation"),
+        ("203.0.113.0/24", "documentation"),
+        ("224.0.0.0/4", "multicast"),
+        ("240.0.0.0/4", "reserved"),
+    )
+)
+
+_V6_BLOCKED: Final = tuple(
+    (ipaddress.IPv6Network(net), reason)
+    for net, reason in (
+        # IPv4-compatible (::a.b.c.d, also :: and ::1) and IPv4-mapped (::ffff:a.b.c.d):
+        # never a legitimate answer for a shop, and a classic way to spell 127.0.0.1.
+        ("::/96", "IPv4-compatible"),
+        ("::ffff:0:0/96", "IPv4-mapped"),
+        ("64:ff9b:1::/48", "local NAT64"),
+        ("100::/64", "discard"),
+        # Teredo (2001::/32) lives here: its embedded client address is obfuscated, refuse all.
+        ("2001::/23", "IETF protocol assignment"),
+        ("2001:db8::/32", "documentation"),
+        ("3fff::/20", "documentation"),
+        ("5f00::/16", "segment routing"),
+        ("fc00::/7", "unique-local"),
+        ("fe80::/10", "link-local"),
+        ("fec0::/10", "site-local"),
+        ("ff00::/8", "multicast"),
+    )
+)
+
+_NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
+_NUMERIC_LABEL: Final = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)$")
+
+
+@lru_cache(maxsize=8192)
+def blocked_reason(address: IPAddress) -> str | None:
+    """Why `address` must not be connected to, or None when it is a public address."""
+    if address in METADATA_ADDRESSES:
+        return "cloud metadata"
+    if isinstance(address, ipaddress.IPv4Address):
+        for network, reason in _V4_BLOCKED:
+            if address in network:
+                return reason
+    else:
+        for network6, reason in _V6_BLOCKED:
+            if address in network6:
+                return reason
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            inner = blocked_reason(embedded)
+            if inner is not None:
+                return f"{inner} (embedded in IPv6)"
+    if not address.is_global:
+        return "not globally routable"
+    return None
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    # 6to4 and NAT64 carry a real IPv4 destination; check it like any other.
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def parse_ip_literal(host: str) -> IPAddress | None:
+    """The address when `host` is a canonical IP literal, else None (then it is a name)."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def is_numeric_spelling(host: str) -> bool:
+    """True when `host` looks like an IPv4 address in a non-canonical spelling.
+
+    URL parsers and `inet_aton` read `2130706433`, `0x7f.1`, `0177.0.0.1` and
+    `127.1` as 127.0.0.1; the WHATWG URL standard treats any host whose last
+    label is numeric as IPv4. Shops never use such hosts, so they are refused
+    whatever they would point to.
+    """
+    labels = host.lower().removesuffix(".").split(".")
+    if not labels or not _NUMERIC_LABEL.match(labels[-1]):
+        return False
+    return parse_ip_literal(host.removesuffix(".")) is None
+
+
+class AllowedHosts:
+    """The exemption list: entries `host` (any port) or `host:port` (that port only)."""
+
+    __slots__ = ("_any_port", "_with_port")
+
+    def __init__(self, entries: Iterable[str]) -> None:
+        self._any_port: set[str] = set()
+        self._with_port: set[tuple[str, int]] = set()
+        for raw in entries:
+            host, port = _split_entry(raw.strip())
+            if not host:
+                continue
+            if port is None:
+                self._any_port.add(host)
+            else:
+                self._with_port.add((host, port))
+
+    def __bool__(self) -> bool:
+        return bool(self._any_port or self._with_port)
+
+    def allows(self, host: str, port: int) -> bool:
+        """Whether `host` on `port` is exempt from the address policy."""
+        host = normalise_host(host)
+        return host in self._any_port or (host, port) in self._with_port
+
+
+def normalise_host(host: str) -> str:
+    """Lower-case, without a trailing dot or IPv6 brackets."""
+    return host.strip().lower().removesuffix(".").removeprefix("[").removesuffix("]")
+
+
+def _split_entry(entry: str) -> tuple[str, int | None]:
+    if entry.startswith("["):  # [v6] or [v6]:port
+        host, _, rest = entry[1:].partition("]")
+        port = rest.removeprefix(":")
+        return normalise_host(host), _port(entry, port) if port else None
+    if entry.count(":") == 1:
+        host, port = entry.split(":")
+        return normalise_host(host), _port(entry, port)
+    return normalise_host(entry), None  # a name, an IPv4 address or a bare IPv6 address
+
+
+def _port(entry: str, text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(f"allowed host entry {entry!r}: port must be 1-65535")
+    return int(text)

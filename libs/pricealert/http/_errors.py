@@ -1,0 +1,103 @@
+"""The named failures of the guarded client (hierarchy drawn in `pricealert.http`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pricealert.errors import PriceAlertError
+
+if TYPE_CHECKING:
+    from pricealert.http._client import FetchResult
+
+
+class FetchError(PriceAlertError):
+    """Base of every failure of an outbound request; `code` names the failure."""
+
+    status = 502
+    code: ClassVar[str] = "fetch_error"
+    title = "Fetch failed"
+
+    def __init__(self, detail: str, *, url: str = "", **extra: Any) -> None:
+        super().__init__(detail, url=url, **extra)
+        self.url = url
+
+
+class BadURL(FetchError):
+    """Not an absolute http(s) URL, credentials in it, or a numeric IP spelling."""
+
+    status = 422
+    code = "bad_url"
+    title = "URL not allowed"
+
+
+class BlockedAddress(FetchError):
+    """The host is, or resolves to, an address the policy refuses."""
+
+    status = 422
+    code = "blocked_address"
+    title = "Address not allowed"
+
+
+class DNSFailure(FetchError):
+    """The name did not resolve."""
+
+    code = "dns_error"
+    title = "Name did not resolve"
+
+
+class FetchTimeout(FetchError):
+    """Connect, read, write, pool or total timeout; `phase` says which."""
+
+    status = 504
+    code = "timeout"
+    title = "Timed out"
+
+    def __init__(self, detail: str, *, url: str = "", phase: str = "total", **extra: Any) -> None:
+        super().__init__(detail, url=url, phase=phase, **extra)
+        self.phase = phase
+
+
+class ConnectionFailed(FetchError):
+    """Refused, reset or broken connection, or a response that breaks HTTP/1.1."""
+
+    code = "connection_error"
+    title = "Connection failed"
+
+
+class TLSFailure(FetchError):
+    """The TLS handshake failed (certificate not valid for the host, protocol error)."""
+
+    code = "tls_error"
+    title = "TLS failed"
+
+
+class TooLarge(FetchError):
+    """The body passed the size cap, on the wire or after decompression."""
+
+    code = "too_large"
+    title = "Response too large"
+
+
+class TooManyRedirects(FetchError):
+    """More redirect hops than allowed."""
+
+    code = "too_many_redirects"
+    title = "Too many redirects"
+
+
+class DecodingFailed(FetchError):
+    """A compressed body that does not decompress (corrupt, truncated, unknown coding)."""
+
+    code = "decoding_error"
+    title = "Body could not be decoded"
+
+
+class HTTPStatusError(FetchError):
+    """A non-2xx answer when the caller asked for `raise_for_status`; carries the result."""
+
+    code = "http_status"
+    title = "Unexpected HTTP status"
+
+    def __init__(self, detail: str, *, result: FetchResult) -> None:
+        super().__init__(detail, url=result.url, status_code=result.status)
+        self.result = result

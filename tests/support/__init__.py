@@ -1,0 +1,1 @@
+"""Reusable real servers and helpers for tests."""
