@@ -1,0 +1,171 @@
+"""Extraction: from a fetched product page to its price, currency, stock and title.
+
+`extract()` is a pure function over the response bytes, the page URL and the
+product's optional selectors; it does no I/O. It decodes the bytes
+(`encoding`), parses them once with selectolax's Lexbor backend, and shares that
+tree between the strategies, which are tried in this order, stopping at the
+first that yields a price:
+
+1. the product's configured CSS selector (`selector`) — when configured it is
+   the only source of the price;
+2. schema.org JSON-LD (`jsonld`);
+3. schema.org microdata (`items`, `microdata`), then RDFa (`rdfa`);
+4. OpenGraph / `product:price:*` meta tags (`meta`, `opengraph`).
+
+Stock comes from the stock selector when one is configured, else from the
+machine-readable availability of the strategy that gave the price, else of the
+other strategies (also when the selector gave the price); free text is never
+read as stock (see `stock` for what counts as in stock). A block page (`block`)
+is recorded as blocked and never yields a price. Several prices are chosen
+between by the rules in `schema_org` and `price_text`; currency symbols become
+ISO 4217 codes by the rules in `currency`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+
+from selectolax.lexbor import LexborHTMLParser
+
+from services.scraper.extract.block import strong_block_reason, weak_block_reason
+from services.scraper.extract.currency import normalize_amount, page_currency, tld_of, to_iso
+from services.scraper.extract.encoding import detect_encoding
+from services.scraper.extract.items import MICRODATA, RDFA, extract_items
+from services.scraper.extract.jsonld import extract_jsonld
+from services.scraper.extract.meta import extract_meta, meta_properties
+from services.scraper.extract.price_text import parse_price
+from services.scraper.extract.result import Extraction, Found
+from services.scraper.extract.selector import (
+    InvalidSelector,
+    price_by_selector,
+    stock_by_selector,
+)
+
+__all__ = ["Extraction", "InvalidSelector", "extract", "parse_price"]
+
+_JAPANESE_CODECS = frozenset({"cp932", "shift_jis", "euc_jp", "iso2022_jp", "euc_jis_2004"})
+
+
+class _Page:
+    """One parsed page and what is known about it, shared by the strategies."""
+
+    def __init__(self, body: bytes, url: str, headers: Mapping[str, str] | None) -> None:
+        codec, bom = detect_encoding(body, headers)
+        # Lexbor reads UTF-8 bytes itself; decoding to str first would only cost time.
+        source: bytes | str = (
+            body[bom:] if codec == "utf-8" else body[bom:].decode(codec, "replace")
+        )
+        self.body = body
+        self.url = url
+        self.tree = LexborHTMLParser(source)
+        html = self.tree.css_first("html")
+        self.lang = (html.attributes.get("lang") or "").strip() if html is not None else ""
+        self.japanese = (
+            self.lang.lower().startswith("ja") or tld_of(url) == "jp" or codec in _JAPANESE_CODECS
+        )
+        self.expected_currency = page_currency(url, self.lang) or ("JPY" if self.japanese else None)
+        title_node = self.tree.css_first("title")
+        self.html_title = _clean(title_node.text()) if title_node is not None else None
+        self._meta: dict[str, str] | None = None
+
+    @property
+    def meta(self) -> dict[str, str]:
+        if self._meta is None:
+            self._meta = meta_properties(self.tree)
+        return self._meta
+
+
+def extract(
+    body: bytes,
+    url: str,
+    *,
+    selector: str | None = None,
+    stock_selector: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Extraction:
+    """Read price, currency, stock and title from a product page's bytes."""
+    page = _Page(body, url, headers)
+    reason = strong_block_reason(body, page.html_title, headers)
+    if reason is not None:
+        return Extraction(None, None, None, None, "none", blocked=True, block_reason=reason)
+
+    stock = stock_by_selector(page.tree, stock_selector) if stock_selector else None
+    winner: Found | None = None
+    method = "none"
+    seen: list[Found] = []
+    had_product = False
+    if selector:
+        amount, currency = price_by_selector(
+            page.tree, selector, default_currency=page.expected_currency, japanese=page.japanese
+        )
+        if amount is not None:
+            method = "selector"
+            winner = Found(amount, currency, None, None)
+    for name, found, had in _strategies(page):
+        had_product = had_product or had
+        if found is None:
+            continue
+        seen.append(found)
+        if winner is None and not selector and found.price is not None:
+            winner, method = found, name
+        if winner is not None and _settled(winner, stock, seen):
+            break
+
+    if winner is None and not had_product and not page.meta:
+        body_node = page.tree.body
+        reason = weak_block_reason(body_node.text(separator=" ") if body_node else "")
+        if reason is not None:
+            return Extraction(None, None, None, None, "none", blocked=True, block_reason=reason)
+
+    if stock is None:
+        ordered = [winner, *seen] if winner is not None else seen
+        stock = next((f.in_stock for f in ordered if f.in_stock is not None), None)
+    currency = winner.currency if winner is not None else None
+    if winner is not None and currency is None:
+        currency = _fallback_currency(page, seen)
+    price = normalize_amount(winner.price, currency) if winner and winner.price else None
+    title = next((f.title for f in [winner, *seen] if f is not None and f.title), None)
+    title = title or _clean(page.meta.get("og:title")) or page.html_title
+    return Extraction(price, currency if price is not None else None, stock, title, method)
+
+
+def _strategies(page: _Page) -> Iterator[tuple[str, Found | None, bool]]:
+    """Each strategy's result in order, computed only when asked for."""
+    steps: tuple[tuple[str, Callable[[], tuple[Found | None, bool]]], ...] = (
+        ("jsonld", lambda: extract_jsonld(page.tree, page.url, page.expected_currency)),
+        (
+            "microdata",
+            lambda: extract_items(page.tree, MICRODATA, page.url, page.expected_currency),
+        ),
+        ("rdfa", lambda: extract_items(page.tree, RDFA, page.url, page.expected_currency)),
+        ("opengraph", lambda: _meta_step(page)),
+    )
+    for name, step in steps:
+        found, had = step()
+        yield name, found, had
+
+
+def _meta_step(page: _Page) -> tuple[Found | None, bool]:
+    found = extract_meta(page.meta, page.expected_currency)
+    return found, found is not None and found.price is not None
+
+
+def _settled(winner: Found, stock: bool | None, seen: list[Found]) -> bool:
+    """Whether later strategies can add nothing: price, currency and stock are known."""
+    has_stock = stock is not None or any(f.in_stock is not None for f in [winner, *seen])
+    return has_stock and winner.currency is not None
+
+
+def _fallback_currency(page: _Page, seen: list[Found]) -> str | None:
+    """A currency for a price that showed none: structured data's, then the page's."""
+    for found in seen:
+        if found.currency is not None:
+            return found.currency
+    for key in ("product:price:currency", "og:price:currency"):
+        if page.meta.get(key):
+            return to_iso(page.meta[key], default=page.expected_currency)
+    return page.expected_currency
+
+
+def _clean(text: str | None) -> str | None:
+    return " ".join(text.split()) or None if text else None

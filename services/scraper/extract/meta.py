@@ -1,0 +1,56 @@
+"""OpenGraph and product meta tags: `product:price:amount`, `og:price:amount`, ...
+
+The last strategy, and the weakest: meta tags describe the page as a whole.
+Shops emit price tags only on product pages, so a price tag present is read as
+the page's product's price. `product:sale_price:amount`,
+when present, is the price being charged and wins over `product:price:amount`;
+`product:original_price:*` is a was-price and is never read.
+"""
+
+from __future__ import annotations
+
+from selectolax.lexbor import LexborHTMLParser
+
+from services.scraper.extract.currency import normalize_amount, to_iso
+from services.scraper.extract.price_text import parse_price, to_decimal
+from services.scraper.extract.result import Found
+from services.scraper.extract.stock import availability_to_stock
+
+_PRICE_KEYS = (
+    ("product:sale_price:amount", "product:sale_price:currency"),
+    ("product:price:amount", "product:price:currency"),
+    ("og:price:amount", "og:price:currency"),
+)
+_STOCK_KEYS = ("product:availability", "og:availability")
+
+
+def meta_properties(tree: LexborHTMLParser) -> dict[str, str]:
+    """`property`/`name` → `content` for the page's meta tags (first one wins)."""
+    found: dict[str, str] = {}
+    for node in tree.css("meta[property], meta[name]"):
+        attributes = node.attributes
+        key = (attributes.get("property") or attributes.get("name") or "").strip().lower()
+        content = attributes.get("content")
+        if key and content is not None and key not in found:
+            found[key] = content.strip()
+    return found
+
+
+def extract_meta(meta: dict[str, str], expected_currency: str | None) -> Found | None:
+    """Price, currency and stock from OpenGraph product tags, or None if they say nothing."""
+    stock = next((availability_to_stock(meta[k]) for k in _STOCK_KEYS if k in meta), None)
+    for amount_key, currency_key in _PRICE_KEYS:
+        raw = meta.get(amount_key)
+        if not raw:
+            continue
+        currency = (
+            to_iso(meta.get(currency_key, ""), default=expected_currency) or expected_currency
+        )
+        amount = to_decimal(raw, currency, structured=True)
+        if amount is None:  # a formatted price such as "¥1,280" in the tag
+            amount, currency = parse_price(raw, default_currency=currency)
+        if amount is not None and amount > 0:
+            return Found(normalize_amount(amount, currency), currency, stock, None)
+    if stock is not None:
+        return Found(None, None, stock, None)
+    return None

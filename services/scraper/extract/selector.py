@@ -1,0 +1,87 @@
+"""A product's configured CSS selectors: the price selector and the stock selector.
+
+A configured price selector wins over everything else, and when it matches
+nothing there is no price rather than a guess from elsewhere: the selector
+exists because the user said where the price is, and a page that changed shape
+should show up as "no price" so that the selector gets fixed. The first element
+that matches is read (as `querySelector` would); a `content`, `data-price` or
+`value` attribute beats its text, and text inside `<del>`, `<s>` or `<strike>`
+(the crossed-out old price) is left out.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
+
+from pricealert.errors import InvalidInput
+from services.scraper.extract.price_text import parse_price
+from services.scraper.extract.stock import text_to_stock
+
+_STRUCK = frozenset({"del", "s", "strike"})
+
+
+class InvalidSelector(InvalidInput):
+    """A configured CSS selector that does not parse."""
+
+    code = "invalid_selector"
+    title = "Invalid CSS selector"
+
+
+def select_first(tree: LexborHTMLParser, selector: str) -> LexborNode | None:
+    """The first element `selector` matches; InvalidSelector if it is not CSS."""
+    try:
+        return tree.css_first(selector)
+    except (SelectolaxError, ValueError) as exc:
+        raise InvalidSelector(f"cannot parse CSS selector {selector!r}", selector=selector) from exc
+
+
+def price_by_selector(
+    tree: LexborHTMLParser, selector: str, *, default_currency: str | None, japanese: bool
+) -> tuple[Decimal | None, str | None]:
+    """Price and currency at the configured selector, or (None, None)."""
+    node = select_first(tree, selector)
+    if node is None:
+        return None, None
+    attributes = node.attributes
+    for attribute in ("content", "data-price", "value"):
+        raw = attributes.get(attribute)
+        if raw:
+            amount, currency = parse_price(
+                raw, default_currency=default_currency, japanese=japanese
+            )
+            if amount is not None:
+                return amount, currency
+    return parse_price(_visible_text(node), default_currency=default_currency, japanese=japanese)
+
+
+def stock_by_selector(tree: LexborHTMLParser, selector: str) -> bool | None:
+    """Stock words at the configured stock selector; None if it matches nothing readable."""
+    node = select_first(tree, selector)
+    if node is None:
+        return None
+    for attribute in ("content", "href"):
+        raw = node.attributes.get(attribute)
+        if raw:
+            found = text_to_stock(raw)
+            if found is not None:
+                return found
+    return text_to_stock(_visible_text(node))
+
+
+def _visible_text(node: LexborNode) -> str:
+    """Text of `node` without struck-through parts, with spaces between elements."""
+    parts: list[str] = []
+    _collect_text(node, parts)
+    return " ".join(part for part in parts if part)
+
+
+def _collect_text(node: LexborNode, parts: list[str]) -> None:
+    child = node.child
+    while child is not None:
+        if child.is_text_node:
+            parts.append((child.text_content or "").strip())
+        elif child.is_element_node and child.tag not in _STRUCK and child.tag != "script":
+            _collect_text(child, parts)
+        child = child.next
