@@ -9,10 +9,13 @@ id of one still queued or running.
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from arq.connections import ArqRedis
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 SCRAPE_QUEUE: Final = "pricealert:scrape"
 EVALUATE_QUEUE: Final = "pricealert:evaluate"
@@ -25,41 +28,72 @@ DELIVER_NOTIFICATION: Final = "deliver_notification"
 
 
 class JobPayload(BaseModel):
+    """A job's arguments; the class names its function and queue, the values its id."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+    function: ClassVar[str]
+    queue: ClassVar[str]
+
+    def job_id(self) -> str:
+        raise NotImplementedError
 
 
 class CheckProduct(JobPayload):
     """Fetch one product now. `lease_token` proves the claim the job acts on."""
 
+    function: ClassVar[str] = CHECK_PRODUCT
+    queue: ClassVar[str] = SCRAPE_QUEUE
     product_id: int
     lease_token: str | None = None
-    requested_at: datetime | None = None
+
+    def job_id(self) -> str:
+        # One queued check per product at a time.
+        return f"check:{self.product_id}"
 
 
 class EvaluateChange(JobPayload):
     """Evaluate the rules of a product against one recorded change (history row)."""
 
+    function: ClassVar[str] = EVALUATE_CHANGE
+    queue: ClassVar[str] = EVALUATE_QUEUE
     product_id: int
     history_id: int
+
+    def job_id(self) -> str:
+        return f"evaluate:{self.history_id}"
 
 
 class DeliverNotification(JobPayload):
     """Deliver one notification through its channel."""
 
+    function: ClassVar[str] = DELIVER_NOTIFICATION
+    queue: ClassVar[str] = NOTIFY_QUEUE
     notification_id: str
 
-
-def check_product_job_id(product_id: int) -> str:
-    """One queued check per product at a time."""
-    return f"check:{product_id}"
+    def job_id(self) -> str:
+        return f"deliver:{self.notification_id}"
 
 
-def evaluate_change_job_id(history_id: int) -> str:
-    return f"evaluate:{history_id}"
+async def enqueue(redis: ArqRedis, job: JobPayload, *, defer_seconds: float | None = None) -> bool:
+    """Queue a job under its deterministic id; False when that job is already queued."""
+    queued = await redis.enqueue_job(
+        job.function,
+        job.model_dump(mode="json"),
+        _job_id=job.job_id(),
+        _queue_name=job.queue,
+        _defer_by=defer_seconds,
+    )
+    return queued is not None
 
 
-def deliver_notification_job_id(notification_id: str) -> str:
-    return f"deliver:{notification_id}"
+def enqueue_after_commit(session: AsyncSession, redis: ArqRedis, job: JobPayload) -> None:
+    """Queue `job` once the session's unit of work has committed (never before)."""
+    from pricealert.db import after_commit
+
+    async def _enqueue() -> None:
+        await enqueue(redis, job)
+
+    after_commit(session, _enqueue)
 
 
 def serializer(obj: dict[str, Any]) -> bytes:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pricealert.models import Notification
+from pricealert.models import Channel, Notification
 from pricealert.repositories.pagination import Page, keyset, page_of
 
 
@@ -15,7 +16,7 @@ class NotificationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def list(
+    async def list_page(
         self, user_id: uuid.UUID, cursor: str | None, limit: int, status: str | None = None
     ) -> Page[Notification]:
         query = select(Notification).where(Notification.user_id == user_id)
@@ -27,3 +28,20 @@ class NotificationRepository:
             )
         )
         return page_of(rows, limit, lambda n: (n.created_at, n.id))
+
+    async def create_test(self, channel: Channel) -> Notification:
+        """A test message for a channel, delivered like any notification."""
+        now = datetime.now(UTC)
+        notification = Notification(
+            user_id=channel.user_id,
+            channel_id=channel.id,
+            channel_kind=channel.kind,
+            rule_kind="test",
+            payload={"type": "channel.test", "message": "PriceAlert test notification"},
+            detected_at=now,
+            next_attempt_at=now,
+        )
+        self.session.add(notification)
+        await self.session.flush()
+        await self.session.refresh(notification)
+        return notification

@@ -83,7 +83,7 @@ class ProductRepository:
             raise NotFound("product not found")
         return WatchedProduct(row.Watch, row.Product)
 
-    async def list(
+    async def list_page(
         self, user_id: uuid.UUID, cursor: str | None, limit: int
     ) -> Page[WatchedProduct]:
         query = keyset(self._joined(user_id), Watch.created_at, Watch.id, cursor, limit)

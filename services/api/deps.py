@@ -1,0 +1,75 @@
+"""Dependencies shared by every route: the unit of work, the caller, Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated
+
+from arq.connections import ArqRedis
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pricealert.db import session_scope
+from pricealert.errors import Unauthorized
+from pricealert.logging import bind_context, get_logger
+from pricealert.repositories.users import Principal, UserRepository
+from services.api.ratelimit import RateLimiter
+from services.api.settings import ApiSettings
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer pa_...`")
+_security_log = get_logger("pricealert.security")
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    # scope="function": the commit happens before the response is sent, so a client
+    # that got 201 can read what it created, and a failed commit is an error response.
+    async with session_scope(request.app.state.sessionmaker) as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+
+
+def _settings(request: Request) -> ApiSettings:
+    settings: ApiSettings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[ApiSettings, Depends(_settings)]
+
+
+def _redis(request: Request) -> ArqRedis:
+    redis: ArqRedis = request.app.state.redis
+    return redis
+
+
+RedisDep = Annotated[ArqRedis, Depends(_redis)]
+
+
+async def _principal(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
+    now = datetime.now(UTC)
+    users = UserRepository(session)
+    principal = await users.authenticate(credentials.credentials, now)
+    if principal is None:
+        _security_log.warning("auth.refused", category="security", path=request.url.path)
+        raise Unauthorized("the API key is unknown, expired or revoked")
+    bind_context(user_id=str(principal.user_id))
+    limiter: RateLimiter = request.app.state.rate_limiter
+    window = await limiter.hit(
+        f"key:{principal.key_id}", settings.rate_limit_per_minute, window_seconds=60
+    )
+    if window.first_in_window:
+        await users.touch_key(principal.key_id, now)  # at most one write per key per minute
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]

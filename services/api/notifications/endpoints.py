@@ -1,0 +1,44 @@
+"""The delivery log: what was sent, when, how many tries, and why it failed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from pricealert.models import Notification
+from pricealert.repositories.notifications import NotificationRepository
+from services.api.deps import CurrentPrincipal, SessionDep
+from services.api.notifications.schemas import NotificationOut
+from services.api.schemas import MAX_PAGE_SIZE, PageOut
+
+router = APIRouter(prefix="/notifications", tags=["notifications"])
+
+
+def notification_out(n: Notification) -> NotificationOut:
+    return NotificationOut(
+        id=n.id,
+        alert_id=n.rule_id,
+        channel_id=n.channel_id,
+        channel_kind=n.channel_kind,
+        rule_kind=n.rule_kind,
+        status=n.status,
+        attempts=n.attempts,
+        last_error=n.last_error,
+        payload=n.payload,
+        detected_at=n.detected_at,
+        created_at=n.created_at,
+        sent_at=n.sent_at,
+    )
+
+
+@router.get("", response_model=PageOut[NotificationOut])
+async def list_notifications(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    status: Literal["pending", "sent", "failed"] | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+) -> PageOut[NotificationOut]:
+    page = await NotificationRepository(session).list_page(principal.user_id, cursor, limit, status)
+    return PageOut(items=[notification_out(n) for n in page.items], next_cursor=page.next_cursor)

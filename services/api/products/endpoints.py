@@ -1,0 +1,197 @@
+"""Watched products, their history, statistics and chart."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from pricealert.charts import price_chart_svg
+from pricealert.errors import InvalidInput
+from pricealert.queues import CheckProduct, enqueue_after_commit
+from pricealert.repositories.prices import PriceRepository
+from pricealert.repositories.products import ProductRepository, WatchedProduct
+from pricealert.urls import normalise_url
+from services.api.deps import CurrentPrincipal, RedisDep, SessionDep, SettingsDep
+from services.api.products.schemas import (
+    CheckQueued,
+    PriceHistoryOut,
+    PricePointOut,
+    PriceStatsOut,
+    ProductCreate,
+    ProductOut,
+    ProductUpdate,
+)
+from services.api.schemas import MAX_PAGE_SIZE, PageOut
+
+router = APIRouter(prefix="/products", tags=["products"])
+
+Cursor = Annotated[str | None, Query(max_length=200)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+
+
+def product_out(watched: WatchedProduct) -> ProductOut:
+    product, watch = watched.product, watched.watch
+    return ProductOut(
+        id=watch.id,
+        url=product.url,
+        selector=product.selector or None,
+        stock_selector=product.stock_selector or None,
+        check_interval_seconds=watch.check_interval_seconds,
+        title=product.title,
+        price=product.price,
+        currency=product.currency,
+        in_stock=product.in_stock,
+        status=product.status,
+        last_checked_at=product.last_checked_at,
+        last_changed_at=product.last_changed_at,
+        last_error=product.last_error,
+        created_at=watch.created_at,
+    )
+
+
+def _interval(requested: int | None, settings: SettingsDep) -> int:
+    interval = requested or settings.default_check_interval_seconds
+    if interval < settings.min_check_interval_seconds:
+        raise InvalidInput(
+            f"check_interval_seconds must be at least {settings.min_check_interval_seconds}",
+            field="check_interval_seconds",
+        )
+    return interval
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ProductOut,
+    responses={200: {"model": ProductOut, "description": "You already watch this product."}},
+)
+async def watch_product(
+    body: ProductCreate,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+    response: Response,
+) -> ProductOut:
+    """Watch a product page; two users adding the same page share one product underneath."""
+    url = normalise_url(body.url)
+    watched, created = await ProductRepository(session).watch(
+        principal.user_id,
+        url,
+        selector=body.selector or "",
+        stock_selector=body.stock_selector or "",
+        check_interval_seconds=_interval(body.check_interval_seconds, settings),
+    )
+    if created and watched.product.last_checked_at is None:
+        # A new product gets its first check now rather than at the next scheduler tick.
+        enqueue_after_commit(session, redis, CheckProduct(product_id=watched.product.id))
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return product_out(watched)
+
+
+@router.get("", response_model=PageOut[ProductOut])
+async def list_products(
+    principal: CurrentPrincipal, session: SessionDep, cursor: Cursor = None, limit: Limit = 50
+) -> PageOut[ProductOut]:
+    """The user's watched products, oldest first."""
+    page = await ProductRepository(session).list_page(principal.user_id, cursor, limit)
+    return PageOut(items=[product_out(w) for w in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{product_id}", response_model=ProductOut)
+async def get_product(
+    product_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> ProductOut:
+    return product_out(await ProductRepository(session).get(principal.user_id, product_id))
+
+
+@router.patch("/{product_id}", response_model=ProductOut)
+async def update_product(
+    product_id: uuid.UUID,
+    body: ProductUpdate,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> ProductOut:
+    """Change how often the product is checked for you."""
+    products = ProductRepository(session)
+    watched = await products.get(principal.user_id, product_id)
+    await products.set_interval(watched, _interval(body.check_interval_seconds, settings))
+    return product_out(watched)
+
+
+@router.delete("/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def unwatch_product(
+    product_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> None:
+    """Stop watching (your alert rules on it go too)."""
+    products = ProductRepository(session)
+    await products.unwatch(await products.get(principal.user_id, product_id))
+
+
+@router.post("/{product_id}/check", status_code=status.HTTP_202_ACCEPTED)
+async def check_now(
+    product_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, redis: RedisDep
+) -> CheckQueued:
+    """Check the product now (queues a scrape)."""
+    products = ProductRepository(session)
+    watched = await products.get(principal.user_id, product_id)
+    await products.request_check(watched.product.id)
+    enqueue_after_commit(session, redis, CheckProduct(product_id=watched.product.id))
+    return CheckQueued()
+
+
+@router.get("/{product_id}/prices", response_model=PriceHistoryOut)
+async def price_history(
+    product_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> PriceHistoryOut:
+    """The change-only history: each row is one state, from first to last seen."""
+    since, until = _aware(since, "since"), _aware(until, "until")
+    if since and until and since > until:
+        raise InvalidInput("since must not be after until", field="since")
+    watched = await ProductRepository(session).get(principal.user_id, product_id)
+    rows = await PriceRepository(session).history(watched.product.id, since, until)
+    return PriceHistoryOut(
+        product_id=product_id, items=[PricePointOut.model_validate(r) for r in rows]
+    )
+
+
+@router.get("/{product_id}/stats", response_model=PriceStatsOut)
+async def price_stats(
+    product_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> PriceStatsOut:
+    """Current, lowest and highest ever, and the 30/90-day low and mean."""
+    watched = await ProductRepository(session).get(principal.user_id, product_id)
+    stats = await PriceRepository(session).stats(watched.product, datetime.now(UTC))
+    return PriceStatsOut.model_validate(stats)
+
+
+@router.get(
+    "/{product_id}/chart.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}, "description": "The history as SVG."}},
+)
+async def price_chart(
+    product_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> Response:
+    """The price history as a small SVG chart for emails and partner pages."""
+    watched = await ProductRepository(session).get(principal.user_id, product_id)
+    rows = await PriceRepository(session).history(watched.product.id, None, None)
+    svg = price_chart_svg(rows, now=datetime.now(UTC), title=watched.product.title)
+    return Response(svg, media_type="image/svg+xml")
+
+
+def _aware(value: datetime | None, field: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise InvalidInput(
+            f"{field} must carry a timezone (e.g. 2026-01-31T00:00:00Z)", field=field
+        )
+    return value

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import Field, field_validator
+from selectolax.lexbor import LexborHTMLParser, SelectolaxError
+
+from services.api.schemas import RequestModel, ResponseModel
+
+MAX_INTERVAL_SECONDS = 7 * 24 * 3600
+_PROBE = LexborHTMLParser("<p></p>")
+
+
+def _valid_selector(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        _PROBE.css_first(value)
+    except SelectolaxError as exc:
+        raise ValueError("not a valid CSS selector") from exc
+    return value
+
+
+class ProductCreate(RequestModel):
+    url: str = Field(max_length=4096, description="The product page (http or https).")
+    selector: str | None = Field(
+        default=None, max_length=500, description="CSS selector of the price, when needed."
+    )
+    stock_selector: str | None = Field(
+        default=None, max_length=500, description="CSS selector of the stock text, when needed."
+    )
+    check_interval_seconds: int | None = Field(default=None, le=MAX_INTERVAL_SECONDS)
+
+    _selectors = field_validator("selector", "stock_selector")(_valid_selector)
+
+
+class ProductUpdate(RequestModel):
+    check_interval_seconds: int = Field(le=MAX_INTERVAL_SECONDS)
+
+
+class ProductOut(ResponseModel):
+    id: uuid.UUID = Field(description="Your watch of this product.")
+    url: str
+    selector: str | None
+    stock_selector: str | None
+    check_interval_seconds: int
+    title: str | None
+    price: Decimal | None = Field(description="Decimal string, in `currency`.")
+    currency: str | None = Field(description="ISO 4217.")
+    in_stock: bool | None
+    status: str = Field(description="active, failing or paused.")
+    last_checked_at: datetime | None
+    last_changed_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+
+
+class PricePointOut(ResponseModel):
+    price: Decimal | None
+    currency: str | None
+    in_stock: bool | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+class PriceHistoryOut(ResponseModel):
+    product_id: uuid.UUID
+    items: list[PricePointOut]
+
+
+class PriceStatsOut(ResponseModel):
+    currency: str | None
+    current: Decimal | None
+    lowest: Decimal | None
+    highest: Decimal | None
+    low_30d: Decimal | None
+    mean_30d: Decimal | None = Field(description="Time-weighted mean over 30 days.")
+    low_90d: Decimal | None
+    mean_90d: Decimal | None = Field(description="Time-weighted mean over 90 days.")
+
+
+class CheckQueued(ResponseModel):
+    status: str = "queued"

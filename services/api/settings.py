@@ -1,0 +1,34 @@
+"""Settings of the API service."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field
+from pydantic_settings import NoDecode
+
+from pricealert.settings import PriceAlertSettings
+
+
+class ApiSettings(PriceAlertSettings):
+    service_name: str = "api"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    #: Origins of the web frontend allowed by CORS (comma-separated in the environment).
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Requests per minute per API key.
+    rate_limit_per_minute: int = 600
+    #: Sign-ups per hour per client address.
+    signup_limit_per_hour: int = 20
+    #: Largest request body accepted, in bytes.
+    max_body_bytes: int = 64 * 1024
+    default_check_interval_seconds: int = 3600
+    min_check_interval_seconds: int = 60
+    #: How often the business gauges are refreshed from PostgreSQL.
+    business_metrics_interval_seconds: float = 30.0
+
+
+@lru_cache
+def get_api_settings() -> ApiSettings:
+    return ApiSettings()

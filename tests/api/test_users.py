@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pricealert.models import ApiKey
+from tests.api.conftest import ApiUser
+
+
+async def test_sign_up_returns_the_key_once_and_stores_only_its_hash(
+    client: httpx.AsyncClient, db_session: AsyncSession
+) -> None:
+    response = await client.post("/v1/users", json={"email": "Carol@Example.com"})
+    assert response.status_code == 201
+    body = response.json()
+    assert body["email"] == "carol@example.com"
+    assert body["api_key"].startswith("pa_")
+    stored = list(await db_session.scalars(select(ApiKey)))
+    assert len(stored) == 1
+    assert body["api_key"] not in {stored[0].key_hash, stored[0].prefix}
+    assert body["api_key"].startswith(stored[0].prefix)
+    listed = await client.get(
+        "/v1/api-keys", headers={"Authorization": f"Bearer {body['api_key']}"}
+    )
+    assert listed.status_code == 200
+    assert "api_key" not in listed.json()[0]
+    assert listed.json()[0]["prefix"] == stored[0].prefix
+
+
+async def test_signing_up_twice_with_one_email_is_a_conflict(
+    client: httpx.AsyncClient, alice: ApiUser
+) -> None:
+    response = await client.post("/v1/users", json={"email": "ALICE@example.com"})
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "conflict"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"email": "not-an-email"}, {}, {"email": "a@example.com", "admin": True}, {"email": 5}],
+)
+async def test_sign_up_rejects_bad_bodies_with_a_problem(
+    client: httpx.AsyncClient, body: dict[str, object]
+) -> None:
+    response = await client.post("/v1/users", json=body)
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["status"] == 422
+    assert problem["type"].endswith("/invalid_input")
+    assert problem["errors"]
+
+
+async def test_malformed_json_is_a_400_problem(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/users", content=b'{"email": ', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "malformed_json"
+
+
+async def test_an_oversize_body_is_refused_with_413(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/users", json={"email": "a@example.com", "x": "y" * 100_000})
+    assert response.status_code == 413
+    assert response.json()["code"] == "body_too_large"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "Bearer pa_unknown", "Basic dXNlcjpwYXNz", "Bearer "],
+)
+async def test_calls_without_a_valid_key_get_401(
+    client: httpx.AsyncClient, header: str | None
+) -> None:
+    headers = {"Authorization": header} if header else {}
+    response = await client.get("/v1/products", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["code"] == "unauthorized"
+
+
+async def test_a_second_key_works_and_a_revoked_key_stops_at_once(
+    client: httpx.AsyncClient, alice: ApiUser
+) -> None:
+    created = await client.post("/v1/api-keys", json={"name": "ci"}, headers=alice.auth)
+    assert created.status_code == 201
+    second = created.json()["api_key"]
+    second_auth = {"Authorization": f"Bearer {second}"}
+    assert (await client.get("/v1/users/me", headers=second_auth)).json()["id"] == alice.id
+
+    revoked = await client.delete(f"/v1/api-keys/{created.json()['id']}", headers=alice.auth)
+    assert revoked.status_code == 204
+    assert (await client.get("/v1/users/me", headers=second_auth)).status_code == 401
+    assert (await client.get("/v1/users/me", headers=alice.auth)).status_code == 200
+    keys = (await client.get("/v1/api-keys", headers=alice.auth)).json()
+    assert [k["revoked_at"] is not None for k in keys] == [False, True]
+
+
+async def test_an_expired_key_is_refused(client: httpx.AsyncClient, alice: ApiUser) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    created = await client.post("/v1/api-keys", json={"expires_at": soon}, headers=alice.auth)
+    assert created.status_code == 201
+    key = created.json()["api_key"]
+    import asyncio
+
+    await asyncio.sleep(1.1)
+    response = await client.get("/v1/users/me", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 401
+
+
+async def test_a_key_cannot_expire_in_the_past(client: httpx.AsyncClient, alice: ApiUser) -> None:
+    response = await client.post(
+        "/v1/api-keys", json={"expires_at": "2020-01-01T00:00:00Z"}, headers=alice.auth
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "expires_at"
