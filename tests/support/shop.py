@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ipaddress
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -33,6 +34,8 @@ from functools import lru_cache
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any
+
+from pricealert.http import DNSFailure, IPAddress
 
 _CHUNK = 64 * 1024
 
@@ -48,6 +51,7 @@ class RecordedRequest:
     body: bytes
     at: float  # time.monotonic() when the request head had arrived
     server: str  # "host:port" the request arrived on
+    connection: int  # which TCP connection carried it (1, 2, ... in accept order)
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,7 @@ class Shop:
         self._routes: dict[str, Handler] = {}
         self._servers: list[asyncio.Server] = []
         self._connections: set[asyncio.Task[None]] = set()
+        self._accepted = 0
 
     async def __aenter__(self) -> Shop:
         return self
@@ -204,9 +209,11 @@ class Shop:
         self._connections.add(task)
         sockname = writer.get_extra_info("sockname")
         server = f"{sockname[0]}:{sockname[1]}"
+        self._accepted += 1
+        connection = self._accepted
         try:
             while True:
-                request = await _read_request(reader, server)
+                request = await _read_request(reader, server, connection)
                 if request is None:
                     break
                 if self._record:
@@ -232,7 +239,9 @@ class Shop:
                 await writer.wait_closed()
 
 
-async def _read_request(reader: asyncio.StreamReader, server: str) -> RecordedRequest | None:
+async def _read_request(
+    reader: asyncio.StreamReader, server: str, connection: int
+) -> RecordedRequest | None:
     line = await reader.readline()
     if not line.strip():
         return None
@@ -244,7 +253,8 @@ async def _read_request(reader: asyncio.StreamReader, server: str) -> RecordedRe
         headers[name.strip().lower()] = value.strip()
     length = int(headers.get("content-length", "0") or 0)
     body = await reader.readexactly(length) if length else b""
-    return RecordedRequest(method, target.split("?", 1)[0], target, headers, body, at, server)
+    path = target.split("?", 1)[0]
+    return RecordedRequest(method, path, target, headers, body, at, server, connection)
 
 
 async def _respond(writer: asyncio.StreamWriter, request: RecordedRequest, page: Page) -> bool:
@@ -306,3 +316,22 @@ async def running_shop(*hosts: str) -> AsyncIterator[Shop]:
         for host in hosts or ("127.0.0.1",):
             await shop.listen(host)
         yield shop
+
+
+class StaticResolver:
+    """A hosts file for the guarded client: test names (`shop.test`) to loopback addresses.
+
+    Satisfies `pricealert.http.Resolver`; `lookups` counts the calls per name so
+    tests can prove the client resolved once and connected to that answer.
+    """
+
+    def __init__(self, names: dict[str, list[str]]) -> None:
+        self.names = names
+        self.lookups: dict[str, int] = {}
+
+    async def resolve(self, host: str, port: int) -> list[IPAddress]:
+        """The configured addresses of `host`; `DNSFailure` for unknown names."""
+        self.lookups[host] = self.lookups.get(host, 0) + 1
+        if host not in self.names:
+            raise DNSFailure(f"{host} is not in the test hosts file")
+        return [ipaddress.ip_address(a) for a in self.names[host]]

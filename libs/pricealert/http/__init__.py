@@ -55,7 +55,12 @@ Use::
         await client.post(hook, json=payload, follow_redirects=False, raise_for_status=True)
 """
 
-from pricealert.http._addresses import AllowedHosts, blocked_reason, is_numeric_spelling
+from pricealert.http._addresses import (
+    AllowedHosts,
+    IPAddress,
+    blocked_reason,
+    is_numeric_spelling,
+)
 from pricealert.http._client import (
     DEFAULT_MAX_BYTES,
     DEFAULT_USER_AGENT,
@@ -94,6 +99,7 @@ __all__ = [
     "FetchTimeout",
     "GuardedClient",
     "HTTPStatusError",
+    "IPAddress",
     "Resolver",
     "TLSFailure",
     "TooLarge",

@@ -46,6 +46,8 @@ _V4_BLOCKED: Final = tuple(
 _V6_BLOCKED: Final = tuple(
     (ipaddress.IPv6Network(net), reason)
     for net, reason in (
+        ("::/128", "unspecified"),
+        ("::1/128", "loopback"),
         # IPv4-compatible (::a.b.c.d, also :: and ::1) and IPv4-mapped (::ffff:a.b.c.d):
         # never a legitimate answer for a shop, and a classic way to spell 127.0.0.1.
         ("::/96", "IPv4-compatible"),

@@ -259,7 +259,7 @@ class GuardedClient:
         extensions: dict[str, Any] = {"timeout": self._timeouts}
         pinned = url
         send_headers = headers
-        if parse_ip_literal(url.host) is None:
+        if url.host != str(address):
             # Pinning: connect to the checked IP; the name travels in Host and in TLS SNI,
             # and the certificate is verified against the name (sni_hostname).
             pinned = url.copy_with(host=str(address))
@@ -289,7 +289,7 @@ class GuardedClient:
 
     async def _checked_addresses(self, url: httpx.URL) -> list[IPAddress]:
         host, port = url.host, _port(url)
-        literal = parse_ip_literal(host)
+        literal = parse_ip_literal(host.removesuffix("."))
         if literal is not None:
             addresses = [literal]
         else:
