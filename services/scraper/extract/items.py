@@ -20,7 +20,9 @@ from services.scraper.extract.result import Found
 from services.scraper.extract.schema_org import PRODUCT_TYPES, Graph, Node, read_product, types_of
 
 _STRUCK_TAGS = frozenset({"del", "s", "strike"})
-_STRUCK_CLASS = re.compile(r"was|old|list|rrp|strike|regular|compare|before|msrp|uvp", re.I)
+_STRUCK_CLASS = re.compile(
+    r"(?:^|[\s_-])(?:was|old|list|rrp|strike|regular|compare|before|msrp|uvp)(?:$|[\s_-])", re.I
+)
 _PRICE_PROPS = frozenset({"price", "lowPrice", "highPrice"})
 _MANY = frozenset({"offers", "hasVariant"})
 _URL_ATTR = {"a": "href", "link": "href", "area": "href", "img": "src", "source": "src"}

@@ -38,12 +38,18 @@ _CUR = (
 # "2 x 3" or "Qty 1 280円" do not merge into one number.
 _NUMBER = re.compile(r"(?<![\d.,])\d+(?:(?:[.,'’]|\s(?=\d{3}(?!\d)))\d+)*")
 _PREFIX = re.compile(rf"({_CUR})\s*$")
-_UNIT = (
-    r"ポイント|pts?\b|points?\b|P還元|倍|%|個|点|件|回払い|回|ヶ月|か月|カ月|x\b|×"
-    r"|[A-Za-z]+"
+_UNIT = r"ポイント|pts?\b|points?\b|P還元|倍|%|個|点|件|回払い|回|ヶ月|か月|カ月|x\b|×"
+_TAX_AFTER = (
+    r"税込み?|税抜き?|税別|tax incl\.?|incl\.? (?:vat|tax)|inkl\.? mwst\.?|\bttc\b|\bht\b"
+    r"|excl\.? (?:vat|tax)|zzgl\.? mwst\.?"
 )
+# What directly follows a number and belongs to it: its currency, a unit
+# ("29ポイント", or letters glued on as in "128GB"), a tax note and a short
+# parenthesised note without digits ("(税込)"). A word after a space ("statt")
+# is not claimed: it introduces the next number.
 _SUFFIX = re.compile(
-    rf"\s*(?P<cur>{_CUR})?\s*(?P<unit>{_UNIT})?\s*(?P<paren>[(\[（【][^)\]）】\d]{{0,24}}[)\]）】])?"
+    rf"(?:\s*(?P<cur>{_CUR}))?(?P<unit>\s*(?:{_UNIT})|[A-Za-z]+)?(?P<tax>\s*(?i:{_TAX_AFTER}))?"
+    rf"\s*(?P<paren>[(\[（【][^)\]）】\d]{{0,24}}[)\]）】])?"
 )
 _FREE_SHIPPING = re.compile(
     r"送料無料|送料込み?|送料当店負担|free shipping|free delivery|versandkostenfrei"

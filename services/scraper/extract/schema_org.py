@@ -220,11 +220,7 @@ def _from_specification(graph: Graph, value: Any) -> tuple[Any, Any]:
     for spec in specs:
         price_type = spec.get("priceType")
         bare = price_type.rstrip("/").rsplit("/", 1)[-1] if isinstance(price_type, str) else None
-        quantity = graph.resolve(spec.get("referenceQuantity"))
-        per_unit = isinstance(quantity, dict) and str(quantity.get("value", "1")) not in (
-            "1",
-            "1.0",
-        )
+        per_unit = spec.get("referenceQuantity") is not None  # "$0.84 per oz"
         if bare in _NOT_THE_PRICE or per_unit or spec.get("price") in (None, ""):
             continue
         usable.append((bare != "SalePrice", spec))

@@ -44,6 +44,7 @@ def price_by_selector(
     node = select_first(tree, selector)
     if node is None:
         return None, None
+    shown = parse_price(_visible_text(node), default_currency=default_currency, japanese=japanese)
     attributes = node.attributes
     for attribute in ("content", "data-price", "value"):
         raw = attributes.get(attribute)
@@ -52,8 +53,9 @@ def price_by_selector(
                 raw, default_currency=default_currency, japanese=japanese
             )
             if amount is not None:
-                return amount, currency
-    return parse_price(_visible_text(node), default_currency=default_currency, japanese=japanese)
+                # A bare "64.50" attribute takes the currency the text shows ("$64.50").
+                return amount, currency or shown[1]
+    return shown
 
 
 def stock_by_selector(tree: LexborHTMLParser, selector: str) -> bool | None:
