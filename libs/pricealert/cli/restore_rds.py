@@ -1,0 +1,154 @@
+"""`pricealert restore rds-snapshot` and `pricealert restore rds-pitr` (plan 5.2.1, 5.2.2).
+
+The `restore` group itself is created by `pricealert.cli.backup` (beside
+`restore dump`), which calls `register_restore_subcommands` here: argparse
+cannot hold two parsers named `restore`. `register` builds a `restore` group of
+its own for running this module alone; the CLI does not use it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.exceptions import BotoCoreError
+
+from pricealert.cli import add_command
+from pricealert.ops import rds_restore
+from pricealert.ops.rds_restore import (
+    DEFAULT_INSTANCE_CLASS,
+    DEFAULT_SOURCE,
+    RdsRestoreError,
+    RestoredInstance,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_rds.type_defs import WaiterConfigTypeDef
+
+
+def register_restore_subcommands(restore_subparsers: Any) -> None:
+    """Add `rds-snapshot` and `rds-pitr` to an existing `restore` sub-parser group."""
+    snapshot = add_command(
+        restore_subparsers,
+        "rds-snapshot",
+        _rds_snapshot,
+        "Restore an RDS snapshot into a new DB instance (plan 5.2.1).",
+    )
+    snapshot.add_argument("snapshot", help="snapshot identifier (rds:…, awsbackup:…) or ARN")
+    snapshot.add_argument("target", help="new DB instance identifier")
+    _add_common(snapshot)
+
+    pitr = add_command(
+        restore_subparsers,
+        "rds-pitr",
+        _rds_pitr,
+        "Restore an RDS instance as it was at a point in time (plan 5.2.2).",
+    )
+    pitr.add_argument("target", help="new DB instance identifier")
+    pitr.add_argument("time", help="ISO 8601 time with a zone, e.g. 2023-06-15T08:45:00Z")
+    pitr.add_argument(
+        "--source", default=DEFAULT_SOURCE, help=f"source instance (default: {DEFAULT_SOURCE})"
+    )
+    _add_common(pitr)
+
+
+def register(subparsers: Any) -> None:
+    """A `restore` group of this module's own (unused by the CLI: `backup` owns the group)."""
+    group = subparsers.add_parser("restore", help="Restore the database.")
+    commands = group.add_subparsers(dest="restore_command", required=True, metavar="COMMAND")
+    register_restore_subcommands(commands)
+
+
+def _add_common(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--instance-class",
+        default=DEFAULT_INSTANCE_CLASS,
+        help=f"default: {DEFAULT_INSTANCE_CLASS}",
+    )
+    command.add_argument(
+        "--security-group-ids",
+        nargs="+",
+        default=[],
+        metavar="SG",
+        help="VPC security groups for the new instance (space- or comma-separated)",
+    )
+    command.add_argument(
+        "--wait",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="wait until the instance is available and print its endpoint (default: wait)",
+    )
+    command.add_argument("--region", help="AWS region (default: the AWS configuration's)")
+    command.add_argument(
+        "--poll-seconds", type=_positive_int, default=30, help="seconds between status checks"
+    )
+    command.add_argument(
+        "--max-polls", type=_positive_int, default=120, help="status checks before giving up"
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _rds_snapshot(args: argparse.Namespace) -> int:
+    print(f"restoring snapshot {args.snapshot} into {args.target} ({args.instance_class})")
+    result = rds_restore.restore_from_snapshot(
+        _client(args),
+        args.snapshot,
+        args.target,
+        instance_class=args.instance_class,
+        security_group_ids=_groups(args.security_group_ids),
+        wait=args.wait,
+        waiter_config=_waiter_config(args),
+    )
+    _report(result)
+    return 0
+
+
+def _rds_pitr(args: argparse.Namespace) -> int:
+    restore_time = rds_restore.parse_restore_time(args.time)
+    print(f"restoring {args.source} as of {restore_time.isoformat()} into {args.target}")
+    result = rds_restore.restore_to_point_in_time(
+        _client(args),
+        args.target,
+        restore_time,
+        source_identifier=args.source,
+        instance_class=args.instance_class,
+        security_group_ids=_groups(args.security_group_ids),
+        wait=args.wait,
+        waiter_config=_waiter_config(args),
+    )
+    _report(result)
+    return 0
+
+
+def _client(args: argparse.Namespace) -> RDSClient:
+    try:
+        client: RDSClient = boto3.client("rds", region_name=args.region)
+    except BotoCoreError as exc:  # no region configured, unknown region name
+        raise RdsRestoreError("aws_error", str(exc)) from None
+    return client
+
+
+def _groups(values: list[str]) -> list[str]:
+    return [part for value in values for part in value.split(",") if part]
+
+
+def _waiter_config(args: argparse.Namespace) -> WaiterConfigTypeDef:
+    return {"Delay": args.poll_seconds, "MaxAttempts": args.max_polls}
+
+
+def _report(result: RestoredInstance) -> None:
+    if result.endpoint is None:
+        print(f"{result.identifier} is {result.status}; its endpoint is known once available")
+        return
+    print(f"{result.identifier} is {result.status} at {result.endpoint}:{result.port}")
