@@ -1,0 +1,130 @@
+"""The Prometheus path against a real `prometheus` binary, its history backfilled with promtool."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pricealert.ops.forecast import fit_builtin
+from pricealert.ops.forecast_io import PrometheusQueryFailed, fetch_prometheus
+
+from . import synthetic
+
+Cli = Callable[..., tuple[int, str, str]]
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("prometheus") is None or shutil.which("promtool") is None,
+    reason="needs the prometheus and promtool binaries (Debian package prometheus)",
+)
+
+# Three weeks of 5-minute samples that end three hours ago: a realistic scrape history.
+END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+BEGIN = END - timedelta(days=21)
+QUERY = 'sum(avg_over_time(pricealert_queue_length{queue="pricealert:scrape"}[1h]))'
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _openmetrics() -> str:
+    lines = ["# TYPE pricealert_queue_length gauge"]
+    data = synthetic.series(days=21, step=timedelta(minutes=5), start=BEGIN)
+    for at, value in zip(data.ds, data.y, strict=True):
+        stamp = int(at.timestamp())
+        lines.append(f'pricealert_queue_length{{queue="pricealert:scrape"}} {value:.3f} {stamp}')
+        lines.append(f'pricealert_queue_length{{queue="pricealert:notify"}} 7 {stamp}')
+    return "\n".join([*lines, "# EOF", ""])
+
+
+@pytest.fixture(scope="module")
+def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Prometheus serving the backfilled history on a free loopback port."""
+    root = tmp_path_factory.mktemp("prometheus")
+    (root / "history.om").write_text(_openmetrics())
+    (root / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
+    subprocess.run(
+        ["promtool", "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=1000h",
+         "--quiet", str(root / "history.om"), str(root / "data")],
+        check=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{free_port()}"
+    with (root / "prometheus.log").open("wb") as log:
+        process = subprocess.Popen(
+            ["prometheus", f"--config.file={root / 'prometheus.yml'}",
+             f"--storage.tsdb.path={root / 'data'}", "--storage.tsdb.retention.time=10y",
+             f"--web.listen-address={url.removeprefix('http://')}"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        _wait_ready(url, process, root / "prometheus.log")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"prometheus exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)  # polling for startup, not an assertion
+    pytest.fail("prometheus did not become ready within 60 s")
+
+
+def test_a_range_query_returns_the_backfilled_hourly_series(prometheus_url: str) -> None:
+    start = BEGIN + timedelta(hours=1)
+
+    series = fetch_prometheus(prometheus_url, QUERY, start, END, "1h")
+
+    assert len(series.ds) == 21 * 24
+    assert series.ds[0] == start
+    assert series.y[100] == pytest.approx(synthetic.truth(series.ds[100], BEGIN), abs=15)
+
+
+def test_forecast_from_prometheus_recovers_the_trend(prometheus_url: str) -> None:
+    series = fetch_prometheus(prometheus_url, QUERY, BEGIN + timedelta(hours=1), END, "1h")
+
+    result = fit_builtin(series, timedelta(days=7))
+
+    assert result.slope_per_day == pytest.approx(synthetic.SLOPE_PER_DAY, abs=0.2)
+    assert result.amplitudes["weekly"] == pytest.approx(synthetic.WEEKLY, rel=0.15)
+
+
+def test_forecast_command_reads_prometheus(prometheus_url: str, tmp_path: Path, cli: Cli) -> None:
+    code, out, _ = cli(
+        "forecast", f"--prometheus={prometheus_url}", f"--query={QUERY}",
+        f"--start={(BEGIN + timedelta(hours=1)).isoformat()}", f"--end={END.isoformat()}",
+        "--step=1h", "--engine=builtin", "--horizon-days=7", "--metric-kind=queue_length",
+        f"--out={tmp_path / 'f.csv'}", f"--plot={tmp_path / 'f.png'}",
+    )  # fmt: skip
+
+    assert code == 0, out
+    assert "504 observations every 1:00:00" in out
+    assert "tasks needed at the peak: 1 → run 1" in out  # ~300 jobs, 500 per task
+
+
+def test_a_query_with_several_series_is_refused(prometheus_url: str) -> None:
+    with pytest.raises(PrometheusQueryFailed, match="returned 2 series"):
+        fetch_prometheus(prometheus_url, "pricealert_queue_length", BEGIN, END, "1h")
+
+
+def test_a_malformed_query_reports_prometheus_own_error(prometheus_url: str) -> None:
+    with pytest.raises(PrometheusQueryFailed, match="bad_data"):
+        fetch_prometheus(prometheus_url, "sum(", BEGIN, END, "1h")
