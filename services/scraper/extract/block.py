@@ -50,6 +50,8 @@ _BLOCK_TEXT = re.compile(
     re.I,
 )
 
+_MARKER_WINDOW = 48 * 1024
+
 # Block pages are short; a long page without product data is a page, not a wall.
 _WEAK_TEXT_LIMIT = 6000
 
@@ -70,6 +72,11 @@ def strong_block_reason(
         for key, value in headers.items():
             if key.lower() == "cf-mitigated" and value.strip().lower() == "challenge":
                 return "cloudflare_challenge"
+    # Bot walls are small pages (1-40 KB); on a large page the challenge markup
+    # would sit in its first or last bytes, so a 300 KB product page is not
+    # scanned eight times over.
+    if len(body) > 2 * _MARKER_WINDOW:
+        body = body[:_MARKER_WINDOW] + b"\n" + body[-_MARKER_WINDOW:]
     for marker, reason in _VENDOR_MARKERS:
         if marker in body:
             return reason
