@@ -21,8 +21,8 @@ from pricealert.ops.forecast import (
 from pricealert.ops.forecast_io import PrometheusUnreachable, fetch_prometheus
 
 from . import synthetic
+from .servers import free_port
 from .synthetic import DAILY, NOISE, SLOPE_PER_DAY, WEEKLY
-from .test_forecast_prometheus import free_port
 
 Cli = Callable[..., tuple[int, str, str]]
 

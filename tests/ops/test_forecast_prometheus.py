@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
 from pricealert.ops.forecast import fit_builtin
 from pricealert.ops.forecast_io import PrometheusQueryFailed, fetch_prometheus
 
 from . import synthetic
+from .servers import free_port, wait_ready
 
 Cli = Callable[..., tuple[int, str, str]]
 
@@ -29,12 +27,6 @@ pytestmark = pytest.mark.skipif(
 END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
 BEGIN = END - timedelta(days=21)
 QUERY = 'sum(avg_over_time(pricealert_queue_length{queue="pricealert:scrape"}[1h]))'
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _openmetrics() -> str:
@@ -67,25 +59,11 @@ def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        _wait_ready(url, process, root / "prometheus.log")
+        wait_ready(f"{url}/-/ready", process, root / "prometheus.log")
         yield url
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"prometheus exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)  # polling for startup, not an assertion
-    pytest.fail("prometheus did not become ready within 60 s")
 
 
 def test_a_range_query_returns_the_backfilled_hourly_series(prometheus_url: str) -> None:
