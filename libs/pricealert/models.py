@@ -11,7 +11,7 @@ history, which only the system creates and which grow large, have bigint ids.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -65,8 +65,14 @@ class Base(DeclarativeBase):
     }
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 def _now() -> Any:
-    return mapped_column(server_default=func.now())
+    # Set in Python too: rows created in one transaction still get distinct, ordered times
+    # (now() is the transaction's start), which keyset pagination relies on.
+    return mapped_column(default=_utcnow, server_default=func.now())
 
 
 class User(Base):

@@ -96,6 +96,19 @@ def enqueue_after_commit(session: AsyncSession, redis: ArqRedis, job: JobPayload
     after_commit(session, _enqueue)
 
 
+def queue_client(redis_url: str) -> ArqRedis:
+    """A JSON-speaking arq client that connects lazily (a service starts even with Redis down)."""
+    from arq.connections import ArqRedis
+    from redis.asyncio import ConnectionPool
+
+    return ArqRedis(
+        ConnectionPool.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5),
+        job_serializer=serializer,
+        job_deserializer=deserializer,
+        default_queue_name=SCRAPE_QUEUE,
+    )
+
+
 def serializer(obj: dict[str, Any]) -> bytes:
     """arq job serializer: JSON instead of pickle."""
     return json.dumps(obj, default=str, separators=(",", ":")).encode()

@@ -22,11 +22,8 @@ async def refresh_business_metrics(session: AsyncSession) -> None:
     metrics.WATCHED_PRODUCTS.set(
         await session.scalar(select(func.count(func.distinct(Watch.product_id)))) or 0
     )
-    by_status = dict(
-        (await session.execute(select(Product.status, func.count()).group_by(Product.status)))
-        .tuples()
-        .all()
-    )
+    rows = await session.execute(select(Product.status, func.count()).group_by(Product.status))
+    by_status = {status: count for status, count in rows}
     for status in PRODUCT_STATUSES:
         metrics.PRODUCTS_BY_STATUS.labels(status).set(by_status.get(status, 0))
     metrics.NOTIFICATIONS_PENDING.set(

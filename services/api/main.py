@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from arq import create_pool
-from arq.connections import RedisSettings
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from prometheus_fastapi_instrumentator import Instrumentator
-from prometheus_fastapi_instrumentator import metrics as instrumentator_metrics
 from prometheus_fastapi_instrumentator.metrics import Info
 
 from pricealert import metrics, queues
@@ -27,7 +26,7 @@ from services.api.business_metrics import business_metrics_loop
 from services.api.channels.endpoints import router as channels_router
 from services.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from services.api.notifications.endpoints import router as notifications_router
-from services.api.problems import install_problem_handlers
+from services.api.problems import COMMON_ERRORS, add_problem_schema, install_problem_handlers
 from services.api.products.endpoints import router as products_router
 from services.api.ratelimit import RateLimiter
 from services.api.settings import ApiSettings, get_api_settings
@@ -45,12 +44,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
-        app.state.redis = await create_pool(
-            RedisSettings.from_dsn(settings.redis_url),
-            job_serializer=queues.serializer,
-            job_deserializer=queues.deserializer,
-            default_queue_name=queues.SCRAPE_QUEUE,
-        )
+        app.state.redis = queues.queue_client(settings.redis_url)
         app.state.rate_limiter = RateLimiter(app.state.redis)
         refresher = asyncio.create_task(
             business_metrics_loop(
@@ -63,7 +57,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
-            await app.state.redis.aclose()
+            await app.state.redis.aclose(close_connection_pool=True)
             await engine.dispose()
 
     app = FastAPI(
@@ -75,7 +69,21 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    v1 = APIRouter(prefix="/v1")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_problem_schema(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    description=app.description,
+                    routes=app.routes,
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    v1 = APIRouter(prefix="/v1", responses=COMMON_ERRORS)
     for router in (
         users_router, products_router, channels_router, alerts_router, notifications_router,
     ):  # fmt: skip
@@ -86,9 +94,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         should_group_status_codes=False,
         should_ignore_untemplated=True,
         excluded_handlers=["/metrics", "/healthz", "/readyz"],
-    ).add(_requests_metric(), _latency_metric()).instrument(app).expose(
-        app, include_in_schema=False
-    )
+    ).add(_record_http).instrument(app).expose(app, include_in_schema=False)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -102,20 +108,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     return app
 
 
-def _requests_metric() -> Callable[[Info], None] | None:
-    return instrumentator_metrics.requests(
-        metric_name="http_requests_total", should_include_status=True, registry=metrics.registry
-    )
-
-
-def _latency_metric() -> Callable[[Info], None] | None:
-    # Latency without the status label: fewer series, and the SLO needs only the route.
-    return instrumentator_metrics.latency(
-        metric_name="http_request_duration_seconds",
-        buckets=metrics.HTTP_LATENCY_BUCKETS,
-        should_include_status=False,
-        registry=metrics.registry,
-    )
+def _record_http(info: Info) -> None:
+    handler = info.modified_handler
+    metrics.HTTP_REQUESTS.labels(info.method, handler, info.modified_status).inc()
+    metrics.HTTP_REQUEST_DURATION.labels(info.method, handler).observe(info.modified_duration)
 
 
 app = create_app()

@@ -16,6 +16,7 @@ from services.api.problems import problem
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _access_log = get_logger("pricealert.access")
+_error_log = get_logger("pricealert.api")
 
 
 class RequestContextMiddleware:
@@ -34,11 +35,13 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                response_started = True
                 message.setdefault("headers", [])
                 message["headers"] = [
                     *message["headers"],
@@ -48,6 +51,14 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            # Handled here, inside the request's context, so the line carries its request id.
+            _error_log.error("request.failed", exc_info=exc)
+            if not response_started:
+                response = problem(
+                    500, "internal_error", "an unexpected error occurred; it has been logged"
+                )
+                await response(scope, receive, send_with_id)
         finally:
             _access_log.info(
                 "http.request",

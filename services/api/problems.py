@@ -9,15 +9,48 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pricealert.errors import PriceAlertError, RateLimited
-from pricealert.logging import get_logger
 
 PROBLEM_TYPE_BASE = "https://docs.pricealert.example/problems/"
 MEDIA_TYPE = "application/problem+json"
 
-_log = get_logger(__name__)
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="Stable machine-readable error code.")
+
+
+def _documented(description: str) -> dict[str, Any]:
+    schema = {"$ref": "#/components/schemas/Problem"}
+    return {"description": description, "content": {MEDIA_TYPE: {"schema": schema}}}
+
+
+def add_problem_schema(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Put the Problem schema the error responses refer to into the document's components."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = Problem.model_json_schema()
+    return openapi
+
+
+#: Errors any authenticated /v1 route can answer with, documented in the OpenAPI.
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _documented("Malformed JSON."),
+    401: _documented("Missing, unknown, expired or revoked API key."),
+    404: _documented("No such object (or not yours)."),
+    409: _documented("Conflict with an existing object."),
+    413: _documented("Request body too large."),
+    422: _documented("Invalid input."),
+    429: _documented("Rate limited; see Retry-After."),
+}
 
 
 def problem(
@@ -72,14 +105,8 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
 
-async def _unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
-    _log.error("request.failed", exc_info=exc)
-    return problem(500, "internal_error", "an unexpected error occurred; it has been logged")
-
-
 def install_problem_handlers(app: FastAPI) -> None:
-    """Render every error as problem+json."""
+    """Render every error as problem+json (unexpected ones: see RequestContextMiddleware)."""
     app.add_exception_handler(PriceAlertError, _pricealert_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)

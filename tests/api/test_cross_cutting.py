@@ -1,0 +1,136 @@
+"""Rate limiting, request ids, the log line shape, health and metrics."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from pricealert.logging import configure_logging
+from services.api.main import create_app
+from services.api.settings import ApiSettings
+from tests.api.conftest import ApiUser
+
+LOG_FIELDS = {
+    "timestamp",
+    "level",
+    "logger",
+    "message",
+    "module",
+    "function",
+    "line",
+    "service",
+    "category",
+}
+
+
+async def test_a_key_past_its_limit_gets_429_with_retry_after(
+    api_settings: ApiSettings, db_connection: object, alice: ApiUser, app: FastAPI
+) -> None:
+    app.state.settings.rate_limit_per_minute = 3
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        statuses = [
+            (await client.get("/v1/products", headers=alice.auth)).status_code for _ in range(5)
+        ]
+        assert statuses == [200, 200, 200, 429, 429]
+        limited = await client.get("/v1/products", headers=alice.auth)
+    assert limited.json()["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+
+
+async def test_the_request_id_is_echoed_or_made_and_appears_in_every_log_line(
+    client: httpx.AsyncClient, alice: ApiUser
+) -> None:
+    stream = io.StringIO()
+    configure_logging("api", stream=stream)
+    given = await client.get("/v1/products", headers={**alice.auth, "X-Request-ID": "req-123.abc"})
+    assert given.headers["x-request-id"] == "req-123.abc"
+    made = await client.get("/v1/products", headers=alice.auth)
+    assert len(made.headers["x-request-id"]) == 32
+    hostile = await client.get("/v1/products", headers={**alice.auth, "X-Request-ID": "a b\x7f"})
+    assert hostile.headers["x-request-id"] != "a b\x7f"
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    access = [line for line in lines if line["message"] == "http.request"]
+    assert [line["request_id"] for line in access][:2] == [
+        "req-123.abc",
+        made.headers["x-request-id"],
+    ]
+    for line in access:
+        assert set(line) >= LOG_FIELDS
+        assert line["category"] == "access"
+        assert line["user_id"] == alice.id
+        assert line["timestamp"].endswith("Z")
+
+
+async def test_an_unexpected_error_is_a_logged_500_problem_without_internals(
+    api_settings: ApiSettings,
+) -> None:
+    application = create_app(api_settings)
+
+    @application.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    stream = io.StringIO()
+    configure_logging("api", stream=stream)
+    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+    async with (
+        application.router.lifespan_context(application),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+    ):
+        response = await client.get("/boom", headers={"X-Request-ID": "boom-1"})
+    assert response.status_code == 500
+    assert "secret internals" not in response.text
+    assert response.json()["code"] == "internal_error"
+    errors = [json.loads(x) for x in stream.getvalue().splitlines() if '"request.failed"' in x]
+    assert errors
+    assert errors[0]["exception"]["type"] == "RuntimeError"
+    assert errors[0]["request_id"] == "boom-1"
+    assert "secret internals" in errors[0]["exception"]["traceback"]
+
+
+async def test_health_ready_and_metrics(client: httpx.AsyncClient, alice: ApiUser) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"postgres": "ok", "redis": "ok"}
+    await client.get("/v1/products/00000000-0000-0000-0000-000000000000", headers=alice.auth)
+    exposition = (await client.get("/metrics")).text
+    assert (
+        'http_requests_total{handler="/v1/products/{product_id}",method="GET",status="404"}'
+        in exposition
+    )
+    assert (
+        'http_request_duration_seconds_bucket{handler="/v1/users",le="0.2",method="POST"}'
+        in exposition
+    )
+    assert 'le="0.5"' in exposition
+
+
+async def test_readyz_says_503_when_redis_is_unreachable(
+    database_url: str, db_connection: object
+) -> None:
+    settings = ApiSettings(
+        environment="test", database_url=database_url, redis_url="redis://127.0.0.1:1/0"
+    )
+    application = create_app(settings)
+    # Startup must not need Redis to be up: the pool connects lazily.
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            ready = await client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["postgres"] == "ok"
+    assert ready.json()["checks"]["redis"].startswith("error")
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> object:
+    yield None
+    configure_logging("api")
+    logging.getLogger().setLevel("INFO")
