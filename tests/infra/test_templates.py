@@ -1,0 +1,310 @@
+"""What cfn-lint does not check in `infra/`: scaling, one image, secrets, cross-stack names."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import ManualArgs, lint_file  # type: ignore[import-untyped]  # no type hints
+
+from pricealert.ops import queue_metrics_publisher as publisher
+from pricealert.queues import EVALUATE_QUEUE, NOTIFY_QUEUE, SCRAPE_QUEUE
+
+from .cfn import INFRA, STACK_PARAMETERS, TEMPLATES, number, props, resources, template, walk
+
+#: The regions the stacks are deployed to: Tokyo, and Osaka for the DR copies.
+REGIONS = ["ap-northeast-1", "ap-northeast-3"]
+WORKER_QUEUES = {
+    "ScraperService": SCRAPE_QUEUE,
+    "EvaluatorService": EVALUATE_QUEUE,
+    "NotifierService": NOTIFY_QUEUE,
+}
+COMMANDS = {
+    "ApiTaskDefinition": [
+        "uvicorn",
+        "services.api.main:app",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8000",
+    ],
+    "ScraperTaskDefinition": ["arq", "services.scraper.worker.WorkerSettings"],
+    "EvaluatorTaskDefinition": ["arq", "services.evaluator.worker.WorkerSettings"],
+    "NotifierTaskDefinition": ["arq", "services.notifier.worker.WorkerSettings"],
+}
+
+
+def test_every_yaml_file_in_infra_is_a_known_template() -> None:
+    assert sorted(p.stem for p in INFRA.glob("*.yaml")) == sorted(TEMPLATES)
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_cfn_lint_finds_nothing(name: str) -> None:
+    matches = lint_file(Path(INFRA / f"{name}.yaml"), ManualArgs(regions=REGIONS))
+
+    assert [str(m) for m in matches] == []
+
+
+# --- scaling -----------------------------------------------------------------------------
+
+
+def _target_service(target: dict[str, Any]) -> tuple[str, str]:
+    """(cluster, service) logical ids named by `service/${Cluster}/${Service.Name}`."""
+    resource_id = target["Properties"]["ResourceId"]["Fn::Sub"]
+    match = re.fullmatch(r"service/\$\{(\w+)\}/\$\{(\w+)\.Name\}", resource_id)
+    assert match, resource_id
+    return match[1], match[2]
+
+
+def test_each_scalable_target_points_at_a_service_of_the_cluster_it_names() -> None:
+    targets = resources("services", "AWS::ApplicationAutoScaling::ScalableTarget")
+    all_resources = resources("services")
+
+    for target in targets.values():
+        cluster, service = _target_service(target)
+        assert all_resources[cluster]["Type"] == "AWS::ECS::Cluster"
+        assert all_resources[service]["Type"] == "AWS::ECS::Service"
+        assert all_resources[service]["Properties"]["Cluster"] == {"Ref": cluster}
+        assert target["Properties"]["ScalableDimension"] == "ecs:service:DesiredCount"
+
+
+def test_every_service_has_exactly_one_scalable_target() -> None:
+    targets = resources("services", "AWS::ApplicationAutoScaling::ScalableTarget")
+
+    scaled = sorted(_target_service(t)[1] for t in targets.values())
+
+    assert scaled == sorted(resources("services", "AWS::ECS::Service"))
+
+
+@pytest.mark.parametrize(
+    "logical_id", sorted(resources("services", "AWS::ApplicationAutoScaling::ScalableTarget"))
+)
+def test_min_capacity_is_at_least_one_and_at_most_max(logical_id: str) -> None:
+    target = props("services", logical_id)
+
+    minimum = number("services", target["MinCapacity"])
+    maximum = number("services", target["MaxCapacity"])
+
+    # At least one task: the workers' metric divides the backlog by the running tasks.
+    assert 1 <= minimum <= maximum
+
+
+def test_every_scaling_policy_belongs_to_a_scalable_target_in_the_stack() -> None:
+    targets = resources("services", "AWS::ApplicationAutoScaling::ScalableTarget")
+    policies = resources("services", "AWS::ApplicationAutoScaling::ScalingPolicy")
+
+    for policy in policies.values():
+        assert policy["Properties"]["ScalingTargetId"]["Ref"] in targets
+    assert {p["Properties"]["ScalingTargetId"]["Ref"] for p in policies.values()} == set(targets)
+
+
+def test_api_scaling_is_plan_6_1() -> None:
+    target = props("services", "ApiScalableTarget")
+    cpu = props("services", "ApiCpuScalingPolicy")["TargetTrackingScalingPolicyConfiguration"]
+    requests = props("services", "ApiRequestCountScalingPolicy")[
+        "TargetTrackingScalingPolicyConfiguration"
+    ]
+
+    assert (
+        number("services", target["MinCapacity"]),
+        number("services", target["MaxCapacity"]),
+    ) == (2, 10)
+    assert cpu["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
+        "ECSServiceAverageCPUUtilization"
+    )
+    assert requests["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
+        "ALBRequestCountPerTarget"
+    )
+    assert (cpu["TargetValue"], requests["TargetValue"]) == (70.0, 1000.0)
+    for policy in (cpu, requests):
+        assert (policy["ScaleOutCooldown"], policy["ScaleInCooldown"]) == (60, 300)
+
+
+def test_the_request_count_label_names_the_load_balancer_and_the_api_target_group() -> None:
+    label = props("services", "ApiRequestCountScalingPolicy")[
+        "TargetTrackingScalingPolicyConfiguration"
+    ]["PredefinedMetricSpecification"]["ResourceLabel"]
+    api_target_groups = [
+        lb["TargetGroupArn"]["Ref"] for lb in props("services", "ApiService")["LoadBalancers"]
+    ]
+
+    separator, parts = label["Fn::Join"]
+    assert separator == "/"
+    assert parts == [
+        {"Fn::GetAtt": ["LoadBalancer", "LoadBalancerFullName"]},
+        {"Fn::GetAtt": [api_target_groups[0], "TargetGroupFullName"]},
+    ]
+
+
+@pytest.mark.parametrize(("service", "queue"), sorted(WORKER_QUEUES.items()))
+def test_workers_track_their_queue_backlog_per_running_task(service: str, queue: str) -> None:
+    target_id = next(
+        k
+        for k, t in resources("services", "AWS::ApplicationAutoScaling::ScalableTarget").items()
+        if _target_service(t)[1] == service
+    )
+    policy = next(
+        p["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+        for p in resources("services", "AWS::ApplicationAutoScaling::ScalingPolicy").values()
+        if p["Properties"]["ScalingTargetId"] == {"Ref": target_id}
+    )
+    queries = {q["Id"]: q for q in policy["CustomizedMetricSpecification"]["Metrics"]}
+    backlog = queries["backlog"]["MetricStat"]["Metric"]
+    tasks = queries["tasks"]["MetricStat"]["Metric"]
+
+    # Exactly the names the publisher writes.
+    assert (backlog["Namespace"], backlog["MetricName"]) == (
+        publisher.NAMESPACE,
+        publisher.METRIC_NAME,
+    )
+    assert backlog["Dimensions"] == [{"Name": publisher.DIMENSION_NAME, "Value": queue}]
+    assert (tasks["Namespace"], tasks["MetricName"]) == (
+        "ECS/ContainerInsights",
+        "RunningTaskCount",
+    )
+    assert {"Name": "ServiceName", "Value": {"Fn::GetAtt": [service, "Name"]}} in tasks[
+        "Dimensions"
+    ]
+    assert [q["Id"] for q in queries.values() if q["ReturnData"]] == ["backlog_per_task"]
+    assert queries["backlog_per_task"]["Expression"] == "backlog / tasks"
+    # Plan 6.3: workers scale at a queue length of 500 (per task).
+    assert number("services", policy["TargetValue"]) == 500
+    assert (policy["ScaleOutCooldown"], policy["ScaleInCooldown"]) == (60, 300)
+
+
+def test_container_insights_is_on_for_the_running_task_count() -> None:
+    settings = props("services", "Cluster")["ClusterSettings"]
+
+    assert {"Name": "containerInsights", "Value": "enabled"} in settings
+
+
+# --- one image, commands, health, logs, stop timeouts --------------------------------------
+
+
+def _containers() -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (name, logical_id, container)
+        for name in ("services", "jobs")
+        for logical_id, task in resources(name, "AWS::ECS::TaskDefinition").items()
+        for container in task["Properties"]["ContainerDefinitions"]
+    ]
+
+
+def test_every_container_runs_the_one_image_parameter() -> None:
+    images = {(name, lid): c["Image"] for name, lid, c in _containers()}
+
+    assert set(map(str, images.values())) == {str({"Ref": "ImageUri"})}
+    assert len(images) == 7
+
+
+@pytest.mark.parametrize(("task", "command"), sorted(COMMANDS.items()))
+def test_each_service_runs_its_own_command(task: str, command: list[str]) -> None:
+    (container,) = props("services", task)["ContainerDefinitions"]
+
+    assert container["Command"] == command
+
+
+def test_the_migration_task_runs_pricealert_migrate() -> None:
+    (container,) = props("jobs", "MigrateTaskDefinition")["ContainerDefinitions"]
+
+    assert container["Command"] == ["pricealert", "migrate"]
+
+
+def test_the_api_health_check_asks_healthz_and_workers_ask_arq() -> None:
+    (api,) = props("services", "ApiTaskDefinition")["ContainerDefinitions"]
+
+    assert "http://127.0.0.1:8000/healthz" in api["HealthCheck"]["Command"][-1]
+    for task, command in COMMANDS.items():
+        if command[0] == "arq":
+            (worker,) = props("services", task)["ContainerDefinitions"]
+            assert worker["HealthCheck"]["Command"] == ["CMD", "arq", "--check", command[1]]
+
+
+def test_workers_get_fargates_longest_stop_timeout_to_drain() -> None:
+    for task, command in COMMANDS.items():
+        (container,) = props("services", task)["ContainerDefinitions"]
+        expected = 120 if command[0] == "arq" else 30
+        assert container["StopTimeout"] == expected
+
+
+def test_every_container_logs_through_awslogs_to_a_group_of_its_stack() -> None:
+    for name, _, container in _containers():
+        options = container["LogConfiguration"]["Options"]
+        assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+        assert options["awslogs-group"]["Ref"] in resources(name, "AWS::Logs::LogGroup")
+
+
+# --- secrets -------------------------------------------------------------------------------
+
+_SECRET_KEY = re.compile(r"password|secret|token|credential|api_?key", re.IGNORECASE)
+
+
+def _is_secret_literal(value: Any) -> bool:
+    """A literal where a secret would be: not a dynamic reference, not a Ref/GetAtt."""
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        text = value["Fn::Sub"]
+        value = text if isinstance(text, str) else text[0]
+    return isinstance(value, str) and not value.startswith("{{resolve:")
+
+
+def _secret_literals(tree: Any) -> list[str]:
+    return [
+        ".".join((*path, str(key)))
+        for path, key, value in walk(tree)
+        if _SECRET_KEY.search(str(key)) and _is_secret_literal(value)
+    ]
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_no_resource_holds_a_secret_value(name: str) -> None:
+    assert _secret_literals(template(name)["Resources"]) == []
+    assert "MasterUserPassword" not in {key for _, key, _ in walk(template(name))}
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_secret_parameters_only_say_where_a_secret_lives(name: str) -> None:
+    for parameter in template(name).get("Parameters", {}):
+        if _SECRET_KEY.search(parameter):
+            assert parameter.endswith(("SecretArn", "SecretName")), parameter
+
+
+def test_a_planted_password_would_be_found() -> None:
+    # The check above must be able to fail.
+    planted = {"Properties": {"MasterUserPassword": "hunter2", "AuthToken": {"Fn::Sub": "x"}}}
+
+    assert _secret_literals(planted) == [
+        "Properties.MasterUserPassword",
+        "Properties.AuthToken",
+    ]
+
+
+def test_connection_strings_and_keys_reach_containers_only_as_secrets() -> None:
+    sensitive = {"PRICEALERT_DATABASE_URL", "PRICEALERT_REDIS_URL", "PRICEALERT_SECRET_KEY"}
+    for _, _, container in _containers():
+        plain = {e["Name"] for e in container.get("Environment", [])}
+        assert not plain & sensitive
+        for secret in container.get("Secrets", []):
+            assert secret["ValueFrom"]["Ref"].endswith("SecretArn")
+
+
+# --- cross-stack names ----------------------------------------------------------------------
+
+
+def _exports(name: str) -> set[str]:
+    return {
+        output["Export"]["Name"]["Fn::Sub"].removeprefix("${AWS::StackName}-")
+        for output in template(name).get("Outputs", {}).values()
+        if "Export" in output
+    }
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_every_import_names_an_export_of_the_stack_it_points_at(name: str) -> None:
+    for _, key, value in walk(template(name)):
+        if key != "Fn::ImportValue":
+            continue
+        match = re.fullmatch(r"\$\{(\w+)\}-(\w+)", value["Fn::Sub"])
+        assert match, value
+        assert match[2] in _exports(STACK_PARAMETERS[match[1]]), value
