@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from pricealert.cli import CommandError, add_command
+from pricealert.cli.restore_rds import register_restore_subcommands
 from pricealert.ops import backup, drill, pg, restore
 
 
@@ -76,19 +76,7 @@ def register(subparsers: Any) -> None:
     )
     dump.add_argument("--no-owner", action="store_true", help="skip ownership and grants")
     _store_options(dump, prefix=False)
-    _register_rds_restores(restore_commands)
-
-
-def _register_rds_restores(restore_commands: Any) -> None:
-    # `restore rds-snapshot` / `restore rds-pitr` live in another module that may not exist yet.
-    name = "pricealert.cli.restore_rds"
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        return
-    module.register_restore_subcommands(restore_commands)
+    register_restore_subcommands(restore_commands)
 
 
 def _database_option(command: argparse.ArgumentParser) -> None:
