@@ -26,6 +26,11 @@ from pricealert.metrics import exported_metric_names
 PROMETHEUS_SERIES: Final = frozenset(
     {"up", "scrape_duration_seconds", "scrape_samples_scraped", "ALERTS", "ALERTS_FOR_STATE"}
 )
+#: Series prometheus_client's default collectors add to every service's /metrics
+#: (the services expose the default REGISTRY): dashboards use the process ones.
+CLIENT_LIBRARY_SERIES: Final = frozenset(
+    {"process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds"}
+)
 _GRAFANA_INTERVALS = re.compile(r"\$\{?__(rate_interval|interval|range)(_ms|_s)?\}?")
 
 
@@ -71,7 +76,10 @@ def exporter_names(exporters_file: Path) -> set[str]:
 
 def known_metric_names(monitoring_dir: Path, live_names: Iterable[str] | None = None) -> set[str]:
     """Every name a rule or panel may use; `live_names` replace the contract when given."""
-    ours = set(live_names) if live_names is not None else exported_metric_names()
+    if live_names is not None:
+        ours = set(live_names)
+    else:
+        ours = exported_metric_names() | CLIENT_LIBRARY_SERIES
     rule_files = sorted((monitoring_dir / "prometheus" / "rules").glob("*.yml"))
     return (
         ours

@@ -1,0 +1,124 @@
+"""Generated files are up to date, and the generators say what the plan says."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from pricealert.metrics import all_metric_docs
+from pricealert.monitoring.escalation import minutes
+from pricealert.monitoring.generated import generated_files, stale_generated, write_generated
+from pricealert.monitoring.metrics_doc import render_metrics_md
+from pricealert.monitoring.slo import (
+    RatioSLO,
+    SLOSpecError,
+    budget_minutes,
+    generate_rules,
+    load_spec,
+    period_hours,
+)
+from pricealert.monitoring import REPO_MONITORING_DIR
+
+GENERATED = sorted(generated_files(REPO_MONITORING_DIR), key=str)
+
+
+@pytest.mark.parametrize("relative", GENERATED, ids=str)
+def test_committed_generated_file_matches_its_sources(monitoring_dir: Path, relative: Path) -> None:
+    expected = generated_files(monitoring_dir)[relative]
+    committed = monitoring_dir / relative
+    assert committed.is_file(), f"{relative} missing: python -m pricealert.monitoring generate"
+    assert committed.read_text(encoding="utf-8") == expected, (
+        f"{relative} is stale: run `python -m pricealert.monitoring generate`"
+    )
+
+
+def test_generate_rewrites_a_stale_file_and_check_then_passes(tmp_path: Path, monitoring_dir: Path) -> None:
+    for source in ("slo.yaml", "escalation.yaml", "logging/retention.yaml",
+                   "prometheus/rules/app.yml", "prometheus/rules/infra.yml"):  # fmt: skip
+        (tmp_path / source).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / source).write_text((monitoring_dir / source).read_text(encoding="utf-8"))
+    assert set(stale_generated(tmp_path)) == set(GENERATED)
+    write_generated(tmp_path)
+    (tmp_path / "metrics.md").write_text("edited by hand\n")
+    assert stale_generated(tmp_path) == [Path("metrics.md")]
+    assert write_generated(tmp_path) == [Path("metrics.md")]
+    assert stale_generated(tmp_path) == []
+
+
+def test_metrics_doc_lists_every_metric_with_its_labels() -> None:
+    text = render_metrics_md()
+    for doc in all_metric_docs():
+        labels = ", ".join(f"`{label}`" for label in doc.labels) or "-"
+        assert f"| `{doc.name}` | {doc.type} | {labels} |" in text
+
+
+def test_error_budget_follows_plan_9_2() -> None:
+    # Plan 9.2's own example: 99.9 % over 30 days is 43.2 minutes.
+    assert budget_minutes(Decimal("99.9"), Decimal(30 * 24)) == Decimal("43.2")
+    assert budget_minutes(Decimal("98"), period_hours("30d")) == Decimal("864")
+    assert budget_minutes(Decimal("99.95"), period_hours("1w")) == Decimal("5.04")
+
+
+@pytest.mark.parametrize("bad", ["30", "0d", "7x", "-1d", "", "1.5d"])
+def test_a_period_that_is_not_a_duration_is_a_named_error(bad: str) -> None:
+    with pytest.raises(SLOSpecError, match="not a duration"):
+        period_hours(bad)
+
+
+def test_slo_spec_holds_plan_9_1(monitoring_dir: Path) -> None:
+    spec = load_spec(monitoring_dir / "slo.yaml")
+    by_name = {slo.name: slo for slo in spec.slos}
+    table = {
+        name: (slo.kind, getattr(slo, "objective", None) or getattr(slo, "bound", None))
+        for name, slo in by_name.items()
+    }
+    assert table == {
+        "api-availability": ("ratio", Decimal("99.9")),
+        "api-success": ("ratio", Decimal("99.95")),
+        "api-mean-latency": ("threshold", Decimal("0.2")),
+        "price-collection-success": ("ratio", Decimal("98")),
+        "alert-delay": ("threshold", Decimal("600")),
+        "web-page-load": ("external", Decimal("2")),
+    }
+    assert "not exported to this Prometheus" in by_name["web-page-load"].source  # type: ignore[union-attr]
+
+
+def test_burn_rate_alerts_use_the_workbook_windows_and_factors(monitoring_dir: Path) -> None:
+    spec = load_spec(monitoring_dir / "slo.yaml")
+    rules = generate_rules(spec)
+    success = next(g for g in rules["groups"] if g["name"] == "slo-api-success")["rules"]
+    page, ticket = (r for r in success if r.get("alert"))
+    # budget 0.05 %: page at 14.4x over 1h/5m and 6x over 6h/30m; ticket 3x 1d/2h, 1x 3d/6h
+    assert "ratio_rate1h{slo=\"api-success\"} > 0.0072" in page["expr"]
+    assert "ratio_rate5m{slo=\"api-success\"} > 0.0072" in page["expr"]
+    assert "ratio_rate6h{slo=\"api-success\"} > 0.003" in page["expr"]
+    assert "ratio_rate30m{slo=\"api-success\"} > 0.003" in page["expr"]
+    assert "ratio_rate1d{slo=\"api-success\"} > 0.0015" in ticket["expr"]
+    assert "ratio_rate3d{slo=\"api-success\"} > 0.0005" in ticket["expr"]
+    assert (page["labels"]["severity"], ticket["labels"]["severity"]) == ("critical", "medium")
+
+
+def test_external_slos_generate_no_rules(monitoring_dir: Path) -> None:
+    spec = load_spec(monitoring_dir / "slo.yaml")
+    names = {g["name"] for g in generate_rules(spec)["groups"]}
+    assert "slo-web-page-load" not in names
+    assert {f"slo-{s.name}" for s in spec.slos if isinstance(s, RatioSLO)} <= names
+
+
+def test_a_malformed_slo_spec_is_a_named_error(tmp_path: Path) -> None:
+    spec = tmp_path / "slo.yaml"
+    spec.write_text("period: 30d\nslos:\n  - name: x\n    kind: ratio\n    service: api\n")
+    with pytest.raises(SLOSpecError, match="slos.0"):
+        load_spec(spec)
+    spec.write_text("period: [")
+    with pytest.raises(SLOSpecError, match="not YAML"):
+        load_spec(spec)
+    with pytest.raises(SLOSpecError, match="cannot read"):
+        load_spec(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(("text", "expected"), [("5m", 5), ("1h30m", 90), ("90s", 2), ("1d", 1440)])
+def test_escalation_durations_are_read_in_minutes(text: str, expected: int) -> None:
+    assert minutes(text) == expected
