@@ -153,3 +153,20 @@ def test_an_unreachable_prometheus_is_a_named_error(cli: Cli) -> None:
             synthetic.START + timedelta(days=1),
             "1h",
         )
+
+
+@pytest.mark.filterwarnings("ignore:The inplace keyword")  # inside Prophet, with pandas 3
+def test_prophet_engine_recovers_the_same_trend_and_seasonality_when_installed() -> None:
+    pytest.importorskip("prophet", reason="the optional forecast extra is not installed")
+
+    result = forecast(synthetic.series(days=28), timedelta(days=7), engine="prophet")
+
+    assert result.engine == "prophet"
+    assert result.slope_per_day == pytest.approx(SLOPE_PER_DAY, abs=0.3)
+    assert result.amplitudes["weekly"] == pytest.approx(WEEKLY, rel=0.1)
+    assert result.amplitudes["daily"] == pytest.approx(DAILY, rel=0.1)
+    assert len(result.ds) == (28 + 7) * 24
+    assert all(
+        lo <= y <= hi
+        for lo, y, hi in zip(result.yhat_lower, result.yhat, result.yhat_upper, strict=True)
+    )
