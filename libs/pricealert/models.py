@@ -48,7 +48,7 @@ NAMING_CONVENTION = {
 PRODUCT_STATUSES = ("active", "failing", "paused")
 RULE_KINDS = ("below", "drop_percent", "change", "back_in_stock", "lowest_ever")
 CHANNEL_KINDS = ("email", "sms", "slack", "webhook")
-NOTIFICATION_STATUSES = ("pending", "sent", "failed")
+NOTIFICATION_STATUSES = ("pending", "sent", "failed", "suppressed", "cooldown", "capped")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -177,8 +177,17 @@ class PriceHistory(Base):
     checks: Mapped[int] = mapped_column(Integer, server_default="1")
     #: Set when the change was implausible and confirmed by a second fetch.
     suspicious: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    #: Set when the evaluator has applied the rules to this row (NULL: still in flight).
+    evaluated_at: Mapped[datetime | None]
 
-    __table_args__ = (Index("ix_price_history_product_seen", "product_id", "first_seen_at"),)
+    __table_args__ = (
+        Index("ix_price_history_product_seen", "product_id", "first_seen_at"),
+        Index(
+            "ix_price_history_unevaluated",
+            "first_seen_at",
+            postgresql_where=text("evaluated_at IS NULL"),
+        ),
+    )
 
 
 alert_rule_channel = Table(
