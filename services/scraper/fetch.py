@@ -105,9 +105,11 @@ class ShopFetcher:
         policy = self.policy
         delay = policy.per_domain_delay
         try:
-            domain = httpx.URL(url).host
+            parsed = httpx.URL(url)
+            domain = parsed.host
             if policy.respect_robots:
-                allowed, rules = await self._robots.allows(url)
+                origin = f"{parsed.scheme}://{parsed.netloc.decode('ascii')}"
+                allowed, rules = await self._robots.allows(url, origin)
                 if not allowed:
                     return FetchOutcome(url, url, error="robots_disallowed",
                                         detail="robots.txt disallows this page")  # fmt: skip

@@ -82,9 +82,9 @@ class RobotsCache:
         self._cache: OrderedDict[str, tuple[float, RobotsRules]] = OrderedDict()
         self._inflight: dict[str, asyncio.Future[tuple[float, RobotsRules]]] = {}
 
-    async def allows(self, url: str) -> tuple[bool, RobotsRules]:
+    async def allows(self, url: str, origin: str | None = None) -> tuple[bool, RobotsRules]:
         """Whether our agent may fetch `url`, and the origin's rules (for its crawl delay)."""
-        rules = await self.rules_for(_origin(url))
+        rules = await self.rules_for(origin or _origin(url))
         return rules.allows(url, self.agent_token), rules
 
     async def rules_for(self, origin: str) -> RobotsRules:

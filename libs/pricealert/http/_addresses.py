@@ -102,6 +102,7 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | No
     return None
 
 
+@lru_cache(maxsize=8192)
 def parse_ip_literal(host: str) -> IPAddress | None:
     """The address when `host` is a canonical IP literal, else None (then it is a name)."""
     try:

@@ -65,15 +65,17 @@ async def read_capped(
     elif coding not in {"", "identity"}:
         raise DecodingFailed(f"unrequested content coding {coding!r}", url=url)
 
-    body = bytearray()
-    received = 0
+    chunks: list[bytes] = []
+    size = received = 0
     async for chunk in response.aiter_raw():
         received += len(chunk)
         if received > max_bytes:
             raise TooLarge(f"body exceeds {max_bytes} bytes on the wire", url=url)
-        body += inflater.feed(chunk, max_bytes - len(body)) if inflater else chunk
-        if len(body) > max_bytes:
+        piece = inflater.feed(chunk, max_bytes - size) if inflater else chunk
+        size += len(piece)
+        if size > max_bytes:
             raise TooLarge(f"body exceeds {max_bytes} bytes after decompression", url=url)
+        chunks.append(piece)
     if inflater is not None and received:
         inflater.finish()
-    return bytes(body), received
+    return b"".join(chunks), received
