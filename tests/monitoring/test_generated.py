@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pricealert.metrics import all_metric_docs
+from pricealert.monitoring import REPO_MONITORING_DIR
 from pricealert.monitoring.escalation import minutes
 from pricealert.monitoring.generated import generated_files, stale_generated, write_generated
 from pricealert.monitoring.metrics_doc import render_metrics_md
@@ -19,7 +20,6 @@ from pricealert.monitoring.slo import (
     load_spec,
     period_hours,
 )
-from pricealert.monitoring import REPO_MONITORING_DIR
 
 GENERATED = sorted(generated_files(REPO_MONITORING_DIR), key=str)
 
@@ -34,7 +34,9 @@ def test_committed_generated_file_matches_its_sources(monitoring_dir: Path, rela
     )
 
 
-def test_generate_rewrites_a_stale_file_and_check_then_passes(tmp_path: Path, monitoring_dir: Path) -> None:
+def test_generate_rewrites_a_stale_file_and_check_then_passes(
+    tmp_path: Path, monitoring_dir: Path
+) -> None:
     for source in ("slo.yaml", "escalation.yaml", "logging/retention.yaml",
                    "prometheus/rules/app.yml", "prometheus/rules/infra.yml"):  # fmt: skip
         (tmp_path / source).parent.mkdir(parents=True, exist_ok=True)
@@ -91,12 +93,12 @@ def test_burn_rate_alerts_use_the_workbook_windows_and_factors(monitoring_dir: P
     success = next(g for g in rules["groups"] if g["name"] == "slo-api-success")["rules"]
     page, ticket = (r for r in success if r.get("alert"))
     # budget 0.05 %: page at 14.4x over 1h/5m and 6x over 6h/30m; ticket 3x 1d/2h, 1x 3d/6h
-    assert "ratio_rate1h{slo=\"api-success\"} > 0.0072" in page["expr"]
-    assert "ratio_rate5m{slo=\"api-success\"} > 0.0072" in page["expr"]
-    assert "ratio_rate6h{slo=\"api-success\"} > 0.003" in page["expr"]
-    assert "ratio_rate30m{slo=\"api-success\"} > 0.003" in page["expr"]
-    assert "ratio_rate1d{slo=\"api-success\"} > 0.0015" in ticket["expr"]
-    assert "ratio_rate3d{slo=\"api-success\"} > 0.0005" in ticket["expr"]
+    assert 'ratio_rate1h{slo="api-success"} > 0.0072' in page["expr"]
+    assert 'ratio_rate5m{slo="api-success"} > 0.0072' in page["expr"]
+    assert 'ratio_rate6h{slo="api-success"} > 0.003' in page["expr"]
+    assert 'ratio_rate30m{slo="api-success"} > 0.003' in page["expr"]
+    assert 'ratio_rate1d{slo="api-success"} > 0.0015' in ticket["expr"]
+    assert 'ratio_rate3d{slo="api-success"} > 0.0005' in ticket["expr"]
     assert (page["labels"]["severity"], ticket["labels"]["severity"]) == ("critical", "medium")
 
 
@@ -110,7 +112,7 @@ def test_external_slos_generate_no_rules(monitoring_dir: Path) -> None:
 def test_a_malformed_slo_spec_is_a_named_error(tmp_path: Path) -> None:
     spec = tmp_path / "slo.yaml"
     spec.write_text("period: 30d\nslos:\n  - name: x\n    kind: ratio\n    service: api\n")
-    with pytest.raises(SLOSpecError, match="slos.0"):
+    with pytest.raises(SLOSpecError, match=r"slos\.0"):
         load_spec(spec)
     spec.write_text("period: [")
     with pytest.raises(SLOSpecError, match="not YAML"):

@@ -66,8 +66,8 @@ def test_a_line_of_the_documented_shape_has_no_problems() -> None:
 
 
 def test_an_exception_line_with_request_and_user_ids_is_accepted() -> None:
-    line = {**GOOD, "level": "ERROR", "request_id": "r-1", "user_id": 7,
-            "exception": {"type": "ValueError", "message": "bad", "traceback": "Traceback..."}}  # fmt: skip
+    exception = {"type": "ValueError", "message": "bad", "traceback": "Traceback..."}
+    line = {**GOOD, "level": "ERROR", "request_id": "r-1", "user_id": 7, "exception": exception}
     assert check_log_line(line) == []
 
 
@@ -96,9 +96,7 @@ def test_missing_fields_and_non_json_output_are_problems() -> None:
     bare = {k: v for k, v in GOOD.items() if k not in ("logger", "function", "category")}
     problems = check_log_line(bare, require=("request_id",))
     assert {p.split(":")[0] for p in problems} == {"logger", "function", "category", "request_id"}
-    assert check_log_text("Traceback (most recent call last):") == [
-        "not JSON: Expecting value"
-    ]
+    assert check_log_text("Traceback (most recent call last):") == ["not JSON: Expecting value"]
     assert check_log_text("[1, 2]") == ["not a JSON object"]
 
 

@@ -98,7 +98,9 @@ def test_every_runbook_url_points_at_an_existing_runbook(monitoring_dir: Path) -
 
 
 @pytest.mark.parametrize("alertname", ALERT_NAMES)
-def test_every_alert_has_a_runbook_that_says_what_to_do(monitoring_dir: Path, alertname: str) -> None:
+def test_every_alert_has_a_runbook_that_says_what_to_do(
+    monitoring_dir: Path, alertname: str
+) -> None:
     page = monitoring_dir / "runbooks" / f"{alertname}.md"
     assert page.is_file(), f"no runbook for {alertname}"
     text = page.read_text(encoding="utf-8")

@@ -68,7 +68,9 @@ class Prometheus:
         try:
             body = response.json()
         except ValueError as exc:
-            raise PrometheusQueryError(f"HTTP {response.status_code}: not a Prometheus API") from exc
+            raise PrometheusQueryError(
+                f"HTTP {response.status_code}: not a Prometheus API"
+            ) from exc
         if body.get("status") != "success":
             raise PrometheusQueryError(f"{query}: {body.get('error', response.status_code)}")
         result = body["data"]["result"]

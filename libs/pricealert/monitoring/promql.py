@@ -61,7 +61,7 @@ def metric_names(expr: str) -> set[str]:
 
 def recorded_names(rule_files: Iterable[Path]) -> set[str]:
     """Names written by the recording rules of these rule files."""
-    names = set()
+    names: set[str] = set()
     for path in rule_files:
         for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]:
             names.update(rule["record"] for rule in group["rules"] if "record" in rule)

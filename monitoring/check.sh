@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# `make monitoring-check`: everything under monitoring/ is valid, current and tested.
+#   1. generated files (metrics.md, SLO and escalation rules, log routing and
+#      retention policies) match their sources;
+#   2. promtool check rules / amtool check-config are clean;
+#   3. tests/monitoring: promtool unit tests of every alert, amtool route tests of
+#      every severity × escalation pair, live Prometheus and Alertmanager tests,
+#      metric-name, dashboard, runbook and log-shipping checks.
+# Needs the Debian packages prometheus and prometheus-alertmanager.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-.venv/bin/python}
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || {
+    echo "monitoring-check: $1 not found: apt-get install -y $2" >&2
+    exit 1
+  }
+}
+need promtool prometheus
+need prometheus prometheus
+need amtool prometheus-alertmanager
+command -v alertmanager >/dev/null 2>&1 || need prometheus-alertmanager prometheus-alertmanager
+
+"$PYTHON" -m pricealert.monitoring check
+promtool check rules monitoring/prometheus/rules/*.yml
+promtool check config --syntax-only monitoring/prometheus/prometheus.yml
+amtool check-config monitoring/alertmanager/alertmanager.yml
+"$PYTHON" -m pytest tests/monitoring -q "$@"
