@@ -1,0 +1,238 @@
+"""Turn a product's recorded changes into the notifications its rules ask for.
+
+`evaluate_changes` runs inside one unit of work (the caller's session scope):
+
+1. lock the product's enabled rules (evaluations of one product run in turn);
+2. take every row of the product not yet evaluated up to the one named, oldest
+   first — a lost or late job is made good by the next one, in order;
+3. decide each (row, rule) with the pure `rules.evaluate`; a rule sees only
+   changes detected after it was made, and a row only once (`history_id` in
+   its state guards the update);
+4. for fired decisions apply the rule's cooldown (between detection times) and
+   the user's daily caps (rolling 24 hours: `daily_notification_cap` over every
+   channel, `daily_sms_cap` over SMS; pending and sent notifications count);
+5. write one notification per (rule, channel, row): `pending` for delivery, or
+   withheld with its reason in `last_error` — `suppressed` (currency change,
+   suspicious price), `cooldown`, `capped`, or `failed` when the channel is
+   disabled; the unique key makes a second run insert nothing;
+6. mark the rows evaluated.
+
+The report it returns says what to enqueue and which metrics to count; the
+caller does both after commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pricealert import metrics
+from pricealert.models import AlertRule, Channel, PriceHistory, Product
+from pricealert.repositories.evaluation import EvaluationRepository
+from services.evaluator.payload import alert_payload
+from services.evaluator.rules import Change, Decision, Observation, Outcome, Rule, evaluate
+
+CAP_WINDOW = timedelta(hours=24)
+
+
+@dataclass
+class EvaluationReport:
+    """What one evaluation did: rows evaluated, rule results, notifications to deliver."""
+
+    rows: list[int] = field(default_factory=list)
+    results: Counter[tuple[str, str]] = field(default_factory=Counter)
+    created: list[tuple[uuid.UUID, str]] = field(default_factory=list)
+    withheld: Counter[str] = field(default_factory=Counter)
+
+    def record_metrics(self) -> None:
+        """Count rule results and created notifications (call after commit)."""
+        for (kind, result), count in self.results.items():
+            metrics.RULE_EVALUATIONS.labels(kind, result).inc(count)
+        for _notification_id, channel in self.created:
+            metrics.ALERTS_FIRED.labels(channel).inc()
+
+
+@dataclass
+class _Step:
+    row: PriceHistory
+    rule: AlertRule
+    decision: Decision
+    previous: PriceHistory | None
+    last_priced: PriceHistory | None
+
+
+@dataclass
+class _Budget:
+    """What a user may still receive today."""
+
+    total_left: int
+    sms_left: int
+
+
+def _observation(row: PriceHistory | None) -> Observation | None:
+    if row is None:
+        return None
+    return Observation(row.price, row.currency, row.in_stock, row.suspicious)
+
+
+async def evaluate_changes(
+    session: AsyncSession, product_id: int, history_id: int, *, now: datetime
+) -> EvaluationReport:
+    """Evaluate the product's unevaluated changes up to `history_id` (see the module doc)."""
+    repo = EvaluationRepository(session)
+    report = EvaluationReport()
+    rules = await repo.lock_rules(product_id)
+    rows = await repo.unevaluated_through(product_id, history_id)
+    if not rows:
+        return report
+    product = await repo.product(product_id)
+    if rules and product is not None:
+        steps = await _decide(repo, rules, rows)
+        await _apply(repo, product, rules, steps, now, report)
+    report.rows = [row.id for row in rows]
+    await repo.mark_evaluated(report.rows, now)
+    return report
+
+
+async def _decide(
+    repo: EvaluationRepository, rules: list[AlertRule], rows: list[PriceHistory]
+) -> list[_Step]:
+    """Phase one, no writes: each rule's decision on each row, state chained in memory."""
+    states = {rule.id: dict(rule.state) for rule in rules}
+    needs_lowest = any(rule.kind == "lowest_ever" for rule in rules)
+    steps: list[_Step] = []
+    previous = await repo.previous_row(rows[0])
+    last_priced = (
+        previous if previous is None or previous.price is not None
+        else await repo.last_priced_before(rows[0])
+    )  # fmt: skip
+    for row in rows:
+        change = Change(
+            new=Observation(row.price, row.currency, row.in_stock, row.suspicious),
+            previous=_observation(previous),
+            last_priced=_observation(last_priced),
+            lowest_before=await repo.lowest_before(row) if needs_lowest else None,
+        )
+        for rule in rules:
+            state = states[rule.id]
+            if rule.created_at > row.first_seen_at or int(state.get("history_id") or 0) >= row.id:
+                continue  # the rule was made after this change, or has seen it already
+            decision = evaluate(Rule(rule.kind, rule.threshold), change, state)
+            states[rule.id] = decision.state
+            steps.append(_Step(row, rule, decision, previous, last_priced))
+        previous = row
+        if row.price is not None:
+            last_priced = row
+    return steps
+
+
+async def _apply(
+    repo: EvaluationRepository,
+    product: Product,
+    rules: list[AlertRule],
+    steps: list[_Step],
+    now: datetime,
+    report: EvaluationReport,
+) -> None:
+    """Phase two: cooldowns, caps, notifications, rule state."""
+    channels = await repo.channels_of([rule.id for rule in rules])
+    firing_users = sorted({s.rule.user_id for s in steps if s.decision.outcome is Outcome.FIRED})
+    users = await repo.lock_users(firing_users)
+    budgets: dict[uuid.UUID, _Budget] = {}
+    for user_id, user in users.items():
+        total, sms = await repo.notifications_since(user_id, now - CAP_WINDOW)
+        budgets[user_id] = _Budget(user.daily_notification_cap - total, user.daily_sms_cap - sms)
+    last_fired = {rule.id: rule.last_fired_at for rule in rules}
+    fired_at: dict[uuid.UUID, datetime] = {}
+    final: dict[uuid.UUID, tuple[dict[str, Any], int]] = {}
+    notifications: list[dict[str, Any]] = []
+    for step in steps:
+        rule, row, decision = step.rule, step.row, step.decision
+        result, reason = decision.outcome.value, decision.reason
+        if decision.outcome is Outcome.FIRED:
+            previous_fire = last_fired[rule.id]
+            if previous_fire is not None and row.first_seen_at < previous_fire + timedelta(
+                seconds=rule.cooldown_seconds
+            ):
+                result = "cooldown"
+                reason = f"within the alert's cooldown of {rule.cooldown_seconds} s ({reason})"
+            else:
+                last_fired[rule.id] = fired_at[rule.id] = row.first_seen_at
+        if result != Outcome.QUIET.value:
+            rows, result = _notifications(step, product, channels[rule.id], result, reason,
+                                          budgets.get(rule.user_id), now)  # fmt: skip
+            notifications.extend(rows)
+        report.results[(rule.kind, result)] += 1
+        final[rule.id] = (decision.state, row.id)
+    for rule_id, (state, history_id) in final.items():
+        await repo.save_rule_state(rule_id, state, history_id, fired_at.get(rule_id))
+    inserted = set(await repo.add_notifications(notifications))
+    for values in notifications:
+        if values["id"] in inserted and values["status"] == "pending":
+            report.created.append((values["id"], values["channel_kind"]))
+        elif values["id"] in inserted:
+            report.withheld[values["status"]] += 1
+
+
+def _notifications(
+    step: _Step,
+    product: Product,
+    channels: list[Channel],
+    result: str,
+    reason: str,
+    budget: _Budget | None,
+    now: datetime,
+) -> tuple[list[dict[str, Any]], str]:
+    """One row per channel, and the rule's result (`capped` if every channel was)."""
+    rows: list[dict[str, Any]] = []
+    capped = 0
+    for channel in channels:
+        status: str = result
+        why: str | None = reason
+        if result == "fired":
+            status, why = "pending", None
+            if not channel.enabled:
+                status, why = "failed", f"channel disabled: {channel.disabled_reason or 'off'}"
+            elif budget is not None and budget.total_left <= 0:
+                status, why = "capped", "daily notification cap reached"
+            elif budget is not None and channel.kind == "sms" and budget.sms_left <= 0:
+                status, why = "capped", "daily SMS cap reached"
+            elif budget is not None:
+                budget.total_left -= 1
+                budget.sms_left -= channel.kind == "sms"
+            capped += status == "capped"
+        notification_id = uuid.uuid4()
+        rows.append(
+            {
+                "id": notification_id,
+                "user_id": step.rule.user_id,
+                "rule_id": step.rule.id,
+                "channel_id": channel.id,
+                "product_id": product.id,
+                "history_id": step.row.id,
+                "channel_kind": channel.kind,
+                "rule_kind": step.rule.kind,
+                "status": status,
+                "last_error": why,
+                "payload": alert_payload(
+                    notification_id=notification_id,
+                    rule=step.rule,
+                    product=product,
+                    row=step.row,
+                    previous=step.previous,
+                    last_priced=step.last_priced,
+                    reason=step.decision.reason,
+                ),
+                "detected_at": step.row.first_seen_at,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+        )
+    if channels and capped == len(channels):
+        result = "capped"
+    return rows, result

@@ -1,0 +1,60 @@
+"""The payload stored on each notification: the event, as channels and the API show it.
+
+Its shape is the public webhook contract, documented in
+`services/notifier/channels/webhook.py` (the notifier signs and sends it as is).
+Amounts are decimal strings, each beside its ISO 4217 currency.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pricealert.models import AlertRule, PriceHistory, Product
+
+ALERT_EVENT = "price.alert"
+
+
+def _amount(row: PriceHistory | None) -> dict[str, str] | None:
+    if row is None or row.price is None:
+        return None
+    return {"amount": str(row.price), "currency": row.currency or ""}
+
+
+def alert_payload(
+    *,
+    notification_id: uuid.UUID,
+    rule: AlertRule,
+    product: Product,
+    row: PriceHistory,
+    previous: PriceHistory | None,
+    last_priced: PriceHistory | None,
+    reason: str,
+) -> dict[str, Any]:
+    """The event of `rule` firing (or being withheld) on history row `row`."""
+    detected_at = _iso(row.first_seen_at)
+    return {
+        "type": ALERT_EVENT,
+        "timestamp": detected_at,
+        "data": {
+            "notification_id": str(notification_id),
+            "alert": {
+                "id": str(rule.id),
+                "kind": rule.kind,
+                "threshold": None if rule.threshold is None else str(rule.threshold),
+                "reason": reason,
+            },
+            "product": {"id": str(rule.watch_id), "url": product.url, "title": product.title},
+            "price": {"old": _amount(last_priced), "new": _amount(row)},
+            "in_stock": {
+                "old": None if previous is None else previous.in_stock,
+                "new": row.in_stock,
+            },
+            "detected_at": detected_at,
+        },
+    }
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,29 @@
+"""Settings of the evaluator service (env prefix `PRICEALERT_`)."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from pricealert.settings import PriceAlertSettings
+
+
+class EvaluatorSettings(PriceAlertSettings):
+    service_name: str = "evaluator"
+    #: Evaluations one worker runs at once (arq `max_jobs`).
+    worker_concurrency: int = Field(default=20, ge=1)
+    #: Longest one evaluation may take before arq cancels it.
+    job_timeout_seconds: float = Field(default=60.0, gt=0)
+    #: How often the sweeper looks for changes whose evaluation job was lost.
+    #: Divides 60, or is a whole number of minutes dividing 60 (it runs as an arq cron).
+    sweep_interval_seconds: int = 30
+    #: A change still unevaluated this long after detection is re-enqueued.
+    sweep_after_seconds: float = Field(default=120.0, gt=0)
+    #: Changes re-enqueued per sweep at most.
+    sweep_batch_size: int = Field(default=1000, ge=1)
+
+    @field_validator("sweep_interval_seconds")
+    @classmethod
+    def _fits_a_cron(cls, value: int) -> int:
+        if not (0 < value < 60 and 60 % value == 0) and not (value % 60 == 0 and 3600 % value == 0):
+            raise ValueError("must divide 60, or be a whole number of minutes dividing 60")
+        return value

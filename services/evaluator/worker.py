@@ -1,0 +1,42 @@
+"""Evaluator worker wiring: `arq services.evaluator.worker.WorkerSettings`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq.cron import cron
+
+from pricealert.queues import EVALUATE_QUEUE, EvaluateChange
+from pricealert.worker import build_worker_settings, job
+from services.evaluator.settings import EvaluatorSettings
+from services.evaluator.tasks import evaluate_change, sweep_unevaluated
+
+settings = EvaluatorSettings()
+
+
+def every(seconds: int) -> dict[str, Any]:
+    """arq cron times for a period that divides a minute or an hour."""
+    if seconds < 60:
+        return {"second": set(range(0, 60, seconds))}
+    return {"minute": set(range(0, 60, seconds // 60)), "second": 0}
+
+
+WorkerSettings = build_worker_settings(
+    service="evaluator",
+    queue=EVALUATE_QUEUE,
+    settings=settings,
+    functions=[
+        job(EVALUATE_QUEUE, EvaluateChange, evaluate_change, timeout=settings.job_timeout_seconds)
+    ],
+    cron_jobs=[
+        cron(
+            sweep_unevaluated,
+            name="sweep_unevaluated",
+            unique=True,
+            timeout=60,
+            **every(settings.sweep_interval_seconds),
+        )
+    ],
+    max_jobs=settings.worker_concurrency,
+    job_timeout=settings.job_timeout_seconds,
+)

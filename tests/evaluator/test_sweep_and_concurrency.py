@@ -1,0 +1,79 @@
+"""Nothing is lost, nothing doubles: the sweeper re-issues lost jobs; concurrent runs collapse."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from arq.connections import ArqRedis
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from pricealert.db import create_sessionmaker, session_scope
+from pricealert.models import Notification
+from pricealert.queues import EVALUATE_QUEUE, EvaluateChange
+from services.evaluator.settings import EvaluatorSettings
+from services.evaluator.tasks import evaluate_change, sweep_unevaluated
+from tests.evaluator import factories as make
+from tests.evaluator.factories import T0
+
+
+async def test_the_sweeper_re_enqueues_changes_whose_evaluation_job_was_lost(
+    db_session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession], redis: ArqRedis
+) -> None:
+    item = await make.product(db_session, "100")
+    lost = await make.observe(db_session, item, "90", at=datetime.now(UTC) - timedelta(minutes=5))
+    other = await make.product(db_session, "10")
+    fresh = await make.observe(db_session, other, "9", at=datetime.now(UTC))
+    ctx = {
+        "sessionmaker": sessionmaker,
+        "redis": redis,
+        "settings": EvaluatorSettings(sweep_after_seconds=120),
+    }
+
+    assert await sweep_unevaluated(ctx) == 1
+
+    [(job_id, _score)] = await redis.zrange(EVALUATE_QUEUE, 0, -1, withscores=True)
+    assert job_id.decode() == EvaluateChange(product_id=item.id, history_id=lost.id).job_id()
+    assert fresh.evaluated_at is None  # too recent: its own job is presumably on its way
+    assert await sweep_unevaluated(ctx) == 0  # already queued: the deterministic id collapses it
+
+
+def test_the_sweep_interval_must_fit_a_cron() -> None:
+    assert EvaluatorSettings(sweep_interval_seconds=120).sweep_interval_seconds == 120
+    with pytest.raises(ValueError, match="divide 60"):
+        EvaluatorSettings(sweep_interval_seconds=45)
+
+
+@pytest.fixture
+async def committed(fresh_database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_async_engine(fresh_database_url, pool_size=4)
+    yield create_sessionmaker(engine)
+    await engine.dispose()
+
+
+async def test_two_evaluations_racing_on_one_product_create_each_notification_once(
+    committed: async_sessionmaker[AsyncSession], redis: ArqRedis
+) -> None:
+    async with session_scope(committed) as session:
+        owner = await make.user(session)
+        item = await make.product(session, "100")
+        hook = await make.channel(session, owner, "webhook")
+        mail = await make.channel(session, owner, "email")
+        await make.rule(session, owner, item, "change", None, [hook, mail])
+        first = await make.observe(session, item, "90", at=T0 + timedelta(hours=1))
+        second = await make.observe(session, item, "80", at=T0 + timedelta(hours=2))
+    ctx = {"sessionmaker": committed, "redis": redis, "settings": EvaluatorSettings()}
+    jobs = [
+        EvaluateChange(product_id=item.id, history_id=row.id)
+        for row in (first, second, second, first)
+    ]
+
+    created = await asyncio.gather(*(evaluate_change(ctx, job) for job in jobs))
+
+    assert sum(created) == 4  # two changes x two channels
+    async with committed() as session:
+        count = await session.scalar(select(func.count()).select_from(Notification))
+    assert count == 4
