@@ -1,0 +1,124 @@
+"""The notifier's SQL: claim a notification with a lease, record the outcome, find lost ones.
+
+Every transition is guarded by `status = 'pending'`, so a notification marked
+sent (or failed) never changes again and is never delivered again. The lease
+keeps two live workers from delivering one notification at once; it expires
+by itself when a worker dies, and the sweeper then re-enqueues the notification.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pricealert.models import Channel, Notification, PriceHistory
+
+#: How much earlier than `next_attempt_at` a job may claim (worker clocks differ a little).
+CLOCK_TOLERANCE = timedelta(seconds=2)
+#: Rows of history drawn in an email's chart at most.
+CHART_ROWS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A notification this worker now holds, and its channel (None if deleted)."""
+
+    notification: Notification
+    channel: Channel | None
+
+
+class DeliveryRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claim(
+        self, notification_id: uuid.UUID, now: datetime, lease: timedelta
+    ) -> Claimed | None:
+        """Lease a pending, due, unleased notification and count the attempt (None: not now)."""
+        statement = (
+            update(Notification)
+            .where(
+                Notification.id == notification_id,
+                Notification.status == "pending",
+                Notification.next_attempt_at <= now + CLOCK_TOLERANCE,
+                or_(Notification.lease_expires_at.is_(None), Notification.lease_expires_at < now),
+            )
+            .values(lease_expires_at=now + lease, attempts=Notification.attempts + 1)
+            .returning(Notification)
+            .execution_options(synchronize_session=False)
+        )
+        notification = await self.session.scalar(statement)
+        if notification is None:
+            return None
+        channel = None
+        if notification.channel_id is not None:
+            channel = await self.session.get(Channel, notification.channel_id)
+        return Claimed(notification, channel)
+
+    async def chart_rows(self, product_id: int) -> list[PriceHistory]:
+        """The product's latest history rows, oldest first, for a chart."""
+        query = (
+            select(PriceHistory)
+            .where(PriceHistory.product_id == product_id)
+            .order_by(PriceHistory.first_seen_at.desc(), PriceHistory.id.desc())
+            .limit(CHART_ROWS)
+        )
+        rows = list(await self.session.scalars(query))
+        rows.reverse()
+        return rows
+
+    async def mark_sent(self, notification_id: uuid.UUID, at: datetime) -> bool:
+        """pending → sent; False when it was no longer pending."""
+        return await self._finish(
+            notification_id, status="sent", sent_at=at, last_error=None, lease_expires_at=None
+        )
+
+    async def mark_failed(self, notification_id: uuid.UUID, reason: str) -> bool:
+        """pending → failed, with the reason; False when it was no longer pending."""
+        return await self._finish(
+            notification_id, status="failed", last_error=reason, lease_expires_at=None
+        )
+
+    async def schedule_retry(self, notification_id: uuid.UUID, at: datetime, reason: str) -> bool:
+        """Stay pending, due again at `at`, lease released; False when no longer pending."""
+        return await self._finish(
+            notification_id, next_attempt_at=at, last_error=reason, lease_expires_at=None
+        )
+
+    async def disable_channel(self, channel_id: uuid.UUID, reason: str) -> None:
+        """Stop using a channel whose endpoint is gone (the user sees why)."""
+        await self.session.execute(
+            update(Channel)
+            .where(Channel.id == channel_id)
+            .values(enabled=False, disabled_reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def due_unclaimed(
+        self, due_before: datetime, now: datetime, limit: int
+    ) -> list[uuid.UUID]:
+        """Pending notifications due before `due_before` that nobody holds: their job vanished."""
+        query = (
+            select(Notification.id)
+            .where(
+                Notification.status == "pending",
+                Notification.next_attempt_at <= due_before,
+                or_(Notification.lease_expires_at.is_(None), Notification.lease_expires_at < now),
+            )
+            .order_by(Notification.next_attempt_at)
+            .limit(limit)
+        )
+        return list(await self.session.scalars(query))
+
+    async def _finish(self, notification_id: uuid.UUID, **values: object) -> bool:
+        result = await self.session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id, Notification.status == "pending")
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))

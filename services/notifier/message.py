@@ -1,0 +1,99 @@
+"""What a notification says to a person: subject, text lines, links. Pure.
+
+Built from the stored payload (the webhook contract, see `channels/webhook.py`),
+so every channel tells the same story; test notifications (`channel.test`)
+get a short fixed message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+TEST_EVENT = "channel.test"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    subject: str
+    #: Facts, one per line: "Now: 80.00 USD".
+    lines: tuple[str, ...]
+    product_url: str | None
+    history_url: str | None
+    title: str
+
+    @property
+    def text(self) -> str:
+        """The plain-text body."""
+        parts = [self.subject, "", *self.lines]
+        if self.product_url:
+            parts += ["", f"Product: {self.product_url}"]
+        if self.history_url:
+            parts.append(f"Price history: {self.history_url}")
+        return "\n".join(parts) + "\n"
+
+
+def money(amount: dict[str, str] | None) -> str:
+    """`80.00 USD`, or "unknown"."""
+    if not amount:
+        return "unknown"
+    return f"{amount['amount']} {amount['currency']}".strip()
+
+
+def _stock(value: Any) -> str:
+    return {True: "in stock", False: "out of stock"}.get(value, "unknown")
+
+
+def _subject(kind: str, title: str, old: str, new: str, threshold: str | None) -> str:
+    if kind == "below":
+        return f"{title} is now {new} (your target: {threshold} or less)"
+    if kind == "drop_percent":
+        return f"{title} dropped {threshold} % or more: now {new}"
+    if kind == "back_in_stock":
+        return f"{title} is back in stock ({new})"
+    if kind == "lowest_ever":
+        return f"{title} is at its lowest price ever: {new}"
+    return f"{title}: price changed from {old} to {new}"
+
+
+def render(payload: dict[str, Any], public_base_url: str) -> Message:
+    """The human message for a stored notification payload."""
+    if payload.get("type") == TEST_EVENT or "data" not in payload:
+        text = str(payload.get("message") or "PriceAlert test notification")
+        return Message(
+            subject="PriceAlert test notification",
+            lines=(text, "If you can read this, this channel works."),
+            product_url=None,
+            history_url=None,
+            title="PriceAlert",
+        )
+    data = payload["data"]
+    product, alert = data.get("product", {}), data.get("alert", {})
+    title = product.get("title") or product.get("url") or "Your product"
+    old, new = money(data["price"].get("old")), money(data["price"].get("new"))
+    lines = (
+        f"Now: {new} ({_stock(data['in_stock'].get('new'))})",
+        f"Before: {old}",
+        f"Why: {alert.get('reason', '')}",
+        f"Detected: {data.get('detected_at', '')}",
+    )
+    history = None
+    if product.get("id"):
+        history = f"{public_base_url.rstrip('/')}/v1/products/{product['id']}/prices"
+    return Message(
+        subject=_subject(alert.get("kind", ""), title, old, new, alert.get("threshold")),
+        lines=lines,
+        product_url=product.get("url"),
+        history_url=history,
+        title=title,
+    )
+
+
+def short_text(message: Message, limit: int = 160) -> str:
+    """One SMS segment: the subject, and the product link when it fits."""
+    text = f"PriceAlert: {message.subject}"
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."  # ASCII: "…" would force UCS-2 (70 chars a segment)
+    if message.product_url and len(text) + 1 + len(message.product_url) <= limit:
+        text += " " + message.product_url
+    return text

@@ -1,0 +1,65 @@
+"""Notifier worker wiring: `arq services.notifier.worker.WorkerSettings`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq.cron import cron
+
+from pricealert.http import GuardedClient
+from pricealert.queues import NOTIFY_QUEUE, DeliverNotification
+from pricealert.worker import JobContext, build_worker_settings, job
+from services.notifier.channels import build_senders
+from services.notifier.delivery import Notifier
+from services.notifier.settings import NotifierSettings
+from services.notifier.tasks import deliver_notification, sweep_pending
+
+
+def every(seconds: int) -> dict[str, Any]:
+    """arq cron times for a period that divides a minute or an hour."""
+    if seconds < 60:
+        return {"second": set(range(0, 60, seconds))}
+    return {"minute": set(range(0, 60, seconds // 60)), "second": 0}
+
+
+def worker_settings(settings: NotifierSettings) -> dict[str, Any]:
+    """The arq settings of a notifier worker run with `settings` (tests, the demo, benchmarks)."""
+
+    async def startup(ctx: JobContext) -> None:
+        client = GuardedClient.from_settings(settings, total_timeout=settings.http_timeout_seconds)
+        ctx["http_client"] = client
+        ctx["notifier"] = Notifier(ctx["sessionmaker"], settings, build_senders(settings, client))
+
+    async def shutdown(ctx: JobContext) -> None:
+        if "http_client" in ctx:
+            await ctx["http_client"].aclose()
+
+    return build_worker_settings(
+        service="notifier",
+        queue=NOTIFY_QUEUE,
+        settings=settings,
+        functions=[
+            job(
+                NOTIFY_QUEUE,
+                DeliverNotification,
+                deliver_notification,
+                timeout=settings.job_timeout_seconds,
+            )
+        ],
+        cron_jobs=[
+            cron(
+                sweep_pending,
+                name="sweep_pending",
+                unique=True,
+                timeout=60,
+                **every(settings.sweep_interval_seconds),
+            )
+        ],
+        max_jobs=settings.worker_concurrency,
+        job_timeout=settings.job_timeout_seconds,
+        on_startup=startup,
+        on_shutdown=shutdown,
+    )
+
+
+WorkerSettings = worker_settings(NotifierSettings())

@@ -1,0 +1,80 @@
+"""The real arq workers, in this process: a price drop becomes exactly one signed webhook."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from arq.connections import ArqRedis
+from arq.worker import Worker
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from pricealert.db import create_sessionmaker, session_scope
+from pricealert.models import Notification
+from pricealert.queues import EvaluateChange, enqueue
+from services.evaluator.settings import EvaluatorSettings
+from services.evaluator.worker import worker_settings as evaluator_worker
+from services.notifier.worker import worker_settings as notifier_worker
+from tests.evaluator import factories as make
+from tests.evaluator.conftest import REDIS_URL
+from tests.notifier.conftest import notifier_settings
+from tests.support.receiver import Receiver
+from tests.support.shop import Page
+
+
+@pytest.fixture
+async def committed(fresh_database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_async_engine(fresh_database_url, pool_size=2)
+    yield create_sessionmaker(engine)
+    await engine.dispose()
+
+
+async def run_burst(settings: dict[str, Any]) -> None:
+    """Run a worker until its queue (deferred retries included) is empty."""
+    worker = Worker(**{**settings, "burst": True, "poll_delay": 0.02})
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+
+
+# arq 0.28's Worker.close() still calls redis-py's deprecated close().
+@pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
+async def test_a_drop_below_the_threshold_reaches_the_webhook_once_through_both_workers(
+    fresh_database_url: str,
+    committed: async_sessionmaker[AsyncSession],
+    redis: ArqRedis,
+    receiver: Receiver,
+) -> None:
+    async with session_scope(committed) as session:
+        owner = await make.user(session)
+        item = await make.product(session, "100.00", "EUR")
+        hook = await make.channel(session, owner, "webhook", receiver.url)
+        alert = await make.rule(session, owner, item, "below", "90", [hook])
+        detected = datetime.now(UTC) - timedelta(seconds=1)
+        change = await make.observe(session, item, "84.90", "EUR", at=detected)
+    receiver.secret = hook.secret
+    receiver.answer(Page(status=500), Page(status=204))  # the first attempt fails
+    common: dict[str, Any] = {"database_url": fresh_database_url, "redis_url": REDIS_URL}
+    await enqueue(redis, EvaluateChange(product_id=item.id, history_id=change.id))
+    await enqueue(redis, EvaluateChange(product_id=item.id, history_id=change.id))  # a duplicate
+
+    await run_burst(evaluator_worker(EvaluatorSettings(**common)))
+    await run_burst(notifier_worker(notifier_settings(**common)))
+
+    assert len(receiver.received) == 2
+    assert len(receiver.valid) == 2  # both attempts signed, with one webhook-id
+    body = receiver.valid[-1].json
+    assert body["type"] == "price.alert"
+    assert body["data"]["product"]["id"] == str(alert.watch_id)
+    assert body["data"]["price"] == {
+        "old": {"amount": "100.00", "currency": "EUR"},
+        "new": {"amount": "84.90", "currency": "EUR"},
+    }
+    async with committed() as session:
+        [record] = list(await session.scalars(select(Notification)))
+    assert (record.status, record.attempts) == ("sent", 2)
+    assert {r.headers["webhook-id"] for r in receiver.received} == {str(record.id)}

@@ -1,0 +1,93 @@
+"""A webhook (and Slack) receiver for tests and the demo: records deliveries, checks signatures.
+
+Built on the programmable test shop, so it can also misbehave: answer 500 then
+200, hang past the client's timeout, redirect, or say 410 Gone.
+
+    async with Receiver(secret=channel.secret) as hook:
+        url = await hook.start()                  # "http://127.0.0.1:41234/hook"
+        hook.answer(Page(status=500), Page())     # in turn; the last repeats
+        ...
+        [d.json["type"] for d in hook.received]   # what arrived, signature checked
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from services.notifier.channels.signing import verify
+from tests.support.shop import Page, RecordedRequest, Shop
+
+
+@dataclass(frozen=True)
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    #: True/False when the receiver knows the secret; None when it does not.
+    signature_valid: bool | None
+    at: float  # time.time() when it arrived
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Receiver:
+    def __init__(self, secret: str | None = None, path: str = "/hook") -> None:
+        self.secret = secret
+        self.path = path
+        self.received: list[Received] = []
+        self._shop = Shop(record=False)
+        self._answers: list[Page] = [Page(status=200, body=b"ok", content_type="text/plain")]
+
+    async def __aenter__(self) -> Receiver:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self, host: str = "127.0.0.1") -> str:
+        """Listen (OS-assigned port); returns the endpoint URL."""
+        origin = await self._shop.listen(host)
+        self._shop.handle(self.path, self._handle)
+        return origin + self.path
+
+    @property
+    def url(self) -> str:
+        """The endpoint URL (after `start`)."""
+        return self._shop.url(self.path)
+
+    @property
+    def netloc(self) -> str:
+        """`host:port`, as `fetch_allowed_hosts` wants it."""
+        return self._shop.netloc()
+
+    def answer(self, *pages: Page) -> None:
+        """Answer the next requests with `pages` in turn; the last one repeats."""
+        self._answers = list(pages)
+
+    async def close(self) -> None:
+        await self._shop.close()
+
+    @property
+    def valid(self) -> list[Received]:
+        """Deliveries whose signature checked out."""
+        return [r for r in self.received if r.signature_valid]
+
+    def _handle(self, request: RecordedRequest) -> Page:
+        now = time.time()
+        valid = (
+            None
+            if self.secret is None
+            else verify(self.secret, request.headers, request.body, now=now)
+        )
+        self.received.append(Received(request.headers, request.body, valid, now))
+        return self._answers.pop(0) if len(self._answers) > 1 else self._answers[0]
