@@ -11,8 +11,6 @@ from pricealert.worker import build_worker_settings, job
 from services.evaluator.settings import EvaluatorSettings
 from services.evaluator.tasks import evaluate_change, sweep_unevaluated
 
-settings = EvaluatorSettings()
-
 
 def every(seconds: int) -> dict[str, Any]:
     """arq cron times for a period that divides a minute or an hour."""
@@ -21,22 +19,32 @@ def every(seconds: int) -> dict[str, Any]:
     return {"minute": set(range(0, 60, seconds // 60)), "second": 0}
 
 
-WorkerSettings = build_worker_settings(
-    service="evaluator",
-    queue=EVALUATE_QUEUE,
-    settings=settings,
-    functions=[
-        job(EVALUATE_QUEUE, EvaluateChange, evaluate_change, timeout=settings.job_timeout_seconds)
-    ],
-    cron_jobs=[
-        cron(
-            sweep_unevaluated,
-            name="sweep_unevaluated",
-            unique=True,
-            timeout=60,
-            **every(settings.sweep_interval_seconds),
-        )
-    ],
-    max_jobs=settings.worker_concurrency,
-    job_timeout=settings.job_timeout_seconds,
-)
+def worker_settings(settings: EvaluatorSettings) -> dict[str, Any]:
+    """The arq settings of an evaluator worker run with `settings` (tests, the demo, benchmarks)."""
+    return build_worker_settings(
+        service="evaluator",
+        queue=EVALUATE_QUEUE,
+        settings=settings,
+        functions=[
+            job(
+                EVALUATE_QUEUE,
+                EvaluateChange,
+                evaluate_change,
+                timeout=settings.job_timeout_seconds,
+            )
+        ],
+        cron_jobs=[
+            cron(
+                sweep_unevaluated,
+                name="sweep_unevaluated",
+                unique=True,
+                timeout=60,
+                **every(settings.sweep_interval_seconds),
+            )
+        ],
+        max_jobs=settings.worker_concurrency,
+        job_timeout=settings.job_timeout_seconds,
+    )
+
+
+WorkerSettings = worker_settings(EvaluatorSettings())
