@@ -161,9 +161,25 @@ NOTIFICATIONS_PENDING = Gauge(
 )
 
 
+#: prometheus_client's default process and platform collectors, exported by every service.
+PROCESS_METRIC_NAMES: Final = frozenset(
+    {
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_virtual_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+        "python_info",
+        "python_gc_objects_collected_total",
+        "python_gc_collections_total",
+    }
+)
+
+
 def exported_metric_names() -> set[str]:
     """Names of every series family this code base exports (histogram/counter suffixes included)."""
-    names: set[str] = set()
+    names: set[str] = set(PROCESS_METRIC_NAMES)
     for doc in all_metric_docs():
         names.add(doc.name)
         if doc.type == "histogram":
@@ -185,7 +201,9 @@ def all_metric_docs() -> list[MetricDoc]:
         name = metric._name
         if metric_type == "counter":
             name = f"{name}_total"
-        service = _SERVICE_OF.get(name.removeprefix("pricealert_").split("_")[0], "worker")
+        service = _SERVICE_OF.get(name, "") or _SERVICE_OF.get(
+            name.removeprefix("pricealert_").split("_")[0], "worker"
+        )
         docs.append(
             MetricDoc(name, metric_type, tuple(metric._labelnames), metric._documentation, service)
         )
@@ -198,4 +216,5 @@ _SERVICE_OF: Final = {
     "rule": "evaluator", "alerts": "evaluator",
     "notifications": "notifier", "notification": "notifier",
     "active": "api", "watched": "api", "products": "api", "http": "api",
+    "pricealert_notifications_pending": "api",  # a business gauge the API refreshes
 }  # fmt: skip

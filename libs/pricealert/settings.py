@@ -32,6 +32,9 @@ class PriceAlertSettings(BaseSettings):
     database_pool_size: int = 10
     database_max_overflow: int = 10
     redis_url: str = "redis://127.0.0.1:6379/0"
+    #: Where the API listens (the supervisor needs it too, so it lives here).
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_json: bool = True
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET)

@@ -13,8 +13,6 @@ from pricealert.settings import PriceAlertSettings
 
 class ApiSettings(PriceAlertSettings):
     service_name: str = "api"
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
     #: Origins of the web frontend allowed by CORS (comma-separated in the environment).
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     #: Requests per minute per API key.

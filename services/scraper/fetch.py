@@ -62,6 +62,9 @@ class FetchPolicy:
     backoff_max: float = 8.0
     default_retry_after: float = 60.0  # 429 without a usable Retry-After
     max_domain_pause: float = 3600.0  # longer asks still reach the caller in `retry_after`
+    #: A paused domain longer than this is not waited for: the outcome is `domain_paused`
+    #: with `retry_after`, so a worker slot is not held for the length of a shop's pause.
+    max_pause_wait: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +120,12 @@ class ShopFetcher:
                     delay = max(delay, min(rules.crawl_delay, policy.max_crawl_delay))
         except (FetchError, httpx.InvalidURL) as exc:
             return _failed(url, exc, attempts=0)
+        paused_for = self._gates.pause_left(domain)
+        if paused_for > policy.max_pause_wait:
+            return FetchOutcome(
+                url, url, error="domain_paused", detail="the shop asked us to come back later",
+                retry_after=datetime.now(UTC) + timedelta(seconds=paused_for),
+            )  # fmt: skip
         headers = {"user-agent": policy.user_agent}
         if etag:
             headers["if-none-match"] = etag
@@ -215,6 +224,11 @@ class DomainGates:
                 yield
         finally:
             gate.users -= 1
+
+    def pause_left(self, domain: str) -> float:
+        """Seconds until a pause on `domain` ends (0 when it is not paused)."""
+        gate = self._gates.get(domain)
+        return max(gate.paused_until - time.monotonic(), 0.0) if gate else 0.0
 
     def pause(self, domain: str, seconds: float) -> None:
         """No new request to `domain` for `seconds`."""

@@ -6,7 +6,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import cfnlint.decode  # type: ignore[import-untyped]  # cfn-lint ships no type hints
+import cfnlint.decode  # cfn-lint ships no type hints
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 TEMPLATES = ("network", "dr-region", "data", "services", "jobs", "alarms")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cfnlint.api import ManualArgs, lint_file  # type: ignore[import-untyped]  # no type hints
+from cfnlint.api import ManualArgs, lint_file  # no type hints
 
 from pricealert.ops import queue_metrics_publisher as publisher
 from pricealert.queues import EVALUATE_QUEUE, NOTIFY_QUEUE, SCRAPE_QUEUE

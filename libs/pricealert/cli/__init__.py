@@ -27,6 +27,10 @@ Handler = Callable[[argparse.Namespace], int]
 _BUILTIN = (
     "pricealert.cli.migrate",
     "pricealert.cli.run",
+    "pricealert.cli.backup",  # also `restore` (dump, rds-snapshot, rds-pitr)
+    "pricealert.cli.forecast",
+    "pricealert.cli.maintenance",  # `db maintenance`, `perf report`, `alert review`, `audit`
+    "pricealert.cli.slo",
 )
 
 

@@ -1,0 +1,228 @@
+"""The scraper's SQL: claiming due products under a lease, and recording what a check saw.
+
+Claims use `FOR UPDATE SKIP LOCKED`, so every scraper instance can tick at once and
+each product is still claimed by one. A claim sets a lease; a job lost with Redis
+or a worker killed mid-check leaves a lease that simply expires, and the product
+is claimed again. Every write a check makes is guarded by its lease token, so a
+job that lost its lease (ran late, ran twice) changes nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pricealert.models import PriceHistory, Product
+
+_CLAIM = text(
+    """
+    WITH due AS (
+        SELECT id FROM product
+        WHERE status <> 'paused'
+          AND next_check_at <= :now
+          AND (lease_expires_at IS NULL OR lease_expires_at < :now)
+        ORDER BY next_check_at
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE product AS p
+       SET lease_token = :token, lease_expires_at = :lease_until
+      FROM due
+     WHERE p.id = due.id
+    RETURNING p.id, p.next_check_at
+    """
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    product_id: int
+    lease_token: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class Leased:
+    product: Product
+    token: str
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one check established about a product."""
+
+    price: Decimal | None
+    currency: str | None
+    in_stock: bool | None
+    title: str | None
+    suspicious: bool = False
+
+    def same_state(self, product: Product) -> bool:
+        return (self.price, self.currency, self.in_stock) == (
+            product.price,
+            product.currency,
+            product.in_stock,
+        )
+
+
+class ScrapingRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claim_due_products(
+        self, now: datetime, limit: int, lease_seconds: float
+    ) -> list[Claim]:
+        """Lease up to `limit` due products (oldest due first) for one batch of checks."""
+        token = secrets.token_hex(8)
+        rows = await self.session.execute(
+            _CLAIM,
+            {
+                "now": now,
+                "limit": limit,
+                "token": token,
+                "lease_until": now + timedelta(seconds=lease_seconds),
+            },
+        )
+        return [Claim(row.id, token, row.next_check_at) for row in rows]
+
+    async def take_lease(
+        self, product_id: int, now: datetime, lease_seconds: float
+    ) -> Leased | None:
+        """Lease the product for the check job now running (None: no such product).
+
+        arq admits one `check:<id>` job at a time, so the running job may always take the
+        lease, also from a claim whose own job collapsed into this one.
+        """
+        token = secrets.token_hex(8)
+        product: Product | None = await self.session.scalar(
+            update(Product)
+            .where(Product.id == product_id)
+            .values(lease_token=token, lease_expires_at=now + timedelta(seconds=lease_seconds))
+            .returning(Product)
+            .execution_options(populate_existing=True)
+        )
+        return None if product is None else Leased(product, token)
+
+    async def leased_product(self, product_id: int, token: str) -> Product | None:
+        """The product if `token` still holds its lease (locked for this unit of work)."""
+        product: Product | None = await self.session.scalar(
+            select(Product)
+            .where(Product.id == product_id, Product.lease_token == token)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return product
+
+    async def record_observation(
+        self, product: Product, seen: Observation, now: datetime, next_check_at: datetime
+    ) -> PriceHistory | None:
+        """Extend the current history row, or open a new one when the state changed.
+
+        Returns the new row (a change to evaluate) or None (unchanged).
+        """
+        changed = not seen.same_state(product)
+        new_row: PriceHistory | None = None
+        if not changed:
+            extended = await self.session.execute(
+                update(PriceHistory)
+                .where(PriceHistory.id == self._current_row_id(product.id))
+                .values(last_seen_at=now, checks=PriceHistory.checks + 1)
+            )
+            changed = extended.rowcount == 0  # type: ignore[attr-defined]  # first observation
+        if changed:
+            new_row = PriceHistory(
+                product_id=product.id,
+                price=seen.price,
+                currency=seen.currency,
+                in_stock=seen.in_stock,
+                first_seen_at=now,
+                last_seen_at=now,
+                suspicious=seen.suspicious,
+            )
+            self.session.add(new_row)
+            product.price, product.currency, product.in_stock = (
+                seen.price,
+                seen.currency,
+                seen.in_stock,
+            )
+            product.last_changed_at = now
+        if seen.title:
+            product.title = seen.title
+        self._succeeded(product, now, next_check_at, "changed" if new_row else "unchanged")
+        await self.session.flush()
+        return new_row
+
+    async def record_not_modified(
+        self, product: Product, now: datetime, next_check_at: datetime
+    ) -> None:
+        """A 304: the page, and so the state, is as last seen."""
+        await self.session.execute(
+            update(PriceHistory)
+            .where(PriceHistory.id == self._current_row_id(product.id))
+            .values(last_seen_at=now, checks=PriceHistory.checks + 1)
+        )
+        self._succeeded(product, now, next_check_at, "not_modified")
+        await self.session.flush()
+
+    async def record_failure(
+        self,
+        product: Product,
+        *,
+        result: str,
+        error: str,
+        now: datetime,
+        next_check_at: datetime,
+        pause: bool,
+    ) -> None:
+        """A failed check: count it, say why, back off; pause a product failing for too long."""
+        product.consecutive_failures += 1
+        product.status = "paused" if pause else "failing"
+        product.last_result = result
+        product.last_error = error
+        product.last_error_at = now
+        product.last_checked_at = now
+        product.next_check_at = next_check_at
+        product.lease_token = None
+        product.lease_expires_at = None
+        await self.session.flush()
+
+    async def defer(self, product: Product, until: datetime) -> None:
+        """Not checked now (the shop asked for a pause): due again at `until`, no failure."""
+        product.next_check_at = until
+        product.lease_token = None
+        product.lease_expires_at = None
+        await self.session.flush()
+
+    async def remember_validators(
+        self, product: Product, etag: str | None, last_modified: str | None
+    ) -> None:
+        """Keep the page's validators for the next conditional request."""
+        product.etag = etag
+        product.last_modified = last_modified
+
+    def _succeeded(
+        self, product: Product, now: datetime, next_check_at: datetime, result: str
+    ) -> None:
+        product.status = "active"
+        product.consecutive_failures = 0
+        product.last_error = None
+        product.last_result = result
+        product.last_checked_at = now
+        product.next_check_at = next_check_at
+        product.lease_token = None
+        product.lease_expires_at = None
+
+    @staticmethod
+    def _current_row_id(product_id: int) -> object:
+        return (
+            select(PriceHistory.id)
+            .where(PriceHistory.product_id == product_id)
+            .order_by(PriceHistory.first_seen_at.desc(), PriceHistory.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )

@@ -1,0 +1,173 @@
+"""What every arq worker shares: wiring, job context, job metrics, schema check.
+
+A service's `worker.py` calls `build_worker_settings(...)` with its job functions;
+each job is `async def job(ctx: JobContext, payload: SomePayload) -> None`, where
+the payload is the pydantic model of its queue contract. The wrapper:
+
+- validates the JSON payload (an invalid one is logged and dropped, not retried);
+- binds `job_id`, `job_try`, `queue` to every log line of the job;
+- records `pricealert_jobs_total{outcome}`, `pricealert_job_duration_seconds` and
+  `pricealert_jobs_in_progress`.
+
+Only `arq.Retry` re-queues a job (arq's semantics); jobs raise it for transient
+failures and record permanent ones in PostgreSQL themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from arq import Retry
+from arq.connections import RedisSettings
+from arq.cron import CronJob
+from arq.worker import Function, func
+from prometheus_client import start_http_server
+from pydantic import ValidationError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from pricealert import metrics, queues
+from pricealert.db import create_engine, create_sessionmaker
+from pricealert.db.migrate import current_heads
+from pricealert.logging import bind_context, clear_context, configure_logging, get_logger
+from pricealert.queues import JobPayload
+from pricealert.settings import PriceAlertSettings
+
+P = TypeVar("P", bound=JobPayload)
+JobContext = dict[str, Any]
+JobFunction = Callable[[JobContext, P], Awaitable[Any]]
+Hook = Callable[[JobContext], Awaitable[None]]
+
+_log = get_logger(__name__)
+QUEUE_LENGTH_INTERVAL_SECONDS = 5.0
+
+
+class SchemaOutdated(RuntimeError):
+    """The database is not at the migrations' head: run `pricealert migrate` first."""
+
+
+def job(queue: str, payload_model: type[P], fn: JobFunction[P], *, timeout: float) -> Function:
+    """An arq function running `fn` with a validated payload, log context and metrics."""
+    name = payload_model.function
+
+    @functools.wraps(fn)
+    async def run(ctx: JobContext, raw: dict[str, Any]) -> Any:
+        clear_context()
+        bind_context(job_id=ctx.get("job_id"), job_try=ctx.get("job_try"), queue=queue)
+        in_progress = metrics.JOBS_IN_PROGRESS.labels(queue, name)
+        in_progress.inc()
+        started = time.perf_counter()
+        outcome = "failure"
+        try:
+            try:
+                payload = payload_model.model_validate(raw)
+            except ValidationError as exc:
+                _log.error("job.invalid_payload", function=name, errors=exc.errors())
+                outcome = "invalid"
+                return None
+            result = await fn(ctx, payload)
+            outcome = "success"
+            return result
+        except Retry:
+            outcome = "retry"
+            raise
+        except Exception:
+            _log.exception("job.failed", function=name)
+            raise
+        finally:
+            in_progress.dec()
+            metrics.JOBS.labels(queue, name, outcome).inc()
+            metrics.JOB_DURATION.labels(queue, name).observe(time.perf_counter() - started)
+            clear_context()
+
+    return func(run, name=name, timeout=timeout, keep_result=0, max_tries=5)
+
+
+async def check_schema(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """Refuse to start on a database whose schema is not the code's."""
+    async with sessionmaker() as session:
+        try:
+            rows = await session.execute(text("SELECT version_num FROM alembic_version"))
+        except Exception as exc:
+            raise SchemaOutdated("the database has no schema: run `pricealert migrate`") from exc
+        found = {row[0] for row in rows}
+    expected = current_heads()
+    if found != expected:
+        raise SchemaOutdated(
+            f"database schema {sorted(found)} is not {sorted(expected)}: run `pricealert migrate`"
+        )
+
+
+async def _report_queue_lengths(ctx: JobContext) -> None:
+    redis = ctx["redis"]
+    while True:
+        with contextlib.suppress(Exception):  # Redis away: the gauge keeps its last value
+            for queue in queues.ALL_QUEUES:
+                metrics.QUEUE_LENGTH.labels(queue).set(await redis.zcard(queue))
+        await asyncio.sleep(QUEUE_LENGTH_INTERVAL_SECONDS)
+
+
+def build_worker_settings(
+    *,
+    service: str,
+    queue: str,
+    settings: PriceAlertSettings,
+    functions: Sequence[Function],
+    cron_jobs: Sequence[CronJob] = (),
+    max_jobs: int = 10,
+    job_timeout: float = 120,
+    on_startup: Hook | None = None,
+    on_shutdown: Hook | None = None,
+    poll_delay: float = 0.1,
+    drain_seconds: int = 20,
+) -> dict[str, Any]:
+    """The `WorkerSettings` arq's CLI reads: `arq services.<name>.worker.WorkerSettings`."""
+
+    async def startup(ctx: JobContext) -> None:
+        configure_logging(service, level=settings.log_level, json_output=settings.log_json)
+        engine = create_engine(settings)
+        ctx["settings"] = settings
+        ctx["engine"] = engine
+        ctx["sessionmaker"] = create_sessionmaker(engine)
+        await check_schema(ctx["sessionmaker"])
+        if settings.metrics_port:
+            start_http_server(settings.metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped by Prometheus
+        ctx["queue_length_task"] = asyncio.create_task(_report_queue_lengths(ctx))
+        if on_startup is not None:
+            await on_startup(ctx)
+        _log.info("worker.started", service=service, queue=queue)
+
+    async def shutdown(ctx: JobContext) -> None:
+        if on_shutdown is not None:
+            await on_shutdown(ctx)
+        task = ctx.get("queue_length_task")
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if "engine" in ctx:
+            await ctx["engine"].dispose()
+        _log.info("worker.stopped", service=service)
+
+    return {
+        "functions": list(functions),
+        "cron_jobs": list(cron_jobs),
+        "queue_name": queue,
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "job_serializer": queues.serializer,
+        "job_deserializer": queues.deserializer,
+        "keep_result": 0,  # a finished job's id is free again at once (deterministic ids)
+        "max_jobs": max_jobs,
+        "job_timeout": job_timeout,
+        "poll_delay": poll_delay,
+        "health_check_interval": 30,
+        "job_completion_wait": drain_seconds,  # SIGTERM: finish running jobs first
+        "max_tries": 5,
+    }

@@ -1,0 +1,72 @@
+"""The scheduler tick: claim due products from PostgreSQL and queue their checks.
+
+Every scraper instance ticks; `FOR UPDATE SKIP LOCKED` hands each due product to
+one of them. Products are leased before their job is queued, so a job lost in
+Redis costs at most one lease: the product is then due and unleased again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+
+from arq.connections import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from pricealert import metrics
+from pricealert.db import session_scope
+from pricealert.logging import get_logger
+from pricealert.queues import SCRAPE_QUEUE, CheckProduct, enqueue
+from pricealert.repositories.scraping import ScrapingRepository
+from services.scraper.settings import ScraperSettings
+
+_log = get_logger(__name__)
+
+
+async def claim_and_queue(
+    sessionmaker: async_sessionmaker[AsyncSession], redis: ArqRedis, settings: ScraperSettings
+) -> int:
+    """One tick: lease what is due (unless the queue is already full) and queue it."""
+    room = settings.max_queued_checks - await redis.zcard(SCRAPE_QUEUE)
+    if room <= 0:
+        return 0
+    now = datetime.now(UTC)
+    async with session_scope(sessionmaker) as session:
+        claims = await ScrapingRepository(session).claim_due_products(
+            now, min(room, settings.claim_batch_size), settings.lease_seconds
+        )
+    for claim in claims:
+        metrics.CLAIM_LAG.observe(max((now - claim.due_at).total_seconds(), 0.0))
+        # A check already queued for this product collapses with this one (same job id).
+        await enqueue(
+            redis, CheckProduct(product_id=claim.product_id, lease_token=claim.lease_token)
+        )
+    return len(claims)
+
+
+async def run_scheduler(
+    sessionmaker: async_sessionmaker[AsyncSession], redis: ArqRedis, settings: ScraperSettings
+) -> None:
+    """Tick until cancelled; a failed tick (database or Redis away) is logged and retried."""
+    while True:
+        claimed = 0
+        try:
+            claimed = await claim_and_queue(sessionmaker, redis, settings)
+        except Exception:
+            _log.warning("schedule.tick_failed", exc_info=True)
+        # A full batch means more is due: go again at once.
+        if claimed < settings.claim_batch_size:
+            await asyncio.sleep(settings.claim_interval_seconds)
+
+
+def start_scheduler(
+    sessionmaker: async_sessionmaker[AsyncSession], redis: ArqRedis, settings: ScraperSettings
+) -> asyncio.Task[None]:
+    return asyncio.create_task(run_scheduler(sessionmaker, redis, settings))
+
+
+async def stop_scheduler(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,44 @@
+"""Settings of the scraper service."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from pricealert.settings import PriceAlertSettings
+from services.scraper.fetch import FetchPolicy
+
+
+class ScraperSettings(PriceAlertSettings):
+    service_name: str = "scraper"
+    #: How long a claim holds a product; a lost job frees it again after this.
+    lease_seconds: float = 300.0
+    #: How often each instance looks for due products, and how many it claims at most.
+    claim_interval_seconds: float = 1.0
+    claim_batch_size: int = 500
+    #: No new claims while this many checks wait in the queue (backpressure).
+    max_queued_checks: int = 2000
+    #: Next check after interval × uniform(1 − jitter, 1): spread out, never late.
+    interval_jitter: float = 0.1
+    #: Failing products back off: interval × 2^failures, at most this long.
+    max_backoff_seconds: float = 24 * 3600.0
+    #: After this many consecutive failures a product is paused (shown as such in the API).
+    pause_after_failures: int = 12
+    #: A price moving by more than this factor (either way), or a currency change, is
+    #: confirmed by an immediate second fetch before it is recorded.
+    suspicious_ratio: Decimal = Decimal(3)
+    worker_concurrency: int = 50
+    user_agent: str | None = None
+    per_domain_concurrency: int = 2
+    per_domain_delay_seconds: float = 1.0
+    respect_robots: bool = True
+
+    def fetch_policy(self) -> FetchPolicy:
+        """How politely this scraper fetches."""
+        policy = replace(
+            FetchPolicy(),
+            respect_robots=self.respect_robots,
+            per_domain_concurrency=self.per_domain_concurrency,
+            per_domain_delay=self.per_domain_delay_seconds,
+        )
+        return replace(policy, user_agent=self.user_agent) if self.user_agent else policy

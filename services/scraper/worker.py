@@ -1,0 +1,40 @@
+"""Scraper worker wiring: `arq services.scraper.worker.WorkerSettings`."""
+
+from __future__ import annotations
+
+from pricealert.http import GuardedClient
+from pricealert.queues import SCRAPE_QUEUE, CheckProduct
+from pricealert.worker import JobContext, build_worker_settings, job
+from services.scraper.check import ProductCheck
+from services.scraper.fetch import ShopFetcher
+from services.scraper.schedule import start_scheduler, stop_scheduler
+from services.scraper.settings import ScraperSettings
+from services.scraper.tasks import check_product
+
+settings = ScraperSettings()
+
+
+async def startup(ctx: JobContext) -> None:
+    client = GuardedClient.from_settings(settings)
+    ctx["http_client"] = client
+    fetcher = ShopFetcher(client, settings.fetch_policy())
+    ctx["product_check"] = ProductCheck(ctx["sessionmaker"], ctx["redis"], fetcher, settings)
+    ctx["scheduler"] = start_scheduler(ctx["sessionmaker"], ctx["redis"], settings)
+
+
+async def shutdown(ctx: JobContext) -> None:
+    if "scheduler" in ctx:
+        await stop_scheduler(ctx["scheduler"])
+    if "http_client" in ctx:
+        await ctx["http_client"].aclose()
+
+
+WorkerSettings = build_worker_settings(
+    service="scraper",
+    queue=SCRAPE_QUEUE,
+    settings=settings,
+    functions=[job(SCRAPE_QUEUE, CheckProduct, check_product, timeout=120)],
+    max_jobs=settings.worker_concurrency,
+    on_startup=startup,
+    on_shutdown=shutdown,
+)
