@@ -1,0 +1,20 @@
+# One image for every PriceAlert service; the command picks the service
+# (see docker-compose.yml and infra/services.yaml).
+FROM python:3.11-slim AS runtime
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+# pg_dump/pg_restore for `pricealert backup`; curl for container health checks.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends postgresql-client curl \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY pyproject.toml README.md alembic.ini ./
+COPY libs ./libs
+COPY services ./services
+RUN pip install . && useradd --system --uid 10001 pricealert
+COPY monitoring ./monitoring
+
+USER pricealert
+EXPOSE 8000 9101 9102 9103
+CMD ["python", "-m", "pricealert", "--help"]
