@@ -88,7 +88,10 @@ class ScrapingRepository:
                 "lease_until": now + timedelta(seconds=lease_seconds),
             },
         )
-        return [Claim(row.id, token, row.next_check_at) for row in rows]
+        claims = [Claim(row.id, token, row.next_check_at) for row in rows]
+        # UPDATE ... RETURNING comes back in the join's order, not the CTE's: sort, so the
+        # tick queues the oldest due first (arq runs a queue in enqueue order).
+        return sorted(claims, key=lambda c: (c.due_at, c.product_id))
 
     async def take_lease(
         self, product_id: int, now: datetime, lease_seconds: float

@@ -1,0 +1,261 @@
+"""The claim tick on the real database and Redis: what is claimed, by whom, and when again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis as sync_redis
+from arq.connections import ArqRedis
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from pricealert import metrics
+from pricealert.models import Product
+from pricealert.queues import SCRAPE_QUEUE, queue_client
+from pricealert.repositories.scraping import Claim, ScrapingRepository
+from services.scraper.schedule import claim_and_queue
+from services.scraper.settings import ScraperSettings
+from tests.conftest import REDIS_BASE
+from tests.scraper.conftest import add_product
+
+#: This module's own Redis database (flushed before and after each test).
+SCHEDULE_REDIS_DB = 3
+LEASE_SECONDS = 60.0
+
+
+@pytest.fixture
+def schedule_redis_url() -> Iterator[str]:
+    url = f"{REDIS_BASE}/{SCHEDULE_REDIS_DB}"
+    client = sync_redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+async def redis(schedule_redis_url: str) -> AsyncIterator[ArqRedis]:
+    client = queue_client(schedule_redis_url)
+    yield client
+    await client.aclose(close_connection_pool=True)
+
+
+@pytest.fixture
+def settings(database_url: str, schedule_redis_url: str) -> ScraperSettings:
+    return ScraperSettings(
+        environment="test",
+        database_url=database_url,
+        redis_url=schedule_redis_url,
+        lease_seconds=LEASE_SECONDS,
+        claim_batch_size=500,
+        max_queued_checks=2000,
+    )
+
+
+async def _queued_product_ids(redis: ArqRedis) -> set[int]:
+    members = await redis.zrange(SCRAPE_QUEUE, 0, -1)
+    names = [m.decode() for m in members]
+    return {int(n.removeprefix("check:")) for n in names if n.startswith("check:")}
+
+
+async def _claim(session: AsyncSession, now: datetime, limit: int = 100) -> list[Claim]:
+    return await ScrapingRepository(session).claim_due_products(now, limit, LEASE_SECONDS)
+
+
+async def test_only_due_unpaused_unleased_products_are_claimed_oldest_due_first(
+    db_session: AsyncSession,
+) -> None:
+    now = datetime.now(UTC)
+    recent = await add_product(db_session, "http://shop/recent", due_in=-10)
+    oldest = await add_product(db_session, "http://shop/oldest", due_in=-300)
+    middle = await add_product(db_session, "http://shop/middle", due_in=-60)
+    await add_product(db_session, "http://shop/later", due_in=600)
+    await add_product(db_session, "http://shop/paused", due_in=-900, status="paused")
+    failing = await add_product(db_session, "http://shop/failing", due_in=-30, status="failing")
+    leased = await add_product(db_session, "http://shop/leased", due_in=-900)
+    leased.lease_token, leased.lease_expires_at = "other", now + timedelta(seconds=30)
+    await db_session.flush()
+
+    claims = await _claim(db_session, now)
+
+    assert [c.product_id for c in claims] == [oldest.id, middle.id, failing.id, recent.id]
+    assert len({c.lease_token for c in claims}) == 1
+    stored = await db_session.scalars(
+        select(Product).where(Product.id.in_([c.product_id for c in claims]))
+    )
+    for product in stored:
+        await db_session.refresh(product)
+        assert product.lease_token == claims[0].lease_token
+        assert product.lease_expires_at == now + timedelta(seconds=LEASE_SECONDS)
+    assert await _claim(db_session, now) == []  # all leased now
+
+
+async def test_a_claim_takes_at_most_the_batch_size_and_the_rest_on_the_next_tick(
+    db_session: AsyncSession,
+) -> None:
+    products = [
+        await add_product(db_session, f"http://shop/{i}", due_in=-100 + i) for i in range(7)
+    ]
+    now = datetime.now(UTC)
+    first = await _claim(db_session, now, limit=5)
+    second = await _claim(db_session, now, limit=5)
+    assert [c.product_id for c in first] == [p.id for p in products[:5]]
+    assert [c.product_id for c in second] == [p.id for p in products[5:]]
+
+
+async def test_an_expired_lease_is_claimed_again_with_a_new_token(
+    db_session: AsyncSession,
+) -> None:
+    product = await add_product(db_session, "http://shop/kettle", due_in=-5)
+    now = datetime.now(UTC)
+    [first] = await _claim(db_session, now)
+    assert await _claim(db_session, now + timedelta(seconds=LEASE_SECONDS - 1)) == []
+    [again] = await _claim(db_session, now + timedelta(seconds=LEASE_SECONDS + 1))
+    assert again.product_id == product.id
+    assert again.lease_token != first.lease_token
+
+
+async def test_the_tick_queues_one_check_per_claimed_product(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    db_session: AsyncSession,
+    redis: ArqRedis,
+    settings: ScraperSettings,
+) -> None:
+    due = [await add_product(db_session, f"http://shop/{i}", due_in=-1) for i in range(3)]
+    await add_product(db_session, "http://shop/later", due_in=600)
+    assert await claim_and_queue(sessionmaker, redis, settings) == 3
+    assert await _queued_product_ids(redis) == {p.id for p in due}
+    assert await claim_and_queue(sessionmaker, redis, settings) == 0
+
+
+async def test_no_claims_while_the_queue_holds_max_queued_checks(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    db_session: AsyncSession,
+    redis: ArqRedis,
+    settings: ScraperSettings,
+) -> None:
+    settings.max_queued_checks = 4
+    products = [await add_product(db_session, f"http://shop/{i}", due_in=-60 + i) for i in range(5)]
+    await redis.zadd(SCRAPE_QUEUE, {f"other-{i}": 0 for i in range(4)})
+
+    assert await claim_and_queue(sessionmaker, redis, settings) == 0
+    unleased = await db_session.scalars(
+        select(Product.lease_token).where(Product.id.in_([p.id for p in products]))
+    )
+    assert set(unleased) == {None}  # nothing leased that was not queued
+
+    # Room for one more: the queue is topped up to the limit, oldest due first.
+    await redis.zrem(SCRAPE_QUEUE, "other-0")
+    assert await claim_and_queue(sessionmaker, redis, settings) == 1
+    assert await _queued_product_ids(redis) == {products[0].id}
+    assert await redis.zcard(SCRAPE_QUEUE) == 4
+
+
+async def test_a_product_whose_job_was_lost_is_queued_again_once_its_lease_expires(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    db_session: AsyncSession,
+    redis: ArqRedis,
+    settings: ScraperSettings,
+) -> None:
+    product = await add_product(db_session, "http://shop/kettle", due_in=-1)
+    assert await claim_and_queue(sessionmaker, redis, settings) == 1
+    await redis.flushdb()  # the job is lost with Redis
+
+    # While the lease holds, the product is not claimed twice.
+    assert await claim_and_queue(sessionmaker, redis, settings) == 0
+    assert await redis.zcard(SCRAPE_QUEUE) == 0
+
+    await db_session.execute(
+        update(Product)
+        .where(Product.id == product.id)
+        .values(lease_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    )
+    assert await claim_and_queue(sessionmaker, redis, settings) == 1
+    assert await _queued_product_ids(redis) == {product.id}
+
+
+async def test_the_tick_observes_how_late_each_claim_is(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    db_session: AsyncSession,
+    redis: ArqRedis,
+    settings: ScraperSettings,
+) -> None:
+    def observed() -> tuple[float, float]:
+        count = metrics.registry.get_sample_value("pricealert_claim_lag_seconds_count")
+        total = metrics.registry.get_sample_value("pricealert_claim_lag_seconds_sum")
+        return count or 0.0, total or 0.0
+
+    await add_product(db_session, "http://shop/late", due_in=-120)
+    await add_product(db_session, "http://shop/later", due_in=-30)
+    count, total = observed()
+    assert await claim_and_queue(sessionmaker, redis, settings) == 2
+    new_count, new_total = observed()
+    assert new_count == count + 2
+    assert 150 <= new_total - total < 160  # 120 s + 30 s late, plus the test's own run time
+    late_buckets = metrics.registry.get_sample_value(
+        "pricealert_claim_lag_seconds_bucket", {"le": "60.0"}
+    )
+    assert late_buckets is not None
+
+
+# --- two scheduler instances at once: a database of their own, committed for real ---
+
+
+@pytest.fixture
+async def two_sessionmakers(
+    fresh_database_url: str,
+) -> AsyncIterator[tuple[async_sessionmaker[AsyncSession], async_sessionmaker[AsyncSession]]]:
+    engines = [create_async_engine(fresh_database_url, pool_size=2) for _ in range(2)]
+    makers = [async_sessionmaker(e, expire_on_commit=False) for e in engines]
+    yield makers[0], makers[1]
+    for engine in engines:
+        await engine.dispose()
+
+
+async def _add_due_products(maker: async_sessionmaker[AsyncSession], count: int) -> list[int]:
+    async with maker() as session, session.begin():
+        products = [
+            await add_product(session, f"http://shop/{i}", due_in=-1000 + i) for i in range(count)
+        ]
+        return [p.id for p in products]
+
+
+async def test_a_second_claimer_skips_products_the_first_holds_without_waiting(
+    two_sessionmakers: tuple[async_sessionmaker[AsyncSession], async_sessionmaker[AsyncSession]],
+) -> None:
+    first_maker, second_maker = two_sessionmakers
+    ids = await _add_due_products(first_maker, 10)
+    now = datetime.now(UTC)
+    async with first_maker() as first, first.begin():
+        held = await _claim(first, now, limit=4)  # locked until this transaction ends
+        async with second_maker() as second, second.begin():
+            # A plain FOR UPDATE would block here until `first` commits.
+            other = await asyncio.wait_for(_claim(second, now, limit=100), timeout=10)
+    assert [c.product_id for c in held] == ids[:4]
+    assert [c.product_id for c in other] == ids[4:]
+
+
+async def test_two_claimers_at_once_never_claim_the_same_product(
+    two_sessionmakers: tuple[async_sessionmaker[AsyncSession], async_sessionmaker[AsyncSession]],
+) -> None:
+    ids = await _add_due_products(two_sessionmakers[0], 300)
+    now = datetime.now(UTC)
+
+    async def claimer(maker: async_sessionmaker[AsyncSession]) -> list[int]:
+        taken: list[int] = []
+        while True:
+            async with maker() as session, session.begin():
+                claims = await _claim(session, now, limit=7)
+            if not claims:
+                return taken
+            taken += [c.product_id for c in claims]
+            await asyncio.sleep(0)  # let the other claimer interleave
+
+    first, second = await asyncio.gather(*(claimer(m) for m in two_sessionmakers))
+    assert first, "the first claimer took part"
+    assert second, "the second claimer took part"
+    assert set(first).isdisjoint(second)
+    assert sorted(first + second) == ids
