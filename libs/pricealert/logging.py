@@ -91,26 +91,19 @@ _PRE_CHAIN: Final[list[Any]] = [
 ]
 
 
-def configure_logging(
-    service: str, *, level: str = "INFO", json_output: bool = True, stream: Any = None
-) -> None:
-    """Route structlog and the standard library through one JSON renderer on `stream`."""
+def set_service(service: str) -> None:
+    """Name the service every line carries (before logging is configured, too)."""
     _SERVICE["name"] = service
+
+
+def json_formatter(json_output: bool = True) -> logging.Formatter:
+    """The formatter that renders every record, structlog's or the stdlib's, as one line."""
     renderer: Any = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if json_output
         else structlog.dev.ConsoleRenderer()
     )
-    structlog.configure(
-        processors=[
-            *_PRE_CHAIN,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
-    )
-    formatter = structlog.stdlib.ProcessorFormatter(
+    return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_PRE_CHAIN,
         processors=[
             _category_from_record,
@@ -120,8 +113,42 @@ def configure_logging(
         ],
         pass_foreign_args=True,
     )
+
+
+#: For `arq --custom-log-dict pricealert.logging.ARQ_LOG_CONFIG ...`: arq's CLI configures
+#: logging before a worker starts; this makes even its first lines JSON of our shape.
+ARQ_LOG_CONFIG: Final[dict[str, Any]] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "pricealert.logging.json_formatter"}},
+    "handlers": {
+        "json": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stdout",
+        }
+    },
+    "root": {"handlers": ["json"], "level": "INFO"},
+    "loggers": {"arq": {"handlers": [], "propagate": True, "level": "INFO"}},
+}
+
+
+def configure_logging(
+    service: str, *, level: str = "INFO", json_output: bool = True, stream: Any = None
+) -> None:
+    """Route structlog and the standard library through one JSON renderer on `stream`."""
+    set_service(service)
+    structlog.configure(
+        processors=[
+            *_PRE_CHAIN,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
     handler = logging.StreamHandler(stream or sys.stdout)
-    handler.setFormatter(formatter)
+    handler.setFormatter(json_formatter(json_output))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

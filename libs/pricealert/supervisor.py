@@ -29,6 +29,14 @@ STABLE_AFTER_SECONDS: Final = 60.0
 _log = get_logger("pricealert.supervisor")
 
 
+def worker_command(service: str) -> list[str]:
+    """The arq command of a worker, its own log lines JSON like every other line."""
+    return [
+        "arq", "--custom-log-dict", "pricealert.logging.ARQ_LOG_CONFIG",
+        f"services.{service}.worker.WorkerSettings",
+    ]  # fmt: skip
+
+
 def service_command(service: str, *, host: str, port: int) -> list[str]:
     """The command that runs one service (the same in Docker, ECS and here)."""
     if service == "api":
@@ -38,7 +46,7 @@ def service_command(service: str, *, host: str, port: int) -> list[str]:
             "--no-access-log", "--proxy-headers", "--loop", "uvloop", "--http", "httptools",
         ]  # fmt: skip
     if service in SERVICES:
-        return [sys.executable, "-m", "arq", f"services.{service}.worker.WorkerSettings"]
+        return [sys.executable, "-m", *worker_command(service)]
     raise ValueError(f"unknown service {service!r}")
 
 

@@ -34,7 +34,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from pricealert import metrics, queues
 from pricealert.db import create_engine, create_sessionmaker
 from pricealert.db.migrate import current_heads
-from pricealert.logging import bind_context, clear_context, configure_logging, get_logger
+from pricealert.logging import (
+    bind_context,
+    clear_context,
+    configure_logging,
+    get_logger,
+    set_service,
+)
 from pricealert.queues import JobPayload
 from pricealert.settings import PriceAlertSettings
 
@@ -112,6 +118,13 @@ async def _report_queue_lengths(ctx: JobContext) -> None:
         await asyncio.sleep(QUEUE_LENGTH_INTERVAL_SECONDS)
 
 
+def every(seconds: int) -> dict[str, Any]:
+    """arq cron times for a period that divides a minute or an hour."""
+    if seconds < 60:
+        return {"second": set(range(0, 60, seconds))}
+    return {"minute": set(range(0, 60, seconds // 60)), "second": 0}
+
+
 def build_worker_settings(
     *,
     service: str,
@@ -126,7 +139,8 @@ def build_worker_settings(
     poll_delay: float = 0.1,
     drain_seconds: int = 20,
 ) -> dict[str, Any]:
-    """The `WorkerSettings` arq's CLI reads: `arq services.<name>.worker.WorkerSettings`."""
+    """The `WorkerSettings` arq's CLI reads: see `pricealert.supervisor.service_command`."""
+    set_service(service)  # arq logs its first lines before on_startup runs
 
     async def startup(ctx: JobContext) -> None:
         configure_logging(service, level=settings.log_level, json_output=settings.log_json)

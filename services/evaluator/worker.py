@@ -7,16 +7,9 @@ from typing import Any
 from arq.cron import cron
 
 from pricealert.queues import EVALUATE_QUEUE, EvaluateChange
-from pricealert.worker import build_worker_settings, job
+from pricealert.worker import build_worker_settings, every, job
 from services.evaluator.settings import EvaluatorSettings
 from services.evaluator.tasks import evaluate_change, sweep_unevaluated
-
-
-def every(seconds: int) -> dict[str, Any]:
-    """arq cron times for a period that divides a minute or an hour."""
-    if seconds < 60:
-        return {"second": set(range(0, 60, seconds))}
-    return {"minute": set(range(0, 60, seconds // 60)), "second": 0}
 
 
 def worker_settings(settings: EvaluatorSettings) -> dict[str, Any]:

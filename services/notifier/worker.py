@@ -8,18 +8,11 @@ from arq.cron import cron
 
 from pricealert.http import GuardedClient
 from pricealert.queues import NOTIFY_QUEUE, DeliverNotification
-from pricealert.worker import JobContext, build_worker_settings, job
+from pricealert.worker import JobContext, build_worker_settings, every, job
 from services.notifier.channels import build_senders
 from services.notifier.delivery import Notifier
 from services.notifier.settings import NotifierSettings
 from services.notifier.tasks import deliver_notification, sweep_pending
-
-
-def every(seconds: int) -> dict[str, Any]:
-    """arq cron times for a period that divides a minute or an hour."""
-    if seconds < 60:
-        return {"second": set(range(0, 60, seconds))}
-    return {"minute": set(range(0, 60, seconds // 60)), "second": 0}
 
 
 def worker_settings(settings: NotifierSettings) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from cfnlint.api import ManualArgs, lint_file  # no type hints
 
 from pricealert.ops import queue_metrics_publisher as publisher
 from pricealert.queues import EVALUATE_QUEUE, NOTIFY_QUEUE, SCRAPE_QUEUE
+from pricealert.supervisor import SERVICES, service_command
 
 from .cfn import INFRA, STACK_PARAMETERS, TEMPLATES, number, props, resources, template, walk
 
@@ -21,18 +22,10 @@ WORKER_QUEUES = {
     "EvaluatorService": EVALUATE_QUEUE,
     "NotifierService": NOTIFY_QUEUE,
 }
+#: Each task runs exactly what `pricealert run` runs (without the `python -m` prefix).
 COMMANDS = {
-    "ApiTaskDefinition": [
-        "uvicorn",
-        "services.api.main:app",
-        "--host",
-        "0.0.0.0",
-        "--port",
-        "8000",
-    ],
-    "ScraperTaskDefinition": ["arq", "services.scraper.worker.WorkerSettings"],
-    "EvaluatorTaskDefinition": ["arq", "services.evaluator.worker.WorkerSettings"],
-    "NotifierTaskDefinition": ["arq", "services.notifier.worker.WorkerSettings"],
+    f"{service.capitalize()}TaskDefinition": service_command(service, host="0.0.0.0", port=8000)[2:]
+    for service in SERVICES
 }
 
 
@@ -219,7 +212,7 @@ def test_the_api_health_check_asks_healthz_and_workers_ask_arq() -> None:
     for task, command in COMMANDS.items():
         if command[0] == "arq":
             (worker,) = props("services", task)["ContainerDefinitions"]
-            assert worker["HealthCheck"]["Command"] == ["CMD", "arq", "--check", command[1]]
+            assert worker["HealthCheck"]["Command"] == ["CMD", "arq", "--check", command[-1]]
 
 
 def test_workers_get_fargates_longest_stop_timeout_to_drain() -> None:
