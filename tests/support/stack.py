@@ -251,9 +251,7 @@ class Stack:
     def processes(self) -> list[int]:
         """Every live process in the stack's process group (empty once stopped)."""
         group = self.supervisor.pid if self.supervisor else self._last_group
-        if group is None:
-            return []
-        return [pid for pid in _all_pids() if _pgid(pid) == group]
+        return [] if group is None else processes_in_group(group)
 
     async def stop(self) -> None:
         """SIGTERM the supervisor (children drain), then SIGKILL anything left in the group."""
@@ -275,7 +273,7 @@ class Stack:
 
     @staticmethod
     def _group_alive(group: int) -> bool:
-        return any(_pgid(pid) == group for pid in _all_pids())
+        return bool(processes_in_group(group))
 
     def _raise_if_exited(self) -> None:
         if self.supervisor is not None and self.supervisor.returncode is not None:
@@ -334,6 +332,11 @@ async def _ready(client: httpx.AsyncClient, url: str) -> bool:
         return (await client.get(url)).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def processes_in_group(group: int) -> list[int]:
+    """Live (not zombie) processes whose process group is `group`."""
+    return [pid for pid in _all_pids() if _pgid(pid) == group]
 
 
 def _all_pids() -> list[int]:

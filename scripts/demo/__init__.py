@@ -1,0 +1,1 @@
+"""`make demo`: the real stack, a moving demo shop, and each alert printed as it arrives."""

@@ -1,0 +1,226 @@
+"""`make demo`: watch a moving shop through the real stack and see each alert arrive.
+
+    python -m scripts.demo [--duration 60] [--database pricealert_demo] [--redis-db 7]
+
+Resets its own database (`pricealert_demo`: dropped, created, migrated) and a
+Redis database of its own, so a developer's data is never touched. Starts the
+four services as `make run` does, a demo shop on 127.0.0.1 (US, dollars) and
+127.0.0.2 (JP, yen), and a webhook receiver that verifies every signature;
+signs up a user through the API, watches five products with one rule of each
+kind, then moves prices and prints each alert with how long it took from the
+shop's change to its arrival. Ends after `--duration` seconds or on Ctrl-C,
+stopping every process it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import re
+import signal
+import sys
+import time
+from datetime import datetime
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import redis as sync_redis
+
+from pricealert.db.migrate import upgrade
+from pricealert.settings import PriceAlertSettings
+from scripts.demo.catalogue import DemoShop
+from scripts.demo.display import Display
+from tests.support.receiver import Receiver
+from tests.support.stack import Api, Stack, StackError
+
+CHECK_INTERVAL_SECONDS = 2  # the demo's products are checked this often
+WANDER_EVERY_SECONDS = 3.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    base = PriceAlertSettings()
+    database_url = _with_database(base.database_url, args.database)
+    redis_url = _with_db_number(base.redis_url, args.redis_db)
+    display = Display(sys.stdout)
+    try:
+        display.step(f"Resetting database {args.database} and Redis db {args.redis_db}")
+        asyncio.run(_drop_database(database_url))
+        upgrade("head", database_url=database_url)
+        _flush(redis_url)
+    except (OSError, asyncpg.PostgresError, sync_redis.ConnectionError) as exc:
+        display.error(
+            f"PostgreSQL or Redis is not reachable ({exc}); run scripts/ensure_services.sh"
+        )
+        return 2
+    try:
+        return asyncio.run(_demo(args.duration, database_url, redis_url, display))
+    except StackError as exc:
+        display.error(str(exc))
+        return 1
+    finally:
+        with contextlib.suppress(sync_redis.ConnectionError):
+            _flush(redis_url)
+
+
+async def _demo(duration: float, database_url: str, redis_url: str, display: Display) -> int:
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopped.set)
+    shop = DemoShop()
+    receiver = Receiver()
+    stack: Stack | None = None
+    try:
+        netlocs = await shop.start()
+        await receiver.start()
+        stack = Stack(
+            database_url,
+            redis_url,
+            allowed_hosts=[*netlocs, receiver.netloc],
+            env={"PRICEALERT_MIN_CHECK_INTERVAL_SECONDS": str(CHECK_INTERVAL_SECONDS)},
+        )
+        display.step("Starting the stack: API, scraper, evaluator, notifier (real processes)")
+        await stack.start()
+        assert stack.supervisor is not None
+        display.note(f"API {stack.api_url} · process group {stack.supervisor.pid}")
+        display.note(f"logs {stack.log_path}")
+        async with Api(stack.api_url) as api:
+            await _watch_everything(api, shop, receiver, display)
+            return await _run(duration, shop, receiver, display, stopped)
+    finally:
+        display.step("Stopping everything")
+        if stack is not None:
+            await stack.stop()
+            left = stack.processes()
+            display.note(f"processes left running: {len(left)}" + (f" {left}" if left else ""))
+        await receiver.close()
+        await shop.close()
+
+
+async def _watch_everything(api: Api, shop: DemoShop, receiver: Receiver, display: Display) -> None:
+    """Sign up, add the signed webhook, watch each product and add its rule."""
+    await api.sign_up("demo@pricealert.example")
+    channel = await api.call("POST", "/v1/channels", {"kind": "webhook", "target": receiver.url})
+    receiver.secret = channel["secret"]
+    display.step(f"Signed up; webhook channel → {receiver.url} (secret {channel['secret'][:12]}…)")
+    watched: dict[str, str] = {}
+    for item in shop.items.values():
+        product = await api.call(
+            "POST",
+            "/v1/products",
+            {"url": shop.url(item), "check_interval_seconds": CHECK_INTERVAL_SECONDS},
+        )
+        watched[item.slug] = product["id"]
+    display.step("Watching 5 products; waiting for their first check")
+    deadline = time.monotonic() + 30
+    while True:
+        page = await api.call("GET", "/v1/products")
+        if all(p["price"] is not None for p in page["items"]):
+            break
+        if time.monotonic() > deadline:
+            raise StackError("the first checks did not complete within 30 s; see the logs")
+        await asyncio.sleep(0.2)
+    for item in shop.items.values():
+        body = {"product_id": watched[item.slug], "kind": item.rule, "channel_ids": [channel["id"]]}
+        if item.threshold is not None:
+            body["threshold"] = item.threshold
+        await api.call("POST", "/v1/alerts", body)
+        display.product(item)
+
+
+async def _run(
+    duration: float,
+    shop: DemoShop,
+    receiver: Receiver,
+    display: Display,
+    stopped: asyncio.Event,
+) -> int:
+    """Move prices and print alerts until `duration` is over or Ctrl-C."""
+    display.step(f"Moving prices for {duration:.0f} s (Ctrl-C ends sooner)")
+    started = time.monotonic()
+    next_wander = 0.0
+    shown: set[str] = set()
+    while not stopped.is_set() and (elapsed := time.monotonic() - started) < duration:
+        moved = shop.scripted(elapsed)
+        if moved is None and shop.script_done and elapsed >= next_wander:
+            moved = shop.wander()
+            next_wander = elapsed + WANDER_EVERY_SECONDS
+        if moved is not None:
+            display.shop_move(elapsed, moved)
+        for delivery in receiver.received:
+            webhook_id = delivery.headers.get("webhook-id", "")
+            if webhook_id in shown:
+                continue  # a redelivery (at-least-once): receivers dedupe on webhook-id
+            shown.add(webhook_id)
+            body = delivery.json
+            item = shop.by_url(body["data"]["product"]["url"])
+            detected = datetime.fromisoformat(body["data"]["detected_at"]).timestamp()
+            changed = max(
+                (t for t in (item.changed_at if item else []) if t <= detected), default=None
+            )
+            display.alert(time.monotonic() - started, delivery, item, changed, detected)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopped.wait(), 0.1)
+    return display.summary()
+
+
+async def _drop_database(database_url: str) -> None:
+    parts = urlsplit(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    name = parts.path.lstrip("/")
+    connection = await asyncpg.connect(urlunsplit(parts._replace(path="/postgres")))
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+def _flush(redis_url: str) -> None:
+    client = sync_redis.Redis.from_url(redis_url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+def _with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def _with_db_number(url: str, number: int) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{number}"))
+
+
+def _database_name(value: str) -> str:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+        raise argparse.ArgumentTypeError(
+            "use lower-case letters, digits and _ (e.g. pricealert_demo)"
+        )
+    return value
+
+
+def _positive(value: str) -> float:
+    seconds = float(value)
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return seconds
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=_positive, default=60.0, help="seconds of price moves")
+    parser.add_argument(
+        "--database",
+        type=_database_name,
+        default="pricealert_demo",
+        help="database to (re)create on the server",
+    )
+    parser.add_argument(
+        "--redis-db", type=int, choices=range(16), default=7, help="Redis database number to use"
+    )
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())
