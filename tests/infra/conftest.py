@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from moto import mock_aws
+
+from tests.support.aws import moto_aws
 
 REDIS_URL = os.environ.get("PRICEALERT_TEST_INFRA_REDIS_URL", "redis://127.0.0.1:6379/12")
 REGION = "ap-northeast-1"
@@ -16,15 +17,7 @@ REGION = "ap-northeast-1"
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every boto3 call inside the test goes to moto, with throwaway credentials."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
+    with moto_aws(monkeypatch, REGION):
         yield
 
 

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from moto import mock_aws
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pricealert.http import GuardedClient
@@ -17,6 +16,7 @@ from services.notifier.channels import build_senders
 from services.notifier.delivery import Notifier
 from services.notifier.settings import NotifierSettings
 from tests.evaluator.conftest import redis, sessionmaker
+from tests.support.aws import moto_aws
 from tests.support.receiver import Receiver
 from tests.support.smtp import SmtpServer
 
@@ -48,15 +48,7 @@ def make_notifier(
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Moto's AWS with throwaway credentials: nothing real is ever reached."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": AWS_REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
+    with moto_aws(monkeypatch, AWS_REGION):
         yield
 
 

@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import boto3
 import pytest
-from moto import mock_aws
 
 import pricealert.cli
 from pricealert.ops import pg
 from pricealert.ops.storage import BackupStore, open_store
+from tests.support.aws import moto_aws
 
 SERVER_URL = os.environ.get(
     "PRICEALERT_TEST_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -96,14 +96,7 @@ async def source_url(make_database: MakeDatabase) -> str:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Moto's AWS, with fake credentials so nothing real is ever reached."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
+    with moto_aws(monkeypatch, "us-east-1"):
         boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
         yield
 
