@@ -36,6 +36,7 @@ def async_url(name: str) -> str:
 def admin_execute(*statements: str) -> None:
     """Run statements on the maintenance database (CREATE/DROP DATABASE)."""
     import asyncio
+    import concurrent.futures
 
     import asyncpg
 
@@ -47,7 +48,9 @@ def admin_execute(*statements: str) -> None:
         finally:
             await connection.close()
 
-    asyncio.run(run())
+    # In a thread of its own: callers may be inside a running event loop (async fixtures).
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, run()).result()
 
 
 def clone_database(template: str, name: str) -> None:
