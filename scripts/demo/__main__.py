@@ -22,7 +22,6 @@ import signal
 import sys
 import time
 from datetime import datetime
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import redis as sync_redis
@@ -32,7 +31,7 @@ from pricealert.settings import PriceAlertSettings
 from scripts.demo.catalogue import DemoShop
 from scripts.demo.display import Display
 from tests.support.receiver import Receiver
-from tests.support.stack import Api, Stack, StackError
+from tests.support.stack import Api, Stack, StackError, reset_database, with_path
 
 CHECK_INTERVAL_SECONDS = 2  # the demo's products are checked this often
 WANDER_EVERY_SECONDS = 3.0
@@ -41,12 +40,12 @@ WANDER_EVERY_SECONDS = 3.0
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     base = PriceAlertSettings()
-    database_url = _with_database(base.database_url, args.database)
-    redis_url = _with_db_number(base.redis_url, args.redis_db)
+    database_url = with_path(base.database_url, f"/{args.database}")
+    redis_url = with_path(base.redis_url, f"/{args.redis_db}")
     display = Display(sys.stdout)
     try:
         display.step(f"Resetting database {args.database} and Redis db {args.redis_db}")
-        asyncio.run(_drop_database(database_url))
+        asyncio.run(reset_database(database_url))
         upgrade("head", database_url=database_url)
         _flush(redis_url)
     except (OSError, asyncpg.PostgresError, sync_redis.ConnectionError) as exc:
@@ -166,30 +165,12 @@ async def _run(
     return display.summary()
 
 
-async def _drop_database(database_url: str) -> None:
-    parts = urlsplit(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
-    name = parts.path.lstrip("/")
-    connection = await asyncpg.connect(urlunsplit(parts._replace(path="/postgres")))
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
-
-
 def _flush(redis_url: str) -> None:
     client = sync_redis.Redis.from_url(redis_url)
     try:
         client.flushdb()
     finally:
         client.close()
-
-
-def _with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-def _with_db_number(url: str, number: int) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{number}"))
 
 
 def _database_name(value: str) -> str:

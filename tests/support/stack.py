@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -298,6 +299,24 @@ class Stack:
         )
         env.update(overrides)
         return env
+
+
+async def reset_database(database_url: str) -> None:
+    """Drop the database `database_url` names (the caller migrates it afresh)."""
+    import asyncpg
+
+    parts = urlsplit(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    name = parts.path.lstrip("/").replace('"', '""')
+    connection = await asyncpg.connect(urlunsplit(parts._replace(path="/postgres")))
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+def with_path(url: str, path: str) -> str:
+    """`url` naming another database (`/pricealert_demo`) or Redis db number (`/7`)."""
+    return urlunsplit(urlsplit(url)._replace(path=path))
 
 
 class Api:
