@@ -298,6 +298,9 @@ class Stack:
             }
         )
         env.update(overrides)
+        if env.get("PRICEALERT_LOG_LEVEL", "INFO").upper() not in {"DEBUG", "INFO"}:
+            # Readiness is read from the workers' `worker.started` lines, logged at INFO.
+            raise StackError("the stack needs PRICEALERT_LOG_LEVEL at INFO or DEBUG")
         return env
 
 
