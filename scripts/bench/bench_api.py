@@ -1,0 +1,215 @@
+"""Benchmark the API's read endpoints at a fixed offered load, with metrics and logs on.
+
+Builds a scratch database (`pricealert_bench_api`: 100 000 products, 10 million
+history rows; `--quick`: a tenth), runs the real API (the supervisor's uvicorn
+command, one worker, uvloop + httptools, JSON logs to a file, /metrics on) and
+drives it from a separate open-loop generator process (`api_load.py`) at a
+fixed rate per endpoint. Each scenario runs several times; figures are medians.
+Then it steps the offered load on the lookup by id to find the highest rate one
+API worker sustains (all answered, p99 under 50 ms). Prints one JSON object.
+
+    python -m scripts.bench.bench_api [--quick] [--keep-db]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from pricealert.repositories.pagination import encode_cursor
+from scripts.bench import api_data
+from scripts.bench.api_explain import explain_read_paths
+from scripts.bench.api_server import RunningApi, cpu_seconds, rss_kib, running_api
+from scripts.bench.common import (
+    REPO,
+    drop_database,
+    emit,
+    flush_redis,
+    load_average,
+    log,
+    machine_info,
+    median_of,
+    plain_url,
+    recreate_database,
+)
+
+DATABASE = "pricealert_bench_api"
+P99_TARGET_MS = 50.0
+#: Offered requests/s per scenario: what a busy frontend sends one API worker.
+OFFERED = {
+    "product_by_id": 1000,
+    "list_first_page": 300,
+    "list_cursor_page": 300,
+    "price_history_90d": 500,
+    "stats": 300,
+}
+
+
+def scenario_paths(user_id: str, watches: list[tuple[str, datetime]]) -> dict[str, list[str]]:
+    """The request paths of each scenario, spread over many products and pages."""
+    since = (datetime.now(UTC) - timedelta(days=90)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ids = [watch_id for watch_id, _ in watches]
+    cursors = [
+        urllib.parse.quote(encode_cursor(created_at, _uuid(watch_id)))
+        for watch_id, created_at in watches[:200]
+    ]
+    return {
+        "product_by_id": [f"/v1/products/{i}" for i in ids],
+        "list_first_page": ["/v1/products?limit=50"],
+        "list_cursor_page": [f"/v1/products?limit=50&cursor={c}" for c in cursors],
+        "price_history_90d": [f"/v1/products/{i}/prices?since={since}" for i in ids],
+        "stats": [f"/v1/products/{i}/stats" for i in ids],
+    }
+
+
+def _uuid(value: str) -> Any:
+    import uuid
+
+    return uuid.UUID(value)
+
+
+async def sample_watches(user_id: str, count: int) -> list[tuple[str, datetime]]:
+    connection = await asyncpg.connect(plain_url(DATABASE))
+    try:
+        rows = await connection.fetch(
+            "SELECT id, created_at FROM watch WHERE user_id = $1 ORDER BY random() LIMIT $2",
+            _uuid(user_id),
+            count,
+        )
+        return [(str(r["id"]), r["created_at"]) for r in rows]
+    finally:
+        await connection.close()
+
+
+async def backend_pids() -> list[int]:
+    connection = await asyncpg.connect(plain_url(DATABASE))
+    try:
+        rows = await connection.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'api'",
+            DATABASE,
+        )
+        return [r["pid"] for r in rows]
+    finally:
+        await connection.close()
+
+
+def offer(api: RunningApi, paths: list[str], rate: float, duration: float) -> dict[str, Any]:
+    """One open-loop run from a separate process, with the CPU it cost the API and PostgreSQL."""
+    config = {
+        "port": api.port,
+        "rate": rate,
+        "duration": duration,
+        "paths": paths,
+        "headers": {"Authorization": f"Bearer {api_data.BENCH_KEY}"},
+    }
+    pids = asyncio.run(backend_pids())
+    api_cpu, pg_cpu = cpu_seconds(api.pid), sum(cpu_seconds(p) for p in pids)
+    done = subprocess.run(
+        [sys.executable, "-m", "scripts.bench.api_load"],
+        input=json.dumps(config),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=duration + 60,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    requests = max(1, result["completed"])
+    pids = asyncio.run(backend_pids())
+    result["api_cpu_ms_per_request"] = round((cpu_seconds(api.pid) - api_cpu) * 1000 / requests, 3)
+    pg_used = sum(cpu_seconds(p) for p in pids) - pg_cpu
+    result["pg_cpu_ms_per_request"] = round(pg_used * 1000 / requests, 3)
+    result["load_average_1m"] = load_average()[0]
+    return result
+
+
+def find_max_rate(api: RunningApi, paths: list[str], duration: float) -> dict[str, Any]:
+    """Step the offered load until the worker falls behind or p99 passes the target."""
+    steps: list[dict[str, Any]] = []
+    best = 0.0
+    rate = 500.0
+    while rate <= 6000:
+        run = offer(api, paths, rate, duration)
+        ok = run["errors"] == 0 and run["p99_ms"] < P99_TARGET_MS
+        steps.append({k: run[k] for k in ("offered_rps", "achieved_rps", "p50_ms", "p99_ms",
+                                          "max_ms", "errors", "load_average_1m")})  # fmt: skip
+        log(f"  step {rate:.0f}/s: p99 {run['p99_ms']} ms, errors {run['errors']}")
+        if not ok:
+            break
+        best = rate
+        rate += 250 if rate < 2000 else 500
+    return {"max_sustainable_rps": best, "p99_target_ms": P99_TARGET_MS, "steps": steps}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of the data, short runs")
+    parser.add_argument("--runs", type=int, help="repeats per scenario (default 3, quick 1)")
+    parser.add_argument("--keep-db", action="store_true", help="leave the database for a rerun")
+    parser.add_argument("--reuse-db", action="store_true", help="use the database left by one")
+    args = parser.parse_args()
+    runs = args.runs or (1 if args.quick else 3)
+    duration = 3.0 if args.quick else 10.0
+    products = 10_000 if args.quick else 100_000
+    history = 1_000_000 if args.quick else 10_000_000
+    started = time.monotonic()
+    document: dict[str, Any] = {"benchmark": "api", "machine": machine_info()}
+    if not args.reuse_db:
+        log(f"api: building {DATABASE} ({products} products, {history} history rows)")
+        recreate_database(DATABASE)
+        document["data"] = asyncio.run(
+            api_data.build(plain_url(DATABASE), products, history)
+        ).__dict__
+    flush_redis()
+    try:
+        user_id = asyncio.run(api_data.bench_user(plain_url(DATABASE)))
+        watches = asyncio.run(sample_watches(user_id, 2000))
+        paths = scenario_paths(user_id, watches)
+        document["explain"] = asyncio.run(explain_read_paths(DATABASE, user_id, watches[0][0]))
+        with (
+            tempfile.TemporaryDirectory() as log_dir,
+            running_api(DATABASE, Path(log_dir), {}) as api,
+        ):
+            for scenario_paths_ in paths.values():  # warm caches and prepared statements
+                offer(api, scenario_paths_, 200, 1.0 if args.quick else 3.0)
+            scenarios: dict[str, Any] = {}
+            for name, rate in OFFERED.items():
+                results = [offer(api, paths[name], rate, duration) for _ in range(runs)]
+                scenarios[name] = median_of(results)
+                log(f"api {name}: {json.dumps(scenarios[name])}")
+            document["scenarios"] = scenarios
+            document["product_by_id_capacity"] = find_max_rate(
+                api, paths["product_by_id"], 3.0 if args.quick else 6.0
+            )
+            document["api_rss_mib"] = round(rss_kib(api.pid) / 1024, 1)
+            document["access_log_lines"] = api.log_lines()
+            document["metrics_requests_recorded"] = _requests_in_metrics(api.metrics_text())
+    finally:
+        flush_redis()
+        if not args.keep_db:
+            drop_database(DATABASE)
+    document["elapsed_s"] = round(time.monotonic() - started)
+    emit(document)
+
+
+def _requests_in_metrics(text: str) -> int:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("http_requests_total{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return int(total)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""What every benchmark shares: the machine it ran on, medians, percentiles, output.
+
+Each benchmark prints one JSON object carrying `machine` (from `machine_info`)
+and the medians of its repeated runs; `run_all.py` gathers them into one
+document and a table. Scratch databases are made and dropped here too, so a
+benchmark never touches a database it did not create.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+PG_HOST = os.environ.get("PRICEALERT_BENCH_PG", "postgres@127.0.0.1:5432")
+#: Redis database the benchmarks own (flushed before and after each run).
+REDIS_URL = os.environ.get("PRICEALERT_BENCH_REDIS", "redis://127.0.0.1:6379/9")
+
+
+def async_url(name: str) -> str:
+    """The SQLAlchemy (asyncpg) URL of a database on the benchmark server."""
+    return f"postgresql+asyncpg://{PG_HOST}/{name}"
+
+
+def plain_url(name: str) -> str:
+    """The libpq/asyncpg URL of a database on the benchmark server."""
+    return f"postgresql://{PG_HOST}/{name}"
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages, rounded: reported beside every figure."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU, memory, software versions and current load of this machine."""
+    cpu_model = ""
+    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    memory_kb = 0
+    with open("/proc/meminfo", encoding="utf-8") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal:"):
+                memory_kb = int(line.split()[1])
+    return {
+        "cpu": cpu_model,
+        "logical_cpus": os.cpu_count(),
+        "memory_gb": round(memory_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "postgres": _command_output(["psql", "--version"]),
+        "redis": _command_output(["redis-server", "--version"]),
+        "commit": _command_output(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]),
+        "load_average": load_average(),
+    }
+
+
+def _command_output(command: list[str]) -> str:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)  # noqa: S603
+    except OSError:
+        return "unavailable"
+    return done.stdout.strip() or "unavailable"
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of already sorted values (0.0 for none)."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, min(len(sorted_values), round(fraction * len(sorted_values) + 0.5)))
+    return sorted_values[rank - 1]
+
+
+def median_of(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Key by key, the median of numeric fields over runs; other fields from the first run."""
+    if not runs:
+        return {}
+    merged: dict[str, Any] = {}
+    for key, first in runs[0].items():
+        values = [run[key] for run in runs if key in run]
+        if isinstance(first, bool) or not isinstance(first, int | float):
+            merged[key] = first
+        else:
+            merged[key] = round(statistics.median(values), 3)
+    merged["runs"] = len(runs)
+    return merged
+
+
+def emit(document: Mapping[str, Any]) -> None:
+    """Print the benchmark's one JSON object on stdout."""
+    json.dump(document, sys.stdout, ensure_ascii=False)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """A Markdown table of `columns` from `rows` (missing cells are blank)."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".") if value % 1 else f"{value:,.0f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def log(message: str) -> None:
+    """Progress on stderr (stdout carries only the JSON)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+async def _admin(*statements: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(plain_url("postgres"))
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def recreate_database(name: str) -> None:
+    """Drop `name` if it exists, create it and migrate it to head (a scratch database)."""
+    from pricealert.db.migrate import upgrade
+
+    if not name.startswith("pricealert_bench_"):
+        raise ValueError(f"refusing to recreate {name!r}: not a pricealert_bench_ database")
+    drop_database(name)
+    upgrade("head", database_url=async_url(name))
+
+
+def drop_database(name: str) -> None:
+    """Drop a scratch database (and end its connections)."""
+    if not name.startswith("pricealert_bench_"):
+        raise ValueError(f"refusing to drop {name!r}: not a pricealert_bench_ database")
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def flush_redis(url: str = REDIS_URL) -> None:
+    """Empty the benchmark's Redis database."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
