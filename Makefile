@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PA := $(BIN)/pricealert
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: help install run demo test test-fast lint typecheck format migrate \
+.PHONY: help install run demo test test-e2e test-fast lint typecheck format migrate \
         test-extract bench bench-extract bench-scrape bench-pipeline bench-api \
         monitoring-check infra-check backup-verify restore-drill db-maintenance audit \
         perf-report alert-review forecast chaos clean
@@ -47,6 +47,18 @@ format: install ## Apply ruff's formatting and safe fixes
 
 typecheck: install ## mypy --strict over the library, services and tests
 	$(BIN)/mypy libs services tests scripts
+
+demo: install ## The real stack, a moving demo shop, each signed alert as it arrives (~1 min; Ctrl-C ends)
+	scripts/ensure_services.sh
+	$(BIN)/python -m scripts.demo
+
+test-e2e: install ## The four services as real processes (about 2 min)
+	scripts/ensure_services.sh
+	$(BIN)/pytest -q tests/e2e
+
+bench-pipeline: install ## Scrape → evaluate → notify with every service running (JSON)
+	scripts/ensure_services.sh
+	$(BIN)/python -m scripts.bench.bench_pipeline $(ARGS)
 
 test-extract: install ## Extraction tests alone (no database needed)
 	$(BIN)/pytest -q tests/scraper/extract

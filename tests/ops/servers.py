@@ -21,7 +21,12 @@ from pathlib import Path
 
 import httpx
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+#: The newest installed PostgreSQL server binaries (Debian installs them per major version).
+PG_BIN = max(
+    Path("/usr/lib/postgresql").glob("*/bin"),
+    key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+    default=Path("/usr/lib/postgresql/15/bin"),
+)
 
 
 def free_port() -> int:

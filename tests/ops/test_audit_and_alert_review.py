@@ -144,7 +144,7 @@ def test_alert_review_of_invalid_rules_is_a_named_error(tmp_path: Path, cli: Cli
 @pytest.fixture(scope="module")
 def alertmanager_url() -> Iterator[str]:
     if shutil.which("prometheus-alertmanager") is None:
-        pytest.skip("needs the Alertmanager binary (Debian package prometheus-alertmanager)")
+        pytest.fail("needs Alertmanager: apt-get install -y prometheus-alertmanager", pytrace=False)
     with alertmanager() as url:
         yield url
 

@@ -18,10 +18,13 @@ from .servers import free_port, wait_ready
 
 Cli = Callable[..., tuple[int, str, str]]
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("prometheus") is None or shutil.which("promtool") is None,
-    reason="needs the prometheus and promtool binaries (Debian package prometheus)",
-)
+
+@pytest.fixture(autouse=True)
+def _prometheus_installed() -> None:
+    # CI installs them (.ci/run); a machine without them fails loudly rather than skipping.
+    if shutil.which("prometheus") is None or shutil.which("promtool") is None:
+        pytest.fail("needs prometheus and promtool: apt-get install -y prometheus", pytrace=False)
+
 
 # Three weeks of 5-minute samples that end three hours ago: a realistic scrape history.
 END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)

@@ -103,7 +103,10 @@ async def test_perf_report_with_the_extension_not_preloaded_says_so(churned_url:
 @pytest.fixture(scope="module")
 def pgss_server() -> Iterator[str]:
     if shutil.which("runuser") is None or not (PG_BIN / "initdb").exists():
-        pytest.skip(f"needs PostgreSQL server binaries in {PG_BIN} to start a private cluster")
+        pytest.fail(
+            f"needs PostgreSQL server binaries in {PG_BIN}: apt-get install -y postgresql",
+            pytrace=False,
+        )
     with postgres_with_pg_stat_statements() as url:
         yield url
 
