@@ -1,0 +1,12 @@
+"""Moved to `pricealert.devtools.shop`; re-exported so existing imports keep working."""
+
+from pricealert.devtools.shop import (
+    Handler,
+    Page,
+    RecordedRequest,
+    Shop,
+    StaticResolver,
+    running_shop,
+)
+
+__all__ = ["Handler", "Page", "RecordedRequest", "Shop", "StaticResolver", "running_shop"]
