@@ -1,0 +1,155 @@
+"""The benchmark's scaffolding: scratch database, products, Redis, the shop process, the machine.
+
+Helpers of `bench_scrape.py`; nothing here is measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pricealert.db.migrate import upgrade
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+PG = os.environ.get("PRICEALERT_BENCH_PG", "postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("PRICEALERT_BENCH_REDIS", "redis://127.0.0.1:6379/5")
+#: The selector a product of the "selector" shape is configured with.
+SELECTORS = {"selector": "#corePrice_feature_div"}
+#: URL suffix per shape where the page's URL matters (the ProductGroup variant).
+URL_SUFFIX = {"productgroup": "?variant=222"}
+
+
+@dataclass(frozen=True)
+class ShopProcess:
+    origins: list[str]
+    shapes: list[str]
+
+
+@contextlib.contextmanager
+def shop_process(hosts: int) -> Iterator[ShopProcess]:
+    """The shop in a separate process; stopped when the block ends."""
+    process = subprocess.Popen(  # noqa: S603 - our own script, fixed arguments
+        [sys.executable, str(HERE / "scrape_shop.py"), "--hosts", str(hosts)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError("the bench shop did not start")
+        announced = json.loads(line)
+        yield ShopProcess(announced["origins"], announced["shapes"])
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def _admin(*statements: str) -> None:
+    connection = await asyncpg.connect(f"postgresql://{PG}/postgres")
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def create_database(name: str) -> str:
+    """A migrated scratch database; returns its SQLAlchemy URL."""
+    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+    url = f"postgresql+asyncpg://{PG}/{name}"
+    await asyncio.to_thread(upgrade, "head", database_url=url)
+    return url
+
+
+async def drop_database(name: str) -> None:
+    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def add_products(engine: AsyncEngine, shop: ShopProcess, count: int) -> None:
+    """`count` products spread over the shop's hosts and shapes, checked hourly."""
+    rows = []
+    for index in range(count):
+        shape = shop.shapes[index % len(shop.shapes)]
+        origin = shop.origins[index % len(shop.origins)]
+        rows.append({
+            "url": f"{origin}/p/{index}{URL_SUFFIX.get(shape, '')}",
+            "domain": origin.split("://", 1)[1].split(":", 1)[0],
+            "selector": SELECTORS.get(shape, ""),
+        })  # fmt: skip
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO product (url, domain, selector, check_interval_seconds, next_check_at)"
+                " VALUES (:url, :domain, :selector, 3600, now() + interval '1 day')"
+            ),
+            rows,
+        )
+
+
+async def make_all_due(engine: AsyncEngine, *, forget_state: bool) -> datetime:
+    """Every product due now (and, with `forget_state`, never seen before)."""
+    async with engine.begin() as connection:
+        if forget_state:
+            await connection.execute(text("DELETE FROM price_history"))
+            await connection.execute(
+                text(
+                    "UPDATE product SET price = NULL, currency = NULL, in_stock = NULL,"
+                    " title = NULL, etag = NULL, last_modified = NULL, last_changed_at = NULL"
+                )
+            )
+        started = datetime.now(UTC)
+        await connection.execute(
+            text(
+                "UPDATE product SET next_check_at = :now, lease_token = NULL,"
+                " lease_expires_at = NULL"
+            ),
+            {"now": started},
+        )
+    return started
+
+
+async def checked_since(engine: AsyncEngine, since: datetime) -> int:
+    async with engine.connect() as connection:
+        count = await connection.scalar(
+            text("SELECT count(*) FROM product WHERE last_checked_at >= :since"), {"since": since}
+        )
+    return int(count or 0)
+
+
+async def results(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            text("SELECT coalesce(last_result, 'none'), count(*) FROM product GROUP BY 1")
+        )
+        return {str(result): int(count) for result, count in rows}
+
+
+def machine() -> dict[str, Any]:
+    """Cores, CPU model, Python, load average: what the figures were measured on."""
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
