@@ -12,9 +12,9 @@ from arq.connections import ArqRedis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from pricealert import metrics
+from pricealert import metrics, queues
 from pricealert.models import Product
-from pricealert.queues import SCRAPE_QUEUE, queue_client
+from pricealert.queues import SCRAPE_QUEUE, CheckProduct, enqueue, queue_client
 from pricealert.repositories.scraping import Claim, ScrapingRepository
 from services.scraper.schedule import claim_and_queue
 from services.scraper.settings import ScraperSettings
@@ -129,6 +129,52 @@ async def test_the_tick_queues_one_check_per_claimed_product(
     assert await claim_and_queue(sessionmaker, redis, settings) == 3
     assert await _queued_product_ids(redis) == {p.id for p in due}
     assert await claim_and_queue(sessionmaker, redis, settings) == 0
+
+
+async def test_the_tick_queues_each_check_as_the_one_enqueue_helper_would(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    db_session: AsyncSession,
+    redis: ArqRedis,
+    settings: ScraperSettings,
+) -> None:
+    claimed = await add_product(db_session, "http://shop/claimed", due_in=-1)
+    assert await claim_and_queue(sessionmaker, redis, settings) == 1
+    token = await db_session.scalar(select(Product.lease_token).where(Product.id == claimed.id))
+    await enqueue(redis, CheckProduct(product_id=10**9, lease_token=token))
+
+    def job(raw: bytes) -> dict[str, object]:
+        body = queues.deserializer(raw)
+        body.pop("et")  # enqueue time
+        return body
+
+    by_tick = await redis.get(f"arq:job:check:{claimed.id}")
+    by_helper = await redis.get(f"arq:job:check:{10**9}")
+    assert by_tick is not None
+    assert by_helper is not None
+    assert job(by_tick)["a"] == [{"product_id": claimed.id, "lease_token": token}]
+    assert {**job(by_tick), "a": None} == {**job(by_helper), "a": None}
+    ttl_tick = await redis.pttl(f"arq:job:check:{claimed.id}")
+    ttl_helper = await redis.pttl(f"arq:job:check:{10**9}")
+    assert abs(ttl_tick - ttl_helper) < 60_000
+
+
+async def test_a_product_whose_check_is_still_queued_is_not_queued_twice(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    db_session: AsyncSession,
+    redis: ArqRedis,
+    settings: ScraperSettings,
+) -> None:
+    product = await add_product(db_session, "http://shop/kettle", due_in=-1)
+    other = await add_product(db_session, "http://shop/other", due_in=-1)
+    assert await enqueue(redis, CheckProduct(product_id=product.id, lease_token="earlier"))
+    assert await claim_and_queue(sessionmaker, redis, settings) == 2
+    assert await redis.zcard(SCRAPE_QUEUE) == 2
+    assert await _queued_product_ids(redis) == {product.id, other.id}
+    earlier = await redis.get(f"arq:job:check:{product.id}")
+    assert earlier is not None
+    assert queues.deserializer(earlier)["a"] == [
+        {"product_id": product.id, "lease_token": "earlier"}
+    ]
 
 
 async def test_no_claims_while_the_queue_holds_max_queued_checks(
