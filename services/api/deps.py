@@ -32,7 +32,8 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 
-def _settings(request: Request) -> ApiSettings:
+# async: FastAPI runs a plain `def` dependency in a worker thread, a thread hop per request.
+async def _settings(request: Request) -> ApiSettings:
     settings: ApiSettings = request.app.state.settings
     return settings
 
@@ -40,7 +41,7 @@ def _settings(request: Request) -> ApiSettings:
 SettingsDep = Annotated[ApiSettings, Depends(_settings)]
 
 
-def _redis(request: Request) -> ArqRedis:
+async def _redis(request: Request) -> ArqRedis:
     redis: ArqRedis = request.app.state.redis
     return redis
 
