@@ -14,16 +14,15 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from prometheus_fastapi_instrumentator import Instrumentator
-from prometheus_fastapi_instrumentator.metrics import Info
 
-from pricealert import metrics, queues
+from pricealert import queues
 from pricealert.db import create_engine, create_sessionmaker
 from pricealert.logging import configure_logging
-from services.api import health
+from services.api import health, http_metrics
 from services.api.alerts.endpoints import router as alerts_router
 from services.api.business_metrics import business_metrics_loop
 from services.api.channels.endpoints import router as channels_router
+from services.api.http_metrics import HttpMetricsMiddleware
 from services.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from services.api.notifications.endpoints import router as notifications_router
 from services.api.problems import COMMON_ERRORS, add_problem_schema, install_problem_handlers
@@ -90,11 +89,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(health.router)
-    Instrumentator(
-        should_group_status_codes=False,
-        should_ignore_untemplated=True,
-        excluded_handlers=["/metrics", "/healthz", "/readyz"],
-    ).add(_record_http).instrument(app).expose(app, include_in_schema=False)
+    app.include_router(http_metrics.router)
+    app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -106,12 +102,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         )
     app.add_middleware(RequestContextMiddleware)
     return app
-
-
-def _record_http(info: Info) -> None:
-    handler = info.modified_handler
-    metrics.HTTP_REQUESTS.labels(info.method, handler, info.modified_status).inc()
-    metrics.HTTP_REQUEST_DURATION.labels(info.method, handler).observe(info.modified_duration)
 
 
 app = create_app()

@@ -1,0 +1,98 @@
+"""The API's HTTP metrics and `/metrics`, as one lean pure-ASGI middleware.
+
+It records what `prometheus_fastapi_instrumentator` recorded, with the same
+labels: `http_requests_total{method,handler,status}` and
+`http_request_duration_seconds{method,handler}`, `handler` being the route
+template (`/v1/products/{product_id}`), status codes not grouped, untemplated
+paths (404s) not recorded, `/metrics`, `/healthz` and `/readyz` left out.
+
+Why not the instrumentator: before every request it matched the path against
+every route a second time to find the template, and built a Request, a
+Response and an Info object after it. Here the template comes from the route
+the router already matched (`scope["route"]`), resolved once per route with
+the instrumentator's own function and remembered; the remembered template is
+only used when the request path really matches it, so a route reachable under
+two prefixes still gets the right label.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterable
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+from prometheus_fastapi_instrumentator.routing import get_route_name
+from starlette.requests import Request
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pricealert import metrics
+
+EXCLUDED_HANDLERS = ("/metrics", "/healthz", "/readyz")
+
+router = APIRouter()
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics_endpoint() -> Response:
+    """The Prometheus exposition of this process (or of all, in multiprocess mode)."""
+    registry: CollectorRegistry = metrics.registry
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return Response(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+class HttpMetricsMiddleware:
+    """Count and time each request under its route template."""
+
+    def __init__(self, app: ASGIApp, excluded_handlers: Iterable[str] = EXCLUDED_HANDLERS) -> None:
+        self.app = app
+        # Patterns searched in the template, as the instrumentator did.
+        self._excluded = [re.compile(pattern) for pattern in excluded_handlers]
+        #: id(route) -> (template or None when excluded, regex the path must match)
+        self._templates: dict[int, tuple[str | None, re.Pattern[str]]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        before = dict(scope)  # routing adds to the scope; templates resolve from the original
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            handler = self._handler(scope, before)
+            if handler is not None:
+                method = scope["method"]
+                metrics.HTTP_REQUESTS.labels(method, handler, str(status)).inc()
+                metrics.HTTP_REQUEST_DURATION.labels(method, handler).observe(
+                    max(time.perf_counter() - started, 0.0)
+                )
+
+    def _handler(self, scope: Scope, before: Scope) -> str | None:
+        """The template to record under, or None (untemplated or excluded)."""
+        route = scope.get("route")
+        if route is not None:
+            known = self._templates.get(id(route))
+            if known is not None and known[1].match(before["path"]):
+                return known[0]
+        template = get_route_name(Request(before), should_include_root_path=False)
+        if template is None:
+            return None
+        recorded = None if any(p.search(template) for p in self._excluded) else template
+        if route is not None:
+            self._templates[id(route)] = (recorded, compile_path(template)[0])
+        return recorded
