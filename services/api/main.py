@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -36,6 +37,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     """The API application for these settings."""
     settings = settings or get_api_settings()
     configure_logging("api", level=settings.log_level, json_output=settings.log_json)
+    # RequestContextMiddleware writes the access line (with the request id). configure_logging
+    # makes uvicorn's own logger propagate again, undoing `--no-access-log`: a second line per
+    # request. No handler and no propagation: uvicorn then skips even formatting it.
+    logging.getLogger("uvicorn.access").propagate = False
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
