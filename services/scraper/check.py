@@ -43,6 +43,7 @@ class Recipe:
     last_modified: str | None
     price: Decimal | None
     currency: str | None
+    in_stock: bool | None
 
 
 class ProductCheck:
@@ -69,13 +70,22 @@ class ProductCheck:
             p = leased.product
             recipe = Recipe(
                 p.url, p.selector or None, p.stock_selector or None, p.etag, p.last_modified,
-                p.price, p.currency,
+                p.price, p.currency, p.in_stock,
             )  # fmt: skip
         outcome = await self.fetcher.fetch(
             recipe.url, etag=recipe.etag, last_modified=recipe.last_modified
         )
         verdict = await self._verdict(recipe, outcome)
-        result = await self._store(product_id, leased.token, outcome, verdict)
+        result = None
+        if (
+            isinstance(verdict, Observation)
+            and not verdict.suspicious
+            and (verdict.price, verdict.currency, verdict.in_stock)
+            == (recipe.price, recipe.currency, recipe.in_stock)
+        ):
+            result = await self._store_unchanged(product_id, leased.token, outcome, verdict)
+        if result is None:
+            result = await self._store(product_id, leased.token, outcome, verdict)
         if result != "deferred":  # not a check at all, so not part of the success rate
             metrics.SCRAPES.labels(result).inc()
         _log.info("scrape.finished", product_id=product_id, result=result)
@@ -120,6 +130,21 @@ class ProductCheck:
             headers=outcome.headers,
         )
         return observe(extraction)
+
+    async def _store_unchanged(
+        self, product_id: int, token: str, outcome: FetchOutcome, seen: Observation
+    ) -> str | None:
+        """Most checks see what they saw last time: record that in one statement, without
+        loading the product (None: not that case after all, take the general path)."""
+        now = datetime.now(UTC)
+        # next_check() is now + interval × factor; the interval is read in SQL, fresh.
+        factor = (next_check(now, 1, self.settings.interval_jitter, _rng) - now).total_seconds()
+        async with session_scope(self.sessionmaker) as session:
+            recorded = await ScrapingRepository(session).record_unchanged(
+                product_id, token, seen, now=now, interval_factor=factor,
+                etag=outcome.etag, last_modified=outcome.last_modified,
+            )  # fmt: skip
+        return "unchanged" if recorded else None
 
     async def _store(
         self,

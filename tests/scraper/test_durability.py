@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import IO
 
@@ -353,3 +354,64 @@ async def test_a_check_queued_twice_is_one_job(product_check: ProductCheck) -> N
     assert await enqueue(redis, job) is True
     assert await enqueue(redis, CheckProduct(product_id=7, lease_token="b")) is False
     assert await redis.zcard(job.queue) == 1
+
+
+# --- the one-statement path for unchanged checks writes only when it should ---
+
+
+async def test_an_unchanged_check_that_lost_its_lease_writes_nothing(
+    product_check: ProductCheck, shop: Shop, engine: AsyncEngine
+) -> None:
+    maker = async_sessionmaker(engine, expire_on_commit=False)
+    shop.serve("/kettle", product_page("1280"))
+    async with maker() as session, session.begin():
+        product = await add_product(session, shop.url("/kettle"))
+    assert await product_check.run(product.id) == "changed"
+    async with maker() as session:
+        before = await session.get(Product, product.id)
+    arrived = asyncio.Event()
+
+    def slow_page(_request: object) -> Page:
+        arrived.set()
+        return Page(body=product_page("1280").body, delay=0.3)
+
+    shop.handle("/kettle", slow_page)
+    check = asyncio.create_task(product_check.run(product.id))
+    await arrived.wait()
+    async with maker() as session, session.begin():
+        taken = await session.get(Product, product.id)
+        assert taken is not None
+        taken.lease_token = "another-check"
+    assert await check == "lease_lost"
+
+    async with maker() as session:
+        after = await session.get(Product, product.id)
+        rows = list(await session.scalars(select(PriceHistory)))
+    assert before is not None
+    assert after is not None
+    assert after.last_checked_at == before.last_checked_at
+    assert after.next_check_at == before.next_check_at
+    assert after.lease_token == "another-check"
+    assert [r.checks for r in rows] == [1]
+
+
+async def test_a_known_state_without_a_history_row_opens_one(
+    product_check: ProductCheck, shop: Shop, engine: AsyncEngine
+) -> None:
+    maker = async_sessionmaker(engine, expire_on_commit=False)
+    shop.serve("/kettle", product_page("1280"))
+    async with maker() as session, session.begin():
+        product = await add_product(session, shop.url("/kettle"), price=Decimal(1280),
+                                    currency="JPY")  # fmt: skip
+        product.in_stock = True
+    assert await product_check.run(product.id) == "changed"
+    async with maker() as session:
+        assert await _history_count(session, product.id) == 1
+    assert await product_check.run(product.id) == "unchanged"
+    async with maker() as session:
+        rows = list(await session.scalars(select(PriceHistory)))
+        stored = await session.get(Product, product.id)
+    assert [r.checks for r in rows] == [2]
+    assert stored is not None
+    assert (stored.last_result, stored.lease_token, stored.status) == ("unchanged", None, "active")
+    assert stored.next_check_at > datetime.now(UTC) + timedelta(seconds=3000)

@@ -39,6 +39,38 @@ _CLAIM = text(
 )
 
 
+#: The common check, in one round trip: nothing changed and the lease still holds. The
+#: product is written only if the check still holds the lease and saw the stored state,
+#: and the current history row is extended; the caller commits only when both matched.
+_UNCHANGED = text(
+    """
+    WITH p AS (
+        UPDATE product
+           SET status = 'active', consecutive_failures = 0, last_error = NULL,
+               last_result = 'unchanged', last_checked_at = CAST(:now AS timestamptz),
+               next_check_at = CAST(:now AS timestamptz)
+                   + make_interval(secs => check_interval_seconds * CAST(:factor AS float8)),
+               lease_token = NULL, lease_expires_at = NULL,
+               title = coalesce(NULLIF(CAST(:title AS text), ''), title),
+               etag = CAST(:etag AS text), last_modified = CAST(:last_modified AS text),
+               updated_at = now()
+         WHERE id = :id AND lease_token = CAST(:token AS text)
+           AND price IS NOT DISTINCT FROM CAST(:price AS numeric)
+           AND currency IS NOT DISTINCT FROM CAST(:currency AS text)
+           AND in_stock IS NOT DISTINCT FROM CAST(:in_stock AS boolean)
+        RETURNING id
+    ), h AS (
+        UPDATE price_history SET last_seen_at = CAST(:now AS timestamptz), checks = checks + 1
+         WHERE id = (SELECT id FROM price_history WHERE product_id = :id
+                      ORDER BY first_seen_at DESC, id DESC LIMIT 1)
+           AND EXISTS (SELECT 1 FROM p)
+        RETURNING id
+    )
+    SELECT (SELECT count(*) FROM p) AS products, (SELECT count(*) FROM h) AS rows
+    """
+)
+
+
 @dataclass(frozen=True)
 class Claim:
     product_id: int
@@ -159,6 +191,46 @@ class ScrapingRepository:
         self._succeeded(product, now, next_check_at, "changed" if new_row else "unchanged")
         await self.session.flush()
         return new_row
+
+    async def record_unchanged(
+        self,
+        product_id: int,
+        token: str,
+        seen: Observation,
+        *,
+        now: datetime,
+        interval_factor: float,
+        etag: str | None,
+        last_modified: str | None,
+    ) -> bool:
+        """The unchanged check without loading the product: True when recorded.
+
+        Writes exactly what `remember_validators` + `record_observation` write for an
+        unchanged state (next check at now + interval × `interval_factor`). False, with
+        nothing written, when the lease is gone, the state differs or there is no
+        history row yet: the caller then takes the general path.
+        """
+        row = (
+            await self.session.execute(
+                _UNCHANGED,
+                {
+                    "id": product_id,
+                    "token": token,
+                    "now": now,
+                    "factor": interval_factor,
+                    "title": seen.title,
+                    "etag": etag,
+                    "last_modified": last_modified,
+                    "price": seen.price,
+                    "currency": seen.currency,
+                    "in_stock": seen.in_stock,
+                },
+            )
+        ).one()
+        if (row.products, row.rows) == (1, 1):
+            return True
+        await self.session.rollback()  # the product row, if written, must not stay so
+        return False
 
     async def record_not_modified(
         self, product: Product, now: datetime, next_check_at: datetime
