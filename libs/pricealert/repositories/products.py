@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +14,13 @@ from pricealert.errors import NotFound
 from pricealert.models import Product, Watch
 from pricealert.repositories.pagination import Page, keyset, page_of
 from pricealert.urls import url_domain
+
+# The lookup every product endpoint starts with, built once (its cache key is memoized).
+_WATCHED = (
+    select(Watch, Product)
+    .join(Product, Product.id == Watch.product_id)
+    .where(Watch.user_id == bindparam("user_id"), Watch.id == bindparam("watch_id"))
+)
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,7 @@ class ProductRepository:
     async def get(self, user_id: uuid.UUID, watch_id: uuid.UUID) -> WatchedProduct:
         """One of the user's watched products; `NotFound` for anyone else's."""
         row = (
-            await self.session.execute(self._joined(user_id).where(Watch.id == watch_id))
+            await self.session.execute(_WATCHED, {"user_id": user_id, "watch_id": watch_id})
         ).first()
         if row is None:
             raise NotFound("product not found")

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.errors import Conflict, NotFound
@@ -26,6 +26,13 @@ def new_key() -> tuple[str, str]:
     """A fresh key and its public prefix (shown in listings)."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     return key, key[:11]
+
+
+# Built once: every request authenticates, and a statement object reused keeps its
+# memoized cache key instead of being rebuilt and re-keyed per request.
+_KEY_BY_HASH = select(ApiKey.id, ApiKey.user_id, ApiKey.revoked_at, ApiKey.expires_at).where(
+    ApiKey.key_hash == bindparam("key_hash")
+)
 
 
 @dataclass(frozen=True)
@@ -89,13 +96,7 @@ class UserRepository:
 
     async def authenticate(self, key: str, now: datetime) -> Principal | None:
         """The principal of a live key (not revoked, not expired), or None."""
-        row = (
-            await self.session.execute(
-                select(ApiKey.id, ApiKey.user_id, ApiKey.revoked_at, ApiKey.expires_at).where(
-                    ApiKey.key_hash == hash_key(key)
-                )
-            )
-        ).one_or_none()
+        row = (await self.session.execute(_KEY_BY_HASH, {"key_hash": hash_key(key)})).one_or_none()
         if row is None or row.revoked_at is not None:
             return None
         if row.expires_at is not None and row.expires_at <= now:
