@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,7 +12,7 @@ from pricealert import metrics
 from pricealert.db import session_scope
 from pricealert.logging import get_logger
 from pricealert.queues import EvaluateChange, enqueue_after_commit
-from pricealert.repositories.scraping import Observation, ScrapingRepository
+from pricealert.repositories.scraping import Leased, Observation, ScrapingRepository
 from services.scraper.extract import extract
 from services.scraper.fetch import FetchOutcome, ShopFetcher
 from services.scraper.observe import (
@@ -30,20 +28,6 @@ from services.scraper.settings import ScraperSettings
 
 _log = get_logger(__name__)
 _rng = random.Random()
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """What the check needs to know of the product, read when it took the lease."""
-
-    url: str
-    selector: str | None
-    stock_selector: str | None
-    etag: str | None
-    last_modified: str | None
-    price: Decimal | None
-    currency: str | None
-    in_stock: bool | None
 
 
 class ProductCheck:
@@ -62,16 +46,13 @@ class ProductCheck:
     async def run(self, product_id: int) -> str:
         """Check one product; returns the scrape result recorded."""
         async with session_scope(self.sessionmaker) as session:
-            leased = await ScrapingRepository(session).take_lease(
+            # What the check needs of the product, read under its lease: no other check
+            # writes the product meanwhile.
+            recipe = await ScrapingRepository(session).take_lease(
                 product_id, datetime.now(UTC), self.settings.lease_seconds
             )
-            if leased is None:
+            if recipe is None:
                 return "gone"
-            p = leased.product
-            recipe = Recipe(
-                p.url, p.selector or None, p.stock_selector or None, p.etag, p.last_modified,
-                p.price, p.currency, p.in_stock,
-            )  # fmt: skip
         outcome = await self.fetcher.fetch(
             recipe.url, etag=recipe.etag, last_modified=recipe.last_modified
         )
@@ -83,16 +64,16 @@ class ProductCheck:
             and (verdict.price, verdict.currency, verdict.in_stock)
             == (recipe.price, recipe.currency, recipe.in_stock)
         ):
-            result = await self._store_unchanged(product_id, leased.token, outcome, verdict)
+            result = await self._store_unchanged(product_id, recipe.token, outcome, verdict)
         if result is None:
-            result = await self._store(product_id, leased.token, outcome, verdict)
+            result = await self._store(product_id, recipe.token, outcome, verdict)
         if result != "deferred":  # not a check at all, so not part of the success rate
             metrics.SCRAPES.labels(result).inc()
         _log.info("scrape.finished", product_id=product_id, result=result)
         return result
 
     async def _verdict(
-        self, recipe: Recipe, outcome: FetchOutcome
+        self, recipe: Leased, outcome: FetchOutcome
     ) -> Observation | Failure | Deferred | None:
         """The observation (or failure) this fetch yields; None for a 304."""
         failure = classify_fetch(outcome)
@@ -121,7 +102,7 @@ class ProductCheck:
             )
         return Failure("unconfirmed", f"unconfirmed: {reason}, not seen again on a second fetch")
 
-    def _extract(self, recipe: Recipe, outcome: FetchOutcome) -> Observation | Failure:
+    def _extract(self, recipe: Leased, outcome: FetchOutcome) -> Observation | Failure:
         extraction = extract(
             outcome.body,
             outcome.final_url,

@@ -13,8 +13,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import select, text, update
+from sqlalchemy import Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.models import PriceHistory, Product
@@ -80,8 +81,17 @@ class Claim:
 
 @dataclass(frozen=True)
 class Leased:
-    product: Product
+    """A product leased to the check now running, and what that check needs to know of it."""
+
     token: str
+    url: str
+    selector: str | None
+    stock_selector: str | None
+    etag: str | None
+    last_modified: str | None
+    price: Decimal | None
+    currency: str | None
+    in_stock: bool | None
 
 
 @dataclass(frozen=True)
@@ -134,14 +144,31 @@ class ScrapingRepository:
         lease, also from a claim whose own job collapsed into this one.
         """
         token = secrets.token_hex(8)
-        product: Product | None = await self.session.scalar(
-            update(Product)
-            .where(Product.id == product_id)
-            .values(lease_token=token, lease_expires_at=now + timedelta(seconds=lease_seconds))
-            .returning(Product)
-            .execution_options(populate_existing=True)
-        )
-        return None if product is None else Leased(product, token)
+        # Core, not the ORM entity: only the recipe is needed, and this runs for every check.
+        table = cast(Table, Product.__table__)
+        row = (
+            await self.session.execute(
+                update(table)
+                .where(table.c.id == product_id)
+                .values(lease_token=token, lease_expires_at=now + timedelta(seconds=lease_seconds))
+                .returning(
+                    table.c.url,
+                    table.c.selector,
+                    table.c.stock_selector,
+                    table.c.etag,
+                    table.c.last_modified,
+                    table.c.price,
+                    table.c.currency,
+                    table.c.in_stock,
+                )
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        return Leased(
+            token, row.url, row.selector or None, row.stock_selector or None, row.etag,
+            row.last_modified, row.price, row.currency, row.in_stock,
+        )  # fmt: skip
 
     async def leased_product(self, product_id: int, token: str) -> Product | None:
         """The product if `token` still holds its lease (locked for this unit of work)."""
