@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -71,6 +71,7 @@ class Receiver:
         self.received: list[Received] = []
         self._shop = Shop(record=False)
         self._answers: list[Page] = [Page(status=200, body=b"ok", content_type="text/plain")]
+        self._responder: Callable[[RecordedRequest], Page] | None = None
 
     async def __aenter__(self) -> Receiver:
         return self
@@ -103,6 +104,10 @@ class Receiver:
         """Answer the next requests with `pages` in turn; the last one repeats."""
         self._answers = list(pages)
 
+    def respond(self, responder: Callable[[RecordedRequest], Page]) -> None:
+        """Answer every request with what `responder` returns for it (after recording it)."""
+        self._responder = responder
+
     async def close(self) -> None:
         await self._shop.close()
 
@@ -119,4 +124,6 @@ class Receiver:
             else verify(self.secret, request.headers, request.body, now=now)
         )
         self.received.append(Received(request.headers, request.body, valid, now))
+        if self._responder is not None:
+            return self._responder(request)
         return self._answers.pop(0) if len(self._answers) > 1 else self._answers[0]
