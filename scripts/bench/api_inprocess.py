@@ -2,8 +2,10 @@
 
 No HTTP server or client sits in between, so what is measured is the app's own
 work per request (middleware, metrics, logging, auth, rate limit, queries,
-serialization) as CPU milliseconds, which hold steady even when other work
-shares the machine. Used to decide, fix by fix, what makes the API cheaper.
+serialization) in two units: CPU milliseconds (steadier than latency when
+other work shares the machine, but still moved by it) and Python function calls
+per request (a cProfile count, which the machine's load does not move at all).
+Used to decide, fix by fix, what makes the API cheaper.
 Needs the database `bench_api.py --keep-db` leaves behind.
 
     python -m scripts.bench.api_inprocess [--requests 2000]
@@ -12,9 +14,11 @@ Needs the database `bench_api.py --keep-db` leaves behind.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import io
 import logging
 import os
+import pstats
 import statistics
 import time
 from typing import Any
@@ -69,22 +73,79 @@ async def measure(requests: int, rounds: int, only: list[str] | None = None) -> 
         handler.setStream(sink)  # type: ignore[attr-defined]
     headers = [(b"authorization", f"Bearer {api_data.BENCH_KEY}".encode()), (b"host", b"t")]
     results: dict[str, Any] = {}
+    calls: dict[str, int] = {}
     async with app.router.lifespan_context(app):
         for name, scenario in paths.items():
             if only and name not in only:
                 continue
             for path in scenario[:50]:
                 assert await _request(app, path, headers) == 200, path
-            per_round = []
-            for _ in range(rounds):
-                started = time.process_time()
-                for i in range(requests):
-                    await _request(app, scenario[i % len(scenario)], headers)
-                per_round.append((time.process_time() - started) * 1000 / requests)
-                sink.seek(0)
-                sink.truncate()
-            results[name] = round(statistics.median(per_round), 3)
-    return {"cpu_ms_per_request": results, "load_average": load_average()}
+            results[name], calls[name] = await _cost(app, scenario, headers, requests, rounds)
+            sink.seek(0)
+            sink.truncate()
+    reference = await _reference(
+        [p.removeprefix("/v1/products/") for p in paths["product_by_id"]], requests, rounds
+    )
+    return {
+        "cpu_ms_per_request": results,
+        "python_calls_per_request": calls,
+        "reference_cpu_ms_per_request": reference,
+        "load_average": load_average(),
+    }
+
+
+async def _cost(
+    app: Any, scenario: list[str], headers: list[tuple[bytes, bytes]], requests: int, rounds: int
+) -> tuple[float, int]:
+    """Median CPU ms per request over `rounds`, and Python calls per request."""
+    per_round = []
+    for _ in range(rounds):
+        started = time.process_time()
+        for i in range(requests):
+            await _request(app, scenario[i % len(scenario)], headers)
+        per_round.append((time.process_time() - started) * 1000 / requests)
+    profile = cProfile.Profile()
+    profile.enable()
+    for i in range(100):
+        await _request(app, scenario[i % len(scenario)], headers)
+    profile.disable()
+    calls = round(pstats.Stats(profile).total_calls / 100)  # type: ignore[attr-defined]
+    return round(statistics.median(per_round), 3), calls
+
+
+async def _reference(watch_ids: list[str], requests: int, rounds: int) -> dict[str, float]:
+    """The floor, measured now on this machine: bare FastAPI, a constant and one asyncpg lookup."""
+    import asyncpg
+    from fastapi import FastAPI
+
+    reference = FastAPI()
+    pool = await asyncpg.create_pool(plain_url(DATABASE), min_size=1, max_size=2)
+
+    @reference.get("/constant")
+    async def constant() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @reference.get("/lookup/{watch_id}")
+    async def lookup(watch_id: str) -> dict[str, Any]:
+        row = await pool.fetchrow(
+            "SELECT w.id, p.url, p.price, p.currency FROM watch AS w "
+            "JOIN product AS p ON p.id = w.product_id WHERE w.id = $1::uuid",
+            watch_id,
+        )
+        return {"id": str(row["id"]), "url": row["url"], "price": str(row["price"])}
+
+    try:
+        lookups = [f"/lookup/{w}" for w in watch_ids]
+        return {
+            "fastapi_constant_json": (await _cost(reference, ["/constant"], [], requests, rounds))[
+                0
+            ],
+            "fastapi_one_asyncpg_lookup": (await _cost(reference, lookups, [], requests, rounds))[
+                0
+            ],
+        }
+    finally:
+        await pool.close()
 
 
 def main() -> None:

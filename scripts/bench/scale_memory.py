@@ -9,6 +9,7 @@ records failures, and no traffic leaves the machine.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -17,9 +18,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from pricealert.supervisor import SERVICES, service_command
 from scripts.bench.api_server import cpu_seconds, free_port, rss_kib
-from scripts.bench.common import REDIS_URL, REPO, async_url, load_average
+from scripts.bench.common import REDIS_URL, REPO, async_url, load_average, plain_url
 
 
 def service_memory(database: str, log_dir: Path, warm_up_seconds: float) -> dict[str, Any]:
@@ -33,6 +36,10 @@ def service_memory(database: str, log_dir: Path, warm_up_seconds: float) -> dict
             "PRICEALERT_FETCH_ALLOWED_HOSTS": "127.0.0.1:9",
             "PRICEALERT_RESPECT_ROBOTS": "false",
             "PRICEALERT_METRICS_PORT": "0",
+            # Every product is on one loopback "shop": lift the per-shop politeness so the
+            # scraper works at full concurrency during the warm-up.
+            "PRICEALERT_PER_DOMAIN_CONCURRENCY": "50",
+            "PRICEALERT_PER_DOMAIN_DELAY_SECONDS": "0",
         }
     )
     processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -58,6 +65,7 @@ def service_memory(database: str, log_dir: Path, warm_up_seconds: float) -> dict
                 "cpu_seconds_during_warm_up": round(cpu_seconds(process.pid), 2),
             }
         report["warm_up_s"] = warm_up_seconds
+        report["scraper_checks_during_warm_up"] = asyncio.run(_checks_recorded(database))
         report["load_average_1m"] = load_average()[0]
         return report
     finally:
@@ -72,6 +80,17 @@ def service_memory(database: str, log_dir: Path, warm_up_seconds: float) -> dict
                 process.wait()
         for log in logs.values():
             log.close()
+
+
+async def _checks_recorded(database: str) -> int:
+    connection = await asyncpg.connect(plain_url(database))
+    try:
+        count: int = await connection.fetchval(
+            "SELECT count(*) FROM product WHERE last_result IS NOT NULL"
+        )
+        return count
+    finally:
+        await connection.close()
 
 
 def _hit_api(port: int) -> None:
