@@ -86,9 +86,23 @@ def headline(name: str, result: dict[str, Any]) -> list[dict[str, Any]]:
                 "benchmark": "api",
                 "figure": "max sustainable lookups by id per worker",
                 "value": f"{capacity.get('max_sustainable_rps')} req/s (p99 < "
-                f"{capacity.get('p99_target_ms')} ms)",
+                f"{capacity.get('p99_target_ms')} ms); CPU-bound "
+                f"{capacity.get('cpu_bound_rps_per_core')} req/s per core",
             }
         )
+        in_process = result.get("in_process", {})
+        floor = in_process.get("reference_cpu_ms_per_request", {})
+        for scenario, cpu_ms in in_process.get("cpu_ms_per_request", {}).items():
+            calls = in_process.get("python_calls_per_request", {}).get(scenario)
+            value = f"{cpu_ms} ms CPU, {calls} Python calls per request"
+            rows.append({"benchmark": "api", "figure": f"in-process {scenario}", "value": value})
+        if floor:
+            value = (
+                f"constant JSON {floor.get('fastapi_constant_json')} ms, "
+                f"one asyncpg lookup {floor.get('fastapi_one_asyncpg_lookup')} ms CPU"
+            )
+            rows.append({"benchmark": "api", "figure": "floor: bare FastAPI, same moment",
+                         "value": value})  # fmt: skip
         return rows
     if name == "scale":
         rows = [
@@ -100,8 +114,9 @@ def headline(name: str, result: dict[str, Any]) -> list[dict[str, Any]]:
         ]  # fmt: skip
         for service, r in result.get("memory", {}).items():
             if isinstance(r, dict):
-                rows.append({"benchmark": "scale", "figure": f"RSS {service}",
-                             "value": f"{r.get('rss_mib', r.get('error'))} MiB"})  # fmt: skip
+                rows.append({"benchmark": "scale", "figure": f"RSS {service} after warm-up",
+                             "value": f"{r.get('rss_mib', r.get('error'))} MiB",
+                             "load": result["memory"].get("load_average_1m")})  # fmt: skip
         storage = result.get("storage", {})
         rows.append(
             {
@@ -112,7 +127,8 @@ def headline(name: str, result: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
         return rows
-    scalars = {k: v for k, v in result.items() if isinstance(v, int | float) and k != "elapsed_s"}
+    settings = {"elapsed_s", "runs", "iterations"}
+    scalars = {k: v for k, v in result.items() if isinstance(v, int | float) and k not in settings}
     return [{"benchmark": name, "figure": k, "value": v} for k, v in list(scalars.items())[:6]]
 
 
