@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from pricealert.cli import chaos as chaos_command
 pytestmark = pytest.mark.slow
 
 #: Long enough for a fault and several price changes, short enough for CI (2 loaded cores).
-VERY_SHORT = RunOptions(duration=14, products=4, instances=2)
+VERY_SHORT = RunOptions(duration=10, products=4, instances=2)
 
 #: Invariants these experiments are known to break, because of open bugs in the services
 #: (see the verdicts in the chaos report). Anything else breaking fails the test; when a
@@ -42,10 +43,14 @@ KNOWN_BROKEN: dict[str, set[str]] = {
 
 @pytest.fixture(scope="module")
 async def private_postgres() -> AsyncIterator[PrivatePostgres]:
-    postgres = PrivatePostgres(private_workdir("pricealert-chaos-test-") / "postgres")
-    await postgres.create()
-    yield postgres
-    await postgres.destroy()
+    workdir = private_workdir("pricealert-chaos-test-")
+    postgres = PrivatePostgres(workdir / "postgres")
+    try:
+        await postgres.create()
+        yield postgres
+    finally:
+        await postgres.destroy()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.mark.parametrize("name", list(EXPERIMENTS))

@@ -24,13 +24,9 @@ import asyncpg
 import httpx
 
 from pricealert.chaos.records import DueSample, HistoryRow, NotificationRow, Probe
+from pricealert.chaos.servers import libpq_url
 
 PROBE_TIMEOUT_SECONDS = 2.0
-
-
-def libpq_url(database_url: str) -> str:
-    """The asyncpg/libpq spelling of a SQLAlchemy URL."""
-    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
 class ApiProber:

@@ -31,16 +31,16 @@ from pricealert.chaos.experiments import (
     settle_seconds,
 )
 from pricealert.chaos.invariants import Check, check_all
-from pricealert.chaos.observe import ApiProber, DueSampler, libpq_url, read_outcome
+from pricealert.chaos.observe import ApiProber, DueSampler, read_outcome
 from pricealert.chaos.records import Bounds, Records
-from pricealert.chaos.servers import PrivatePostgres, PrivateRedis
+from pricealert.chaos.servers import PrivatePostgres, PrivateRedis, libpq_url
 from pricealert.chaos.world import FaultyReceiver, FaultyShop, PriceSchedule
-from pricealert.db.migrate import upgrade
 from pricealert.devtools.stack import WORKERS, Api, Stack, StackError
 
 SETUP_TIMEOUT_SECONDS = 60.0
 ROLLBACK_TIMEOUT_SECONDS = 60.0
-QUIET_SECONDS = 2.0  # after the last alert arrives, time for a duplicate to show itself
+STOP_TIMEOUT_SECONDS = 1.0
+QUIET_SECONDS = 1.0  # after the last alert arrives, time for a duplicate to show itself
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,7 @@ async def run_experiment(
     say: Callable[[str], None],
 ) -> Verdict:
     """Run `experiment` against a fresh database on `postgres`; return its verdict."""
-    database_url = postgres.url("chaos_" + experiment.name.replace("-", "_"))
-    await asyncio.to_thread(upgrade, "head", database_url=database_url)
+    database_url = await postgres.migrated_database("chaos_" + experiment.name.replace("-", "_"))
     schedule = PriceSchedule(options.products, experiment.hold_seconds(), options.duration)
     redis = PrivateRedis(workdir / "redis")
     shop = FaultyShop(schedule)
@@ -95,9 +94,12 @@ async def run_experiment(
             env=experiment.env,
             log_dir=workdir / "stack",
             ready_timeout=SETUP_TIMEOUT_SECONDS,
+            # The records are read before the stack stops: no need to let workers drain.
+            stop_timeout=STOP_TIMEOUT_SECONDS,
         )
         say(f"  starting the stack ({options.instances} processes per worker service)")
         await stack.start()
+        say("  watching the shop through the API")
         async with Api(stack.api_url) as api:
             api_key = await _watch_the_shop(api, shop, hook_url, receiver, database_url)
         records = Records(
@@ -118,6 +120,7 @@ async def run_experiment(
         return Verdict(experiment, options, checks, records, stack.log_path)
     finally:
         if stack is not None:
+            say("  stopping the stack")
             await stack.stop()
         await receiver.close()
         await shop.close()

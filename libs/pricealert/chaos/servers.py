@@ -23,9 +23,13 @@ import time
 from glob import glob
 from pathlib import Path
 
+import asyncpg
+
+from pricealert.db.migrate import upgrade
 from pricealert.devtools.stack import free_port
 
 START_TIMEOUT_SECONDS = 30.0
+TEMPLATE = "chaos_template"
 
 
 class ServerError(RuntimeError):
@@ -113,12 +117,30 @@ class PrivatePostgres:
         self.port = free_port()
         self.bin = _postgres_bin()
         self._as_postgres: list[str] = []
+        self._template_ready = False
         if os.geteuid() == 0:  # PostgreSQL refuses to run as root
             self._as_postgres = ["runuser", "-u", "postgres", "--"]
 
     def url(self, database: str) -> str:
         """The SQLAlchemy asyncpg URL of `database` on this cluster."""
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
+
+    async def migrated_database(self, name: str) -> str:
+        """A fresh database `name` at the migrations' head; returns its URL.
+
+        The first call migrates a template; later ones copy it (a copy takes a fraction
+        of a second, migrating takes seconds).
+        """
+        if not self._template_ready:
+            await asyncio.to_thread(upgrade, "head", database_url=self.url(TEMPLATE))
+            self._template_ready = True
+        connection = await asyncpg.connect(libpq_url(self.url("postgres")))
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+        finally:
+            await connection.close()
+        return self.url(name)
 
     async def create(self) -> None:
         """initdb the cluster and start it."""
@@ -178,3 +200,8 @@ def private_workdir(prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix))
     path.chmod(0o755)
     return path
+
+
+def libpq_url(database_url: str) -> str:
+    """The asyncpg/libpq spelling of a SQLAlchemy URL."""
+    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)

@@ -53,7 +53,7 @@ class PriceSchedule:
             seen = {price}
             steps = [(0.0, price)]
             # Staggered, so changes (and the work they cause) spread over the run.
-            at = self.hold_seconds * (0.3 + 0.7 * index / max(self.products, 1))
+            at = self.hold_seconds * (0.15 + 0.7 * index / max(self.products, 1))
             while at <= self.duration_seconds:
                 price = _next_price(price, rng, seen)
                 seen.add(price)
