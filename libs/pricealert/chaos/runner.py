@@ -25,11 +25,11 @@ import httpx
 
 from pricealert.chaos.experiments import (
     CHECK_INTERVAL_SECONDS,
-    Drill,
     Experiment,
     objectives,
     settle_seconds,
 )
+from pricealert.chaos.faults import Drill
 from pricealert.chaos.invariants import Check, check_all
 from pricealert.chaos.observe import ApiProber, DueSampler, read_outcome
 from pricealert.chaos.records import Bounds, Records
