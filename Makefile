@@ -9,7 +9,7 @@ PA := $(BIN)/pricealert
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: help install run demo test test-e2e test-fast lint typecheck format migrate \
-        test-extract bench bench-extract bench-scrape bench-pipeline bench-api \
+        test-extract bench bench-quick bench-extract bench-scrape bench-pipeline bench-api bench-scale \
         monitoring-check infra-check backup-verify restore-drill db-maintenance audit \
         perf-report alert-review forecast chaos clean
 
@@ -60,11 +60,31 @@ bench-pipeline: install ## Scrape → evaluate → notify with every service run
 	scripts/ensure_services.sh
 	$(BIN)/python -m scripts.bench.bench_pipeline $(ARGS)
 
+bench: install ## Every benchmark: JSON in bench-results.json and a table (never pass/fail)
+	scripts/ensure_services.sh
+	$(BIN)/python -m scripts.bench.run_all
+
+bench-quick: install ## A short run of every benchmark
+	scripts/ensure_services.sh
+	$(BIN)/python -m scripts.bench.run_all --quick
+
+bench-scrape: install ## Scraper end to end: checks/s per core, CPU ms per check and its parts (JSON)
+	scripts/ensure_services.sh
+	$(BIN)/python -m scripts.bench.bench_scrape $(ARGS)
+
+bench-api: install ## API read endpoints at fixed offered load, 100k products / 10M history rows (JSON)
+	scripts/ensure_services.sh
+	$(BIN)/python -m scripts.bench.bench_api $(ARGS)
+
+bench-scale: install ## Claim latency with 1M products due per hour, service RSS, bytes per million checks
+	scripts/ensure_services.sh
+	$(BIN)/python -m scripts.bench.bench_scale $(ARGS)
+
 test-extract: install ## Extraction tests alone (no database needed)
 	$(BIN)/pytest -q tests/scraper/extract
 
 bench-extract: install ## Extraction pages/s and CPU ms per page (JSON)
-	$(BIN)/python scripts/bench/bench_extract.py
+	$(BIN)/python -m scripts.bench.bench_extract
 
 test-fetch: install ## Guarded client and shop fetcher tests
 	$(BIN)/pytest -q tests/http tests/scraper/test_fetch.py

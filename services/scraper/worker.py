@@ -15,7 +15,11 @@ settings = ScraperSettings()
 
 
 async def startup(ctx: JobContext) -> None:
-    client = GuardedClient.from_settings(settings)
+    # As many pooled connections per shop as requests may run on it at once: a smaller
+    # pool makes the extra requests wait for a connection and fail as timeouts.
+    client = GuardedClient.from_settings(
+        settings, max_connections_per_host=settings.per_domain_concurrency
+    )
     ctx["http_client"] = client
     fetcher = ShopFetcher(client, settings.fetch_policy())
     ctx["product_check"] = ProductCheck(ctx["sessionmaker"], ctx["redis"], fetcher, settings)
