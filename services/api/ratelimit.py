@@ -1,4 +1,10 @@
-"""Per-key rate limiting in Redis: one atomic script, a fixed window per key."""
+"""Per-key rate limiting in Redis: one atomic script, a fixed window per key.
+
+When Redis cannot be reached the limiter fails open: reads and writes served from
+PostgreSQL stay available through a Redis outage (the API's availability SLO), and a
+few seconds without a limit cost less than refusing everyone. Each such request is
+logged as a security warning so the gap is visible.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from pricealert.errors import RateLimited
+from pricealert.logging import get_logger
+
+_log = get_logger("pricealert.security")
 
 # INCR and PEXPIRE in one script so two API processes never race on the window.
 _SCRIPT = """
@@ -30,9 +42,13 @@ class RateLimiter:
 
     async def hit(self, bucket: str, limit: int, window_seconds: int) -> Window:
         """Count one request in `bucket`; raise `RateLimited` past `limit` per window."""
-        count, ttl_ms = await self._script(
-            keys=[f"pricealert:ratelimit:{bucket}"], args=[window_seconds * 1000]
-        )
+        try:
+            count, ttl_ms = await self._script(
+                keys=[f"pricealert:ratelimit:{bucket}"], args=[window_seconds * 1000]
+            )
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            _log.warning("ratelimit.unavailable", category="security", bucket=bucket)
+            return Window(count=0, first_in_window=False)
         if int(count) > limit:
             raise RateLimited(
                 f"rate limit of {limit} requests per {window_seconds} s exceeded",

@@ -134,3 +134,29 @@ def _restore_logging() -> object:
     yield None
     configure_logging("api")
     logging.getLogger().setLevel("INFO")
+
+
+async def test_the_rate_limiter_fails_open_while_redis_is_unreachable(
+    database_url: str, db_connection: object
+) -> None:
+    from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
+
+    assert isinstance(db_connection, AsyncConnection)
+    settings = ApiSettings(
+        environment="test", database_url=database_url, redis_url="redis://127.0.0.1:1/0"
+    )
+    application = create_app(settings)
+    stream = io.StringIO()
+    configure_logging("api", stream=stream)
+    async with application.router.lifespan_context(application):
+        application.state.sessionmaker = async_sessionmaker(
+            bind=db_connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            signed_up = await client.post("/v1/users", json={"email": "down@example.com"})
+            key = signed_up.json()["api_key"]
+            listed = await client.get("/v1/products", headers={"Authorization": f"Bearer {key}"})
+    assert signed_up.status_code == 201
+    assert listed.status_code == 200
+    assert '"ratelimit.unavailable"' in stream.getvalue()
