@@ -51,6 +51,9 @@ Hook = Callable[[JobContext], Awaitable[None]]
 
 _log = get_logger(__name__)
 QUEUE_LENGTH_INTERVAL_SECONDS = 5.0
+#: arq keeps a job "in progress" for its timeout + 10 s; a job whose worker was killed is
+#: re-run by arq only then, and a new job with its id collapses into it until then.
+ARQ_IN_PROGRESS_MARGIN_SECONDS = 10.0
 
 
 class SchemaOutdated(RuntimeError):

@@ -31,7 +31,8 @@ def worker_settings(settings: EvaluatorSettings) -> dict[str, Any]:
                 sweep_unevaluated,
                 name="sweep_unevaluated",
                 unique=True,
-                timeout=60,
+                # arq re-runs a killed job after its longest timeout + 10 s: keep it short.
+                timeout=settings.job_timeout_seconds,
                 **every(settings.sweep_interval_seconds),
             )
         ],

@@ -44,7 +44,8 @@ def worker_settings(settings: NotifierSettings) -> dict[str, Any]:
                 sweep_pending,
                 name="sweep_pending",
                 unique=True,
-                timeout=60,
+                # arq re-runs a killed job after its longest timeout + 10 s: keep it short.
+                timeout=settings.job_timeout_seconds,
                 **every(settings.sweep_interval_seconds),
             )
         ],

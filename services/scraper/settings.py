@@ -5,14 +5,21 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
+from pydantic import model_validator
+
 from pricealert.settings import PriceAlertSettings
+from pricealert.worker import ARQ_IN_PROGRESS_MARGIN_SECONDS
 from services.scraper.fetch import FetchPolicy
 
 
 class ScraperSettings(PriceAlertSettings):
     service_name: str = "scraper"
-    #: How long a claim holds a product; a lost job frees it again after this.
+    #: How long a claim holds a product; a lost job frees it again after this. At least
+    #: the check timeout + arq's 10 s: a job whose worker was killed stays "in progress"
+    #: in arq that long, and re-claims collapse into it (same job id) until then.
     lease_seconds: float = 300.0
+    #: Longest one check may take before arq cancels it.
+    check_timeout_seconds: float = 120.0
     #: How often each instance looks for due products, and how many it claims at most.
     claim_interval_seconds: float = 1.0
     claim_batch_size: int = 500
@@ -32,6 +39,16 @@ class ScraperSettings(PriceAlertSettings):
     per_domain_concurrency: int = 2
     per_domain_delay_seconds: float = 1.0
     respect_robots: bool = True
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_killed_job(self) -> ScraperSettings:
+        if self.lease_seconds < self.check_timeout_seconds + ARQ_IN_PROGRESS_MARGIN_SECONDS:
+            raise ValueError(
+                "PRICEALERT_LEASE_SECONDS must be at least PRICEALERT_CHECK_TIMEOUT_SECONDS "
+                f"+ {ARQ_IN_PROGRESS_MARGIN_SECONDS:.0f}, or a product whose worker was killed "
+                "waits longer than its lease"
+            )
+        return self
 
     def fetch_policy(self) -> FetchPolicy:
         """How politely this scraper fetches."""

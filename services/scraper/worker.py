@@ -37,7 +37,10 @@ WorkerSettings = build_worker_settings(
     service="scraper",
     queue=SCRAPE_QUEUE,
     settings=settings,
-    functions=[job(SCRAPE_QUEUE, CheckProduct, check_product, timeout=120)],
+    functions=[
+        job(SCRAPE_QUEUE, CheckProduct, check_product, timeout=settings.check_timeout_seconds)
+    ],
+    job_timeout=settings.check_timeout_seconds,
     max_jobs=settings.worker_concurrency,
     on_startup=startup,
     on_shutdown=shutdown,

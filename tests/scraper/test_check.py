@@ -214,3 +214,14 @@ async def test_a_refused_address_is_a_named_failure(
     stored = await _product(db_session, product.id)
     assert stored.last_error is not None
     assert stored.last_error.startswith("blocked_address")
+
+
+def test_a_lease_shorter_than_a_killed_job_stays_in_progress_is_refused() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from services.scraper.settings import ScraperSettings
+
+    with pytest.raises(ValidationError, match="PRICEALERT_LEASE_SECONDS"):
+        ScraperSettings(lease_seconds=60, check_timeout_seconds=120)
+    assert ScraperSettings(lease_seconds=30, check_timeout_seconds=20).lease_seconds == 30

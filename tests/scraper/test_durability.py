@@ -57,7 +57,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 PRODUCTS = 30
 INTERVAL_SECONDS = 15
-LEASE_SECONDS = 4.0  # longer than the slowest page, or every check would lose its lease
+#: The check timeout must outlast the slowest page; the lease must be at least the check
+#: timeout + 10 s (arq's in-progress margin: the scraper refuses less).
+CHECK_TIMEOUT_SECONDS = 4.0
+LEASE_SECONDS = CHECK_TIMEOUT_SECONDS + 10
 TICK_SECONDS = 0.2
 WORKER_SLOTS = 20  # fewer than the products: some checks are still queued at the kill
 #: Shop "domains": the guarded client pools 4 connections per host, so 8 hosts at 4
@@ -170,6 +173,7 @@ def workers(
         "PRICEALERT_REDIS_URL": durability_redis_url,
         "PRICEALERT_FETCH_ALLOWED_HOSTS": ",".join(HOSTS),
         "PRICEALERT_LEASE_SECONDS": str(LEASE_SECONDS),
+        "PRICEALERT_CHECK_TIMEOUT_SECONDS": str(CHECK_TIMEOUT_SECONDS),
         "PRICEALERT_CLAIM_INTERVAL_SECONDS": str(TICK_SECONDS),
         "PRICEALERT_RESPECT_ROBOTS": "false",
         "PRICEALERT_PER_DOMAIN_DELAY_SECONDS": "0",

@@ -50,6 +50,7 @@ def settings(database_url: str, schedule_redis_url: str) -> ScraperSettings:
         database_url=database_url,
         redis_url=schedule_redis_url,
         lease_seconds=LEASE_SECONDS,
+        check_timeout_seconds=LEASE_SECONDS - 10,
         claim_batch_size=500,
         max_queued_checks=2000,
     )

@@ -22,12 +22,13 @@ from pricealert.chaos.faults import (
 
 #: Settings for every experiment: short leases and sweeps, so recovery fits a short run.
 #: The scraper and the notifier share PRICEALERT_LEASE_SECONDS: it must exceed the
-#: notifier's job timeout, which must exceed its webhook timeout. (A lease shorter than
-#: arq's in-progress timeout, the longest job or cron timeout + 10 s, is not what bounds
-#: recovery after a SIGKILL: kill-workers shows it.)
+#: notifier's job timeout, which must exceed its webhook timeout, and be at least the
+#: scraper's check timeout + 10 s (arq keeps a killed job "in progress" that long; the
+#: scraper refuses a shorter lease — kill-workers found it).
 QUICK_ENV = {
-    "PRICEALERT_LEASE_SECONDS": "6",
+    "PRICEALERT_LEASE_SECONDS": "15",
     "PRICEALERT_JOB_TIMEOUT_SECONDS": "5",
+    "PRICEALERT_CHECK_TIMEOUT_SECONDS": "5",
     "PRICEALERT_HTTP_TIMEOUT_SECONDS": "3",
     "PRICEALERT_MIN_CHECK_INTERVAL_SECONDS": "1",
     "PRICEALERT_RATE_LIMIT_PER_MINUTE": "100000",
@@ -35,8 +36,9 @@ QUICK_ENV = {
 #: A shop timeout must outlast the scraper's read timeout (10 s, not a setting), and the
 #: check that waits for it must not lose its lease meanwhile: hence a longer lease.
 SLOW_SHOP_ENV = QUICK_ENV | {
-    "PRICEALERT_LEASE_SECONDS": "15",
+    "PRICEALERT_LEASE_SECONDS": "35",
     "PRICEALERT_JOB_TIMEOUT_SECONDS": "10",
+    "PRICEALERT_CHECK_TIMEOUT_SECONDS": "25",
     "PRICEALERT_HTTP_TIMEOUT_SECONDS": "5",
 }
 CHECK_INTERVAL_SECONDS = 2
