@@ -80,6 +80,9 @@ bench-scale: install ## Claim latency with 1M products due per hour, service RSS
 	scripts/ensure_services.sh
 	$(BIN)/python -m scripts.bench.bench_scale $(ARGS)
 
+chaos: install ## Chaos experiments on a private local stack, short (~6 min); exit 1 when an invariant breaks
+	$(PA) chaos --short
+
 test-extract: install ## Extraction tests alone (no database needed)
 	$(BIN)/pytest -q tests/scraper/extract
 

@@ -35,13 +35,10 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from scrape_phases import ExtractTimer, RoundTrips, phase_shares
-from scrape_setup import (
+from scripts.bench.scrape_phases import ExtractTimer, RoundTrips, phase_shares
+from scripts.bench.scrape_setup import (
     REDIS_URL,
     add_products,
     checked_since,
@@ -244,7 +241,7 @@ def main() -> None:
     finally:
         sys.stdout.close()
         sys.stdout = out
-    from scrape_phases import extraction_pages_per_second
+    from scripts.bench.scrape_phases import extraction_pages_per_second
 
     info["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     unchanged = report["unchanged"]["checks_per_second_per_core"]

@@ -15,8 +15,7 @@ import statistics
 import time
 from typing import Any, ClassVar
 
-from bench_extract import SHAPES, build_page, measure
-
+from scripts.bench.bench_extract import SHAPES, build_page, measure
 from services.scraper.check import ProductCheck
 
 

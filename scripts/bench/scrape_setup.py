@@ -44,7 +44,7 @@ class ShopProcess:
 def shop_process(hosts: int) -> Iterator[ShopProcess]:
     """The shop in a separate process; stopped when the block ends."""
     process = subprocess.Popen(  # noqa: S603 - our own script, fixed arguments
-        [sys.executable, str(HERE / "scrape_shop.py"), "--hosts", str(hosts)],
+        [sys.executable, "-m", "scripts.bench.scrape_shop", "--hosts", str(hosts)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT,
     )  # fmt: skip
     try:

@@ -22,13 +22,9 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_extract import SHAPES, build_page
-
+from scripts.bench.bench_extract import SHAPES, build_page
 from services.scraper.extract.encoding import detect_encoding
 
 #: The shapes a watched product's page has (a listing page is not a product).

@@ -31,6 +31,7 @@ _BUILTIN = (
     "pricealert.cli.forecast",
     "pricealert.cli.maintenance",  # `db maintenance`, `perf report`, `alert review`, `audit`
     "pricealert.cli.slo",
+    "pricealert.cli.chaos",  # chaos experiments (ops plan 9.4)
 )
 
 
