@@ -123,7 +123,8 @@ EXPERIMENTS: dict[str, Experiment] = {
             "kill-workers",
             "the system keeps its SLOs while 30 % of its worker processes are SIGKILLed repeatedly",
             "SIGKILL ceil(30 %) of the scraper/evaluator/notifier processes (never a service's "
-            "last), every run/8 s (at least 3 s), while pages and the receiver answer in 0.8 s",
+            "last), every run/8 s (at least 3 s, and at least a lease apart), while pages and the "
+            "receiver answer in 0.8 s",
             "the supervisor restarts each killed worker; leases and sweepers re-issue lost jobs",
             kill_workers,
         ),
