@@ -4,34 +4,24 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pricealert import metrics
 from pricealert.logging import get_logger
-from pricealert.models import PRODUCT_STATUSES, Notification, Product, Watch
+from pricealert.models import PRODUCT_STATUSES
+from pricealert.repositories.business import business_counts
 
 _log = get_logger(__name__)
 
 
 async def refresh_business_metrics(session: AsyncSession) -> None:
-    """Set the gauges from one consistent read."""
-    metrics.ACTIVE_USERS.set(
-        await session.scalar(select(func.count(func.distinct(Watch.user_id)))) or 0
-    )
-    metrics.WATCHED_PRODUCTS.set(
-        await session.scalar(select(func.count(func.distinct(Watch.product_id)))) or 0
-    )
-    rows = await session.execute(select(Product.status, func.count()).group_by(Product.status))
-    by_status = {status: count for status, count in rows}
+    """Set the gauges from PostgreSQL's counts."""
+    counts = await business_counts(session)
+    metrics.ACTIVE_USERS.set(counts.active_users)
+    metrics.WATCHED_PRODUCTS.set(counts.watched_products)
     for status in PRODUCT_STATUSES:
-        metrics.PRODUCTS_BY_STATUS.labels(status).set(by_status.get(status, 0))
-    metrics.NOTIFICATIONS_PENDING.set(
-        await session.scalar(
-            select(func.count()).select_from(Notification).where(Notification.status == "pending")
-        )
-        or 0
-    )
+        metrics.PRODUCTS_BY_STATUS.labels(status).set(counts.products_by_status.get(status, 0))
+    metrics.NOTIFICATIONS_PENDING.set(counts.notifications_pending)
 
 
 async def business_metrics_loop(

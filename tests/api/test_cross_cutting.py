@@ -160,3 +160,30 @@ async def test_the_rate_limiter_fails_open_while_redis_is_unreachable(
     assert signed_up.status_code == 201
     assert listed.status_code == 200
     assert '"ratelimit.unavailable"' in stream.getvalue()
+
+
+async def test_business_gauges_count_users_products_and_pending_notifications(
+    client: httpx.AsyncClient, alice: ApiUser, bob: ApiUser, db_session: object
+) -> None:
+    from prometheus_client import REGISTRY
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from services.api.business_metrics import refresh_business_metrics
+
+    assert isinstance(db_session, AsyncSession)
+    for user in (alice, bob):
+        await client.post(
+            "/v1/products", json={"url": "https://shop.example/shared"}, headers=user.auth
+        )
+    await client.post("/v1/products", json={"url": "https://shop.example/own"}, headers=bob.auth)
+    channel = await client.post(
+        "/v1/channels", json={"kind": "email", "target": "b@example.com"}, headers=bob.auth
+    )
+    await client.post(f"/v1/channels/{channel.json()['id']}/test", headers=bob.auth)
+
+    await refresh_business_metrics(db_session)
+    assert REGISTRY.get_sample_value("pricealert_active_users") == 2
+    assert REGISTRY.get_sample_value("pricealert_watched_products") == 2
+    assert REGISTRY.get_sample_value("pricealert_products", {"status": "active"}) == 2
+    assert REGISTRY.get_sample_value("pricealert_products", {"status": "paused"}) == 0
+    assert REGISTRY.get_sample_value("pricealert_notifications_pending") == 1
