@@ -1,6 +1,6 @@
 """One delivery attempt: claim, send, record. At-least-once out, exactly-once in the record.
 
-1. Claim (own transaction): pending, due, unleased → leased for `lease_seconds`,
+1. Claim (own transaction): pending, due, unleased → leased for `delivery_lease_seconds`,
    `attempts + 1`. Nothing to claim (sent, failed, held by a live worker, not
    due yet) → the attempt is `skipped`.
 2. Send through the channel, outside any transaction.
@@ -74,7 +74,7 @@ class Notifier:
         async with session_scope(self.sessionmaker) as session:
             repo = DeliveryRepository(session)
             claimed = await repo.claim(
-                notification_id, now, timedelta(seconds=self.settings.lease_seconds)
+                notification_id, now, timedelta(seconds=self.settings.delivery_lease_seconds)
             )
             chart = None
             if claimed is not None and claimed.notification.channel_kind == "email":

@@ -18,7 +18,7 @@ class NotifierSettings(PriceAlertSettings):
     #: A claim holds a notification this long: longer than a job may run, so a
     #: notification is never delivered by two live workers at once; a killed
     #: worker's notification is delivered again after it (at-least-once).
-    lease_seconds: float = Field(default=120.0, gt=0)
+    delivery_lease_seconds: float = Field(default=120.0, gt=0)
     #: Transient failures retry after base × 2^(attempt−1), at most `retry_max_delay_seconds`,
     #: with equal jitter (half fixed, half random), until `retry_window_seconds` after the
     #: notification was created; then it fails with the last reason.
@@ -68,6 +68,8 @@ class NotifierSettings(PriceAlertSettings):
     def _one_tls_mode(self) -> NotifierSettings:
         if self.smtp_starttls and self.smtp_tls:
             raise ValueError("PRICEALERT_SMTP_STARTTLS and PRICEALERT_SMTP_TLS exclude each other")
-        if self.lease_seconds <= self.job_timeout_seconds:
-            raise ValueError("PRICEALERT_LEASE_SECONDS must exceed PRICEALERT_JOB_TIMEOUT_SECONDS")
+        if self.delivery_lease_seconds <= self.job_timeout_seconds:
+            raise ValueError(
+                "PRICEALERT_DELIVERY_LEASE_SECONDS must exceed PRICEALERT_JOB_TIMEOUT_SECONDS"
+            )
         return self

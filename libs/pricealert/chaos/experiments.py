@@ -21,12 +21,12 @@ from pricealert.chaos.faults import (
 )
 
 #: Settings for every experiment: short leases and sweeps, so recovery fits a short run.
-#: The scraper and the notifier share PRICEALERT_LEASE_SECONDS: it must exceed the
-#: notifier's job timeout, which must exceed its webhook timeout, and be at least the
-#: scraper's check timeout + 10 s (arq keeps a killed job "in progress" that long; the
-#: scraper refuses a shorter lease — kill-workers found it).
+#: The scraper's lease is at least its check timeout + 10 s (arq keeps a killed job "in
+#: progress" that long; the scraper refuses a shorter lease — kill-workers found it); the
+#: notifier's delivery lease exceeds its job timeout, which exceeds its webhook timeout.
 QUICK_ENV = {
     "PRICEALERT_LEASE_SECONDS": "15",
+    "PRICEALERT_DELIVERY_LEASE_SECONDS": "15",
     "PRICEALERT_JOB_TIMEOUT_SECONDS": "5",
     "PRICEALERT_CHECK_TIMEOUT_SECONDS": "5",
     "PRICEALERT_HTTP_TIMEOUT_SECONDS": "3",
@@ -37,6 +37,7 @@ QUICK_ENV = {
 #: check that waits for it must not lose its lease meanwhile: hence a longer lease.
 SLOW_SHOP_ENV = QUICK_ENV | {
     "PRICEALERT_LEASE_SECONDS": "35",
+    "PRICEALERT_DELIVERY_LEASE_SECONDS": "35",
     "PRICEALERT_JOB_TIMEOUT_SECONDS": "10",
     "PRICEALERT_CHECK_TIMEOUT_SECONDS": "25",
     "PRICEALERT_HTTP_TIMEOUT_SECONDS": "5",

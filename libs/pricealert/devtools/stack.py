@@ -49,13 +49,14 @@ from pricealert.supervisor import METRICS_PORT_OFFSETS
 
 WORKERS = ("scraper", "evaluator", "notifier")
 
-#: Fast enough for a test to see a lost job re-issued within seconds. The scraper
-#: and notifier share `PRICEALERT_LEASE_SECONDS`: the notifier wants it longer than its
-#: job timeout, the scraper at least its check timeout + 10 s (arq's in-progress margin).
+#: Fast enough for a test to see a lost job re-issued within seconds. The scraper's lease
+#: is at least its check timeout + 10 s (arq's in-progress margin); the notifier's
+#: delivery lease exceeds its job timeout.
 FAST_SETTINGS: Mapping[str, str] = {
     "PRICEALERT_ENVIRONMENT": "test",
     "PRICEALERT_CLAIM_INTERVAL_SECONDS": "0.2",
     "PRICEALERT_LEASE_SECONDS": "20",
+    "PRICEALERT_DELIVERY_LEASE_SECONDS": "20",
     "PRICEALERT_JOB_TIMEOUT_SECONDS": "10",
     "PRICEALERT_CHECK_TIMEOUT_SECONDS": "10",
     "PRICEALERT_HTTP_TIMEOUT_SECONDS": "5",
