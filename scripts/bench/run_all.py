@@ -57,11 +57,25 @@ def run_one(name: str, quick: bool) -> dict[str, Any]:
     elapsed = round(time.monotonic() - started)
     if done.returncode != 0:
         return {"failed": f"exit status {done.returncode}", "elapsed_s": elapsed}
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if not lines:
+    result = last_json_object(done.stdout)
+    if result is None:
         return {"failed": "printed no JSON", "elapsed_s": elapsed}
-    result: dict[str, Any] = json.loads(lines[-1])
     return result
+
+
+def last_json_object(output: str) -> dict[str, Any] | None:
+    """The last JSON object a benchmark printed, on one line or pretty-printed over many."""
+    lines = output.splitlines()
+    for start in range(len(lines) - 1, -1, -1):
+        if not lines[start].startswith("{"):
+            continue
+        try:
+            parsed = json.loads("\n".join(lines[start:]))
+        except ValueError:
+            continue
+        if isinstance(parsed, dict):
+            return parsed
+    return None
 
 
 def headline(name: str, result: dict[str, Any]) -> list[dict[str, Any]]:
