@@ -301,3 +301,17 @@ def test_every_import_names_an_export_of_the_stack_it_points_at(name: str) -> No
         match = re.fullmatch(r"\$\{(\w+)\}-(\w+)", value["Fn::Sub"])
         assert match, value
         assert match[2] in _exports(STACK_PARAMETERS[match[1]]), value
+
+
+def test_the_notifier_sends_through_ses_and_sns_with_its_role_not_a_stored_secret() -> None:
+    (notifier,) = props("services", "NotifierTaskDefinition")["ContainerDefinitions"]
+    env = {item["Name"]: item["Value"] for item in notifier["Environment"]}
+    assert env["PRICEALERT_EMAIL_BACKEND"] == "ses"
+    assert "PRICEALERT_SMTP_PASSWORD" not in {item["Name"] for item in notifier["Secrets"]}
+    statements = [
+        statement
+        for policy in props("services", "AppTaskRole")["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+    allowed = {action for statement in statements for action in statement["Action"]}
+    assert {"ses:SendRawEmail", "sns:Publish"} <= allowed
