@@ -46,7 +46,8 @@ import redis.asyncio as aioredis
 from pricealert.db.migrate import upgrade
 from pricealert.queues import ALL_QUEUES
 from pricealert.settings import PriceAlertSettings
-from scripts.bench.pipeline_measure import cpu_between, cpu_seconds, machine, percentiles
+from scripts.bench.common import machine_info
+from scripts.bench.pipeline_measure import cpu_between, cpu_seconds, percentiles
 from scripts.bench.pipeline_shop import PriceClock
 from tests.support.receiver import Receiver
 from tests.support.stack import Api, Stack, reset_database, with_path
@@ -230,7 +231,7 @@ async def _measure(
         },
         "backlog_at_end": backlog,
         "invalid_signatures": invalid,
-        "machine": machine(),
+        "machine": machine_info(),
     }
 
 

@@ -37,6 +37,7 @@ import sys
 import time
 from typing import Any
 
+from scripts.bench.common import machine_info
 from scripts.bench.scrape_phases import ExtractTimer, RoundTrips, phase_shares
 from scripts.bench.scrape_setup import (
     REDIS_URL,
@@ -44,7 +45,6 @@ from scripts.bench.scrape_setup import (
     checked_since,
     create_database,
     drop_database,
-    machine,
     make_all_due,
     results,
     shop_process,
@@ -227,7 +227,7 @@ def main() -> None:
         help="a what-if for code outside the scraper's check path (repeatable)",
     )  # fmt: skip
     args = parser.parse_args()
-    info = machine()
+    info = machine_info()
     out = sys.stdout
     # The worker logs one JSON line per check, as in production; not into this JSON.
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - restored below

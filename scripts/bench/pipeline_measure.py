@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import math
 import os
-import platform
-import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -45,22 +42,4 @@ def percentiles(values: Sequence[float]) -> dict[str, float | None]:
         "p99": rank(0.99),
         "max": round(ordered[-1], 3),
         "count": len(ordered),
-    }
-
-
-def machine() -> dict[str, Any]:
-    """Where the figures were taken: they mean little without it."""
-    model = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu_model": model,
-        "cpus": os.cpu_count(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
     }

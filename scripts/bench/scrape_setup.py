@@ -9,14 +9,12 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 from sqlalchemy import text
@@ -137,19 +135,3 @@ async def results(engine: AsyncEngine) -> dict[str, int]:
             text("SELECT coalesce(last_result, 'none'), count(*) FROM product GROUP BY 1")
         )
         return {str(result): int(count) for result, count in rows}
-
-
-def machine() -> dict[str, Any]:
-    """Cores, CPU model, Python, load average: what the figures were measured on."""
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cores": os.cpu_count(),
-        "cpu_model": model,
-        "python": platform.python_version(),
-        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
