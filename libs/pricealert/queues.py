@@ -9,9 +9,9 @@ id of one still queued or running.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from arq.connections import ArqRedis
@@ -23,6 +23,7 @@ NOTIFY_QUEUE: Final = "pricealert:notify"
 ALL_QUEUES: Final = (SCRAPE_QUEUE, EVALUATE_QUEUE, NOTIFY_QUEUE)
 
 CHECK_PRODUCT: Final = "check_product"
+CHECK_BATCH: Final = "check_batch"
 EVALUATE_CHANGE: Final = "evaluate_change"
 DELIVER_NOTIFICATION: Final = "deliver_notification"
 
@@ -49,6 +50,24 @@ class CheckProduct(JobPayload):
     def job_id(self) -> str:
         # One queued check per product at a time.
         return f"check:{self.product_id}"
+
+
+class CheckBatch(JobPayload):
+    """Check the products of one scheduler claim, together.
+
+    The scheduler's unit of work: products leased under one `lease_token`, checked
+    concurrently by one job whose database writes are shared (one statement records all
+    the unchanged checks). A product is in at most one batch at a time because its lease
+    is; the id names the claim and its first product, so re-queuing a batch collapses.
+    """
+
+    function: ClassVar[str] = CHECK_BATCH
+    queue: ClassVar[str] = SCRAPE_QUEUE
+    lease_token: str
+    product_ids: Annotated[tuple[int, ...], Field(min_length=1)]
+
+    def job_id(self) -> str:
+        return f"checks:{self.lease_token}:{self.product_ids[0]}"
 
 
 class EvaluateChange(JobPayload):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from arq.connections import ArqRedis
@@ -12,7 +15,12 @@ from pricealert import metrics
 from pricealert.db import session_scope
 from pricealert.logging import get_logger
 from pricealert.queues import EvaluateChange, enqueue_after_commit
-from pricealert.repositories.scraping import Leased, Observation, ScrapingRepository
+from pricealert.repositories.scraping import (
+    Leased,
+    Observation,
+    ScrapingRepository,
+    UnchangedCheck,
+)
 from services.scraper.extract import extract
 from services.scraper.fetch import FetchOutcome, ShopFetcher
 from services.scraper.observe import (
@@ -42,9 +50,14 @@ class ProductCheck:
         self.redis = redis
         self.fetcher = fetcher
         self.settings = settings
+        #: Checks fetching or parsing at once in this worker, over all its jobs.
+        self.slots = asyncio.Semaphore(settings.worker_concurrency)
+        #: A batch's checks must be done by then, leaving time to record them before arq's
+        #: job timeout (and well inside the lease renewed at the batch's start).
+        self.batch_seconds = settings.check_timeout_seconds * 0.8
 
     async def run(self, product_id: int) -> str:
-        """Check one product; returns the scrape result recorded."""
+        """Check one product now ("check now"); returns the scrape result recorded."""
         async with session_scope(self.sessionmaker) as session:
             # What the check needs of the product, read under its lease: no other check
             # writes the product meanwhile.
@@ -53,24 +66,97 @@ class ProductCheck:
             )
             if recipe is None:
                 return "gone"
+        async with self.slots:
+            outcome, verdict = await self._inspect(recipe)
+        result = None
+        if (same := _unchanged(recipe, verdict)) is not None:
+            result = await self._store_unchanged(product_id, recipe.token, outcome, same)
+        if result is None:
+            result = await self._store(product_id, recipe.token, outcome, verdict)
+        _finished(product_id, result)
+        return result
+
+    async def run_batch(self, token: str, product_ids: Sequence[int]) -> Counter[str]:
+        """Check the products of one claim together; returns how many had each result.
+
+        Checks run concurrently (within the worker's `slots` and each shop's politeness).
+        An unchanged check — most of them — is recorded with the batch's other unchanged
+        checks in one statement at the end; any other result is stored as it comes, in its
+        own transaction (a change's evaluation is queued after that commit). A check still
+        running when the batch's time is up is abandoned: its lease expires and the product
+        is claimed again, as when a worker dies.
+        """
+        async with session_scope(self.sessionmaker) as session:
+            recipes = await ScrapingRepository(session).renew_leases(
+                product_ids, token, datetime.now(UTC), self.settings.lease_seconds
+            )
+        results: Counter[str] = Counter()
+        unchanged: list[tuple[UnchangedCheck, FetchOutcome]] = []
+
+        async def check(product_id: int, recipe: Leased) -> None:
+            async with self.slots:
+                outcome, verdict = await self._inspect(recipe)
+            if (same := _unchanged(recipe, verdict)) is not None:
+                unchanged.append((self._unchanged_check(product_id, outcome, same), outcome))
+                return
+            result = await self._store(product_id, token, outcome, verdict)
+            results[result] += 1
+            _finished(product_id, result)
+
+        tasks = [asyncio.create_task(check(pid, recipe)) for pid, recipe in recipes.items()]
+        try:
+            done, late = (
+                await asyncio.wait(tasks, timeout=self.batch_seconds) if tasks else (set(), set())
+            )
+        finally:
+            for task in tasks:  # also when the job itself is cancelled: no orphaned checks
+                task.cancel()
+        if late:
+            await asyncio.wait(late)
+            results["abandoned"] += len(late)
+            _log.warning("scrape.batch_late", abandoned=len(late))
+        for task in done:
+            error = task.exception()
+            if error is not None:
+                results["error"] += 1
+                _log.error("scrape.check_failed", exc_info=error)
+        await self._store_unchanged_many(token, unchanged, results)
+        if len(recipes) < len(product_ids):
+            # another check took over (a "check now", a re-claim): it records its own result
+            results["not_leased"] += len(product_ids) - len(recipes)
+        _log.info("scrape.batch_finished", products=len(product_ids), results=dict(results))
+        return results
+
+    async def _store_unchanged_many(
+        self,
+        token: str,
+        checks: list[tuple[UnchangedCheck, FetchOutcome]],
+        results: Counter[str],
+    ) -> None:
+        if not checks:
+            return
+        async with session_scope(self.sessionmaker) as session:
+            recorded = await ScrapingRepository(session).record_unchanged_many(
+                token, [c[0] for c in checks]
+            )
+        for unchanged, outcome in checks:
+            product_id = unchanged.product_id
+            if product_id in recorded:
+                result = "unchanged"
+                metrics.SCRAPES.labels(result).inc()
+                _log.debug("scrape.finished", product_id=product_id, result=result)
+            else:  # the state moved under us, or no history row yet: the general path
+                result = await self._store(product_id, token, outcome, unchanged.seen)
+                _finished(product_id, result)
+            results[result] += 1
+
+    async def _inspect(
+        self, recipe: Leased
+    ) -> tuple[FetchOutcome, Observation | Failure | Deferred | None]:
         outcome = await self.fetcher.fetch(
             recipe.url, etag=recipe.etag, last_modified=recipe.last_modified
         )
-        verdict = await self._verdict(recipe, outcome)
-        result = None
-        if (
-            isinstance(verdict, Observation)
-            and not verdict.suspicious
-            and (verdict.price, verdict.currency, verdict.in_stock)
-            == (recipe.price, recipe.currency, recipe.in_stock)
-        ):
-            result = await self._store_unchanged(product_id, recipe.token, outcome, verdict)
-        if result is None:
-            result = await self._store(product_id, recipe.token, outcome, verdict)
-        if result != "deferred":  # not a check at all, so not part of the success rate
-            metrics.SCRAPES.labels(result).inc()
-        _log.info("scrape.finished", product_id=product_id, result=result)
-        return result
+        return outcome, await self._verdict(recipe, outcome)
 
     async def _verdict(
         self, recipe: Leased, outcome: FetchOutcome
@@ -117,15 +203,22 @@ class ProductCheck:
     ) -> str | None:
         """Most checks see what they saw last time: record that in one statement, without
         loading the product (None: not that case after all, take the general path)."""
-        now = datetime.now(UTC)
-        # next_check() is now + interval × factor; the interval is read in SQL, fresh.
-        factor = (next_check(now, 1, self.settings.interval_jitter, _rng) - now).total_seconds()
+        check = self._unchanged_check(product_id, outcome, seen)
         async with session_scope(self.sessionmaker) as session:
             recorded = await ScrapingRepository(session).record_unchanged(
-                product_id, token, seen, now=now, interval_factor=factor,
+                product_id, token, seen, now=check.checked_at,
+                interval_factor=check.interval_factor,
                 etag=outcome.etag, last_modified=outcome.last_modified,
             )  # fmt: skip
         return "unchanged" if recorded else None
+
+    def _unchanged_check(
+        self, product_id: int, outcome: FetchOutcome, seen: Observation
+    ) -> UnchangedCheck:
+        now = datetime.now(UTC)
+        # next_check() is now + interval × factor; the interval is read in SQL, fresh.
+        factor = (next_check(now, 1, self.settings.interval_jitter, _rng) - now).total_seconds()
+        return UnchangedCheck(product_id, seen, now, factor, outcome.etag, outcome.last_modified)
 
     async def _store(
         self,
@@ -175,6 +268,27 @@ class ProductCheck:
                 session, self.redis, EvaluateChange(product_id=product_id, history_id=row.id)
             )
             return "changed"
+
+
+def _unchanged(
+    recipe: Leased, verdict: Observation | Failure | Deferred | None
+) -> Observation | None:
+    """The observation when a check saw exactly the state stored for its product (the
+    common case), else None."""
+    if (
+        isinstance(verdict, Observation)
+        and not verdict.suspicious
+        and (verdict.price, verdict.currency, verdict.in_stock)
+        == (recipe.price, recipe.currency, recipe.in_stock)
+    ):
+        return verdict
+    return None
+
+
+def _finished(product_id: int, result: str) -> None:
+    if result != "deferred":  # not a check at all, so not part of the success rate
+        metrics.SCRAPES.labels(result).inc()
+    _log.info("scrape.finished", product_id=product_id, result=result)
 
 
 def _count_changes(previous: tuple[object, str | None, bool | None], seen: Observation) -> None:

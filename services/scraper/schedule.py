@@ -2,13 +2,16 @@
 
 Every scraper instance ticks; `FOR UPDATE SKIP LOCKED` hands each due product to
 one of them. Products are leased before their job is queued, so a job lost in
-Redis costs at most one lease: the product is then due and unleased again.
+Redis costs at most one lease: the product is then due and unleased again. A
+claim is queued as `CheckBatch` jobs of `check_batch_size` products, which any
+scraper instance may run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from arq.connections import ArqRedis
@@ -21,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from pricealert import metrics, queues
 from pricealert.db import session_scope
 from pricealert.logging import get_logger
-from pricealert.queues import SCRAPE_QUEUE, CheckProduct
+from pricealert.queues import SCRAPE_QUEUE, CheckBatch, JobPayload
 from pricealert.repositories.scraping import ScrapingRepository
 from services.scraper.settings import ScraperSettings
 
@@ -32,7 +35,8 @@ async def claim_and_queue(
     sessionmaker: async_sessionmaker[AsyncSession], redis: ArqRedis, settings: ScraperSettings
 ) -> int:
     """One tick: lease what is due (unless the queue is already full) and queue it."""
-    room = settings.max_queued_checks - await redis.zcard(SCRAPE_QUEUE)
+    # Each queued job counts as a full batch: an upper bound on the checks waiting.
+    room = settings.max_queued_checks - await redis.zcard(SCRAPE_QUEUE) * settings.check_batch_size
     if room <= 0:
         return 0
     now = datetime.now(UTC)
@@ -43,9 +47,16 @@ async def claim_and_queue(
     for claim in claims:
         metrics.CLAIM_LAG.observe(max((now - claim.due_at).total_seconds(), 0.0))
     if claims:
+        size = settings.check_batch_size
         await enqueue_checks(
             redis,
-            [CheckProduct(product_id=c.product_id, lease_token=c.lease_token) for c in claims],
+            [
+                CheckBatch(
+                    lease_token=claims[0].lease_token,
+                    product_ids=tuple(c.product_id for c in claims[start : start + size]),
+                )
+                for start in range(0, len(claims), size)
+            ],
         )
     return len(claims)
 
@@ -66,9 +77,9 @@ return queued
 """
 
 
-async def enqueue_checks(redis: ArqRedis, checks: list[CheckProduct]) -> int:
-    """Queue many checks at once, as `pricealert.queues.enqueue` would each (same job ids,
-    bodies and expiry); a check already queued or running collapses. Returns how many were new.
+async def enqueue_checks(redis: ArqRedis, checks: Sequence[JobPayload]) -> int:
+    """Queue many jobs at once, as `pricealert.queues.enqueue` would each (same job ids,
+    bodies and expiry); a job already queued or running collapses. Returns how many were new.
     """
     enqueued_at = timestamp_ms()
     keys: list[str] = [SCRAPE_QUEUE]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from pricealert.settings import PriceAlertSettings
 from pricealert.worker import ARQ_IN_PROGRESS_MARGIN_SECONDS
@@ -23,7 +23,11 @@ class ScraperSettings(PriceAlertSettings):
     #: How often each instance looks for due products, and how many it claims at most.
     claim_interval_seconds: float = 1.0
     claim_batch_size: int = 500
-    #: No new claims while this many checks wait in the queue (backpressure).
+    #: A claim is queued as jobs of this many checks each (`CheckBatch`): one job, one lease
+    #: renewal and one write for its unchanged checks instead of one of each per product.
+    check_batch_size: int = Field(default=25, ge=1, le=1000)
+    #: No new claims while this many checks may wait in the queue (backpressure; a queued
+    #: job counts as a full batch).
     max_queued_checks: int = 2000
     #: Next check after interval × uniform(1 − jitter, 1): spread out, never late.
     interval_jitter: float = 0.1

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pricealert.http import GuardedClient
-from pricealert.queues import SCRAPE_QUEUE, CheckProduct
+from pricealert.queues import SCRAPE_QUEUE, CheckBatch, CheckProduct
 from pricealert.worker import JobContext, build_worker_settings, job
 from services.scraper.check import ProductCheck
 from services.scraper.fetch import ShopFetcher
 from services.scraper.schedule import start_scheduler, stop_scheduler
 from services.scraper.settings import ScraperSettings
-from services.scraper.tasks import check_product
+from services.scraper.tasks import check_batch, check_product
 
 settings = ScraperSettings()
 
@@ -38,7 +38,8 @@ WorkerSettings = build_worker_settings(
     queue=SCRAPE_QUEUE,
     settings=settings,
     functions=[
-        job(SCRAPE_QUEUE, CheckProduct, check_product, timeout=settings.check_timeout_seconds)
+        job(SCRAPE_QUEUE, CheckProduct, check_product, timeout=settings.check_timeout_seconds),
+        job(SCRAPE_QUEUE, CheckBatch, check_batch, timeout=settings.check_timeout_seconds),
     ],
     job_timeout=settings.check_timeout_seconds,
     max_jobs=settings.worker_concurrency,

@@ -32,7 +32,7 @@ from typing import IO
 import pytest
 import redis as sync_redis
 from arq.connections import ArqRedis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -419,3 +419,103 @@ async def test_a_known_state_without_a_history_row_opens_one(
     assert stored is not None
     assert (stored.last_result, stored.lease_token, stored.status) == ("unchanged", None, "active")
     assert stored.next_check_at > datetime.now(UTC) + timedelta(seconds=3000)
+
+
+# --- a claim's batch: unchanged checks recorded together, the rest each on its own ---
+
+
+async def _lease(maker: async_sessionmaker[AsyncSession], ids: list[int], token: str) -> None:
+    async with maker() as session, session.begin():
+        await session.execute(
+            update(Product)
+            .where(Product.id.in_(ids))
+            .values(lease_token=token, lease_expires_at=datetime.now(UTC) + timedelta(minutes=5))
+        )
+
+
+async def test_a_batch_records_its_unchanged_checks_together_and_each_change_on_its_own(
+    product_check: ProductCheck, shop: Shop, engine: AsyncEngine
+) -> None:
+    maker = async_sessionmaker(engine, expire_on_commit=False)
+    for name in ("a", "b"):
+        shop.serve(f"/{name}", product_page("1280"))
+    shop.serve("/moved", product_page("1280"), product_page("1180"))
+    shop.serve("/known", product_page("990"))
+    async with maker() as session, session.begin():
+        a, b, moved = [await add_product(session, shop.url(f"/{n}")) for n in ("a", "b", "moved")]
+        known = await add_product(session, shop.url("/known"), price=Decimal(990), currency="JPY")
+        known.in_stock = True  # the state it will see, but no history row yet
+    for product in (a, b, moved):
+        assert await product_check.run(product.id) == "changed"
+    redis = product_check.redis
+    await redis.flushdb()
+    ids = [a.id, b.id, moved.id, known.id]
+    await _lease(maker, ids, "claim")
+
+    results = await product_check.run_batch("claim", ids)
+
+    assert results == {"unchanged": 2, "changed": 2}
+    async with maker() as session:
+        rows = {
+            pid: [(r.price, r.checks) for r in await session.scalars(
+                select(PriceHistory).where(PriceHistory.product_id == pid)
+                .order_by(PriceHistory.first_seen_at, PriceHistory.id)
+            )]
+            for pid in ids
+        }  # fmt: skip
+        stored = {pid: await session.get(Product, pid) for pid in ids}
+    assert rows[a.id] == rows[b.id] == [(Decimal(1280), 2)]
+    assert rows[moved.id] == [(Decimal(1280), 1), (Decimal(1180), 1)]
+    assert rows[known.id] == [(Decimal(990), 1)]
+    results_stored = {}
+    for pid, found in stored.items():
+        assert found is not None
+        assert found.lease_token is None
+        assert found.status == "active"
+        assert found.next_check_at > datetime.now(UTC) + timedelta(seconds=3000)
+        results_stored[pid] = found.last_result
+    assert results_stored == {a.id: "unchanged", b.id: "unchanged", moved.id: "changed",
+                              known.id: "changed"}  # fmt: skip
+    assert await redis.zcard(EVALUATE_QUEUE) == 2  # one evaluation per change
+
+
+async def test_a_batch_skips_a_product_whose_lease_another_check_took(
+    product_check: ProductCheck, shop: Shop, engine: AsyncEngine
+) -> None:
+    maker = async_sessionmaker(engine, expire_on_commit=False)
+    shop.serve("/kettle", product_page("1280"))
+    async with maker() as session, session.begin():
+        product = await add_product(session, shop.url("/kettle"))
+    await _lease(maker, [product.id], "a-check-now")
+
+    assert await product_check.run_batch("claim", [product.id]) == {"not_leased": 1}
+    assert shop.requests_to("/kettle") == []
+    async with maker() as session:
+        stored = await session.get(Product, product.id)
+    assert stored is not None
+    assert (stored.lease_token, stored.last_checked_at) == ("a-check-now", None)
+
+
+async def test_a_check_still_running_when_its_batch_is_out_of_time_is_abandoned(
+    product_check: ProductCheck, shop: Shop, engine: AsyncEngine
+) -> None:
+    maker = async_sessionmaker(engine, expire_on_commit=False)
+    shop.serve("/quick", product_page("1280"))
+    shop.serve("/slow", Page(body=product_page("1280").body, delay=5))
+    async with maker() as session, session.begin():
+        quick = await add_product(session, shop.url("/quick"))
+        slow = await add_product(session, shop.url("/slow"))
+    await _lease(maker, [quick.id, slow.id], "claim")
+    product_check.batch_seconds = 1.0
+
+    assert await product_check.run_batch("claim", [quick.id, slow.id]) == {
+        "changed": 1,
+        "abandoned": 1,
+    }
+    async with maker() as session:
+        stored = await session.get(Product, slow.id)
+    assert stored is not None
+    # Not recorded: the lease stays until it expires, and the product is claimed again then.
+    assert (stored.lease_token, stored.last_checked_at) == ("claim", None)
+    assert stored.lease_expires_at is not None
+    assert stored.lease_expires_at > datetime.now(UTC)

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 
 from pricealert import metrics, queues
 from pricealert.models import Product
-from pricealert.queues import SCRAPE_QUEUE, CheckProduct, enqueue, queue_client
+from pricealert.queues import SCRAPE_QUEUE, CheckBatch, enqueue, queue_client
 from pricealert.repositories.scraping import Claim, ScrapingRepository
-from services.scraper.schedule import claim_and_queue
+from services.scraper.schedule import claim_and_queue, enqueue_checks
 from services.scraper.settings import ScraperSettings
 from tests.conftest import REDIS_BASE
 from tests.scraper.conftest import add_product
@@ -56,10 +56,18 @@ def settings(database_url: str, schedule_redis_url: str) -> ScraperSettings:
     )
 
 
+async def _queued_batches(redis: ArqRedis) -> list[CheckBatch]:
+    """The check batches in the queue, in queue order, from their stored job bodies."""
+    batches = []
+    for member in await redis.zrange(SCRAPE_QUEUE, 0, -1):
+        body = await redis.get(f"arq:job:{member.decode()}")
+        if body is not None and queues.deserializer(body)["f"] == CheckBatch.function:
+            batches.append(CheckBatch.model_validate(queues.deserializer(body)["a"][0]))
+    return batches
+
+
 async def _queued_product_ids(redis: ArqRedis) -> set[int]:
-    members = await redis.zrange(SCRAPE_QUEUE, 0, -1)
-    names = [m.decode() for m in members]
-    return {int(n.removeprefix("check:")) for n in names if n.startswith("check:")}
+    return {pid for batch in await _queued_batches(redis) for pid in batch.product_ids}
 
 
 async def _claim(session: AsyncSession, now: datetime, limit: int = 100) -> list[Claim]:
@@ -119,20 +127,29 @@ async def test_an_expired_lease_is_claimed_again_with_a_new_token(
     assert again.lease_token != first.lease_token
 
 
-async def test_the_tick_queues_one_check_per_claimed_product(
+async def test_the_tick_queues_each_claim_in_batches_of_check_batch_size(
     sessionmaker: async_sessionmaker[AsyncSession],
     db_session: AsyncSession,
     redis: ArqRedis,
     settings: ScraperSettings,
 ) -> None:
-    due = [await add_product(db_session, f"http://shop/{i}", due_in=-1) for i in range(3)]
+    settings.check_batch_size = 2
+    due = [await add_product(db_session, f"http://shop/{i}", due_in=-10 + i) for i in range(5)]
     await add_product(db_session, "http://shop/later", due_in=600)
-    assert await claim_and_queue(sessionmaker, redis, settings) == 3
-    assert await _queued_product_ids(redis) == {p.id for p in due}
+    assert await claim_and_queue(sessionmaker, redis, settings) == 5
+    batches = await _queued_batches(redis)
+    # Oldest due first, two per job, every batch under the claim's one lease token.
+    assert [b.product_ids for b in batches] == [
+        (due[0].id, due[1].id),
+        (due[2].id, due[3].id),
+        (due[4].id,),
+    ]
+    token = await db_session.scalar(select(Product.lease_token).where(Product.id == due[0].id))
+    assert {b.lease_token for b in batches} == {token}
     assert await claim_and_queue(sessionmaker, redis, settings) == 0
 
 
-async def test_the_tick_queues_each_check_as_the_one_enqueue_helper_would(
+async def test_the_tick_queues_each_batch_as_the_one_enqueue_helper_would(
     sessionmaker: async_sessionmaker[AsyncSession],
     db_session: AsyncSession,
     redis: ArqRedis,
@@ -141,41 +158,32 @@ async def test_the_tick_queues_each_check_as_the_one_enqueue_helper_would(
     claimed = await add_product(db_session, "http://shop/claimed", due_in=-1)
     assert await claim_and_queue(sessionmaker, redis, settings) == 1
     token = await db_session.scalar(select(Product.lease_token).where(Product.id == claimed.id))
-    await enqueue(redis, CheckProduct(product_id=10**9, lease_token=token))
+    assert token is not None
+    by_tick_batch = CheckBatch(lease_token=token, product_ids=(claimed.id,))
+    helper_batch = CheckBatch(lease_token="other", product_ids=(10**9,))
+    assert await enqueue(redis, helper_batch)
 
     def job(raw: bytes) -> dict[str, object]:
         body = queues.deserializer(raw)
         body.pop("et")  # enqueue time
         return body
 
-    by_tick = await redis.get(f"arq:job:check:{claimed.id}")
-    by_helper = await redis.get(f"arq:job:check:{10**9}")
+    by_tick = await redis.get(f"arq:job:{by_tick_batch.job_id()}")
+    by_helper = await redis.get(f"arq:job:{helper_batch.job_id()}")
     assert by_tick is not None
     assert by_helper is not None
-    assert job(by_tick)["a"] == [{"product_id": claimed.id, "lease_token": token}]
+    assert job(by_tick)["a"] == [{"lease_token": token, "product_ids": [claimed.id]}]
     assert {**job(by_tick), "a": None} == {**job(by_helper), "a": None}
-    ttl_tick = await redis.pttl(f"arq:job:check:{claimed.id}")
-    ttl_helper = await redis.pttl(f"arq:job:check:{10**9}")
+    ttl_tick = await redis.pttl(f"arq:job:{by_tick_batch.job_id()}")
+    ttl_helper = await redis.pttl(f"arq:job:{helper_batch.job_id()}")
     assert abs(ttl_tick - ttl_helper) < 60_000
 
 
-async def test_a_product_whose_check_is_still_queued_is_not_queued_twice(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    db_session: AsyncSession,
-    redis: ArqRedis,
-    settings: ScraperSettings,
-) -> None:
-    product = await add_product(db_session, "http://shop/kettle", due_in=-1)
-    other = await add_product(db_session, "http://shop/other", due_in=-1)
-    assert await enqueue(redis, CheckProduct(product_id=product.id, lease_token="earlier"))
-    assert await claim_and_queue(sessionmaker, redis, settings) == 2
+async def test_a_batch_queued_again_collapses_into_the_one_queued(redis: ArqRedis) -> None:
+    batch = CheckBatch(lease_token="t", product_ids=(1, 2))
+    assert await enqueue_checks(redis, [batch]) == 1
+    assert await enqueue_checks(redis, [batch, CheckBatch(lease_token="t", product_ids=(3,))]) == 1
     assert await redis.zcard(SCRAPE_QUEUE) == 2
-    assert await _queued_product_ids(redis) == {product.id, other.id}
-    earlier = await redis.get(f"arq:job:check:{product.id}")
-    assert earlier is not None
-    assert queues.deserializer(earlier)["a"] == [
-        {"product_id": product.id, "lease_token": "earlier"}
-    ]
 
 
 async def test_no_claims_while_the_queue_holds_max_queued_checks(
@@ -185,6 +193,7 @@ async def test_no_claims_while_the_queue_holds_max_queued_checks(
     settings: ScraperSettings,
 ) -> None:
     settings.max_queued_checks = 4
+    settings.check_batch_size = 1
     products = [await add_product(db_session, f"http://shop/{i}", due_in=-60 + i) for i in range(5)]
     await redis.zadd(SCRAPE_QUEUE, {f"other-{i}": 0 for i in range(4)})
 
@@ -199,6 +208,20 @@ async def test_no_claims_while_the_queue_holds_max_queued_checks(
     assert await claim_and_queue(sessionmaker, redis, settings) == 1
     assert await _queued_product_ids(redis) == {products[0].id}
     assert await redis.zcard(SCRAPE_QUEUE) == 4
+
+
+async def test_a_queued_job_counts_as_a_full_batch_against_max_queued_checks(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    db_session: AsyncSession,
+    redis: ArqRedis,
+    settings: ScraperSettings,
+) -> None:
+    settings.max_queued_checks, settings.check_batch_size = 50, 25
+    await add_product(db_session, "http://shop/due", due_in=-1)
+    await redis.zadd(SCRAPE_QUEUE, {"one": 0, "two": 0})
+    assert await claim_and_queue(sessionmaker, redis, settings) == 0
+    await redis.zrem(SCRAPE_QUEUE, "two")
+    assert await claim_and_queue(sessionmaker, redis, settings) == 1
 
 
 async def test_a_product_whose_job_was_lost_is_queued_again_once_its_lease_expires(

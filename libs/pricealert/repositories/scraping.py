@@ -10,12 +10,13 @@ job that lost its lease (ran late, ran twice) changes nothing.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, select, text, update
+from sqlalchemy import Row, Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.models import PriceHistory, Product
@@ -72,6 +73,61 @@ _UNCHANGED = text(
 )
 
 
+#: A batch's start: the batch's products whose lease its claim still holds, leased anew
+#: from now, with what their checks need. Products whose lease another check took (a
+#: "check now", a re-claim after expiry) are not returned, so not checked twice.
+_RENEW = text(
+    """
+    UPDATE product
+       SET lease_expires_at = :lease_until
+     WHERE id = ANY(CAST(:ids AS bigint[])) AND lease_token = CAST(:token AS text)
+    RETURNING id, url, selector, stock_selector, etag, last_modified, price, currency, in_stock
+    """
+)
+
+#: `_UNCHANGED` for many checks of one claim in one statement. A product is written only if
+#: the claim still holds its lease, it has a current history row and its stored state is
+#: what the check saw; both updates then match the same products, and the caller takes the
+#: general path for the others (nothing was written for them).
+_UNCHANGED_MANY = text(
+    """
+    WITH seen AS (
+        SELECT * FROM unnest(
+            CAST(:ids AS bigint[]), CAST(:checked_at AS timestamptz[]),
+            CAST(:factors AS float8[]), CAST(:titles AS text[]), CAST(:etags AS text[]),
+            CAST(:last_modifieds AS text[]), CAST(:prices AS numeric[]),
+            CAST(:currencies AS text[]), CAST(:in_stocks AS boolean[])
+        ) AS s(id, checked_at, factor, title, etag, last_modified, price, currency, in_stock)
+    ), current_row AS (
+        SELECT DISTINCT ON (h.product_id) h.product_id, h.id
+          FROM price_history AS h JOIN seen ON seen.id = h.product_id
+         ORDER BY h.product_id, h.first_seen_at DESC, h.id DESC
+    ), p AS (
+        UPDATE product
+           SET status = 'active', consecutive_failures = 0, last_error = NULL,
+               last_result = 'unchanged', last_checked_at = seen.checked_at,
+               next_check_at = seen.checked_at
+                   + make_interval(secs => product.check_interval_seconds * seen.factor),
+               lease_token = NULL, lease_expires_at = NULL,
+               title = coalesce(NULLIF(seen.title, ''), product.title),
+               etag = seen.etag, last_modified = seen.last_modified,
+               updated_at = now()
+          FROM seen JOIN current_row ON current_row.product_id = seen.id
+         WHERE product.id = seen.id AND product.lease_token = CAST(:token AS text)
+           AND product.price IS NOT DISTINCT FROM seen.price
+           AND product.currency IS NOT DISTINCT FROM seen.currency
+           AND product.in_stock IS NOT DISTINCT FROM seen.in_stock
+        RETURNING product.id, current_row.id AS row_id, seen.checked_at
+    )
+    UPDATE price_history AS h
+       SET last_seen_at = p.checked_at, checks = h.checks + 1
+      FROM p
+     WHERE h.id = p.row_id
+    RETURNING p.id
+    """
+)
+
+
 @dataclass(frozen=True)
 class Claim:
     product_id: int
@@ -92,6 +148,18 @@ class Leased:
     price: Decimal | None
     currency: str | None
     in_stock: bool | None
+
+
+@dataclass(frozen=True)
+class UnchangedCheck:
+    """One check of a batch that saw the state stored for its product."""
+
+    product_id: int
+    seen: Observation
+    checked_at: datetime
+    interval_factor: float  #: next check at checked_at + interval × this
+    etag: str | None
+    last_modified: str | None
 
 
 @dataclass(frozen=True)
@@ -163,12 +231,46 @@ class ScrapingRepository:
                 )
             )
         ).one_or_none()
-        if row is None:
-            return None
-        return Leased(
-            token, row.url, row.selector or None, row.stock_selector or None, row.etag,
-            row.last_modified, row.price, row.currency, row.in_stock,
-        )  # fmt: skip
+        return None if row is None else _leased(token, row)
+
+    async def renew_leases(
+        self, product_ids: Sequence[int], token: str, now: datetime, lease_seconds: float
+    ) -> dict[int, Leased]:
+        """Lease anew, from `now`, the products `token` still holds; what each check needs."""
+        rows = await self.session.execute(
+            _RENEW,
+            {
+                "ids": list(product_ids),
+                "token": token,
+                "lease_until": now + timedelta(seconds=lease_seconds),
+            },
+        )
+        return {row.id: _leased(token, row) for row in rows}
+
+    async def record_unchanged_many(self, token: str, checks: Sequence[UnchangedCheck]) -> set[int]:
+        """Many unchanged checks of one claim in one statement; returns the products recorded.
+
+        Each is written as `record_unchanged` would write it; a product not returned (lease
+        gone, state differs, no history row yet) was not written at all.
+        """
+        if not checks:
+            return set()
+        rows = await self.session.execute(
+            _UNCHANGED_MANY,
+            {
+                "token": token,
+                "ids": [c.product_id for c in checks],
+                "checked_at": [c.checked_at for c in checks],
+                "factors": [c.interval_factor for c in checks],
+                "titles": [c.seen.title for c in checks],
+                "etags": [c.etag for c in checks],
+                "last_modifieds": [c.last_modified for c in checks],
+                "prices": [c.seen.price for c in checks],
+                "currencies": [c.seen.currency for c in checks],
+                "in_stocks": [c.seen.in_stock for c in checks],
+            },
+        )
+        return {row.id for row in rows}
 
     async def leased_product(self, product_id: int, token: str) -> Product | None:
         """The product if `token` still holds its lease (locked for this unit of work)."""
@@ -328,3 +430,10 @@ class ScrapingRepository:
             .limit(1)
             .scalar_subquery()
         )
+
+
+def _leased(token: str, row: Row[Any]) -> Leased:
+    return Leased(
+        token, row.url, row.selector or None, row.stock_selector or None, row.etag,
+        row.last_modified, row.price, row.currency, row.in_stock,
+    )  # fmt: skip
