@@ -32,6 +32,7 @@ from services.scraper.extract.currency import normalize_amount, page_currency, t
 from services.scraper.extract.encoding import detect_encoding
 from services.scraper.extract.items import MICRODATA, RDFA, extract_items
 from services.scraper.extract.jsonld import extract_jsonld
+from services.scraper.extract.memory import keep_parser_memory
 from services.scraper.extract.meta import extract_meta, meta_properties
 from services.scraper.extract.price_text import parse_price
 from services.scraper.extract.result import Extraction, Found
@@ -41,7 +42,7 @@ from services.scraper.extract.selector import (
     stock_by_selector,
 )
 
-__all__ = ["Extraction", "InvalidSelector", "extract", "parse_price"]
+__all__ = ["Extraction", "InvalidSelector", "extract", "keep_parser_memory", "parse_price"]
 
 _JAPANESE_CODECS = frozenset({"cp932", "shift_jis", "euc_jp", "iso2022_jp", "euc_jis_2004"})
 
