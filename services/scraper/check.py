@@ -11,11 +11,12 @@ from datetime import UTC, datetime
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from pricealert import metrics
-from pricealert.db import session_scope
+from pricealert import metrics, queues
+from pricealert.db import after_commit, session_scope
 from pricealert.logging import get_logger
 from pricealert.queues import EvaluateChange, enqueue_after_commit
 from pricealert.repositories.scraping import (
+    ChangedCheck,
     Leased,
     Observation,
     ScrapingRepository,
@@ -36,6 +37,8 @@ from services.scraper.settings import ScraperSettings
 
 _log = get_logger(__name__)
 _rng = random.Random()
+#: A batch records its finished checks at least this often (seconds).
+FLUSH_SECONDS = 1.0
 
 
 class ProductCheck:
@@ -80,74 +83,91 @@ class ProductCheck:
         """Check the products of one claim together; returns how many had each result.
 
         Checks run concurrently (within the worker's `slots` and each shop's politeness).
-        An unchanged check — most of them — is recorded with the batch's other unchanged
-        checks in one statement at the end; any other result is stored as it comes, in its
-        own transaction (a change's evaluation is queued after that commit). A check still
-        running when the batch's time is up is abandoned: its lease expires and the product
-        is claimed again, as when a worker dies.
+        What most checks see — the same state, a 304, or a plain change — is recorded for
+        all the checks finished so far, every `FLUSH_SECONDS` and at the end, in one
+        transaction of two statements, and the changes' evaluations are queued after it in
+        one Redis call; failures and deferrals are stored as they come, each in its own
+        transaction. A check still running when the
+        batch's time is up is abandoned: its lease expires and the product is claimed
+        again, as when a worker dies.
         """
         async with session_scope(self.sessionmaker) as session:
             recipes = await ScrapingRepository(session).renew_leases(
                 product_ids, token, datetime.now(UTC), self.settings.lease_seconds
             )
         results: Counter[str] = Counter()
-        unchanged: list[tuple[UnchangedCheck, FetchOutcome]] = []
+        together = _Together()
 
         async def check(product_id: int, recipe: Leased) -> None:
             async with self.slots:
                 outcome, verdict = await self._inspect(recipe)
-            if (same := _unchanged(recipe, verdict)) is not None:
-                unchanged.append((self._unchanged_check(product_id, outcome, same), outcome))
-                return
-            result = await self._store(product_id, token, outcome, verdict)
-            results[result] += 1
-            _finished(product_id, result)
+            if not together.take(self, product_id, recipe, outcome, verdict):
+                result = await self._store(product_id, token, outcome, verdict)
+                results[result] += 1
+                _finished(product_id, result)
 
         tasks = [asyncio.create_task(check(pid, recipe)) for pid, recipe in recipes.items()]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.batch_seconds
+        running: set[asyncio.Task[None]] = set(tasks)
         try:
-            done, late = (
-                await asyncio.wait(tasks, timeout=self.batch_seconds) if tasks else (set(), set())
-            )
+            # Record what is done at least every flush_seconds: a change found early in a
+            # batch is not held back by the batch's slowest shop.
+            while running and (left := deadline - loop.time()) > 0:
+                done, running = await asyncio.wait(running, timeout=min(left, FLUSH_SECONDS))
+                for task in done:
+                    if (error := task.exception()) is not None:
+                        results["error"] += 1
+                        _log.error("scrape.check_failed", exc_info=error)
+                await self._record_together(token, together.take_all(), results)
         finally:
             for task in tasks:  # also when the job itself is cancelled: no orphaned checks
                 task.cancel()
-        if late:
-            await asyncio.wait(late)
-            results["abandoned"] += len(late)
-            _log.warning("scrape.batch_late", abandoned=len(late))
-        for task in done:
-            error = task.exception()
-            if error is not None:
-                results["error"] += 1
-                _log.error("scrape.check_failed", exc_info=error)
-        await self._store_unchanged_many(token, unchanged, results)
+        if running:
+            await asyncio.wait(running)
+            results["abandoned"] += len(running)
+            _log.warning("scrape.batch_late", abandoned=len(running))
         if len(recipes) < len(product_ids):
             # another check took over (a "check now", a re-claim): it records its own result
             results["not_leased"] += len(product_ids) - len(recipes)
         _log.info("scrape.batch_finished", products=len(product_ids), results=dict(results))
         return results
 
-    async def _store_unchanged_many(
-        self,
-        token: str,
-        checks: list[tuple[UnchangedCheck, FetchOutcome]],
-        results: Counter[str],
+    async def _record_together(
+        self, token: str, together: _Together, results: Counter[str]
     ) -> None:
-        if not checks:
+        if not together.unchanged and not together.changed:
             return
         async with session_scope(self.sessionmaker) as session:
-            recorded = await ScrapingRepository(session).record_unchanged_many(
-                token, [c[0] for c in checks]
+            repo = ScrapingRepository(session)
+            recorded = await repo.record_unchanged_many(
+                token, [u for u, _, _ in together.unchanged]
             )
-        for unchanged, outcome in checks:
-            product_id = unchanged.product_id
-            if product_id in recorded:
-                result = "unchanged"
+            rows = await repo.record_changes_many(token, [c for c, _ in together.changed])
+            if rows:
+                evaluations = [EvaluateChange(product_id=p, history_id=h) for p, h in rows.items()]
+
+                async def hand_on() -> None:
+                    await queues.enqueue_many(self.redis, evaluations)
+
+                after_commit(session, hand_on)
+        # The few that the shared statements did not match take the general path.
+        for unchanged, outcome, verdict in together.unchanged:
+            if unchanged.product_id in recorded:
+                result = unchanged.result
                 metrics.SCRAPES.labels(result).inc()
-                _log.debug("scrape.finished", product_id=product_id, result=result)
-            else:  # the state moved under us, or no history row yet: the general path
-                result = await self._store(product_id, token, outcome, unchanged.seen)
-                _finished(product_id, result)
+                _log.debug("scrape.finished", product_id=unchanged.product_id, result=result)
+            else:
+                result = await self._store(unchanged.product_id, token, outcome, verdict)
+                _finished(unchanged.product_id, result)
+            results[result] += 1
+        for changed, outcome in together.changed:
+            if changed.product_id in rows:
+                result = "changed"
+                _count_changes(changed.previous, changed.seen)
+            else:
+                result = await self._store(changed.product_id, token, outcome, changed.seen)
+            _finished(changed.product_id, result)
             results[result] += 1
 
     async def _inspect(
@@ -215,10 +235,14 @@ class ProductCheck:
     def _unchanged_check(
         self, product_id: int, outcome: FetchOutcome, seen: Observation
     ) -> UnchangedCheck:
-        now = datetime.now(UTC)
-        # next_check() is now + interval × factor; the interval is read in SQL, fresh.
-        factor = (next_check(now, 1, self.settings.interval_jitter, _rng) - now).total_seconds()
+        now, factor = self._next_check_factor()
         return UnchangedCheck(product_id, seen, now, factor, outcome.etag, outcome.last_modified)
+
+    def _next_check_factor(self) -> tuple[datetime, float]:
+        """Now, and the next due time as now + interval × factor (the interval is read in
+        SQL, fresh)."""
+        now = datetime.now(UTC)
+        return now, (next_check(now, 1, self.settings.interval_jitter, _rng) - now).total_seconds()
 
     async def _store(
         self,
@@ -258,7 +282,7 @@ class ProductCheck:
             if verdict is None:
                 await repo.record_not_modified(product, now, due)
                 return "not_modified"
-            previous = (product.price, product.currency, product.in_stock)
+            previous = Observation(product.price, product.currency, product.in_stock, None)
             await repo.remember_validators(product, outcome.etag, outcome.last_modified)
             row = await repo.record_observation(product, verdict, now, due)
             if row is None:
@@ -268,6 +292,54 @@ class ProductCheck:
                 session, self.redis, EvaluateChange(product_id=product_id, history_id=row.id)
             )
             return "changed"
+
+
+class _Together:
+    """The checks of a batch waiting to be recorded together."""
+
+    def __init__(self) -> None:
+        self.unchanged: list[tuple[UnchangedCheck, FetchOutcome, Observation | None]] = []
+        self.changed: list[tuple[ChangedCheck, FetchOutcome]] = []
+
+    def take_all(self) -> _Together:
+        """What is waiting now, handed over (this one starts empty again)."""
+        taken = _Together()
+        taken.unchanged, self.unchanged = self.unchanged, []
+        taken.changed, self.changed = self.changed, []
+        return taken
+
+    def take(
+        self,
+        owner: ProductCheck,
+        product_id: int,
+        recipe: Leased,
+        outcome: FetchOutcome,
+        verdict: Observation | Failure | Deferred | None,
+    ) -> bool:
+        """Keep the check for the shared write if it is of a kind that has one."""
+        previous = Observation(recipe.price, recipe.currency, recipe.in_stock, None)
+        if verdict is None:  # a 304: the stored state seen again
+            seen, result = previous, "not_modified"
+        elif (same := _unchanged(recipe, verdict)) is not None:
+            seen, result = same, "unchanged"
+        elif isinstance(verdict, Observation):
+            now, factor = owner._next_check_factor()
+            self.changed.append((
+                ChangedCheck(product_id, verdict, previous, now, factor, outcome.etag,
+                             outcome.last_modified),
+                outcome,
+            ))  # fmt: skip
+            return True
+        else:
+            return False
+        now, factor = owner._next_check_factor()
+        self.unchanged.append((
+            UnchangedCheck(product_id, seen, now, factor, outcome.etag, outcome.last_modified,
+                           result),
+            outcome,
+            None if verdict is None else seen,
+        ))  # fmt: skip
+        return True
 
 
 def _unchanged(
@@ -291,8 +363,8 @@ def _finished(product_id: int, result: str) -> None:
     _log.info("scrape.finished", product_id=product_id, result=result)
 
 
-def _count_changes(previous: tuple[object, str | None, bool | None], seen: Observation) -> None:
-    price, currency, in_stock = previous
+def _count_changes(previous: Observation, seen: Observation) -> None:
+    price, currency, in_stock = previous.price, previous.currency, previous.in_stock
     if currency is not None and seen.currency != currency:
         metrics.PRICE_CHANGES.labels("currency").inc()
     elif seen.price != price:

@@ -11,20 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from arq.connections import ArqRedis
-from arq.constants import job_key_prefix, result_key_prefix
-from arq.jobs import serialize_job
-from arq.utils import timestamp_ms
-from redis.typing import EncodableT
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pricealert import metrics, queues
 from pricealert.db import session_scope
 from pricealert.logging import get_logger
-from pricealert.queues import SCRAPE_QUEUE, CheckBatch, JobPayload
+from pricealert.queues import SCRAPE_QUEUE, CheckBatch
 from pricealert.repositories.scraping import ScrapingRepository
 from services.scraper.settings import ScraperSettings
 
@@ -48,7 +43,7 @@ async def claim_and_queue(
         metrics.CLAIM_LAG.observe(max((now - claim.due_at).total_seconds(), 0.0))
     if claims:
         size = settings.check_batch_size
-        await enqueue_checks(
+        await queues.enqueue_many(
             redis,
             [
                 CheckBatch(
@@ -59,42 +54,6 @@ async def claim_and_queue(
             ],
         )
     return len(claims)
-
-
-#: arq's enqueue (WATCH, EXISTS, MULTI, PSETEX, ZADD, EXEC: three round trips a job) for a
-#: whole batch in one round trip, each job as atomic as arq makes it. KEYS: the queue, then
-#: each job's job key and result key; ARGV: score, expiry (ms), then each job's id and body.
-_ENQUEUE_BATCH = """
-local queued = 0
-for i = 1, (#KEYS - 1) / 2 do
-    if redis.call('EXISTS', KEYS[2 * i], KEYS[2 * i + 1]) == 0 then
-        redis.call('PSETEX', KEYS[2 * i], ARGV[2], ARGV[2 + 2 * i])
-        redis.call('ZADD', KEYS[1], ARGV[1], ARGV[1 + 2 * i])
-        queued = queued + 1
-    end
-end
-return queued
-"""
-
-
-async def enqueue_checks(redis: ArqRedis, checks: Sequence[JobPayload]) -> int:
-    """Queue many jobs at once, as `pricealert.queues.enqueue` would each (same job ids,
-    bodies and expiry); a job already queued or running collapses. Returns how many were new.
-    """
-    enqueued_at = timestamp_ms()
-    keys: list[str] = [SCRAPE_QUEUE]
-    args: list[EncodableT] = [enqueued_at, redis.expires_extra_ms]
-    for check in checks:
-        job_id = check.job_id()
-        keys += [job_key_prefix + job_id, result_key_prefix + job_id]
-        body = serialize_job(
-            check.function, (check.model_dump(mode="json"),), {}, None, enqueued_at,
-            serializer=queues.serializer,
-        )  # fmt: skip
-        args += [job_id, body]
-    # EVALSHA, loading the script on first use (and again after a Redis restart).
-    queued = await redis.register_script(_ENQUEUE_BATCH)(keys=keys, args=args)
-    return int(queued)
 
 
 async def run_scheduler(

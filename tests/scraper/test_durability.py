@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import (
 from pricealert.http import GuardedClient
 from pricealert.models import PriceHistory, Product
 from pricealert.queues import EVALUATE_QUEUE, CheckProduct, enqueue, queue_client
-from services.scraper.check import ProductCheck
+from services.scraper.check import FLUSH_SECONDS, ProductCheck
 from services.scraper.fetch import ShopFetcher
 from services.scraper.settings import ScraperSettings
 from services.scraper.tasks import check_product
@@ -519,3 +519,45 @@ async def test_a_check_still_running_when_its_batch_is_out_of_time_is_abandoned(
     assert (stored.lease_token, stored.last_checked_at) == ("claim", None)
     assert stored.lease_expires_at is not None
     assert stored.lease_expires_at > datetime.now(UTC)
+
+
+async def test_a_batch_records_a_304_as_not_modified_with_its_unchanged_checks(
+    product_check: ProductCheck, shop: Shop, engine: AsyncEngine
+) -> None:
+    maker = async_sessionmaker(engine, expire_on_commit=False)
+    shop.serve("/kettle", Page(body=product_page("980").body, etag='"v1"'))
+    async with maker() as session, session.begin():
+        product = await add_product(session, shop.url("/kettle"))
+    assert await product_check.run(product.id) == "changed"
+    await _lease(maker, [product.id], "claim")
+
+    assert await product_check.run_batch("claim", [product.id]) == {"not_modified": 1}
+    assert shop.requests_to("/kettle")[-1].headers["if-none-match"] == '"v1"'
+    async with maker() as session:
+        stored = await session.get(Product, product.id)
+        rows = list(await session.scalars(select(PriceHistory)))
+    assert stored is not None
+    assert (stored.last_result, stored.etag, stored.lease_token) == ("not_modified", '"v1"', None)
+    assert [(r.price, r.checks) for r in rows] == [(Decimal(980), 2)]
+
+
+async def test_a_batch_records_finished_checks_before_its_slowest_one_ends(
+    product_check: ProductCheck, shop: Shop, engine: AsyncEngine
+) -> None:
+    maker = async_sessionmaker(engine, expire_on_commit=False)
+    shop.serve("/quick", product_page("1280"))
+    shop.serve("/slow", Page(body=product_page("1280").body, delay=FLUSH_SECONDS + 2))
+    async with maker() as session, session.begin():
+        quick = await add_product(session, shop.url("/quick"))
+        slow = await add_product(session, shop.url("/slow"))
+    await _lease(maker, [quick.id, slow.id], "claim")
+
+    batch = asyncio.create_task(product_check.run_batch("claim", [quick.id, slow.id]))
+    await asyncio.sleep(FLUSH_SECONDS + 1)
+    assert not batch.done()
+    async with maker() as session:
+        assert await _history_count(session, quick.id) == 1  # committed, evaluation queued
+        assert await _history_count(session, slow.id) == 0
+    assert await product_check.redis.zcard(EVALUATE_QUEUE) == 1
+    assert await batch == {"changed": 2}
+    assert await product_check.redis.zcard(EVALUATE_QUEUE) == 2

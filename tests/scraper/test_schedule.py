@@ -16,7 +16,7 @@ from pricealert import metrics, queues
 from pricealert.models import Product
 from pricealert.queues import SCRAPE_QUEUE, CheckBatch, enqueue, queue_client
 from pricealert.repositories.scraping import Claim, ScrapingRepository
-from services.scraper.schedule import claim_and_queue, enqueue_checks
+from services.scraper.schedule import claim_and_queue
 from services.scraper.settings import ScraperSettings
 from tests.conftest import REDIS_BASE
 from tests.scraper.conftest import add_product
@@ -181,8 +181,11 @@ async def test_the_tick_queues_each_batch_as_the_one_enqueue_helper_would(
 
 async def test_a_batch_queued_again_collapses_into_the_one_queued(redis: ArqRedis) -> None:
     batch = CheckBatch(lease_token="t", product_ids=(1, 2))
-    assert await enqueue_checks(redis, [batch]) == 1
-    assert await enqueue_checks(redis, [batch, CheckBatch(lease_token="t", product_ids=(3,))]) == 1
+    assert await queues.enqueue_many(redis, [batch]) == 1
+    assert (
+        await queues.enqueue_many(redis, [batch, CheckBatch(lease_token="t", product_ids=(3,))])
+        == 1
+    )
     assert await redis.zcard(SCRAPE_QUEUE) == 2
 
 
@@ -329,3 +332,13 @@ async def test_two_claimers_at_once_never_claim_the_same_product(
     assert second, "the second claimer took part"
     assert set(first).isdisjoint(second)
     assert sorted(first + second) == ids
+
+
+async def test_jobs_of_different_queues_are_not_queued_together(redis: ArqRedis) -> None:
+    mixed = [
+        CheckBatch(lease_token="t", product_ids=(1,)),
+        queues.EvaluateChange(product_id=1, history_id=2),
+    ]
+    with pytest.raises(ValueError, match="one queue"):
+        await queues.enqueue_many(redis, mixed)
+    assert await redis.zcard(SCRAPE_QUEUE) == 0

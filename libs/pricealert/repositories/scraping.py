@@ -85,10 +85,10 @@ _RENEW = text(
     """
 )
 
-#: `_UNCHANGED` for many checks of one claim in one statement. A product is written only if
-#: the claim still holds its lease, it has a current history row and its stored state is
-#: what the check saw; both updates then match the same products, and the caller takes the
-#: general path for the others (nothing was written for them).
+#: `_UNCHANGED` (or a 304's write) for many checks of one claim in one statement. A product
+#: is written only if the claim still holds its lease, it has a current history row and its
+#: stored state is what the check saw; both updates then match the same products, and the
+#: caller takes the general path for the others (nothing was written for them).
 _UNCHANGED_MANY = text(
     """
     WITH seen AS (
@@ -96,8 +96,9 @@ _UNCHANGED_MANY = text(
             CAST(:ids AS bigint[]), CAST(:checked_at AS timestamptz[]),
             CAST(:factors AS float8[]), CAST(:titles AS text[]), CAST(:etags AS text[]),
             CAST(:last_modifieds AS text[]), CAST(:prices AS numeric[]),
-            CAST(:currencies AS text[]), CAST(:in_stocks AS boolean[])
-        ) AS s(id, checked_at, factor, title, etag, last_modified, price, currency, in_stock)
+            CAST(:currencies AS text[]), CAST(:in_stocks AS boolean[]), CAST(:results AS text[])
+        ) AS s(id, checked_at, factor, title, etag, last_modified, price, currency, in_stock,
+               result)
     ), current_row AS (
         SELECT DISTINCT ON (h.product_id) h.product_id, h.id
           FROM price_history AS h JOIN seen ON seen.id = h.product_id
@@ -105,7 +106,7 @@ _UNCHANGED_MANY = text(
     ), p AS (
         UPDATE product
            SET status = 'active', consecutive_failures = 0, last_error = NULL,
-               last_result = 'unchanged', last_checked_at = seen.checked_at,
+               last_result = seen.result, last_checked_at = seen.checked_at,
                next_check_at = seen.checked_at
                    + make_interval(secs => product.check_interval_seconds * seen.factor),
                lease_token = NULL, lease_expires_at = NULL,
@@ -124,6 +125,48 @@ _UNCHANGED_MANY = text(
       FROM p
      WHERE h.id = p.row_id
     RETURNING p.id
+    """
+)
+
+
+#: The changed checks of one claim in one statement: the product takes the new state (if
+#: the claim still holds its lease and its state is the one the check started from) and
+#: opens a history row; returns each new row.
+_CHANGED_MANY = text(
+    """
+    WITH seen AS (
+        SELECT * FROM unnest(
+            CAST(:ids AS bigint[]), CAST(:checked_at AS timestamptz[]),
+            CAST(:factors AS float8[]), CAST(:titles AS text[]), CAST(:etags AS text[]),
+            CAST(:last_modifieds AS text[]), CAST(:prices AS numeric[]),
+            CAST(:currencies AS text[]), CAST(:in_stocks AS boolean[]),
+            CAST(:suspicious AS boolean[]), CAST(:was_prices AS numeric[]),
+            CAST(:was_currencies AS text[]), CAST(:was_in_stocks AS boolean[])
+        ) AS s(id, checked_at, factor, title, etag, last_modified, price, currency, in_stock,
+               suspicious, was_price, was_currency, was_in_stock)
+    ), p AS (
+        UPDATE product
+           SET price = seen.price, currency = seen.currency, in_stock = seen.in_stock,
+               last_changed_at = seen.checked_at,
+               status = 'active', consecutive_failures = 0, last_error = NULL,
+               last_result = 'changed', last_checked_at = seen.checked_at,
+               next_check_at = seen.checked_at
+                   + make_interval(secs => product.check_interval_seconds * seen.factor),
+               lease_token = NULL, lease_expires_at = NULL,
+               title = coalesce(NULLIF(seen.title, ''), product.title),
+               etag = seen.etag, last_modified = seen.last_modified,
+               updated_at = now()
+          FROM seen
+         WHERE product.id = seen.id AND product.lease_token = CAST(:token AS text)
+           AND product.price IS NOT DISTINCT FROM seen.was_price
+           AND product.currency IS NOT DISTINCT FROM seen.was_currency
+           AND product.in_stock IS NOT DISTINCT FROM seen.was_in_stock
+        RETURNING seen.*
+    )
+    INSERT INTO price_history
+        (product_id, price, currency, in_stock, first_seen_at, last_seen_at, checks, suspicious)
+    SELECT id, price, currency, in_stock, checked_at, checked_at, 1, suspicious FROM p
+    RETURNING id, product_id
     """
 )
 
@@ -152,12 +195,26 @@ class Leased:
 
 @dataclass(frozen=True)
 class UnchangedCheck:
-    """One check of a batch that saw the state stored for its product."""
+    """One check of a batch that saw the state stored for its product (or got a 304)."""
 
     product_id: int
     seen: Observation
     checked_at: datetime
     interval_factor: float  #: next check at checked_at + interval × this
+    etag: str | None
+    last_modified: str | None
+    result: str = "unchanged"  #: or "not_modified"
+
+
+@dataclass(frozen=True)
+class ChangedCheck:
+    """One check of a batch that saw a new state: `previous` is the state it started from."""
+
+    product_id: int
+    seen: Observation
+    previous: Observation
+    checked_at: datetime
+    interval_factor: float
     etag: str | None
     last_modified: str | None
 
@@ -268,9 +325,41 @@ class ScrapingRepository:
                 "prices": [c.seen.price for c in checks],
                 "currencies": [c.seen.currency for c in checks],
                 "in_stocks": [c.seen.in_stock for c in checks],
+                "results": [c.result for c in checks],
             },
         )
         return {row.id for row in rows}
+
+    async def record_changes_many(
+        self, token: str, checks: Sequence[ChangedCheck]
+    ) -> dict[int, int]:
+        """Many changed checks of one claim in one statement: each product takes its new
+        state and opens a history row, as `record_observation` does for a change. Returns
+        product id → new history row id; a product not returned (lease gone, or its stored
+        state is no longer the one the check started from) was not written at all.
+        """
+        if not checks:
+            return {}
+        rows = await self.session.execute(
+            _CHANGED_MANY,
+            {
+                "token": token,
+                "ids": [c.product_id for c in checks],
+                "checked_at": [c.checked_at for c in checks],
+                "factors": [c.interval_factor for c in checks],
+                "titles": [c.seen.title for c in checks],
+                "etags": [c.etag for c in checks],
+                "last_modifieds": [c.last_modified for c in checks],
+                "prices": [c.seen.price for c in checks],
+                "currencies": [c.seen.currency for c in checks],
+                "in_stocks": [c.seen.in_stock for c in checks],
+                "suspicious": [c.seen.suspicious for c in checks],
+                "was_prices": [c.previous.price for c in checks],
+                "was_currencies": [c.previous.currency for c in checks],
+                "was_in_stocks": [c.previous.in_stock for c in checks],
+            },
+        )
+        return {row.product_id: row.id for row in rows}
 
     async def leased_product(self, product_id: int, token: str) -> Product | None:
         """The product if `token` still holds its lease (locked for this unit of work)."""
