@@ -9,7 +9,7 @@ id of one still queued or running.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +22,9 @@ SCRAPE_QUEUE: Final = "pricealert:scrape"
 EVALUATE_QUEUE: Final = "pricealert:evaluate"
 NOTIFY_QUEUE: Final = "pricealert:notify"
 ALL_QUEUES: Final = (SCRAPE_QUEUE, EVALUATE_QUEUE, NOTIFY_QUEUE)
+
+#: A scrape-queue job whose id starts so is a batch of checks, its size the id's last part.
+BATCH_JOB_PREFIX: Final = "checks:"
 
 CHECK_PRODUCT: Final = "check_product"
 CHECK_BATCH: Final = "check_batch"
@@ -59,7 +62,8 @@ class CheckBatch(JobPayload):
     The scheduler's unit of work: products leased under one `lease_token`, checked
     concurrently by one job whose database writes are shared (one statement records all
     the unchanged checks). A product is in at most one batch at a time because its lease
-    is; the id names the claim and its first product, so re-queuing a batch collapses.
+    is; the id names the claim, its first product and its size, so re-queuing a batch
+    collapses.
     """
 
     function: ClassVar[str] = CHECK_BATCH
@@ -68,7 +72,8 @@ class CheckBatch(JobPayload):
     product_ids: Annotated[tuple[int, ...], Field(min_length=1)]
 
     def job_id(self) -> str:
-        return f"checks:{self.lease_token}:{self.product_ids[0]}"
+        # The size is in the id so that queue lengths count checks (see `checks_in_queue`).
+        return f"{BATCH_JOB_PREFIX}{self.lease_token}:{self.product_ids[0]}:{len(self.product_ids)}"
 
 
 class EvaluateChange(JobPayload):
@@ -92,6 +97,27 @@ class DeliverNotification(JobPayload):
 
     def job_id(self) -> str:
         return f"deliver:{self.notification_id}"
+
+
+def checks_in_queue(job_ids: Iterable[bytes | str]) -> int:
+    """The product checks that jobs of the scrape queue stand for: a batch counts its size.
+
+    Queue lengths are reported in checks, so that "queue length" (the plan's backlog alert,
+    the workers' scaling target) means the same whether checks travel alone or in batches.
+    """
+    total = 0
+    for raw in job_ids:
+        job_id = raw.decode() if isinstance(raw, bytes) else raw
+        size = job_id.rsplit(":", 1)[-1] if job_id.startswith(BATCH_JOB_PREFIX) else ""
+        total += int(size) if size.isdigit() else 1
+    return total
+
+
+async def queue_length(redis: ArqRedis, queue: str) -> int:
+    """Jobs waiting or running in `queue`; for the scrape queue, the checks they stand for."""
+    if queue != SCRAPE_QUEUE:
+        return int(await redis.zcard(queue))
+    return checks_in_queue(await redis.zrange(queue, 0, -1))
 
 
 async def enqueue(redis: ArqRedis, job: JobPayload, *, defer_seconds: float | None = None) -> bool:

@@ -117,7 +117,7 @@ async def _report_queue_lengths(ctx: JobContext) -> None:
     while True:
         with contextlib.suppress(Exception):  # Redis away: the gauge keeps its last value
             for queue in queues.ALL_QUEUES:
-                metrics.QUEUE_LENGTH.labels(queue).set(await redis.zcard(queue))
+                metrics.QUEUE_LENGTH.labels(queue).set(await queues.queue_length(redis, queue))
         await asyncio.sleep(QUEUE_LENGTH_INTERVAL_SECONDS)
 
 

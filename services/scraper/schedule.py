@@ -30,8 +30,7 @@ async def claim_and_queue(
     sessionmaker: async_sessionmaker[AsyncSession], redis: ArqRedis, settings: ScraperSettings
 ) -> int:
     """One tick: lease what is due (unless the queue is already full) and queue it."""
-    # Each queued job counts as a full batch: an upper bound on the checks waiting.
-    room = settings.max_queued_checks - await redis.zcard(SCRAPE_QUEUE) * settings.check_batch_size
+    room = settings.max_queued_checks - await queues.queue_length(redis, SCRAPE_QUEUE)
     if room <= 0:
         return 0
     now = datetime.now(UTC)

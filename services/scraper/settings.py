@@ -26,8 +26,7 @@ class ScraperSettings(PriceAlertSettings):
     #: A claim is queued as jobs of this many checks each (`CheckBatch`): one job, one lease
     #: renewal and one write for its unchanged checks instead of one of each per product.
     check_batch_size: int = Field(default=25, ge=1, le=1000)
-    #: No new claims while this many checks may wait in the queue (backpressure; a queued
-    #: job counts as a full batch).
+    #: No new claims while this many checks wait in the queue (backpressure).
     max_queued_checks: int = 2000
     #: Next check after interval × uniform(1 − jitter, 1): spread out, never late.
     interval_jitter: float = 0.1

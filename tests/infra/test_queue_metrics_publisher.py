@@ -13,7 +13,17 @@ from arq import create_pool
 from arq.connections import RedisSettings
 
 from pricealert.ops import queue_metrics_publisher as publisher
-from pricealert.queues import ALL_QUEUES, EVALUATE_QUEUE, NOTIFY_QUEUE, SCRAPE_QUEUE
+from pricealert.queues import (
+    ALL_QUEUES,
+    EVALUATE_QUEUE,
+    NOTIFY_QUEUE,
+    SCRAPE_QUEUE,
+    CheckBatch,
+    CheckProduct,
+    enqueue,
+    queue_client,
+    queue_length,
+)
 
 from .conftest import REDIS_URL
 
@@ -54,6 +64,22 @@ async def test_queue_length_counts_every_job_arq_holds_in_the_queue(
     lengths = publisher.read_queue_lengths(redis_db12)
 
     assert lengths == {SCRAPE_QUEUE: 3, EVALUATE_QUEUE: 0, NOTIFY_QUEUE: 1}
+
+
+async def test_the_scrape_queue_counts_the_checks_of_its_batches(
+    redis_db12: redis.Redis,
+) -> None:
+    client = queue_client(REDIS_URL)
+    try:
+        await enqueue(client, CheckBatch(lease_token="t", product_ids=(1, 2, 3, 4)))
+        await enqueue(client, CheckBatch(lease_token="t", product_ids=(5, 6)))
+        await enqueue(client, CheckProduct(product_id=7))  # "check now": one check
+        assert await queue_length(client, SCRAPE_QUEUE) == 7
+    finally:
+        await client.aclose(close_connection_pool=True)
+
+    assert publisher.read_queue_lengths(redis_db12)[SCRAPE_QUEUE] == 7
+    assert redis_db12.zcard(SCRAPE_QUEUE) == 3
 
 
 @pytest.mark.usefixtures("aws")

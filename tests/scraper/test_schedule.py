@@ -213,17 +213,21 @@ async def test_no_claims_while_the_queue_holds_max_queued_checks(
     assert await redis.zcard(SCRAPE_QUEUE) == 4
 
 
-async def test_a_queued_job_counts_as_a_full_batch_against_max_queued_checks(
+async def test_max_queued_checks_counts_the_checks_of_the_queued_batches(
     sessionmaker: async_sessionmaker[AsyncSession],
     db_session: AsyncSession,
     redis: ArqRedis,
     settings: ScraperSettings,
 ) -> None:
-    settings.max_queued_checks, settings.check_batch_size = 50, 25
+    settings.max_queued_checks = 50
     await add_product(db_session, "http://shop/due", due_in=-1)
-    await redis.zadd(SCRAPE_QUEUE, {"one": 0, "two": 0})
+    full = CheckBatch(lease_token="other", product_ids=tuple(range(10**6, 10**6 + 50)))
+    await enqueue(redis, full)
     assert await claim_and_queue(sessionmaker, redis, settings) == 0
-    await redis.zrem(SCRAPE_QUEUE, "two")
+    await redis.zrem(SCRAPE_QUEUE, full.job_id())
+    await enqueue(
+        redis, CheckBatch(lease_token="other", product_ids=tuple(range(10**6, 10**6 + 49)))
+    )
     assert await claim_and_queue(sessionmaker, redis, settings) == 1
 
 
