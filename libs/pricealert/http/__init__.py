@@ -22,17 +22,28 @@ so they are treated as hostile:
   cap (5 MB by default) counted on the wire and again after decompression, so
   a gzip bomb stops at the cap (the client asks only for gzip/deflate and
   inflates them itself, bounded);
-- nothing is taken from the environment (`trust_env=False`: no proxies,
-  netrc or SSL_CERT_FILE), no cookies are kept between requests.
+- nothing is taken from the environment (no proxies, netrc or SSL_CERT_FILE;
+  certificates are checked against certifi's CAs), no cookies are kept.
 
-Pinning: the request URL is rewritten to the checked IP, the original
-`host[:port]` goes in the `Host` header, and for https the name goes in the
-httpcore `sni_hostname` request extension, which sets both the TLS SNI and the
-name the certificate is verified against. Requests go straight to an
-`httpx.AsyncHTTPTransport` (no `AsyncClient`: no cookie jar, no auth flows, no
-env), one small transport per (scheme, name, address, port) in a bounded LRU,
-so a connection verified for one name is never reused for another, and each
-pool stays small — httpcore's pool costs CPU per connection per waiter.
+Pinning: the connection is opened to exactly the checked IP
+(`loop.create_connection` with an IP literal: no second lookup), the original
+`host[:port]` goes in the `Host` header, and for https the name is the
+`server_hostname`, which sets both the TLS SNI and the name the certificate is
+verified against.
+
+Transport: a small HTTP/1.1 client of our own (`_connection`, `_pool`): an
+`asyncio.Protocol` per connection with `httptools` (llhttp, C) parsing the
+response, the size cap and decompression applied in the protocol's callbacks.
+Connections are kept alive per (scheme, name, address, port), so one verified
+for one name is never reused for another; at most `max_connections_per_host`
+per destination (more requests wait, up to the pool timeout), idle ones expire
+after 30 s, at most `max_hosts` destinations (least recently used go first).
+A connection is reused only after a response read to its end with no error, no
+`Connection: close` and nothing after it; HEAD responses and redirects whose
+body is skipped close it. 1xx answers are skipped; a 101 is a failure.
+Timeouts: connect (TCP and TLS), pool (waiting for a free connection), write
+(a request body the server does not take), read (silence between bytes) and the
+total per request, named by `FetchTimeout.phase`.
 
 Failures, all `pricealert.errors.PriceAlertError` subclasses with a stable `code`:
 
@@ -81,6 +92,7 @@ from pricealert.http._errors import (
     TooLarge,
     TooManyRedirects,
 )
+from pricealert.http._headers import Headers
 from pricealert.http._resolver import CachingResolver, Resolver
 
 __all__ = [
@@ -99,6 +111,7 @@ __all__ = [
     "FetchTimeout",
     "GuardedClient",
     "HTTPStatusError",
+    "Headers",
     "IPAddress",
     "Resolver",
     "TLSFailure",

@@ -2,7 +2,7 @@
 
 The client asks only for `gzip` and `deflate` and decodes them itself, with
 zlib's `max_length`, so that a gzip bomb never inflates past the cap in memory
-(httpx's own decoders inflate a whole network chunk at once, ~1000x its size).
+(a decoder that inflates a whole network chunk at once can make ~1000x its size).
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from __future__ import annotations
 import zlib
 from typing import Final
 
-import httpx
-
 from pricealert.http._errors import DecodingFailed, TooLarge
+from pricealert.http._headers import Headers
 
 #: What the client sends as Accept-Encoding: exactly the codings it can bound.
 ACCEPT_ENCODING: Final = "gzip, deflate"
@@ -51,31 +50,48 @@ class _Inflater:
             raise DecodingFailed(f"{self._coding} body is truncated", url=self._url)
 
 
-async def read_capped(
-    response: httpx.Response, *, max_bytes: int, url: str, method: str
-) -> tuple[bytes, int]:
-    """The decoded body and the number of bytes received; `TooLarge` past `max_bytes`."""
-    declared = response.headers.get("content-length", "")
-    if method != "HEAD" and declared.isdigit() and int(declared) > max_bytes:
-        raise TooLarge(f"Content-Length {declared} exceeds {max_bytes} bytes", url=url)
-    coding = response.headers.get("content-encoding", "identity").strip().lower()
-    inflater: _Inflater | None = None
-    if coding in {"gzip", "x-gzip", "deflate"}:
-        inflater = _Inflater("deflate" if coding == "deflate" else "gzip", url)
-    elif coding not in {"", "identity"}:
-        raise DecodingFailed(f"unrequested content coding {coding!r}", url=url)
+class CappedBody:
+    """One response body, fed as it arrives: `TooLarge` past `max_bytes`, decoded on the way.
 
-    chunks: list[bytes] = []
-    size = received = 0
-    async for chunk in response.aiter_raw():
-        received += len(chunk)
-        if received > max_bytes:
-            raise TooLarge(f"body exceeds {max_bytes} bytes on the wire", url=url)
-        piece = inflater.feed(chunk, max_bytes - size) if inflater else chunk
-        size += len(piece)
-        if size > max_bytes:
-            raise TooLarge(f"body exceeds {max_bytes} bytes after decompression", url=url)
-        chunks.append(piece)
-    if inflater is not None and received:
-        inflater.finish()
-    return b"".join(chunks), received
+    Built once the head is in: refuses a declared Content-Length over the cap and
+    a content coding the client did not ask for before any body byte is read.
+    """
+
+    __slots__ = ("_chunks", "_inflater", "_max_bytes", "_url", "received", "size")
+
+    def __init__(self, headers: Headers, *, max_bytes: int, url: str, method: str) -> None:
+        declared = headers.get("content-length", "")
+        if method != "HEAD" and declared.isdigit() and int(declared) > max_bytes:
+            raise TooLarge(f"Content-Length {declared} exceeds {max_bytes} bytes", url=url)
+        coding = headers.get("content-encoding", "identity").strip().lower()
+        self._inflater: _Inflater | None = None
+        if coding in {"gzip", "x-gzip", "deflate"}:
+            self._inflater = _Inflater("deflate" if coding == "deflate" else "gzip", url)
+        elif coding not in {"", "identity"}:
+            raise DecodingFailed(f"unrequested content coding {coding!r}", url=url)
+        self._max_bytes = max_bytes
+        self._url = url
+        self._chunks: list[bytes] = []
+        self.received = 0  #: body bytes on the wire
+        self.size = 0  #: body bytes after decoding
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next piece of the body as it came off the wire."""
+        self.received += len(chunk)
+        if self.received > self._max_bytes:
+            raise TooLarge(f"body exceeds {self._max_bytes} bytes on the wire", url=self._url)
+        if self._inflater is not None:
+            chunk = self._inflater.feed(chunk, self._max_bytes - self.size)
+        self.size += len(chunk)
+        if self.size > self._max_bytes:
+            raise TooLarge(
+                f"body exceeds {self._max_bytes} bytes after decompression", url=self._url
+            )
+        self._chunks.append(chunk)
+
+    def finish(self) -> bytes:
+        """The whole decoded body; `DecodingFailed` if a compressed stream stopped short."""
+        if self._inflater is not None and self.received:
+            self._inflater.finish()
+        chunks = self._chunks
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)

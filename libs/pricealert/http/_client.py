@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json as jsonlib
+import re
 import ssl
 import time
 from collections.abc import Iterable, Mapping
@@ -20,19 +21,19 @@ from pricealert.http._addresses import (
     is_numeric_spelling,
     parse_ip_literal,
 )
-from pricealert.http._body import ACCEPT_ENCODING, read_capped
+from pricealert.http._body import ACCEPT_ENCODING
+from pricealert.http._connection import NotConnected, Response, open_connection
 from pricealert.http._errors import (
     BadURL,
     BlockedAddress,
     ConnectionFailed,
-    FetchError,
     FetchTimeout,
     HTTPStatusError,
-    TLSFailure,
     TooManyRedirects,
 )
+from pricealert.http._headers import Headers
+from pricealert.http._pool import ConnectionPool
 from pricealert.http._resolver import CachingResolver, Resolver
-from pricealert.http._shards import Shard, ShardPool
 from pricealert.settings import PriceAlertSettings
 
 try:
@@ -47,6 +48,14 @@ REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _DROP_ON_NEW_ORIGIN: Final = ("authorization", "cookie", "proxy-authorization")
 _BODY_HEADERS: Final = ("content-type", "content-length", "transfer-encoding")
+#: Headers the connection layer owns: never taken from the caller.
+_OWN_HEADERS: Final = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "te",
+     "trailer", "upgrade", "proxy-connection"}
+)  # fmt: skip
+_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE: Final = re.compile(r"[\r\n\0]")
+_METHODS_WITH_BODY: Final = frozenset({"POST", "PUT", "PATCH"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +64,7 @@ class FetchResult:
 
     url: str  #: final URL, after redirects
     status: int
-    headers: httpx.Headers
+    headers: Headers  #: case-insensitive `Mapping[str, str]`
     body: bytes  #: decoded (gzip/deflate undone)
     elapsed: float  #: seconds, DNS and redirects included
     bytes_received: int  #: body bytes on the wire, final response only
@@ -69,9 +78,27 @@ class FetchResult:
 
 
 @dataclass(frozen=True, slots=True)
+class _Target:
+    """A checked URL, parsed once (by httpx's parser, so spelling rules stay one place's)."""
+
+    parsed: httpx.URL
+    url: str  #: normalised, as reported in results
+    scheme: str
+    host: str  #: lower-case, IPv6 without brackets, IDNA decoded
+    raw_host: str  #: ASCII (IDNA encoded): what is resolved and verified in TLS
+    port: int
+    netloc: str  #: host[:port], ASCII: the Host header
+    path: str  #: path and query, encoded: the request target
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        return self.scheme, self.host, self.port
+
+
+@dataclass(frozen=True, slots=True)
 class _Hop:
     status: int
-    headers: httpx.Headers
+    headers: Headers
     body: bytes
     received: int
     address: str
@@ -97,19 +124,16 @@ class GuardedClient:
     ) -> None:
         self._allowed = AllowedHosts(allowed_hosts)
         self._user_agent = user_agent
-        self._timeouts = httpx.Timeout(
-            connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
-        ).as_dict()
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._write_timeout = read_timeout
+        self._pool_timeout = connect_timeout
         self._total_timeout = total_timeout
         self._max_bytes = max_bytes
         self._max_redirects = max_redirects
         self._resolver: Resolver = resolver or CachingResolver()
         self._ssl = ssl_context
-        self._shards = ShardPool(
-            ssl_context=self._ssl_context,
-            max_shards=max_hosts,
-            max_connections=max_connections_per_host,
-        )
+        self._pool = ConnectionPool(max_hosts=max_hosts, max_connections=max_connections_per_host)
 
     @classmethod
     def from_settings(cls, settings: PriceAlertSettings, **options: Any) -> GuardedClient:
@@ -123,8 +147,8 @@ class GuardedClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close every pooled connection."""
-        await self._shards.aclose()
+        """Close every pooled connection (requests in flight finish first)."""
+        self._pool.close()
 
     async def get(self, url: str, **options: Any) -> FetchResult:
         """`request("GET", url, ...)`."""
@@ -172,14 +196,21 @@ class GuardedClient:
         started: float,
     ) -> FetchResult:
         target = _parse_url(url)
-        headers = httpx.Headers({"accept": "*/*", "user-agent": self._user_agent})
+        if not _TOKEN.fullmatch(method):
+            raise ValueError(f"not an HTTP method: {method!r}")
+        # lower-case name -> (name as given, value); Host and framing are the connection's
+        headers = {"accept": ("Accept", "*/*"), "user-agent": ("User-Agent", self._user_agent)}
         if extra_headers:
-            headers.update(extra_headers)
-        headers["accept-encoding"] = ACCEPT_ENCODING  # only what read_capped can bound
-        headers.pop("host", None)
+            for name, value in extra_headers.items():
+                if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
+                    raise ConnectionFailed(f"invalid request header {name!r}", url=url)
+                key = name.lower()
+                if key not in _OWN_HEADERS:
+                    headers[key] = (name, value.strip())
+        headers["accept-encoding"] = ("Accept-Encoding", ACCEPT_ENCODING)  # what we can bound
         if json is not None:
             content = jsonlib.dumps(json, separators=(",", ":"), ensure_ascii=False).encode()
-            headers.setdefault("content-type", "application/json")
+            headers.setdefault("content-type", ("Content-Type", "application/json"))
         redirects: list[str] = []
         while True:
             hop = await self._hop(method, target, headers, content, max_bytes, follow_redirects)
@@ -188,13 +219,13 @@ class GuardedClient:
                 break
             if len(redirects) == self._max_redirects:
                 raise TooManyRedirects(f"more than {self._max_redirects} redirects", url=url)
-            redirects.append(str(target))
+            redirects.append(target.url)
             try:
-                next_target = target.join(location)
+                joined = target.parsed.join(location)
             except httpx.InvalidURL as exc:
                 raise BadURL(f"redirect to an invalid URL: {location!r}", url=url) from exc
-            next_target = _parse_url(str(next_target))
-            if _origin(next_target) != _origin(target):
+            next_target = _parse_url(str(joined))
+            if next_target.origin != target.origin:
                 for name in _DROP_ON_NEW_ORIGIN:
                     headers.pop(name, None)
             if (hop.status == 303 and method != "HEAD") or (
@@ -205,7 +236,7 @@ class GuardedClient:
                     headers.pop(name, None)
             target = next_target
         result = FetchResult(
-            url=str(target),
+            url=target.url,
             status=hop.status,
             headers=hop.headers,
             body=hop.body,
@@ -221,95 +252,93 @@ class GuardedClient:
     async def _hop(
         self,
         method: str,
-        url: httpx.URL,
-        headers: httpx.Headers,
+        target: _Target,
+        headers: dict[str, tuple[str, str]],
         content: bytes | None,
         max_bytes: int,
         follow: bool,
     ) -> _Hop:
         """One request to one checked address; a redirect's body is not read."""
-        addresses = await self._checked_addresses(url)
+        addresses = await self._checked_addresses(target)
+        request = _encode_request(method, target, headers, content)
+        last = len(addresses) - 1
         for attempt, address in enumerate(addresses):
-            shard = self._shards.acquire((url.scheme, url.host, str(address), _port(url)))
             try:
-                return await self._exchange(shard, method, url, address, headers, content,
-                                            max_bytes, follow)  # fmt: skip
-            except ConnectionFailed as exc:
+                response = await self._exchange(target, str(address), request, method,
+                                                 max_bytes, follow)  # fmt: skip
+            except NotConnected:
                 # Not connected, so nothing was sent: the name's next checked address may answer.
-                if (
-                    not isinstance(exc.__cause__, httpx.ConnectError)
-                    or attempt == len(addresses) - 1
-                ):
+                if attempt == last:
                     raise
-            finally:
-                await self._shards.release(shard)
+                continue
+            return _Hop(response.status, response.headers, response.body, response.received,
+                        str(address))  # fmt: skip
         raise AssertionError("unreachable: addresses is never empty")
 
     async def _exchange(
         self,
-        shard: Shard,
+        target: _Target,
+        address: str,
+        request: bytes,
         method: str,
-        url: httpx.URL,
-        address: IPAddress,
-        headers: httpx.Headers,
-        content: bytes | None,
         max_bytes: int,
         follow: bool,
-    ) -> _Hop:
-        extensions: dict[str, Any] = {"timeout": self._timeouts}
-        pinned = url
-        send_headers = headers
-        if url.host != str(address):
-            # Pinning: connect to the checked IP; the name travels in Host and in TLS SNI,
-            # and the certificate is verified against the name (sni_hostname).
-            pinned = url.copy_with(host=str(address))
-            send_headers = headers.copy()
-            send_headers["host"] = url.netloc.decode("ascii")
-            if url.scheme == "https":
-                extensions["sni_hostname"] = url.raw_host.decode("ascii")
-        request = httpx.Request(
-            method, pinned, headers=send_headers, content=content, extensions=extensions
+    ) -> Response:
+        # Pinning: the connection goes to the checked address; the name travels in Host
+        # (in `request`) and, for https, in SNI and as the name the certificate must match.
+        destination, connection = await self._pool.acquire(
+            (target.scheme, target.host, address, target.port),
+            pool_timeout=self._pool_timeout,
+            url=target.url,
         )
         try:
-            response = await shard.transport.handle_async_request(request)
-        except httpx.TransportError as exc:
-            raise _transport_error(exc, str(url), connecting=True) from exc
-        try:
-            if follow and response.status_code in REDIRECT_STATUSES:
-                body, received = b"", 0
-            else:
-                body, received = await read_capped(
-                    response, max_bytes=max_bytes, url=str(url), method=method
+            if connection is None:
+                https = target.scheme == "https"
+                connection = await open_connection(
+                    address,
+                    target.port,
+                    tls=self._ssl_context() if https else None,
+                    server_hostname=target.raw_host.removesuffix(".") if https else None,
+                    connect_timeout=self._connect_timeout,
+                    url=target.url,
                 )
-        except httpx.TransportError as exc:
-            raise _transport_error(exc, str(url), connecting=False) from exc
+            return await connection.exchange(
+                request,
+                method=method,
+                url=target.url,
+                max_bytes=max_bytes,
+                skip_redirect_body=follow,
+                read_timeout=self._read_timeout,
+                write_timeout=self._write_timeout,
+            )
         finally:
-            await response.aclose()
-        return _Hop(response.status_code, response.headers, body, received, str(address))
+            self._pool.release(destination, connection)
 
-    async def _checked_addresses(self, url: httpx.URL) -> list[IPAddress]:
-        host, port = url.host, _port(url)
+    async def _checked_addresses(self, target: _Target) -> list[IPAddress]:
+        host, port = target.host, target.port
         literal = parse_ip_literal(host.removesuffix("."))
         if literal is not None:
             addresses = [literal]
         else:
-            addresses = await self._resolver.resolve(url.raw_host.decode("ascii"), port)
+            addresses = await self._resolver.resolve(target.raw_host, port)
         if self._allowed and self._allowed.allows(host, port):
             return addresses
         for address in addresses:
             reason = blocked_reason(address)
             if reason is not None:
-                raise BlockedAddress(f"{host} is {address}: {reason}", url=str(url))
+                raise BlockedAddress(f"{host} is {address}: {reason}", url=target.url)
         return addresses
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
-            # Built once and shared: loading the CA bundle costs ~20 ms.
+            # Built once and shared: loading the CA bundle costs ~20 ms. Certifi's CAs,
+            # nothing from the environment (SSL_CERT_FILE and the like).
             self._ssl = httpx.create_ssl_context(trust_env=False)
+            self._ssl.set_alpn_protocols(["http/1.1"])
         return self._ssl
 
 
-def _parse_url(raw: str) -> httpx.URL:
+def _parse_url(raw: str) -> _Target:
     try:
         url = httpx.URL(raw)
     except (httpx.InvalidURL, TypeError) as exc:
@@ -324,38 +353,28 @@ def _parse_url(raw: str) -> httpx.URL:
         raise BadURL("port 0 is not a port", url=raw)
     if is_numeric_spelling(url.host):
         raise BadURL(f"{url.host!r} is an IP address in a non-canonical spelling", url=raw)
-    return url
+    return _Target(
+        parsed=url,
+        url=str(url),
+        scheme=url.scheme,
+        host=url.host,
+        raw_host=url.raw_host.decode("ascii"),
+        port=url.port or _DEFAULT_PORTS[url.scheme],
+        netloc=url.netloc.decode("ascii"),
+        path=url.raw_path.decode("ascii"),
+    )
 
 
-def _port(url: httpx.URL) -> int:
-    return url.port or _DEFAULT_PORTS[url.scheme]
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int]:
-    return url.scheme, url.host, _port(url)
-
-
-def _transport_error(exc: httpx.TransportError, url: str, *, connecting: bool) -> FetchError:
-    detail = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.TimeoutException):
-        phase = {
-            httpx.ConnectTimeout: "connect",
-            httpx.ReadTimeout: "read",
-            httpx.WriteTimeout: "write",
-            httpx.PoolTimeout: "pool",
-        }.get(type(exc), "read")
-        return FetchTimeout(f"{phase} timeout: {detail}", url=url, phase=phase)
-    if isinstance(exc, httpx.UnsupportedProtocol):
-        return BadURL(detail, url=url)
-    if connecting and _caused_by_ssl(exc):
-        return TLSFailure(detail, url=url)
-    return ConnectionFailed(detail, url=url)
-
-
-def _caused_by_ssl(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLError | ssl.CertificateError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+def _encode_request(
+    method: str, target: _Target, headers: dict[str, tuple[str, str]], content: bytes | None
+) -> bytes:
+    """The request head (and body), with the original host[:port] in Host."""
+    lines = [f"{method} {target.path} HTTP/1.1\r\nHost: {target.netloc}\r\n"]
+    lines += [f"{name}: {value}\r\n" for name, value in headers.values()]
+    if content is not None:
+        lines.append(f"Content-Length: {len(content)}\r\n")
+    elif method in _METHODS_WITH_BODY:
+        lines.append("Content-Length: 0\r\n")
+    lines.append("\r\n")
+    head = "".join(lines).encode("utf-8")
+    return head + content if content else head
