@@ -12,6 +12,7 @@ close (`Connection: close`, HTTP/1.0) and nothing arrived after the response.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from dataclasses import dataclass
 from typing import Final, cast
@@ -57,6 +58,7 @@ async def open_connection(
                 lambda: Connection(loop),
                 host=address,
                 port=port,
+                flags=socket.AI_NUMERICHOST,  # an IP literal; a name would fail, not resolve
                 ssl=tls,
                 server_hostname=server_hostname if tls is not None else None,
                 ssl_handshake_timeout=connect_timeout if tls is not None else None,
@@ -172,6 +174,8 @@ class Connection(asyncio.Protocol):
 
     def _check_read(self) -> None:
         self._timer = None
+        if not self._active:
+            return
         deadline = self._last_read + self._read_timeout
         if self._loop.time() >= deadline:
             self._fail(
