@@ -15,7 +15,7 @@
    withheld with its reason in `last_error` — `suppressed` (currency change,
    suspicious price), `cooldown`, `capped`, or `failed` when the channel is
    disabled; the unique key makes a second run insert nothing;
-6. mark the rows evaluated.
+6. mark the rows evaluated — in the same statement as step 5 and the rule states.
 
 The report it returns says what to enqueue and which metrics to count; the
 caller does both after commit.
@@ -32,8 +32,17 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert import metrics
-from pricealert.models import AlertRule, Channel, PriceHistory, Product
-from pricealert.repositories.evaluation import EvaluationRepository
+from pricealert.repositories.evaluation import (
+    CapUsage,
+    Changes,
+    ChannelRef,
+    EvaluationRepository,
+    HistoryRow,
+    NewNotification,
+    ProductRef,
+    RuleRow,
+    RuleState,
+)
 from services.evaluator.payload import alert_payload
 from services.evaluator.rules import Change, Decision, Observation, Outcome, Rule, evaluate
 
@@ -59,11 +68,11 @@ class EvaluationReport:
 
 @dataclass
 class _Step:
-    row: PriceHistory
-    rule: AlertRule
+    row: HistoryRow
+    rule: RuleRow
     decision: Decision
-    previous: PriceHistory | None
-    last_priced: PriceHistory | None
+    previous: HistoryRow | None
+    last_priced: HistoryRow | None
 
 
 @dataclass
@@ -73,8 +82,12 @@ class _Budget:
     total_left: int
     sms_left: int
 
+    @classmethod
+    def of(cls, usage: CapUsage) -> _Budget:
+        return cls(usage.daily_cap - usage.total, usage.sms_cap - usage.sms)
 
-def _observation(row: PriceHistory | None) -> Observation | None:
+
+def _observation(row: HistoryRow | None) -> Observation | None:
     if row is None:
         return None
     return Observation(row.price, row.currency, row.in_stock, row.suspicious)
@@ -86,32 +99,36 @@ async def evaluate_changes(
     """Evaluate the product's unevaluated changes up to `history_id` (see the module doc)."""
     repo = EvaluationRepository(session)
     report = EvaluationReport()
-    rules = await repo.lock_rules(product_id)
-    rows = await repo.unevaluated_through(product_id, history_id)
-    if not rows:
+    product, rules = await repo.lock_rules(product_id)
+    changes = await repo.changes_through(product_id, history_id)
+    if not changes.rows:
         return report
-    product = await repo.product(product_id)
+    report.rows = [row.id for row in changes.rows]
+    notifications: list[NewNotification] = []
+    states: list[RuleState] = []
     if rules and product is not None:
-        steps = await _decide(repo, rules, rows)
-        await _apply(repo, product, rules, steps, now, report)
-    report.rows = [row.id for row in rows]
-    await repo.mark_evaluated(report.rows, now)
+        steps = await _decide(repo, rules, changes)
+        notifications, states = await _apply(repo, product, steps, now, report)
+    inserted = await repo.record(product_id, notifications, states, report.rows, now)
+    for notification in notifications:
+        if notification.id not in inserted:
+            continue
+        if notification.status == "pending":
+            report.created.append((notification.id, notification.channel_kind))
+        else:
+            report.withheld[notification.status] += 1
     return report
 
 
 async def _decide(
-    repo: EvaluationRepository, rules: list[AlertRule], rows: list[PriceHistory]
+    repo: EvaluationRepository, rules: list[RuleRow], changes: Changes
 ) -> list[_Step]:
     """Phase one, no writes: each rule's decision on each row, state chained in memory."""
-    states = {rule.id: dict(rule.state) for rule in rules}
+    states = {rule.id: rule.state for rule in rules}
     needs_lowest = any(rule.kind == "lowest_ever" for rule in rules)
     steps: list[_Step] = []
-    previous = await repo.previous_row(rows[0])
-    last_priced = (
-        previous if previous is None or previous.price is not None
-        else await repo.last_priced_before(rows[0])
-    )  # fmt: skip
-    for row in rows:
+    previous, last_priced = changes.previous, changes.last_priced
+    for row in changes.rows:
         change = Change(
             new=Observation(row.price, row.currency, row.in_stock, row.suspicious),
             previous=_observation(previous),
@@ -133,24 +150,20 @@ async def _decide(
 
 async def _apply(
     repo: EvaluationRepository,
-    product: Product,
-    rules: list[AlertRule],
+    product: ProductRef,
     steps: list[_Step],
     now: datetime,
     report: EvaluationReport,
-) -> None:
+) -> tuple[list[NewNotification], list[RuleState]]:
     """Phase two: cooldowns, caps, notifications, rule state."""
-    channels = await repo.channels_of([rule.id for rule in rules])
     firing_users = sorted({s.rule.user_id for s in steps if s.decision.outcome is Outcome.FIRED})
-    users = await repo.lock_users(firing_users)
-    budgets: dict[uuid.UUID, _Budget] = {}
-    for user_id, user in users.items():
-        total, sms = await repo.notifications_since(user_id, now - CAP_WINDOW)
-        budgets[user_id] = _Budget(user.daily_notification_cap - total, user.daily_sms_cap - sms)
-    last_fired = {rule.id: rule.last_fired_at for rule in rules}
+    locked = await repo.lock_users(firing_users)
+    usage = await repo.cap_usage(locked, now - CAP_WINDOW)
+    budgets = {user_id: _Budget.of(used) for user_id, used in usage.items()}
+    last_fired = {s.rule.id: s.rule.last_fired_at for s in steps}
     fired_at: dict[uuid.UUID, datetime] = {}
     final: dict[uuid.UUID, tuple[dict[str, Any], int]] = {}
-    notifications: list[dict[str, Any]] = []
+    notifications: list[NewNotification] = []
     for step in steps:
         rule, row, decision = step.rule, step.row, step.decision
         result, reason = decision.outcome.value, decision.reason
@@ -164,32 +177,28 @@ async def _apply(
             else:
                 last_fired[rule.id] = fired_at[rule.id] = row.first_seen_at
         if result != Outcome.QUIET.value:
-            rows, result = _notifications(step, product, channels[rule.id], result, reason,
-                                          budgets.get(rule.user_id), now)  # fmt: skip
+            rows, result = _notifications(step, product, rule.channels, result, reason,
+                                          budgets.get(rule.user_id))  # fmt: skip
             notifications.extend(rows)
         report.results[(rule.kind, result)] += 1
         final[rule.id] = (decision.state, row.id)
-    for rule_id, (state, history_id) in final.items():
-        await repo.save_rule_state(rule_id, state, history_id, fired_at.get(rule_id))
-    inserted = set(await repo.add_notifications(notifications))
-    for values in notifications:
-        if values["id"] in inserted and values["status"] == "pending":
-            report.created.append((values["id"], values["channel_kind"]))
-        elif values["id"] in inserted:
-            report.withheld[values["status"]] += 1
+    states = [
+        RuleState(rule_id, state, history_id, fired_at.get(rule_id))
+        for rule_id, (state, history_id) in final.items()
+    ]
+    return notifications, states
 
 
 def _notifications(
     step: _Step,
-    product: Product,
-    channels: list[Channel],
+    product: ProductRef,
+    channels: tuple[ChannelRef, ...],
     result: str,
     reason: str,
     budget: _Budget | None,
-    now: datetime,
-) -> tuple[list[dict[str, Any]], str]:
+) -> tuple[list[NewNotification], str]:
     """One row per channel, and the rule's result (`capped` if every channel was)."""
-    rows: list[dict[str, Any]] = []
+    rows: list[NewNotification] = []
     capped = 0
     for channel in channels:
         status: str = result
@@ -208,18 +217,17 @@ def _notifications(
             capped += status == "capped"
         notification_id = uuid.uuid4()
         rows.append(
-            {
-                "id": notification_id,
-                "user_id": step.rule.user_id,
-                "rule_id": step.rule.id,
-                "channel_id": channel.id,
-                "product_id": product.id,
-                "history_id": step.row.id,
-                "channel_kind": channel.kind,
-                "rule_kind": step.rule.kind,
-                "status": status,
-                "last_error": why,
-                "payload": alert_payload(
+            NewNotification(
+                id=notification_id,
+                user_id=step.rule.user_id,
+                rule_id=step.rule.id,
+                channel_id=channel.id,
+                history_id=step.row.id,
+                channel_kind=channel.kind,
+                rule_kind=step.rule.kind,
+                status=status,
+                last_error=why,
+                payload=alert_payload(
                     notification_id=notification_id,
                     rule=step.rule,
                     product=product,
@@ -228,10 +236,8 @@ def _notifications(
                     last_priced=step.last_priced,
                     reason=step.decision.reason,
                 ),
-                "detected_at": step.row.first_seen_at,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
+                detected_at=step.row.first_seen_at,
+            )
         )
     if channels and capped == len(channels):
         result = "capped"

@@ -11,12 +11,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pricealert.models import AlertRule, PriceHistory, Product
+from pricealert.repositories.evaluation import HistoryRow, ProductRef, RuleRow
 
 ALERT_EVENT = "price.alert"
 
 
-def _amount(row: PriceHistory | None) -> dict[str, str] | None:
+def _amount(row: HistoryRow | None) -> dict[str, str] | None:
     if row is None or row.price is None:
         return None
     return {"amount": str(row.price), "currency": row.currency or ""}
@@ -25,11 +25,11 @@ def _amount(row: PriceHistory | None) -> dict[str, str] | None:
 def alert_payload(
     *,
     notification_id: uuid.UUID,
-    rule: AlertRule,
-    product: Product,
-    row: PriceHistory,
-    previous: PriceHistory | None,
-    last_priced: PriceHistory | None,
+    rule: RuleRow,
+    product: ProductRef,
+    row: HistoryRow,
+    previous: HistoryRow | None,
+    last_priced: HistoryRow | None,
     reason: str,
 ) -> dict[str, Any]:
     """The event of `rule` firing (or being withheld) on history row `row`."""

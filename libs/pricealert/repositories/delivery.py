@@ -11,8 +11,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.models import Channel, Notification, PriceHistory
@@ -24,11 +25,61 @@ CHART_ROWS = 200
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimedNotification:
+    """What a delivery attempt needs of the notification it holds (attempts counts this one)."""
+
+    id: uuid.UUID
+    channel_kind: str
+    product_id: int | None
+    payload: dict[str, Any]
+    detected_at: datetime
+    created_at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelTarget:
+    """Where, and whether, the notification's channel delivers."""
+
+    id: uuid.UUID
+    target: str
+    secret: str | None
+    enabled: bool
+    disabled_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Claimed:
     """A notification this worker now holds, and its channel (None if deleted)."""
 
-    notification: Notification
-    channel: Channel | None
+    notification: ClaimedNotification
+    channel: ChannelTarget | None
+
+
+#: Lease a pending, due, unleased notification and count the attempt; its channel comes in
+#: the same round trip (left join: the channel may have been deleted).
+_CLAIM = text(
+    """
+    WITH claimed AS (
+        UPDATE notification
+           SET lease_expires_at = :lease_until, attempts = attempts + 1
+         WHERE id = :id AND status = 'pending' AND next_attempt_at <= :due
+           AND (lease_expires_at IS NULL OR lease_expires_at < :now)
+        RETURNING id, channel_id, channel_kind, product_id, payload, detected_at, created_at,
+                  attempts
+    )
+    SELECT claimed.*, c.target, c.secret, c.enabled, c.disabled_reason
+      FROM claimed LEFT JOIN channel AS c ON c.id = claimed.channel_id
+    """
+)
+
+_SENT = text(
+    """
+    UPDATE notification
+       SET status = 'sent', sent_at = :at, last_error = NULL, lease_expires_at = NULL
+     WHERE id = :id AND status = 'pending'
+    """
+)
 
 
 class DeliveryRepository:
@@ -39,24 +90,24 @@ class DeliveryRepository:
         self, notification_id: uuid.UUID, now: datetime, lease: timedelta
     ) -> Claimed | None:
         """Lease a pending, due, unleased notification and count the attempt (None: not now)."""
-        statement = (
-            update(Notification)
-            .where(
-                Notification.id == notification_id,
-                Notification.status == "pending",
-                Notification.next_attempt_at <= now + CLOCK_TOLERANCE,
-                or_(Notification.lease_expires_at.is_(None), Notification.lease_expires_at < now),
-            )
-            .values(lease_expires_at=now + lease, attempts=Notification.attempts + 1)
-            .returning(Notification)
-            .execution_options(synchronize_session=False)
-        )
-        notification = await self.session.scalar(statement)
-        if notification is None:
+        params = {
+            "id": notification_id,
+            "now": now,
+            "due": now + CLOCK_TOLERANCE,
+            "lease_until": now + lease,
+        }
+        row = (await self.session.execute(_CLAIM, params)).first()
+        if row is None:
             return None
+        notification = ClaimedNotification(
+            row.id, row.channel_kind, row.product_id, row.payload, row.detected_at,
+            row.created_at, row.attempts,
+        )  # fmt: skip
         channel = None
-        if notification.channel_id is not None:
-            channel = await self.session.get(Channel, notification.channel_id)
+        if row.channel_id is not None and row.target is not None:
+            channel = ChannelTarget(
+                row.channel_id, row.target, row.secret, row.enabled, row.disabled_reason
+            )
         return Claimed(notification, channel)
 
     async def chart_rows(self, product_id: int) -> list[PriceHistory]:
@@ -73,9 +124,8 @@ class DeliveryRepository:
 
     async def mark_sent(self, notification_id: uuid.UUID, at: datetime) -> bool:
         """pending → sent; False when it was no longer pending."""
-        return await self._finish(
-            notification_id, status="sent", sent_at=at, last_error=None, lease_expires_at=None
-        )
+        result = await self.session.execute(_SENT, {"id": notification_id, "at": at})
+        return bool(getattr(result, "rowcount", 0))
 
     async def mark_failed(self, notification_id: uuid.UUID, reason: str) -> bool:
         """pending → failed, with the reason; False when it was no longer pending."""

@@ -1,101 +1,306 @@
 """The evaluator's SQL: changes to evaluate, rules and their state, caps, new notifications.
 
+One evaluation is a handful of statements, each a round trip: `lock_rules` (the
+product's enabled rules with their channels and the product), `changes_through`
+(the rows to evaluate and the rows just before them), `lock_users` and
+`cap_usage` only when a rule fired, and `record` (notifications, rule states and
+`evaluated_at` in one statement). Rows come back as small frozen values, not ORM
+entities: an evaluation reads a few columns of a few rows and keeps none.
+
 Concurrency: `lock_rules` takes the product's enabled rules `FOR UPDATE`, so two
 evaluations of one product's changes run one after the other; `lock_users`
 takes the firing users `FOR NO KEY UPDATE` (in id order: no deadlock), so two
-evaluations never both spend a user's last notification of the day. Inserts
-of notifications are `ON CONFLICT DO NOTHING` on (rule, channel, history), and
-rule state and `evaluated_at` updates are guarded, so re-running an evaluation
-changes nothing.
+evaluations never both spend a user's last notification of the day. The caps are
+counted by the next statement, so its snapshot sees every notification the
+previous holder of the lock committed. Inserts of notifications are `ON CONFLICT
+DO NOTHING` on (rule, channel, history), and rule state and `evaluated_at`
+updates are guarded, so re-running an evaluation changes nothing.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, cast, func, or_, select, tuple_, update
-from sqlalchemy.dialects.postgresql import BIGINT, insert
+from sqlalchemy import and_, func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pricealert.models import AlertRule, Channel, Notification, PriceHistory, Product, User
-from pricealert.models import alert_rule_channel as rule_channel
+from pricealert.models import PriceHistory
 
 #: Notifications that count against a user's daily caps (they were, or will be, sent).
 CAPPED_STATUSES = ("pending", "sent")
-#: Rows per INSERT: 16 columns each stays far below PostgreSQL's 32767 bind parameters.
-INSERT_BATCH = 1000
 
 
-def _before(row: PriceHistory) -> Any:
-    return tuple_(PriceHistory.first_seen_at, PriceHistory.id) < tuple_(row.first_seen_at, row.id)
+@dataclass(frozen=True, slots=True)
+class ProductRef:
+    """What a notification says about the product."""
+
+    id: int
+    url: str
+    title: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRef:
+    id: uuid.UUID
+    kind: str
+    enabled: bool
+    disabled_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRow:
+    """An enabled rule of the product, locked, with its channels (in id order)."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    watch_id: uuid.UUID
+    kind: str
+    threshold: Decimal | None
+    cooldown_seconds: int
+    state: dict[str, Any]
+    last_fired_at: datetime | None
+    created_at: datetime
+    channels: tuple[ChannelRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    id: int
+    product_id: int
+    price: Decimal | None
+    currency: str | None
+    in_stock: bool | None
+    suspicious: bool
+    first_seen_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """Rows to evaluate (oldest first), and what came before the first of them."""
+
+    rows: list[HistoryRow]
+    #: The product's row just before `rows[0]`.
+    previous: HistoryRow | None
+    #: The latest row before `rows[0]` that had a price (often `previous`).
+    last_priced: HistoryRow | None
+
+
+@dataclass(frozen=True, slots=True)
+class CapUsage:
+    """Notifications counting against a user's caps, counted up to the cap (enough to decide)."""
+
+    daily_cap: int
+    sms_cap: int
+    total: int
+    sms: int
+
+
+#: The product's enabled rules, locked in id order, each with its channels (one row per
+#: channel, or one with no channel), and the product's own columns a notification shows.
+_RULES = text(
+    """
+    SELECT r.id, r.user_id, r.watch_id, r.kind, r.threshold, r.cooldown_seconds, r.state,
+           r.last_fired_at, r.created_at, p.url, p.title, c.id AS channel_id,
+           c.kind AS channel_kind, c.enabled AS channel_enabled, c.disabled_reason
+      FROM alert_rule AS r
+      JOIN product AS p ON p.id = r.product_id
+      LEFT JOIN alert_rule_channel AS rc ON rc.rule_id = r.id
+      LEFT JOIN channel AS c ON c.id = rc.channel_id
+     WHERE r.product_id = :product_id AND r.enabled
+     ORDER BY r.id, c.id
+       FOR UPDATE OF r
+    """
+)
+
+#: Lock users whose caps are about to be spent, in id order (so no deadlock); FOR NO KEY
+#: UPDATE, so inserts referencing them still pass.
+_LOCK_USERS = text(
+    """
+    SELECT id FROM app_user WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR NO KEY UPDATE
+    """
+)
+
+#: The product's unevaluated rows up to the named one, locked, and the two rows a first
+#: change is compared with. `part` 0 rows are the changes; 1 is the previous row, 2 the
+#: latest earlier row with a price.
+_CHANGES = text(
+    """
+    WITH target AS (
+        SELECT first_seen_at, id FROM price_history
+         WHERE id = :history_id AND product_id = :product_id
+    ), pending AS MATERIALIZED (
+        SELECT h.id, h.price, h.currency, h.in_stock, h.suspicious, h.first_seen_at
+          FROM price_history AS h, target
+         WHERE h.product_id = :product_id AND h.evaluated_at IS NULL
+           AND (h.first_seen_at, h.id) <= (target.first_seen_at, target.id)
+         ORDER BY h.first_seen_at, h.id
+           FOR UPDATE OF h
+    ), first AS (
+        SELECT first_seen_at, id FROM pending ORDER BY first_seen_at, id LIMIT 1
+    )
+    SELECT 0 AS part, * FROM pending
+    UNION ALL (
+        SELECT 1, h.id, h.price, h.currency, h.in_stock, h.suspicious, h.first_seen_at
+          FROM price_history AS h, first
+         WHERE h.product_id = :product_id
+           AND (h.first_seen_at, h.id) < (first.first_seen_at, first.id)
+         ORDER BY h.first_seen_at DESC, h.id DESC LIMIT 1
+    )
+    UNION ALL (
+        SELECT 2, h.id, h.price, h.currency, h.in_stock, h.suspicious, h.first_seen_at
+          FROM price_history AS h, first
+         WHERE h.product_id = :product_id AND h.price IS NOT NULL
+           AND (h.first_seen_at, h.id) < (first.first_seen_at, first.id)
+         ORDER BY h.first_seen_at DESC, h.id DESC LIMIT 1
+    )
+    """
+)
+
+#: Each user's notifications within the window, counted no further than the cap they
+#: are compared with (a heavy user's day is not counted row by row on every change).
+_CAP_USAGE = text(
+    """
+    SELECT u.id, u.daily_notification_cap, u.daily_sms_cap,
+           (SELECT count(*) FROM (
+                SELECT 1 FROM notification AS n
+                 WHERE n.user_id = u.id AND n.created_at >= :since
+                   AND n.status IN ('pending', 'sent')
+                 LIMIT greatest(u.daily_notification_cap, 0)) AS t) AS total,
+           (SELECT count(*) FROM (
+                SELECT 1 FROM notification AS n
+                 WHERE n.user_id = u.id AND n.created_at >= :since
+                   AND n.status IN ('pending', 'sent') AND n.channel_kind = 'sms'
+                 LIMIT greatest(u.daily_sms_cap, 0)) AS s) AS sms
+      FROM app_user AS u
+     WHERE u.id = ANY(CAST(:ids AS uuid[]))
+    """
+)
+
+#: Everything an evaluation writes, in one statement: rule states (unless a later change
+#: was already applied to the rule), the rows marked evaluated (those not yet marked),
+#: and the notifications (a (rule, channel, history) already there is left alone).
+#: Returns the ids of the notifications really inserted.
+_RECORD = text(
+    """
+    WITH rule_state AS (
+        UPDATE alert_rule AS r
+           SET state = CAST(s.state AS jsonb),
+               last_fired_at = coalesce(s.fired_at, r.last_fired_at),
+               updated_at = now()
+          FROM unnest(CAST(:rule_ids AS uuid[]), CAST(:states AS text[]),
+                      CAST(:applied AS bigint[]), CAST(:fired_at AS timestamptz[]))
+               AS s(id, state, history_id, fired_at)
+         WHERE r.id = s.id
+           AND coalesce(CAST(r.state ->> 'history_id' AS bigint), 0) < s.history_id
+        RETURNING r.id
+    ), evaluated AS (
+        UPDATE price_history SET evaluated_at = :now
+         WHERE id = ANY(CAST(:history_ids AS bigint[])) AND evaluated_at IS NULL
+        RETURNING id
+    )
+    INSERT INTO notification (id, user_id, rule_id, channel_id, product_id, history_id,
+                              channel_kind, rule_kind, status, last_error, payload,
+                              detected_at, next_attempt_at, created_at)
+    SELECT n.id, n.user_id, n.rule_id, n.channel_id, :product_id, n.history_id,
+           n.channel_kind, n.rule_kind, n.status, n.last_error, CAST(n.payload AS jsonb),
+           n.detected_at, :now, :now
+      FROM unnest(CAST(:n_ids AS uuid[]), CAST(:n_users AS uuid[]), CAST(:n_rules AS uuid[]),
+                  CAST(:n_channels AS uuid[]), CAST(:n_history AS bigint[]),
+                  CAST(:n_channel_kinds AS text[]), CAST(:n_rule_kinds AS text[]),
+                  CAST(:n_statuses AS text[]), CAST(:n_errors AS text[]),
+                  CAST(:n_payloads AS text[]), CAST(:n_detected AS timestamptz[]))
+           AS n(id, user_id, rule_id, channel_id, history_id, channel_kind, rule_kind, status,
+                last_error, payload, detected_at)
+    ON CONFLICT ON CONSTRAINT uq_notification_firing DO NOTHING
+    RETURNING id
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NewNotification:
+    """One notification to insert (`payload` is the event's JSON)."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    rule_id: uuid.UUID
+    channel_id: uuid.UUID
+    history_id: int
+    channel_kind: str
+    rule_kind: str
+    status: str
+    last_error: str | None
+    payload: dict[str, Any]
+    detected_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RuleState:
+    """A rule's state after the evaluation, the last row it saw, and when it last fired."""
+
+    rule_id: uuid.UUID
+    state: dict[str, Any]
+    history_id: int
+    fired_at: datetime | None
 
 
 class EvaluationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def lock_rules(self, product_id: int) -> list[AlertRule]:
-        """The product's enabled rules, locked for this transaction, in a stable order."""
-        query = (
-            select(AlertRule)
-            .where(AlertRule.product_id == product_id, AlertRule.enabled)
-            .order_by(AlertRule.id)
-            .with_for_update()
-        )
-        return list(await self.session.scalars(query))
-
-    async def unevaluated_through(self, product_id: int, history_id: int) -> list[PriceHistory]:
-        """Rows of the product not yet evaluated, oldest first, up to `history_id` included."""
-        target = (
-            await self.session.execute(
-                select(PriceHistory.first_seen_at, PriceHistory.id).where(
-                    PriceHistory.id == history_id, PriceHistory.product_id == product_id
+    async def lock_rules(self, product_id: int) -> tuple[ProductRef | None, list[RuleRow]]:
+        """The product and its enabled rules (with their channels), rules locked, in id order."""
+        rows = list(await self.session.execute(_RULES, {"product_id": product_id}))
+        if not rows:
+            return None, []
+        product = ProductRef(product_id, rows[0].url, rows[0].title)
+        rules: list[RuleRow] = []
+        channels: list[ChannelRef] = []
+        for index, row in enumerate(rows):
+            if row.channel_id is not None:
+                channels.append(
+                    ChannelRef(
+                        row.channel_id, row.channel_kind, row.channel_enabled, row.disabled_reason
+                    )
                 )
-            )
-        ).first()
-        if target is None:
-            return []
-        query = (
-            select(PriceHistory)
-            .where(
-                PriceHistory.product_id == product_id,
-                PriceHistory.evaluated_at.is_(None),
-                tuple_(PriceHistory.first_seen_at, PriceHistory.id) <= tuple_(*target),
-            )
-            .order_by(PriceHistory.first_seen_at, PriceHistory.id)
-            .with_for_update()
-        )
-        return list(await self.session.scalars(query))
+            if index + 1 == len(rows) or rows[index + 1].id != row.id:
+                rules.append(
+                    RuleRow(
+                        row.id, row.user_id, row.watch_id, row.kind, row.threshold,
+                        row.cooldown_seconds, dict(row.state or {}), row.last_fired_at,
+                        row.created_at, tuple(channels),
+                    )
+                )  # fmt: skip
+                channels = []
+        return product, rules
 
-    async def previous_row(self, row: PriceHistory) -> PriceHistory | None:
-        """The product's history row just before `row`."""
-        query = (
-            select(PriceHistory)
-            .where(PriceHistory.product_id == row.product_id, _before(row))
-            .order_by(PriceHistory.first_seen_at.desc(), PriceHistory.id.desc())
-            .limit(1)
+    async def changes_through(self, product_id: int, history_id: int) -> Changes:
+        """Rows of the product not yet evaluated up to `history_id` included, locked, oldest
+        first, with the rows their first one is compared with."""
+        result = await self.session.execute(
+            _CHANGES, {"product_id": product_id, "history_id": history_id}
         )
-        return await self.session.scalar(query)
+        rows: list[HistoryRow] = []
+        before: dict[int, HistoryRow] = {}
+        for row in result:
+            history = HistoryRow(
+                row.id, product_id, row.price, row.currency, row.in_stock, row.suspicious,
+                row.first_seen_at,
+            )  # fmt: skip
+            if row.part == 0:
+                rows.append(history)
+            else:
+                before[row.part] = history
+        rows.sort(key=lambda r: (r.first_seen_at, r.id))
+        return Changes(rows, before.get(1), before.get(2))
 
-    async def last_priced_before(self, row: PriceHistory) -> PriceHistory | None:
-        """The latest row before `row` that had a price."""
-        query = (
-            select(PriceHistory)
-            .where(
-                PriceHistory.product_id == row.product_id,
-                PriceHistory.price.is_not(None),
-                _before(row),
-            )
-            .order_by(PriceHistory.first_seen_at.desc(), PriceHistory.id.desc())
-            .limit(1)
-        )
-        return await self.session.scalar(query)
-
-    async def lowest_before(self, row: PriceHistory) -> Decimal | None:
+    async def lowest_before(self, row: HistoryRow) -> Decimal | None:
         """The lowest non-suspicious price before `row` in `row.currency`."""
         if row.currency is None:
             return None
@@ -103,103 +308,64 @@ class EvaluationRepository:
             PriceHistory.product_id == row.product_id,
             PriceHistory.currency == row.currency,
             PriceHistory.suspicious.is_(False),
-            _before(row),
+            tuple_(PriceHistory.first_seen_at, PriceHistory.id) < (row.first_seen_at, row.id),
         )
         return await self.session.scalar(query)
 
-    async def product(self, product_id: int) -> Product | None:
-        """The product the changes belong to."""
-        return await self.session.get(Product, product_id)
-
-    async def channels_of(self, rule_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Channel]]:
-        """Each rule's channels, in a stable order."""
-        result: dict[uuid.UUID, list[Channel]] = {rule_id: [] for rule_id in rule_ids}
-        if not rule_ids:
-            return result
-        rows = await self.session.execute(
-            select(rule_channel.c.rule_id, Channel)
-            .join(Channel, Channel.id == rule_channel.c.channel_id)
-            .where(rule_channel.c.rule_id.in_(rule_ids))
-            .order_by(rule_channel.c.rule_id, Channel.id)
-        )
-        for rule_id, channel in rows:
-            result[rule_id].append(channel)
-        return result
-
-    async def lock_users(self, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, User]:
+    async def lock_users(self, user_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
         """Lock the users whose caps are about to be spent (id order, so no deadlock)."""
         if not user_ids:
+            return []
+        return list(await self.session.scalars(_LOCK_USERS, {"ids": list(user_ids)}))
+
+    async def cap_usage(
+        self, user_ids: Sequence[uuid.UUID], since: datetime
+    ) -> dict[uuid.UUID, CapUsage]:
+        """What counts against each user's caps since `since` (call after `lock_users`)."""
+        if not user_ids:
             return {}
-        query = (
-            select(User)
-            .where(User.id.in_(user_ids))
-            .order_by(User.id)
-            .with_for_update(key_share=True)  # FOR NO KEY UPDATE: FK inserts still pass
-        )
-        return {user.id: user for user in await self.session.scalars(query)}
+        rows = await self.session.execute(_CAP_USAGE, {"ids": list(user_ids), "since": since})
+        return {
+            row.id: CapUsage(row.daily_notification_cap, row.daily_sms_cap, row.total, row.sms)
+            for row in rows
+        }
 
-    async def notifications_since(self, user_id: uuid.UUID, since: datetime) -> tuple[int, int]:
-        """How many notifications (all channels, and SMS) count against the user's caps."""
-        query = select(
-            func.count(),
-            func.count().filter(Notification.channel_kind == "sms"),
-        ).where(
-            Notification.user_id == user_id,
-            Notification.created_at >= since,
-            Notification.status.in_(CAPPED_STATUSES),
-        )
-        total, sms = (await self.session.execute(query)).one()
-        return int(total), int(sms)
-
-    async def add_notifications(self, rows: Sequence[dict[str, Any]]) -> list[uuid.UUID]:
-        """Insert notifications; a (rule, channel, history) already there is left alone.
-
-        Returns the ids of the rows really inserted.
-        """
-        inserted: list[uuid.UUID] = []
-        for start in range(0, len(rows), INSERT_BATCH):
-            statement = (
-                insert(Notification)
-                .values(list(rows[start : start + INSERT_BATCH]))
-                .on_conflict_do_nothing(constraint="uq_notification_firing")
-                .returning(Notification.id)
-            )
-            inserted.extend(await self.session.scalars(statement))
-        return inserted
-
-    async def save_rule_state(
+    async def record(
         self,
-        rule_id: uuid.UUID,
-        state: dict[str, Any],
-        history_id: int,
-        last_fired_at: datetime | None,
-    ) -> bool:
-        """Store the rule's new state unless a later change was already applied to it."""
-        applied = cast(AlertRule.state["history_id"].astext, BIGINT)
-        values: dict[str, Any] = {"state": {**state, "history_id": history_id}}
-        if last_fired_at is not None:
-            values["last_fired_at"] = last_fired_at
-        statement = (
-            update(AlertRule)
-            .where(AlertRule.id == rule_id, or_(applied.is_(None), applied < history_id))
-            .values(values)
-            .execution_options(synchronize_session=False)
+        product_id: int,
+        notifications: Sequence[NewNotification],
+        rule_states: Sequence[RuleState],
+        history_ids: Sequence[int],
+        now: datetime,
+    ) -> set[uuid.UUID]:
+        """Write the evaluation (see `_RECORD`); returns the notifications really inserted."""
+        n = notifications
+        result = await self.session.execute(
+            _RECORD,
+            {
+                "product_id": product_id,
+                "now": now,
+                "rule_ids": [s.rule_id for s in rule_states],
+                "states": [
+                    json.dumps({**s.state, "history_id": s.history_id}) for s in rule_states
+                ],
+                "applied": [s.history_id for s in rule_states],
+                "fired_at": [s.fired_at for s in rule_states],
+                "history_ids": list(history_ids),
+                "n_ids": [x.id for x in n],
+                "n_users": [x.user_id for x in n],
+                "n_rules": [x.rule_id for x in n],
+                "n_channels": [x.channel_id for x in n],
+                "n_history": [x.history_id for x in n],
+                "n_channel_kinds": [x.channel_kind for x in n],
+                "n_rule_kinds": [x.rule_kind for x in n],
+                "n_statuses": [x.status for x in n],
+                "n_errors": [x.last_error for x in n],
+                "n_payloads": [json.dumps(x.payload) for x in n],
+                "n_detected": [x.detected_at for x in n],
+            },
         )
-        result = await self.session.execute(statement)
-        return bool(getattr(result, "rowcount", 0))
-
-    async def mark_evaluated(self, history_ids: Sequence[int], at: datetime) -> int:
-        """Mark rows evaluated (those not yet marked); returns how many were."""
-        if not history_ids:
-            return 0
-        statement = (
-            update(PriceHistory)
-            .where(PriceHistory.id.in_(history_ids), PriceHistory.evaluated_at.is_(None))
-            .values(evaluated_at=at)
-            .execution_options(synchronize_session=False)
-        )
-        result = await self.session.execute(statement)
-        return int(getattr(result, "rowcount", 0))
+        return set(result.scalars())
 
     async def unevaluated_before(self, before: datetime, limit: int) -> list[tuple[int, int]]:
         """(product id, history id) of the oldest changes still unevaluated at `before`."""
