@@ -77,3 +77,29 @@ async def test_two_evaluations_racing_on_one_product_create_each_notification_on
     async with committed() as session:
         count = await session.scalar(select(func.count()).select_from(Notification))
     assert count == 4
+
+
+async def test_two_products_firing_at_once_spend_a_users_last_notification_of_the_day_once(
+    committed: async_sessionmaker[AsyncSession], redis: ArqRedis
+) -> None:
+    async with session_scope(committed) as session:
+        owner = await make.user(session, daily_notification_cap=1)
+        hook = await make.channel(session, owner, "webhook")
+        changes = []
+        for _ in range(2):
+            item = await make.product(session, "100")
+            await make.rule(session, owner, item, "change", None, [hook])
+            changes.append(await make.observe(session, item, "90", at=T0 + timedelta(hours=1)))
+    ctx = {"sessionmaker": committed, "redis": redis, "settings": EvaluatorSettings()}
+
+    created = await asyncio.gather(
+        *(
+            evaluate_change(ctx, EvaluateChange(product_id=row.product_id, history_id=row.id))
+            for row in changes
+        )
+    )
+
+    assert sorted(created) == [0, 1]
+    async with committed() as session:
+        statuses = sorted(await session.scalars(select(Notification.status)))
+    assert statuses == ["capped", "pending"]
