@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pricealert.models import ApiKey
+from pricealert.models import ApiKey, User
 from tests.api.conftest import ApiUser
 
 
@@ -118,3 +118,63 @@ async def test_a_key_cannot_expire_in_the_past(client: httpx.AsyncClient, alice:
     )
     assert response.status_code == 422
     assert response.json()["field"] == "expires_at"
+
+
+async def test_a_user_sets_their_daily_caps_and_sees_them(
+    client: httpx.AsyncClient, alice: ApiUser, db_session: AsyncSession
+) -> None:
+    before = (await client.get("/v1/users/me", headers=alice.auth)).json()
+    assert (before["daily_notification_cap"], before["daily_sms_cap"]) == (100, 10)
+
+    response = await client.patch("/v1/users/me", json={"daily_sms_cap": 0}, headers=alice.auth)
+    assert response.status_code == 200
+    assert (response.json()["daily_notification_cap"], response.json()["daily_sms_cap"]) == (100, 0)
+    response = await client.patch(
+        "/v1/users/me", json={"daily_notification_cap": 20}, headers=alice.auth
+    )
+    assert (response.json()["daily_notification_cap"], response.json()["daily_sms_cap"]) == (20, 0)
+    stored = await db_session.scalar(
+        select(User).where(User.email == alice.email).execution_options(populate_existing=True)
+    )
+    assert stored is not None
+    assert (stored.daily_notification_cap, stored.daily_sms_cap) == (20, 0)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"daily_notification_cap": 0},
+        {"daily_notification_cap": 1001},
+        {"daily_sms_cap": -1},
+        {"daily_sms_cap": 101},
+        {"daily_sms_cap": "ten"},
+        {"email": "other@example.com"},
+    ],
+)
+async def test_caps_out_of_range_or_other_fields_are_a_422_problem_and_change_nothing(
+    client: httpx.AsyncClient, alice: ApiUser, body: dict[str, object]
+) -> None:
+    response = await client.patch("/v1/users/me", json=body, headers=alice.auth)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"]
+    me = (await client.get("/v1/users/me", headers=alice.auth)).json()
+    assert (me["email"], me["daily_notification_cap"], me["daily_sms_cap"]) == (
+        alice.email,
+        100,
+        10,
+    )
+
+
+async def test_setting_caps_needs_a_key(client: httpx.AsyncClient) -> None:
+    response = await client.patch("/v1/users/me", json={"daily_sms_cap": 1})
+    assert response.status_code == 401
+
+
+async def test_a_nul_character_in_text_is_a_422_problem_not_a_500(
+    client: httpx.AsyncClient, alice: ApiUser
+) -> None:
+    response = await client.post("/v1/api-keys", json={"name": "ci\u0000"}, headers=alice.auth)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "NUL" in str(response.json()["errors"])

@@ -64,6 +64,22 @@ class UserRepository:
             raise NotFound("user not found")
         return user
 
+    async def set_caps(
+        self,
+        user_id: uuid.UUID,
+        *,
+        daily_notification_cap: int | None = None,
+        daily_sms_cap: int | None = None,
+    ) -> User:
+        """Change the user's daily caps (None keeps one); the evaluator reads them per change."""
+        user = await self.get_user(user_id)
+        if daily_notification_cap is not None:
+            user.daily_notification_cap = daily_notification_cap
+        if daily_sms_cap is not None:
+            user.daily_sms_cap = daily_sms_cap
+        await self.session.flush()
+        return user
+
     async def create_key(
         self, user_id: uuid.UUID, name: str | None = None, expires_at: datetime | None = None
     ) -> tuple[ApiKey, str]:

@@ -20,6 +20,7 @@ from services.api.users.schemas import (
     UserCreate,
     UserCreated,
     UserOut,
+    UserUpdate,
 )
 
 router = APIRouter(tags=["users"])
@@ -48,6 +49,17 @@ async def sign_up(
 async def me(principal: CurrentPrincipal, session: SessionDep) -> UserOut:
     """The calling user."""
     return UserOut.model_validate(await UserRepository(session).get_user(principal.user_id))
+
+
+@router.patch("/users/me", response_model=UserOut)
+async def update_me(body: UserUpdate, principal: CurrentPrincipal, session: SessionDep) -> UserOut:
+    """Set the calling user's daily notification and SMS caps."""
+    user = await UserRepository(session).set_caps(
+        principal.user_id,
+        daily_notification_cap=body.daily_notification_cap,
+        daily_sms_cap=body.daily_sms_cap,
+    )
+    return UserOut.model_validate(user)
 
 
 @router.get("/api-keys", response_model=list[ApiKeyOut])

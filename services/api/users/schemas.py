@@ -18,10 +18,29 @@ class UserCreated(ResponseModel):
     api_key: str = Field(description="Shown once: store it now.")
 
 
+#: Bounds of the daily caps a user may set (a cap of 0 SMS turns SMS off).
+MAX_DAILY_NOTIFICATIONS = 1000
+MAX_DAILY_SMS = 100
+
+
 class UserOut(ResponseModel):
     id: uuid.UUID
     email: str
     created_at: datetime
+    daily_notification_cap: int = Field(
+        description="Notifications created per rolling 24 hours over every channel; more "
+        "are recorded as `capped`, not sent."
+    )
+    daily_sms_cap: int = Field(
+        description="SMS per rolling 24 hours (SMS costs money); counted within the overall cap."
+    )
+
+
+class UserUpdate(RequestModel):
+    """The caps the user sets for themself; a field left out keeps its value."""
+
+    daily_notification_cap: int | None = Field(default=None, ge=1, le=MAX_DAILY_NOTIFICATIONS)
+    daily_sms_cap: int | None = Field(default=None, ge=0, le=MAX_DAILY_SMS)
 
 
 class ApiKeyCreate(RequestModel):
