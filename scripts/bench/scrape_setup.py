@@ -16,15 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pricealert.db.migrate import upgrade
+from scripts.bench import common
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-PG = os.environ.get("PRICEALERT_BENCH_PG", "postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("PRICEALERT_BENCH_REDIS", "redis://127.0.0.1:6379/5")
 #: The selector a product of the "selector" shape is configured with.
 SELECTORS = {"selector": "#corePrice_feature_div"}
@@ -57,25 +55,14 @@ def shop_process(hosts: int) -> Iterator[ShopProcess]:
         process.wait(timeout=10)
 
 
-async def _admin(*statements: str) -> None:
-    connection = await asyncpg.connect(f"postgresql://{PG}/postgres")
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 async def create_database(name: str) -> str:
-    """A migrated scratch database; returns its SQLAlchemy URL."""
-    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
-    url = f"postgresql+asyncpg://{PG}/{name}"
-    await asyncio.to_thread(upgrade, "head", database_url=url)
-    return url
+    """A migrated scratch database (`common.recreate_database`); returns its SQLAlchemy URL."""
+    await asyncio.to_thread(common.recreate_database, name)
+    return common.async_url(name)
 
 
 async def drop_database(name: str) -> None:
-    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await asyncio.to_thread(common.drop_database, name)
 
 
 async def add_products(engine: AsyncEngine, shop: ShopProcess, count: int) -> None:
