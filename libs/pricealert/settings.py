@@ -31,6 +31,8 @@ class PriceAlertSettings(BaseSettings):
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/pricealert"
     database_pool_size: int = 10
     database_max_overflow: int = 10
+    #: A pooled connection idle longer than this is pinged before use (see `pricealert.db`).
+    database_ping_after_idle_seconds: float = Field(default=10.0, ge=0)
     redis_url: str = "redis://127.0.0.1:6379/0"
     #: Where the API listens (the supervisor needs it too, so it lives here).
     api_host: str = "127.0.0.1"

@@ -131,7 +131,6 @@ def summary(passes: list[dict[str, Any]]) -> dict[str, Any]:
 
 #: What-ifs for code this benchmark does not own; off by default, named in the output.
 EXPERIMENTS = {
-    "no-pre-ping": "engine without pool_pre_ping (each checkout sends BEGIN; ';'; ROLLBACK)",
     "no-arq-job-logs": "arq's Worker(log_results=False): no two log lines per job from arq",
     "uvloop": "the event loop is uvloop's",
 }
@@ -140,15 +139,6 @@ EXPERIMENTS = {
 def apply_experiments(names: list[str]) -> dict[str, Any]:
     """Patch in the named what-ifs; returns Worker overrides."""
     overrides: dict[str, Any] = {}
-    if "no-pre-ping" in names:
-        import functools
-
-        from pricealert import db
-        from pricealert import worker as shared_worker
-
-        # The worker module imported `create_engine` by name: patch that reference.
-        no_ping = functools.partial(db.create_engine, pool_pre_ping=False)
-        setattr(shared_worker, "create_engine", no_ping)  # noqa: B010 - not re-exported
     if "no-arq-job-logs" in names:
         overrides["log_results"] = False
     return overrides

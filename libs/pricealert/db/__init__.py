@@ -9,10 +9,13 @@ runs right after the commit succeeds, never before and never after a rollback.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -29,16 +32,47 @@ _log = get_logger(__name__)
 
 
 def create_engine(settings: PriceAlertSettings, **overrides: Any) -> AsyncEngine:
-    """An asyncpg engine sized by the settings."""
+    """An asyncpg engine sized by the settings, pinging connections that sat idle."""
     options: dict[str, Any] = {
         "pool_size": settings.database_pool_size,
         "max_overflow": settings.database_max_overflow,
-        "pool_pre_ping": True,
         "pool_recycle": 1800,
         "connect_args": {"server_settings": {"application_name": settings.service_name}},
     }
     options.update(overrides)
-    return create_async_engine(settings.database_url, **options)
+    engine = create_async_engine(settings.database_url, **options)
+    if not options.get("pool_pre_ping"):
+        ping_idle_connections(engine, settings.database_ping_after_idle_seconds)
+    return engine
+
+
+def ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Ping a pooled connection before use only if it sat idle more than `idle_seconds`.
+
+    SQLAlchemy's `pool_pre_ping` pings on every checkout: three round trips (BEGIN, `;`,
+    ROLLBACK) before each unit of work, a quarter of a worker job's. A connection in
+    steady use needs none: if PostgreSQL went away under it, its statement fails once,
+    SQLAlchemy sees a disconnect and invalidates the whole pool, and the unit of work is
+    retried (API clients retry a 503; jobs are re-issued by leases and sweepers). A
+    connection that sat idle — the case a restart or a dropped firewall state catches —
+    is pinged, and replaced if the ping fails, so nobody sees that error.
+    """
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _idle_since(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since <= idle_seconds:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:
+            # The pool discards this connection and checks out another (a fresh one).
+            raise DisconnectionError("an idle pooled connection failed its ping") from exc
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

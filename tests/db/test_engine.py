@@ -1,0 +1,67 @@
+"""The engine's connection pool: idle connections are pinged, busy ones are not."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pricealert.db import create_engine
+from pricealert.settings import PriceAlertSettings
+
+
+def _engine(database_url: str, idle_seconds: float) -> AsyncEngine:
+    settings = PriceAlertSettings(
+        environment="test",
+        database_url=database_url,
+        database_pool_size=1,
+        database_max_overflow=0,
+        database_ping_after_idle_seconds=idle_seconds,
+    )
+    return create_engine(settings)
+
+
+async def _backend_pid(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int(await connection.scalar(text("SELECT pg_backend_pid()")) or 0)
+
+
+async def _terminate(database_url: str, pid: int) -> None:
+    admin = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+
+
+async def test_a_connection_killed_while_idle_is_replaced_unseen(fresh_database_url: str) -> None:
+    engine = _engine(fresh_database_url, idle_seconds=0.2)
+    try:
+        first = await _backend_pid(engine)
+        await _terminate(fresh_database_url, first)
+        await asyncio.sleep(0.3)  # idle past the threshold: pinged, found dead, replaced
+        second = await _backend_pid(engine)
+        assert second != first
+    finally:
+        await engine.dispose()
+
+
+async def test_a_busy_connection_is_not_pinged_so_its_death_surfaces_once(
+    fresh_database_url: str,
+) -> None:
+    engine = _engine(fresh_database_url, idle_seconds=3600)
+    try:
+        first = await _backend_pid(engine)
+        await _terminate(fresh_database_url, first)
+        # Not idle long enough to be pinged: the statement meets the dead connection...
+        with pytest.raises(DBAPIError) as failure:
+            await _backend_pid(engine)
+        assert failure.value.connection_invalidated
+        # ... and the pool has replaced it for the next unit of work.
+        assert await _backend_pid(engine) != first
+    finally:
+        await engine.dispose()
