@@ -9,6 +9,8 @@ import re
 import time
 import uuid
 
+from sqlalchemy.exc import DBAPIError
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pricealert.logging import bind_context, clear_context, get_logger
@@ -55,9 +57,7 @@ class RequestContextMiddleware:
             # Handled here, inside the request's context, so the line carries its request id.
             _error_log.error("request.failed", exc_info=exc)
             if not response_started:
-                response = problem(
-                    500, "internal_error", "an unexpected error occurred; it has been logged"
-                )
+                response = _failure_response(exc)
                 await response(scope, receive, send_with_id)
         finally:
             _access_log.info(
@@ -125,3 +125,14 @@ def client_address(scope: Scope) -> str:
     """The caller's address (the ALB's X-Forwarded-For is applied by uvicorn's proxy headers)."""
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
+
+
+def _failure_response(exc: Exception) -> JSONResponse:
+    """A 503 when PostgreSQL dropped the connection (the pool is already renewed: a retry
+    succeeds), else a 500."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return problem(
+            503, "database_unavailable", "the database connection was lost; retry the request",
+            headers={"Retry-After": "1"},
+        )  # fmt: skip
+    return problem(500, "internal_error", "an unexpected error occurred; it has been logged")
