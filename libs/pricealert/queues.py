@@ -23,12 +23,16 @@ EVALUATE_QUEUE: Final = "pricealert:evaluate"
 NOTIFY_QUEUE: Final = "pricealert:notify"
 ALL_QUEUES: Final = (SCRAPE_QUEUE, EVALUATE_QUEUE, NOTIFY_QUEUE)
 
-#: A scrape-queue job whose id starts so is a batch of checks, its size the id's last part.
+#: Jobs whose ids start so are batches (of checks, of evaluations); the size is the id's
+#: last part, so queue lengths can count the work, not the jobs.
 BATCH_JOB_PREFIX: Final = "checks:"
+EVALUATIONS_JOB_PREFIX: Final = "evaluations:"
+_BATCH_PREFIXES: Final = (BATCH_JOB_PREFIX, EVALUATIONS_JOB_PREFIX)
 
 CHECK_PRODUCT: Final = "check_product"
 CHECK_BATCH: Final = "check_batch"
 EVALUATE_CHANGE: Final = "evaluate_change"
+EVALUATE_CHANGES: Final = "evaluate_changes"
 DELIVER_NOTIFICATION: Final = "deliver_notification"
 
 
@@ -72,7 +76,7 @@ class CheckBatch(JobPayload):
     product_ids: Annotated[tuple[int, ...], Field(min_length=1)]
 
     def job_id(self) -> str:
-        # The size is in the id so that queue lengths count checks (see `checks_in_queue`).
+        # The size is in the id so that queue lengths count checks (see `work_in_queue`).
         return f"{BATCH_JOB_PREFIX}{self.lease_token}:{self.product_ids[0]}:{len(self.product_ids)}"
 
 
@@ -88,6 +92,18 @@ class EvaluateChange(JobPayload):
         return f"evaluate:{self.history_id}"
 
 
+class EvaluateChanges(JobPayload):
+    """Evaluate several recorded changes (of different products), each as `EvaluateChange`
+    would: what one scraper batch found changed, handed on in one job."""
+
+    function: ClassVar[str] = EVALUATE_CHANGES
+    queue: ClassVar[str] = EVALUATE_QUEUE
+    changes: Annotated[tuple[EvaluateChange, ...], Field(min_length=1)]
+
+    def job_id(self) -> str:
+        return f"{EVALUATIONS_JOB_PREFIX}{self.changes[0].history_id}:{len(self.changes)}"
+
+
 class DeliverNotification(JobPayload):
     """Deliver one notification through its channel."""
 
@@ -99,25 +115,30 @@ class DeliverNotification(JobPayload):
         return f"deliver:{self.notification_id}"
 
 
-def checks_in_queue(job_ids: Iterable[bytes | str]) -> int:
-    """The product checks that jobs of the scrape queue stand for: a batch counts its size.
+def work_in_queue(job_ids: Iterable[bytes | str]) -> int:
+    """The units of work that queued jobs stand for: a batch counts its size.
 
-    Queue lengths are reported in checks, so that "queue length" (the plan's backlog alert,
-    the workers' scaling target) means the same whether checks travel alone or in batches.
+    Queue lengths are reported in units of work (checks, evaluations), so that "queue
+    length" (the plan's backlog alert, the workers' scaling target) means the same whether
+    work travels alone or in batches.
     """
     total = 0
     for raw in job_ids:
         job_id = raw.decode() if isinstance(raw, bytes) else raw
-        size = job_id.rsplit(":", 1)[-1] if job_id.startswith(BATCH_JOB_PREFIX) else ""
+        size = job_id.rsplit(":", 1)[-1] if job_id.startswith(_BATCH_PREFIXES) else ""
         total += int(size) if size.isdigit() else 1
     return total
 
 
+#: The queues whose jobs may be batches (their length is counted job by job).
+BATCHED_QUEUES: Final = (SCRAPE_QUEUE, EVALUATE_QUEUE)
+
+
 async def queue_length(redis: ArqRedis, queue: str) -> int:
-    """Jobs waiting or running in `queue`; for the scrape queue, the checks they stand for."""
-    if queue != SCRAPE_QUEUE:
+    """Work waiting or running in `queue` (see `work_in_queue`)."""
+    if queue not in BATCHED_QUEUES:
         return int(await redis.zcard(queue))
-    return checks_in_queue(await redis.zrange(queue, 0, -1))
+    return work_in_queue(await redis.zrange(queue, 0, -1))
 
 
 async def enqueue(redis: ArqRedis, job: JobPayload, *, defer_seconds: float | None = None) -> bool:

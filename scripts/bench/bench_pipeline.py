@@ -6,12 +6,15 @@
 Resets its own database (`pricealert_bench`) and Redis db 8; starts a shop
 process (`pipeline_shop`: N products whose prices change every
 `--change-every` seconds, spread evenly), the real stack (`tests.support.stack`),
-and a signed-webhook receiver in this process. Through the API it signs up one
-user, adds the webhook channel and watches every product (checked every
-`--interval` seconds) with a `change` rule; the user's daily notification cap
-is raised in the benchmark's own database so that the cap, not the pipeline,
-does not set the pace. Once every product has its first price it measures for
-`--duration` seconds and prints one JSON object:
+and a signed-webhook receiver in this process. Through the API it signs up
+`--users` users, each with a webhook channel, and watches every product
+(checked every `--interval` seconds) with a `change` rule of user
+i % users — many users, as in production, so evaluations are not all
+serialised on one user's lock; their daily notification caps are raised to the
+API's maximum (1000) in the benchmark's own database, so that caps, not the
+pipeline, do not set the pace (`withheld` in the output shows if they did).
+Once every product has its first price it measures for `--duration` seconds
+and prints one JSON object:
 
 - checks/s (product pages the shop served) against the offered load (N / interval);
 - notifications/s (distinct signed webhooks received);
@@ -49,6 +52,7 @@ from pricealert.settings import PriceAlertSettings
 from scripts.bench.common import machine_info
 from scripts.bench.pipeline_measure import cpu_between, cpu_seconds, percentiles
 from scripts.bench.pipeline_shop import PriceClock
+from services.api.users.schemas import MAX_DAILY_NOTIFICATIONS
 from tests.support.receiver import Receiver
 from tests.support.stack import Api, Stack, reset_database, with_path
 
@@ -56,6 +60,7 @@ from tests.support.stack import Api, Stack, reset_database, with_path
 STACK_ENV = {
     "PRICEALERT_MIN_CHECK_INTERVAL_SECONDS": "1",
     "PRICEALERT_RATE_LIMIT_PER_MINUTE": "1000000000",
+    "PRICEALERT_SIGNUP_LIMIT_PER_HOUR": "1000000000",
     "PRICEALERT_DATABASE_POOL_SIZE": "10",
     # One local shop stands in for thousands of domains: per-domain politeness off.
     "PRICEALERT_PER_DOMAIN_CONCURRENCY": "100",
@@ -111,24 +116,33 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 async def _watch_all(
     api: Api, db: asyncpg.Connection, receiver: Receiver, origin: str, args: argparse.Namespace
 ) -> None:
-    """One user, one webhook channel, every product watched with a `change` rule."""
-    await api.sign_up("bench@pricealert.example")
-    channel = await api.call("POST", "/v1/channels", {"kind": "webhook", "target": receiver.url})
-    receiver.secret = channel["secret"]
-    await db.execute("UPDATE app_user SET daily_notification_cap = 1000000000")
+    """`--users` users, each with a webhook channel; product i watched by user i % users
+    with a `change` rule."""
+    channels = []
+    for number in range(args.users):
+        key = await api.sign_up(f"bench{number}@pricealert.example")
+        target = f"{receiver.url}?user={number}"
+        channel = await api.call("POST", "/v1/channels", {"kind": "webhook", "target": target})
+        receiver.secrets_by_target[f"{receiver.path}?user={number}"] = channel["secret"]
+        channels.append((key, channel["id"]))
+    # The API's largest daily cap: high enough for the run, bounded as in production.
+    await db.execute("UPDATE app_user SET daily_notification_cap = $1", MAX_DAILY_NOTIFICATIONS)
     gate = asyncio.Semaphore(16)
 
     async def watch(index: int) -> None:
+        key, channel_id = channels[index % len(channels)]
         async with gate:
             product = await api.call(
                 "POST",
                 "/v1/products",
                 {"url": f"{origin}/p/{index}", "check_interval_seconds": args.interval},
+                key=key,
             )
             await api.call(
                 "POST",
                 "/v1/alerts",
-                {"product_id": product["id"], "kind": "change", "channel_ids": [channel["id"]]},
+                {"product_id": product["id"], "kind": "change", "channel_ids": [channel_id]},
+                key=key,
             )
 
     await asyncio.gather(*(watch(i) for i in range(args.products)))
@@ -200,10 +214,18 @@ async def _measure(
     backlog["pending_notifications"] = await db.fetchval(
         "SELECT count(*) FROM notification WHERE status = 'pending'"
     )
+    withheld = {
+        str(row["reason"]): int(row["count"])
+        for row in await db.fetch(
+            "SELECT split_part(coalesce(last_error, status), ':', 1) AS reason, count(*)"
+            " FROM notification WHERE status NOT IN ('pending', 'sent') GROUP BY 1"
+        )
+    }
     return {
         "benchmark": "pipeline",
         "config": {
             "products": args.products,
+            "users": args.users,
             "check_interval_seconds": args.interval,
             "change_every_seconds": args.change_every,
             "worker_instances": args.instances,
@@ -229,6 +251,7 @@ async def _measure(
             if cpu["stack"] + cpu["postgres_backends"]
             else None,
         },
+        "withheld": withheld,
         "backlog_at_end": backlog,
         "invalid_signatures": invalid,
         "machine": machine_info(),
@@ -244,6 +267,7 @@ def _database_name(value: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--products", type=int, default=500)
+    parser.add_argument("--users", type=int, default=500, help="product i is user i % users'")
     parser.add_argument("--interval", type=int, default=5, help="check interval, seconds (≥ 1)")
     parser.add_argument("--change-every", type=float, default=10.0, help="seconds per price")
     parser.add_argument("--duration", type=float, default=60.0, help="measured seconds")

@@ -1,4 +1,5 @@
-"""The evaluator's jobs (thin): one evaluation per change, and the sweeper."""
+"""The evaluator's jobs (thin): evaluations of one change or of a scraper batch's changes,
+and the sweeper."""
 
 from __future__ import annotations
 
@@ -6,10 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 from pricealert.db import after_commit, session_scope
 from pricealert.logging import get_logger
-from pricealert.queues import DeliverNotification, EvaluateChange, enqueue, enqueue_after_commit
+from pricealert.queues import (
+    DeliverNotification,
+    EvaluateChange,
+    EvaluateChanges,
+    enqueue,
+    enqueue_many,
+)
 from pricealert.repositories.evaluation import EvaluationRepository
 from pricealert.worker import JobContext
-from services.evaluator.evaluate import evaluate_changes
+from services.evaluator.evaluate import evaluate_changes as evaluate_changes_of_product
 from services.evaluator.settings import EvaluatorSettings
 
 _log = get_logger(__name__)
@@ -17,15 +24,33 @@ _log = get_logger(__name__)
 
 async def evaluate_change(ctx: JobContext, job: EvaluateChange) -> int:
     """Evaluate the change (and any earlier one left unevaluated); returns notifications queued."""
-    redis = ctx["redis"]
+    created = await _evaluate(ctx, job)
+    await enqueue_many(ctx["redis"], created)
+    return len(created)
+
+
+async def evaluate_changes(ctx: JobContext, job: EvaluateChanges) -> int:
+    """Evaluate each change of a scraper batch in its own unit of work, then queue all their
+    notifications at once; returns how many. One that fails is logged and left to the
+    sweeper (its row stays unevaluated); the others go on."""
+    created: list[DeliverNotification] = []
+    for change in job.changes:
+        try:
+            created += await _evaluate(ctx, change)
+        except Exception:
+            _log.exception(
+                "evaluation.failed", product_id=change.product_id, history_id=change.history_id
+            )
+    await enqueue_many(ctx["redis"], created)
+    return len(created)
+
+
+async def _evaluate(ctx: JobContext, job: EvaluateChange) -> list[DeliverNotification]:
+    """One change's evaluation, committed; the deliveries it created (to queue)."""
     async with session_scope(ctx["sessionmaker"]) as session:
-        report = await evaluate_changes(
+        report = await evaluate_changes_of_product(
             session, job.product_id, job.history_id, now=datetime.now(UTC)
         )
-        for notification_id, _channel in report.created:
-            enqueue_after_commit(
-                session, redis, DeliverNotification(notification_id=str(notification_id))
-            )
 
         async def count() -> None:
             report.record_metrics()
@@ -39,7 +64,7 @@ async def evaluate_change(ctx: JobContext, job: EvaluateChange) -> int:
         notifications=len(report.created),
         withheld=dict(report.withheld),
     )
-    return len(report.created)
+    return [DeliverNotification(notification_id=str(n)) for n, _channel in report.created]
 
 
 async def sweep_unevaluated(ctx: JobContext) -> int:

@@ -6,10 +6,10 @@ from typing import Any
 
 from arq.cron import cron
 
-from pricealert.queues import EVALUATE_QUEUE, EvaluateChange
+from pricealert.queues import EVALUATE_QUEUE, EvaluateChange, EvaluateChanges
 from pricealert.worker import build_worker_settings, every, job
 from services.evaluator.settings import EvaluatorSettings
-from services.evaluator.tasks import evaluate_change, sweep_unevaluated
+from services.evaluator.tasks import evaluate_change, evaluate_changes, sweep_unevaluated
 
 
 def worker_settings(settings: EvaluatorSettings) -> dict[str, Any]:
@@ -24,7 +24,13 @@ def worker_settings(settings: EvaluatorSettings) -> dict[str, Any]:
                 EvaluateChange,
                 evaluate_change,
                 timeout=settings.job_timeout_seconds,
-            )
+            ),
+            job(
+                EVALUATE_QUEUE,
+                EvaluateChanges,
+                evaluate_changes,
+                timeout=settings.job_timeout_seconds,
+            ),
         ],
         cron_jobs=[
             cron(

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from pricealert import metrics, queues
 from pricealert.db import after_commit, session_scope
 from pricealert.logging import get_logger
-from pricealert.queues import EvaluateChange, enqueue_after_commit
+from pricealert.queues import EvaluateChange, EvaluateChanges, enqueue_after_commit
 from pricealert.repositories.scraping import (
     ChangedCheck,
     Leased,
@@ -145,10 +145,14 @@ class ProductCheck:
             )
             rows = await repo.record_changes_many(token, [c for c, _ in together.changed])
             if rows:
-                evaluations = [EvaluateChange(product_id=p, history_id=h) for p, h in rows.items()]
+                evaluations = EvaluateChanges(
+                    changes=tuple(
+                        EvaluateChange(product_id=p, history_id=h) for p, h in rows.items()
+                    )
+                )
 
                 async def hand_on() -> None:
-                    await queues.enqueue_many(self.redis, evaluations)
+                    await queues.enqueue(self.redis, evaluations)
 
                 after_commit(session, hand_on)
         # The few that the shared statements did not match take the general path.

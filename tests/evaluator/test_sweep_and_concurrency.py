@@ -12,10 +12,18 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from pricealert.db import create_sessionmaker, session_scope
-from pricealert.models import Notification
-from pricealert.queues import EVALUATE_QUEUE, EvaluateChange
+from pricealert.models import Notification, PriceHistory
+from pricealert.queues import (
+    EVALUATE_QUEUE,
+    NOTIFY_QUEUE,
+    DeliverNotification,
+    EvaluateChange,
+    EvaluateChanges,
+    enqueue,
+    queue_length,
+)
 from services.evaluator.settings import EvaluatorSettings
-from services.evaluator.tasks import evaluate_change, sweep_unevaluated
+from services.evaluator.tasks import evaluate_change, evaluate_changes, sweep_unevaluated
 from tests.evaluator import factories as make
 from tests.evaluator.factories import T0
 
@@ -103,3 +111,53 @@ async def test_two_products_firing_at_once_spend_a_users_last_notification_of_th
     async with committed() as session:
         statuses = sorted(await session.scalars(select(Notification.status)))
     assert statuses == ["capped", "pending"]
+
+
+async def test_a_batch_evaluates_each_change_and_queues_all_their_deliveries_at_once(
+    committed: async_sessionmaker[AsyncSession], redis: ArqRedis
+) -> None:
+    async with session_scope(committed) as session:
+        changes = []
+        for price in ("90", "80"):
+            owner = await make.user(session)
+            hook = await make.channel(session, owner, "webhook")
+            item = await make.product(session, "100")
+            await make.rule(session, owner, item, "change", None, [hook])
+            changes.append(await make.observe(session, item, price, at=T0 + timedelta(hours=1)))
+        quiet = await make.product(session, "100")  # nobody's rule: evaluated, nothing fires
+        changes.append(await make.observe(session, quiet, "70", at=T0 + timedelta(hours=1)))
+    ctx = {"sessionmaker": committed, "redis": redis, "settings": EvaluatorSettings()}
+    batch = EvaluateChanges(
+        changes=tuple(EvaluateChange(product_id=r.product_id, history_id=r.id) for r in changes)
+    )
+
+    assert await evaluate_changes(ctx, batch) == 2
+    assert await evaluate_changes(ctx, batch) == 0  # run twice: nothing more
+
+    async with committed() as session:
+        notifications = list(await session.scalars(select(Notification)))
+        unevaluated = await session.scalar(
+            select(func.count())
+            .select_from(PriceHistory)
+            .where(PriceHistory.evaluated_at.is_(None))
+        )
+    assert {n.product_id for n in notifications} == {r.product_id for r in changes[:2]}
+    assert unevaluated == 0
+    queued = {member.decode() for member in await redis.zrange(NOTIFY_QUEUE, 0, -1)}
+    assert queued == {
+        DeliverNotification(notification_id=str(n.id)).job_id() for n in notifications
+    }
+    assert await queue_length(redis, EVALUATE_QUEUE) == 0
+
+
+async def test_the_evaluate_queue_counts_the_changes_of_its_batches(redis: ArqRedis) -> None:
+    batch = EvaluateChanges(
+        changes=(
+            EvaluateChange(product_id=1, history_id=10),
+            EvaluateChange(product_id=2, history_id=11),
+        )
+    )
+    await enqueue(redis, batch)
+    await enqueue(redis, EvaluateChange(product_id=3, history_id=12))
+    assert await redis.zcard(EVALUATE_QUEUE) == 2
+    assert await queue_length(redis, EVALUATE_QUEUE) == 3

@@ -67,6 +67,9 @@ class Received:
 class Receiver:
     def __init__(self, secret: str | None = None, path: str = "/hook") -> None:
         self.secret = secret
+        #: Secrets of several channels pointed at this one receiver, by the request target
+        #: each channel posts to (`/hook?user=3`); any other target is checked with `secret`.
+        self.secrets_by_target: dict[str, str] = {}
         self.path = path
         self.received: list[Received] = []
         self._shop = Shop(record=False)
@@ -118,11 +121,8 @@ class Receiver:
 
     def _handle(self, request: RecordedRequest) -> Page:
         now = time.time()
-        valid = (
-            None
-            if self.secret is None
-            else verify(self.secret, request.headers, request.body, now=now)
-        )
+        secret = self.secrets_by_target.get(request.target, self.secret)
+        valid = None if secret is None else verify(secret, request.headers, request.body, now=now)
         self.received.append(Received(request.headers, request.body, valid, now))
         if self._responder is not None:
             return self._responder(request)

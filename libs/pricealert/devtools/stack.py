@@ -343,9 +343,13 @@ class Api:
         self.http.headers["Authorization"] = f"Bearer {key}"
         return key
 
-    async def call(self, method: str, path: str, body: object = None) -> Any:
-        """One request; a status outside 2xx raises `StackError` with the problem document."""
-        response = await self.http.request(method, path, json=body)
+    async def call(
+        self, method: str, path: str, body: object = None, *, key: str | None = None
+    ) -> Any:
+        """One request (as the user whose `key` is given, else the last signed up); a status
+        outside 2xx raises `StackError` with the problem document."""
+        headers = {"Authorization": f"Bearer {key}"} if key else None
+        response = await self.http.request(method, path, json=body, headers=headers)
         if not response.is_success:
             raise StackError(f"{method} {path} -> {response.status_code}: {response.text}")
         return response.json() if response.content else None

@@ -2,8 +2,8 @@
 
 Each queue is an arq sorted set named as in `pricealert.queues.ALL_QUEUES`; its
 length is `ZCARD` (queued, deferred and running jobs: arq removes a job from the
-set only when it finishes), except that the scrape queue counts the checks its
-jobs stand for (a `CheckBatch` names its size in its id). Every round puts one
+set only when it finishes), except that the scrape and evaluate queues count the
+checks and evaluations their jobs stand for (a batch names its size in its id). Every round puts one
 datapoint per queue into namespace `PriceAlert`, metric `QueueLength`, dimension
 `Queue` - the names the scaling policies in `infra/services.yaml` divide by the running task count.
 
@@ -29,7 +29,7 @@ import boto3
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pricealert.queues import ALL_QUEUES, SCRAPE_QUEUE, checks_in_queue
+from pricealert.queues import ALL_QUEUES, BATCHED_QUEUES, work_in_queue
 from pricealert.settings import PriceAlertSettings
 
 if TYPE_CHECKING:
@@ -44,16 +44,16 @@ logger = logging.getLogger(__name__)
 
 def read_queue_lengths(client: redis.Redis, queues: Sequence[str] = ALL_QUEUES) -> dict[str, int]:
     """Return the length of each arq queue: its jobs (ZCARD of its sorted set), and for the
-    scrape queue the checks its jobs stand for (`pricealert.queues.checks_in_queue`)."""
+    queues of batches the work their jobs stand for (`pricealert.queues.work_in_queue`)."""
     pipe = client.pipeline(transaction=False)
     for queue in queues:
-        if queue == SCRAPE_QUEUE:
+        if queue in BATCHED_QUEUES:
             pipe.zrange(queue, 0, -1)
         else:
             pipe.zcard(queue)
     answers = pipe.execute()
     return {
-        queue: checks_in_queue(answer) if queue == SCRAPE_QUEUE else int(answer)
+        queue: work_in_queue(answer) if queue in BATCHED_QUEUES else int(answer)
         for queue, answer in zip(queues, answers, strict=True)
     }
 
