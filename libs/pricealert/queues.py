@@ -27,13 +27,15 @@ ALL_QUEUES: Final = (SCRAPE_QUEUE, EVALUATE_QUEUE, NOTIFY_QUEUE)
 #: last part, so queue lengths can count the work, not the jobs.
 BATCH_JOB_PREFIX: Final = "checks:"
 EVALUATIONS_JOB_PREFIX: Final = "evaluations:"
-_BATCH_PREFIXES: Final = (BATCH_JOB_PREFIX, EVALUATIONS_JOB_PREFIX)
+DELIVERIES_JOB_PREFIX: Final = "deliveries:"
+_BATCH_PREFIXES: Final = (BATCH_JOB_PREFIX, EVALUATIONS_JOB_PREFIX, DELIVERIES_JOB_PREFIX)
 
 CHECK_PRODUCT: Final = "check_product"
 CHECK_BATCH: Final = "check_batch"
 EVALUATE_CHANGE: Final = "evaluate_change"
 EVALUATE_CHANGES: Final = "evaluate_changes"
 DELIVER_NOTIFICATION: Final = "deliver_notification"
+DELIVER_NOTIFICATIONS: Final = "deliver_notifications"
 
 
 class JobPayload(BaseModel):
@@ -115,10 +117,31 @@ class DeliverNotification(JobPayload):
         return f"deliver:{self.notification_id}"
 
 
+class DeliverNotifications(JobPayload):
+    """Deliver several notifications (what one evaluation job created), each as
+    `DeliverNotification` would."""
+
+    function: ClassVar[str] = DELIVER_NOTIFICATIONS
+    queue: ClassVar[str] = NOTIFY_QUEUE
+    notification_ids: Annotated[tuple[str, ...], Field(min_length=1)]
+
+    def job_id(self) -> str:
+        return f"{DELIVERIES_JOB_PREFIX}{self.notification_ids[0]}:{len(self.notification_ids)}"
+
+
+def deliveries(notification_ids: Sequence[str]) -> list[JobPayload]:
+    """The job(s) that deliver these notifications: one, a batch when there are several."""
+    if len(notification_ids) == 1:
+        return [DeliverNotification(notification_id=notification_ids[0])]
+    return (
+        [DeliverNotifications(notification_ids=tuple(notification_ids))] if notification_ids else []
+    )
+
+
 def work_in_queue(job_ids: Iterable[bytes | str]) -> int:
     """The units of work that queued jobs stand for: a batch counts its size.
 
-    Queue lengths are reported in units of work (checks, evaluations), so that "queue
+    Queue lengths are reported in units of work (checks, evaluations, deliveries), so that "queue
     length" (the plan's backlog alert, the workers' scaling target) means the same whether
     work travels alone or in batches.
     """
@@ -131,7 +154,7 @@ def work_in_queue(job_ids: Iterable[bytes | str]) -> int:
 
 
 #: The queues whose jobs may be batches (their length is counted job by job).
-BATCHED_QUEUES: Final = (SCRAPE_QUEUE, EVALUATE_QUEUE)
+BATCHED_QUEUES: Final = (SCRAPE_QUEUE, EVALUATE_QUEUE, NOTIFY_QUEUE)
 
 
 async def queue_length(redis: ArqRedis, queue: str) -> int:

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pricealert.db import after_commit, session_scope
 from pricealert.logging import get_logger
 from pricealert.queues import (
-    DeliverNotification,
     EvaluateChange,
     EvaluateChanges,
+    deliveries,
     enqueue,
     enqueue_many,
 )
@@ -25,7 +25,7 @@ _log = get_logger(__name__)
 async def evaluate_change(ctx: JobContext, job: EvaluateChange) -> int:
     """Evaluate the change (and any earlier one left unevaluated); returns notifications queued."""
     created = await _evaluate(ctx, job)
-    await enqueue_many(ctx["redis"], created)
+    await enqueue_many(ctx["redis"], deliveries(created))
     return len(created)
 
 
@@ -33,7 +33,7 @@ async def evaluate_changes(ctx: JobContext, job: EvaluateChanges) -> int:
     """Evaluate each change of a scraper batch in its own unit of work, then queue all their
     notifications at once; returns how many. One that fails is logged and left to the
     sweeper (its row stays unevaluated); the others go on."""
-    created: list[DeliverNotification] = []
+    created: list[str] = []
     for change in job.changes:
         try:
             created += await _evaluate(ctx, change)
@@ -41,12 +41,12 @@ async def evaluate_changes(ctx: JobContext, job: EvaluateChanges) -> int:
             _log.exception(
                 "evaluation.failed", product_id=change.product_id, history_id=change.history_id
             )
-    await enqueue_many(ctx["redis"], created)
+    await enqueue_many(ctx["redis"], deliveries(created))
     return len(created)
 
 
-async def _evaluate(ctx: JobContext, job: EvaluateChange) -> list[DeliverNotification]:
-    """One change's evaluation, committed; the deliveries it created (to queue)."""
+async def _evaluate(ctx: JobContext, job: EvaluateChange) -> list[str]:
+    """One change's evaluation, committed; the notifications it created (to deliver)."""
     async with session_scope(ctx["sessionmaker"]) as session:
         report = await evaluate_changes_of_product(
             session, job.product_id, job.history_id, now=datetime.now(UTC)
@@ -64,7 +64,7 @@ async def _evaluate(ctx: JobContext, job: EvaluateChange) -> list[DeliverNotific
         notifications=len(report.created),
         withheld=dict(report.withheld),
     )
-    return [DeliverNotification(notification_id=str(n)) for n, _channel in report.created]
+    return [str(notification_id) for notification_id, _channel in report.created]
 
 
 async def sweep_unevaluated(ctx: JobContext) -> int:

@@ -1,4 +1,5 @@
-"""The notifier's jobs (thin): one delivery attempt per job, and the sweeper.
+"""The notifier's jobs (thin): a delivery attempt per notification — one job for one, or one
+job for what an evaluation created — and the sweeper.
 
 A transient failure is first recorded in PostgreSQL (`next_attempt_at`); the
 job then raises arq's `Retry` deferred to that time, for its first
@@ -10,14 +11,16 @@ worker. PostgreSQL holds the schedule; Redis only carries the next nudge.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from arq import Retry
 
 from pricealert.db import session_scope
 from pricealert.logging import get_logger
-from pricealert.queues import DeliverNotification, enqueue
+from pricealert.queues import DeliverNotification, DeliverNotifications, enqueue
 from pricealert.repositories.delivery import DeliveryRepository
 from pricealert.worker import JobContext
 from services.notifier.delivery import Notifier
@@ -39,6 +42,49 @@ async def deliver_notification(ctx: JobContext, job: DeliverNotification) -> str
     if attempt.outcome == "retry" and int(ctx.get("job_try") or 1) <= settings.job_retries:
         raise Retry(defer=attempt.retry_in)
     return attempt.outcome
+
+
+async def deliver_notifications(ctx: JobContext, job: DeliverNotifications) -> dict[str, int]:
+    """Deliver an evaluation's notifications concurrently (within the worker's slots), each
+    attempt as `deliver_notification` makes it; returns how many had each outcome.
+
+    A transient failure is recorded in PostgreSQL as for a single job, and its retry is
+    queued as a single `DeliverNotification` deferred to the recorded time (its later
+    retries are that job's, then the sweeper's); one notification's error does not stop
+    the others.
+    """
+    notifier: Notifier = ctx["notifier"]
+    settings: NotifierSettings = ctx["settings"]
+    slots: asyncio.Semaphore = ctx.setdefault(
+        "delivery_slots", asyncio.Semaphore(settings.worker_concurrency)
+    )
+    outcomes: Counter[str] = Counter()
+
+    async def one(raw_id: str) -> None:
+        try:
+            notification_id = uuid.UUID(raw_id)
+        except ValueError:
+            _log.error("delivery.invalid_id", notification_id=raw_id)
+            outcomes["invalid"] += 1
+            return
+        try:
+            async with slots:
+                attempt = await notifier.deliver(notification_id)
+        except Exception:
+            # Still pending in PostgreSQL: the sweeper issues it again.
+            _log.exception("delivery.failed_unexpectedly", notification_id=raw_id)
+            outcomes["error"] += 1
+            return
+        outcomes[attempt.outcome] += 1
+        if attempt.outcome == "retry":
+            await enqueue(
+                ctx["redis"],
+                DeliverNotification(notification_id=raw_id),
+                defer_seconds=attempt.retry_in,
+            )
+
+    await asyncio.gather(*(one(raw_id) for raw_id in job.notification_ids))
+    return dict(outcomes)
 
 
 async def sweep_pending(ctx: JobContext) -> int:

@@ -7,12 +7,12 @@ from typing import Any
 from arq.cron import cron
 
 from pricealert.http import GuardedClient
-from pricealert.queues import NOTIFY_QUEUE, DeliverNotification
+from pricealert.queues import NOTIFY_QUEUE, DeliverNotification, DeliverNotifications
 from pricealert.worker import JobContext, build_worker_settings, every, job
 from services.notifier.channels import build_senders
 from services.notifier.delivery import Notifier
 from services.notifier.settings import NotifierSettings
-from services.notifier.tasks import deliver_notification, sweep_pending
+from services.notifier.tasks import deliver_notification, deliver_notifications, sweep_pending
 
 
 def worker_settings(settings: NotifierSettings) -> dict[str, Any]:
@@ -37,7 +37,13 @@ def worker_settings(settings: NotifierSettings) -> dict[str, Any]:
                 DeliverNotification,
                 deliver_notification,
                 timeout=settings.job_timeout_seconds,
-            )
+            ),
+            job(
+                NOTIFY_QUEUE,
+                DeliverNotifications,
+                deliver_notifications,
+                timeout=settings.job_timeout_seconds,
+            ),
         ],
         cron_jobs=[
             cron(

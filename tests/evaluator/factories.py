@@ -7,11 +7,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from arq.connections import ArqRedis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pricealert import queues
 from pricealert.models import AlertRule, Channel, PriceHistory, Product, User, Watch
 from pricealert.models import alert_rule_channel as rule_channel
+from pricealert.queues import NOTIFY_QUEUE
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -144,3 +147,14 @@ async def observe(
     await session.flush()
     await session.refresh(row)
     return row
+
+
+async def queued_deliveries(redis: ArqRedis) -> set[str]:
+    """The notification ids the notify queue's jobs (single or batch) will deliver."""
+    ids: set[str] = set()
+    for member in await redis.zrange(NOTIFY_QUEUE, 0, -1):
+        body = await redis.get(f"arq:job:{member.decode()}")
+        assert body is not None, f"{member!r} is queued without its job"
+        [payload] = queues.deserializer(body)["a"]
+        ids.update(payload.get("notification_ids") or [payload["notification_id"]])
+    return ids

@@ -84,7 +84,7 @@ async def test_a_price_crossing_below_the_threshold_creates_one_notification_per
     assert data["alert"]["threshold"] == "90"
     assert data["notification_id"] == str(sent[1].id)
     assert sent[1].detected_at == row.first_seen_at
-    assert await queued(redis, NOTIFY_QUEUE) == {f"deliver:{n.id}" for n in sent}
+    assert await make.queued_deliveries(redis) == {str(n.id) for n in sent}
     assert evaluations("below", "fired") == fired_before + 1
     async with sessionmaker() as session:
         stored = await session.get(AlertRule, alert.id)

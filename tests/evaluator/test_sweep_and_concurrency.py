@@ -16,7 +16,6 @@ from pricealert.models import Notification, PriceHistory
 from pricealert.queues import (
     EVALUATE_QUEUE,
     NOTIFY_QUEUE,
-    DeliverNotification,
     EvaluateChange,
     EvaluateChanges,
     enqueue,
@@ -143,10 +142,9 @@ async def test_a_batch_evaluates_each_change_and_queues_all_their_deliveries_at_
         )
     assert {n.product_id for n in notifications} == {r.product_id for r in changes[:2]}
     assert unevaluated == 0
-    queued = {member.decode() for member in await redis.zrange(NOTIFY_QUEUE, 0, -1)}
-    assert queued == {
-        DeliverNotification(notification_id=str(n.id)).job_id() for n in notifications
-    }
+    assert await make.queued_deliveries(redis) == {str(n.id) for n in notifications}
+    assert await redis.zcard(NOTIFY_QUEUE) == 1  # one job for the batch's deliveries
+    assert await queue_length(redis, NOTIFY_QUEUE) == 2
     assert await queue_length(redis, EVALUATE_QUEUE) == 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 
 from pricealert.db import create_sessionmaker, session_scope
 from pricealert.models import Notification
-from pricealert.queues import EvaluateChange, enqueue
+from pricealert.queues import NOTIFY_QUEUE, EvaluateChange, EvaluateChanges, enqueue
 from services.evaluator.settings import EvaluatorSettings
 from services.evaluator.worker import worker_settings as evaluator_worker
 from services.notifier.worker import worker_settings as notifier_worker
@@ -78,3 +79,51 @@ async def test_a_drop_below_the_threshold_reaches_the_webhook_once_through_both_
         [record] = list(await session.scalars(select(Notification)))
     assert (record.status, record.attempts) == ("sent", 2)
     assert {r.headers["webhook-id"] for r in receiver.received} == {str(record.id)}
+
+
+@pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
+async def test_a_batch_of_changes_becomes_one_delivery_job_and_each_webhook_arrives_once(
+    fresh_database_url: str,
+    committed: async_sessionmaker[AsyncSession],
+    redis: ArqRedis,
+    receiver: Receiver,
+) -> None:
+    changes = []
+    async with session_scope(committed) as session:
+        for number in range(3):
+            owner = await make.user(session)
+            target = f"{receiver.url}?user={number}"
+            hook = await make.channel(session, owner, "webhook", target)
+            assert hook.secret is not None
+            receiver.secrets_by_target[f"{receiver.path}?user={number}"] = hook.secret
+            item = await make.product(session, "100.00", "EUR")
+            await make.rule(session, owner, item, "change", None, [hook])
+            detected = datetime.now(UTC) - timedelta(seconds=1)
+            changes.append(await make.observe(session, item, "84.90", "EUR", at=detected))
+    receiver.answer(Page(status=500), Page(status=204))  # one attempt of the three fails once
+    common: dict[str, Any] = {"database_url": fresh_database_url, "redis_url": REDIS_URL}
+    await enqueue(
+        redis,
+        EvaluateChanges(
+            changes=tuple(EvaluateChange(product_id=c.product_id, history_id=c.id) for c in changes)
+        ),
+    )
+
+    await run_burst(evaluator_worker(EvaluatorSettings(**common)))
+    [job_id] = [member.decode() for member in await redis.zrange(NOTIFY_QUEUE, 0, -1)]
+    assert job_id.startswith("deliveries:")
+    assert job_id.endswith(":3")
+    await run_burst(notifier_worker(notifier_settings(**common)))
+
+    async with committed() as session:
+        records = list(await session.scalars(select(Notification)))
+    assert sorted((r.status, r.attempts) for r in records) == [
+        ("sent", 1),
+        ("sent", 1),
+        ("sent", 2),
+    ]
+    assert len(receiver.received) == 4
+    assert len(receiver.valid) == 4
+    per_id = Counter(r.headers["webhook-id"] for r in receiver.received)
+    assert set(per_id) == {str(r.id) for r in records}
+    assert sorted(per_id.values()) == [1, 1, 2]  # the retried one kept its webhook-id
