@@ -65,6 +65,17 @@ STACK_ENV = {
     # One local shop stands in for thousands of domains: per-domain politeness off.
     "PRICEALERT_PER_DOMAIN_CONCURRENCY": "100",
     "PRICEALERT_PER_DOMAIN_DELAY_SECONDS": "0",
+    # Leases, timeouts and sweepers as deployed (the test stack's are made fast for tests:
+    # a sweeper every 2 s with no grace re-issues work that is merely waiting its turn).
+    "PRICEALERT_LEASE_SECONDS": "300",
+    "PRICEALERT_CHECK_TIMEOUT_SECONDS": "120",
+    "PRICEALERT_DELIVERY_LEASE_SECONDS": "120",
+    "PRICEALERT_JOB_TIMEOUT_SECONDS": "60",
+    "PRICEALERT_HTTP_TIMEOUT_SECONDS": "10",
+    "PRICEALERT_SWEEP_INTERVAL_SECONDS": "30",
+    "PRICEALERT_SWEEP_AFTER_SECONDS": "120",
+    "PRICEALERT_SWEEP_GRACE_SECONDS": "30",
+    "PRICEALERT_RETRY_BASE_SECONDS": "10",
 }
 
 
