@@ -17,8 +17,10 @@ counted after each record commits.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -33,7 +35,7 @@ from pricealert.repositories.delivery import Claimed, DeliveryRepository
 from services.notifier.channels import Delivery, DeliveryFailed, Sender, TransientFailure
 from services.notifier.settings import NotifierSettings
 
-Outcome = Literal["sent", "retry", "failed", "skipped"]
+Outcome = Literal["sent", "retry", "failed", "skipped", "error"]
 _log = get_logger(__name__)
 
 
@@ -53,6 +55,16 @@ def retry_delay(attempt: int, settings: NotifierSettings, rng: random.Random) ->
     return float(ceiling / 2 + rng.uniform(0, ceiling / 2))
 
 
+@dataclass(frozen=True, slots=True)
+class _Delivered:
+    """A send that succeeded, not yet recorded."""
+
+    notification_id: uuid.UUID
+    kind: str
+    detected_at: datetime
+    at: datetime
+
+
 class Notifier:
     """Delivers notifications through the senders, keeping the record straight."""
 
@@ -70,18 +82,65 @@ class Notifier:
 
     async def deliver(self, notification_id: uuid.UUID) -> Attempt:
         """Make one attempt at delivering the notification (see the module doc)."""
+        claimed = await self._claim([notification_id])
+        if notification_id not in claimed:
+            return Attempt("skipped")
+        attempt = await self._attempt(*claimed[notification_id])
+        if isinstance(attempt, _Delivered):
+            return (await self._record_sent([attempt]))[0]
+        return attempt
+
+    async def deliver_many(
+        self, notification_ids: Sequence[uuid.UUID], slots: asyncio.Semaphore
+    ) -> dict[uuid.UUID, Attempt]:
+        """One attempt at each notification, as `deliver` makes it, sharing the database work:
+        one statement claims them all, the sends run concurrently (within `slots`), and one
+        statement records every success. Failures and retries are recorded one by one."""
+        claimed = await self._claim(notification_ids)
+        attempts = {n: Attempt("skipped") for n in notification_ids if n not in claimed}
+
+        async def attempt(notification_id: uuid.UUID) -> Attempt | _Delivered:
+            async with slots:
+                return await self._attempt(*claimed[notification_id])
+
+        ids = list(claimed)
+        # One attempt's error (its record could not be written) must not lose the others'
+        # successes: it stays leased, and is tried again once its lease is over.
+        results = await asyncio.gather(*(attempt(n) for n in ids), return_exceptions=True)
+        delivered = [r for r in results if isinstance(r, _Delivered)]
+        recorded = iter(await self._record_sent(delivered))
+        for notification_id, result in zip(ids, results, strict=True):
+            if isinstance(result, BaseException):
+                _log.error("delivery.attempt_failed", notification_id=str(notification_id),
+                           exc_info=result)  # fmt: skip
+                attempts[notification_id] = Attempt("error", reason=type(result).__name__)
+            elif isinstance(result, _Delivered):
+                attempts[notification_id] = next(recorded)
+            else:
+                attempts[notification_id] = result
+        return attempts
+
+    async def _claim(
+        self, notification_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[Claimed, str | None]]:
+        """Lease what is due of these notifications; each with its email chart, if any."""
         now = datetime.now(UTC)
+        claimed: dict[uuid.UUID, tuple[Claimed, str | None]] = {}
         async with session_scope(self.sessionmaker) as session:
             repo = DeliveryRepository(session)
-            claimed = await repo.claim(
-                notification_id, now, timedelta(seconds=self.settings.delivery_lease_seconds)
-            )
-            chart = None
-            if claimed is not None and claimed.notification.channel_kind == "email":
-                chart = await self._chart(repo, claimed, now)
-        if claimed is None:
-            return Attempt("skipped")
+            lease = timedelta(seconds=self.settings.delivery_lease_seconds)
+            for held in await repo.claim_many(notification_ids, now, lease):
+                chart = None
+                if held.notification.channel_kind == "email":
+                    chart = await self._chart(repo, held, now)
+                claimed[held.notification.id] = (held, chart)
+        return claimed
+
+    async def _attempt(self, claimed: Claimed, chart: str | None) -> Attempt | _Delivered:
+        """Send a claimed notification; a success is returned to be recorded, anything else
+        is recorded here."""
         notification, channel = claimed.notification, claimed.channel
+        notification_id = notification.id
         kind = notification.channel_kind
         if channel is None or not channel.enabled:
             why = (
@@ -115,7 +174,7 @@ class Notifier:
         except Exception as exc:  # a bug or an unforeseen library error: retry, never lose it
             _log.exception("delivery.unexpected_error", notification_id=str(notification_id))
             return await self._retry(claimed, TransientFailure(f"{type(exc).__name__}: {exc}"))
-        return await self._sent(notification_id, kind, notification.detected_at)
+        return _Delivered(notification_id, kind, notification.detected_at, datetime.now(UTC))
 
     async def _chart(self, repo: DeliveryRepository, claimed: Claimed, now: datetime) -> str | None:
         product_id = claimed.notification.product_id
@@ -125,17 +184,28 @@ class Notifier:
         title = claimed.notification.payload.get("data", {}).get("product", {}).get("title")
         return price_chart_svg(rows, now=now, title=title) if rows else None
 
-    async def _sent(self, notification_id: uuid.UUID, kind: str, detected_at: datetime) -> Attempt:
-        now = datetime.now(UTC)
+    async def _record_sent(self, delivered: Sequence[_Delivered]) -> list[Attempt]:
+        """pending → sent for each, in one statement; the attempts, in order."""
+        if not delivered:
+            return []
         async with session_scope(self.sessionmaker) as session:
-            recorded = await DeliveryRepository(session).mark_sent(notification_id, now)
-        if not recorded:
-            _log.warning("delivery.already_final", notification_id=str(notification_id))
-            return Attempt("skipped")
-        metrics.NOTIFICATIONS.labels(kind, "sent").inc()
-        metrics.NOTIFICATION_DELAY.labels(kind).observe((now - detected_at).total_seconds())
-        _log.info("delivery.sent", notification_id=str(notification_id), channel=kind)
-        return Attempt("sent")
+            recorded = await DeliveryRepository(session).mark_sent_many(
+                [(d.notification_id, d.at) for d in delivered]
+            )
+        attempts = []
+        for done in delivered:
+            notification_id = str(done.notification_id)
+            if done.notification_id not in recorded:
+                _log.warning("delivery.already_final", notification_id=notification_id)
+                attempts.append(Attempt("skipped"))
+                continue
+            metrics.NOTIFICATIONS.labels(done.kind, "sent").inc()
+            metrics.NOTIFICATION_DELAY.labels(done.kind).observe(
+                (done.at - done.detected_at).total_seconds()
+            )
+            _log.info("delivery.sent", notification_id=notification_id, channel=done.kind)
+            attempts.append(Attempt("sent"))
+        return attempts
 
     async def _fail(
         self, notification_id: uuid.UUID, kind: str, reason: str, disable: uuid.UUID | None

@@ -45,13 +45,13 @@ async def deliver_notification(ctx: JobContext, job: DeliverNotification) -> str
 
 
 async def deliver_notifications(ctx: JobContext, job: DeliverNotifications) -> dict[str, int]:
-    """Deliver an evaluation's notifications concurrently (within the worker's slots), each
-    attempt as `deliver_notification` makes it; returns how many had each outcome.
+    """Deliver an evaluation's notifications together (`Notifier.deliver_many`: one claim,
+    concurrent sends within the worker's slots, one record of the successes); returns how
+    many had each outcome.
 
     A transient failure is recorded in PostgreSQL as for a single job, and its retry is
     queued as a single `DeliverNotification` deferred to the recorded time (its later
-    retries are that job's, then the sweeper's); one notification's error does not stop
-    the others.
+    retries are that job's, then the sweeper's).
     """
     notifier: Notifier = ctx["notifier"]
     settings: NotifierSettings = ctx["settings"]
@@ -59,31 +59,22 @@ async def deliver_notifications(ctx: JobContext, job: DeliverNotifications) -> d
         "delivery_slots", asyncio.Semaphore(settings.worker_concurrency)
     )
     outcomes: Counter[str] = Counter()
-
-    async def one(raw_id: str) -> None:
+    ids = []
+    for raw_id in job.notification_ids:
         try:
-            notification_id = uuid.UUID(raw_id)
+            ids.append(uuid.UUID(raw_id))
         except ValueError:
             _log.error("delivery.invalid_id", notification_id=raw_id)
             outcomes["invalid"] += 1
-            return
-        try:
-            async with slots:
-                attempt = await notifier.deliver(notification_id)
-        except Exception:
-            # Still pending in PostgreSQL: the sweeper issues it again.
-            _log.exception("delivery.failed_unexpectedly", notification_id=raw_id)
-            outcomes["error"] += 1
-            return
+    attempts = await notifier.deliver_many(ids, slots)
+    for notification_id, attempt in attempts.items():
         outcomes[attempt.outcome] += 1
         if attempt.outcome == "retry":
             await enqueue(
                 ctx["redis"],
-                DeliverNotification(notification_id=raw_id),
+                DeliverNotification(notification_id=str(notification_id)),
                 defer_seconds=attempt.retry_in,
             )
-
-    await asyncio.gather(*(one(raw_id) for raw_id in job.notification_ids))
     return dict(outcomes)
 
 

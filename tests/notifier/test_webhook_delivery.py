@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -311,3 +312,45 @@ async def test_the_sweeper_re_enqueues_a_pending_notification_whose_job_vanished
 
     assert [m.decode() for m in await redis.zrange(NOTIFY_QUEUE, 0, -1)] == [f"deliver:{lost.id}"]
     assert await sweep_pending(ctx) == 0  # still queued: the deterministic job id collapses it
+
+
+async def test_deliver_many_claims_sends_and_records_each_as_deliver_would(
+    db_session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    notifier: Notifier,
+    receiver: Receiver,
+) -> None:
+    owner = await make.user(db_session)
+    hook = await make.channel(db_session, owner, "webhook", receiver.url)
+    failing = await make.channel(db_session, owner, "webhook", f"{receiver.url}?fail=1")
+    off = await make.channel(db_session, owner, "webhook", receiver.url, enabled=False,
+                             disabled_reason="gone")  # fmt: skip
+    assert hook.secret is not None
+    receiver.secret = hook.secret
+    receiver.respond(lambda r: Page(status=500 if r.target.endswith("fail=1") else 204))
+    ok = await pending(db_session, hook, owner)
+    retried = await pending(db_session, failing, owner)
+    disabled = await pending(db_session, off, owner)
+    done = await pending(db_session, hook, owner, status="sent")
+    unknown = uuid.uuid4()
+
+    attempts = await notifier.deliver_many(
+        [ok.id, retried.id, disabled.id, done.id, unknown], asyncio.Semaphore(1)
+    )
+
+    assert {k: a.outcome for k, a in attempts.items()} == {
+        ok.id: "sent", retried.id: "retry", disabled.id: "failed", done.id: "skipped",
+        unknown: "skipped",
+    }  # fmt: skip
+    # Sent once each (the failing one answered 500); nothing to the disabled or done ones.
+    assert sorted(r.headers["webhook-id"] for r in receiver.valid) == sorted(
+        [str(ok.id), str(retried.id)]
+    )
+    stored = {n: await notification(sessionmaker, n) for n in (ok.id, retried.id, disabled.id)}
+    assert (stored[ok.id].status, stored[ok.id].attempts) == ("sent", 1)
+    assert stored[ok.id].sent_at is not None
+    assert (stored[retried.id].status, stored[retried.id].attempts) == ("pending", 1)
+    assert stored[retried.id].next_attempt_at > datetime.now(UTC) - timedelta(seconds=1)
+    assert (stored[disabled.id].status, stored[disabled.id].last_error) == (
+        "failed", "channel disabled: gone",
+    )  # fmt: skip

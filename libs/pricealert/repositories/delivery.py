@@ -9,6 +9,7 @@ by itself when a worker dies, and the sweeper then re-enqueues the notification.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,7 +64,7 @@ _CLAIM = text(
     WITH claimed AS (
         UPDATE notification
            SET lease_expires_at = :lease_until, attempts = attempts + 1
-         WHERE id = :id AND status = 'pending' AND next_attempt_at <= :due
+         WHERE id = ANY(CAST(:ids AS uuid[])) AND status = 'pending' AND next_attempt_at <= :due
            AND (lease_expires_at IS NULL OR lease_expires_at < :now)
         RETURNING id, channel_id, channel_kind, product_id, payload, detected_at, created_at,
                   attempts
@@ -75,9 +76,11 @@ _CLAIM = text(
 
 _SENT = text(
     """
-    UPDATE notification
-       SET status = 'sent', sent_at = :at, last_error = NULL, lease_expires_at = NULL
-     WHERE id = :id AND status = 'pending'
+    UPDATE notification AS n
+       SET status = 'sent', sent_at = s.at, last_error = NULL, lease_expires_at = NULL
+      FROM unnest(CAST(:ids AS uuid[]), CAST(:ats AS timestamptz[])) AS s(id, at)
+     WHERE n.id = s.id AND n.status = 'pending'
+    RETURNING n.id
     """
 )
 
@@ -90,25 +93,32 @@ class DeliveryRepository:
         self, notification_id: uuid.UUID, now: datetime, lease: timedelta
     ) -> Claimed | None:
         """Lease a pending, due, unleased notification and count the attempt (None: not now)."""
+        claimed = await self.claim_many([notification_id], now, lease)
+        return claimed[0] if claimed else None
+
+    async def claim_many(
+        self, notification_ids: Sequence[uuid.UUID], now: datetime, lease: timedelta
+    ) -> list[Claimed]:
+        """`claim` for many notifications in one statement: those that could be leased now."""
         params = {
-            "id": notification_id,
+            "ids": list(notification_ids),
             "now": now,
             "due": now + CLOCK_TOLERANCE,
             "lease_until": now + lease,
         }
-        row = (await self.session.execute(_CLAIM, params)).first()
-        if row is None:
-            return None
-        notification = ClaimedNotification(
-            row.id, row.channel_kind, row.product_id, row.payload, row.detected_at,
-            row.created_at, row.attempts,
-        )  # fmt: skip
-        channel = None
-        if row.channel_id is not None and row.target is not None:
-            channel = ChannelTarget(
-                row.channel_id, row.target, row.secret, row.enabled, row.disabled_reason
-            )
-        return Claimed(notification, channel)
+        claimed = []
+        for row in await self.session.execute(_CLAIM, params):
+            notification = ClaimedNotification(
+                row.id, row.channel_kind, row.product_id, row.payload, row.detected_at,
+                row.created_at, row.attempts,
+            )  # fmt: skip
+            channel = None
+            if row.channel_id is not None and row.target is not None:
+                channel = ChannelTarget(
+                    row.channel_id, row.target, row.secret, row.enabled, row.disabled_reason
+                )
+            claimed.append(Claimed(notification, channel))
+        return claimed
 
     async def chart_rows(self, product_id: int) -> list[PriceHistory]:
         """The product's latest history rows, oldest first, for a chart."""
@@ -124,8 +134,16 @@ class DeliveryRepository:
 
     async def mark_sent(self, notification_id: uuid.UUID, at: datetime) -> bool:
         """pending → sent; False when it was no longer pending."""
-        result = await self.session.execute(_SENT, {"id": notification_id, "at": at})
-        return bool(getattr(result, "rowcount", 0))
+        return notification_id in await self.mark_sent_many([(notification_id, at)])
+
+    async def mark_sent_many(self, sent: Sequence[tuple[uuid.UUID, datetime]]) -> set[uuid.UUID]:
+        """pending → sent for each (id, sent at); returns those that were still pending."""
+        if not sent:
+            return set()
+        rows = await self.session.execute(
+            _SENT, {"ids": [i for i, _ in sent], "ats": [at for _, at in sent]}
+        )
+        return {row.id for row in rows}
 
     async def mark_failed(self, notification_id: uuid.UUID, reason: str) -> bool:
         """pending → failed, with the reason; False when it was no longer pending."""
