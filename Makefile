@@ -9,7 +9,7 @@ PA := $(BIN)/pricealert
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: help install run demo test test-e2e test-fast lint typecheck format migrate \
-        test-extract bench bench-quick bench-extract bench-scrape bench-pipeline bench-api bench-scale \
+        test-extract bench bench-quick bench-extract bench-scrape bench-pipeline bench-workers bench-api bench-scale \
         monitoring-check infra-check backup-verify restore-drill db-maintenance audit \
         perf-report alert-review forecast chaos clean
 
@@ -75,6 +75,10 @@ bench-scrape: install ## Scraper end to end: checks/s per core, CPU ms per check
 bench-api: install ## API read endpoints at fixed offered load, 100k products / 10M history rows (JSON)
 	scripts/ensure_services.sh
 	$(BIN)/python -m scripts.bench.bench_api $(ARGS)
+
+bench-workers: install ## Evaluator and notifier alone: CPU per change evaluated and per webhook delivered (JSON)
+	scripts/ensure_services.sh
+	$(BIN)/python -m scripts.bench.bench_workers $(ARGS)
 
 bench-scale: install ## Claim latency with 1M products due per hour, service RSS, bytes per million checks
 	scripts/ensure_services.sh

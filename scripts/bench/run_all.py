@@ -26,7 +26,11 @@ from scripts.bench.common import REPO, log, machine_info, table
 BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "extract": ("bench_extract.py", ["--runs", "3", "--iterations", "30"]),
     "scrape": ("bench_scrape.py", ["--products", "500", "--runs", "2", "--changed-runs", "1"]),
-    "pipeline": ("bench_pipeline.py", ["--products", "100", "--duration", "20"]),
+    "pipeline": (
+        "bench_pipeline.py",
+        ["--products", "500", "--users", "100", "--interval", "5", "--duration", "20"],
+    ),
+    "workers": ("bench_workers.py", ["--products", "300", "--runs", "1"]),
     "api": ("bench_api.py", ["--quick"]),
     "scale": ("bench_scale.py", ["--quick"]),
 }
@@ -141,6 +145,38 @@ def headline(name: str, result: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
         return rows
+    if name == "scrape":
+        return [
+            {
+                "benchmark": "scrape", "figure": scenario,
+                "value": f"{r['checks_per_second_per_core']} checks/s per core, "
+                f"{r['cpu_ms_per_check']} ms CPU per check "
+                f"(extract {r['extract_cpu_ms_per_check']})",
+            }
+            for scenario, r in ((k, result[k]) for k in ("unchanged", "first_check") if k in result)
+        ]  # fmt: skip
+    if name == "pipeline":
+        latency = result.get("latency_detected_to_webhook_seconds", {})
+        per_cpu = result.get("checks_per_cpu_second", {})
+        return [
+            {
+                "benchmark": "pipeline",
+                "figure": f"{result.get('offered_checks_per_second')} checks/s offered",
+                "value": f"{result.get('checks_per_second')} checks/s, "
+                f"{result.get('notifications_per_second')} notifications/s; detected → webhook "
+                f"p50 {latency.get('p50')} s, p99 {latency.get('p99')} s; checks per CPU-second "
+                f"{per_cpu.get('stack')} (stack), "
+                f"{per_cpu.get('stack_and_postgres')} (+PostgreSQL)",
+            }
+        ]
+    if name == "workers":
+        evaluator, notifier = result.get("evaluator", {}), result.get("notifier", {})
+        return [
+            {"benchmark": "workers", "figure": "evaluator per change",
+             "value": f"{evaluator.get('cpu_ms_per_change')} ms CPU"},
+            {"benchmark": "workers", "figure": "notifier per delivery",
+             "value": f"{notifier.get('cpu_ms_per_delivery')} ms CPU"},
+        ]  # fmt: skip
     settings = {"elapsed_s", "runs", "iterations"}
     scalars = {k: v for k, v in result.items() if isinstance(v, int | float) and k not in settings}
     return [{"benchmark": name, "figure": k, "value": v} for k, v in list(scalars.items())[:6]]

@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import (
 
 from pricealert.http import GuardedClient
 from pricealert.models import PriceHistory, Product
-from pricealert.queues import EVALUATE_QUEUE, CheckProduct, enqueue, queue_client
+from pricealert.queues import EVALUATE_QUEUE, CheckProduct, enqueue, queue_client, queue_length
 from services.scraper.check import FLUSH_SECONDS, ProductCheck
 from services.scraper.fetch import ShopFetcher
 from services.scraper.settings import ScraperSettings
@@ -476,7 +476,7 @@ async def test_a_batch_records_its_unchanged_checks_together_and_each_change_on_
         results_stored[pid] = found.last_result
     assert results_stored == {a.id: "unchanged", b.id: "unchanged", moved.id: "changed",
                               known.id: "changed"}  # fmt: skip
-    assert await redis.zcard(EVALUATE_QUEUE) == 2  # one evaluation per change
+    assert await queue_length(redis, EVALUATE_QUEUE) == 2  # one evaluation per change
 
 
 async def test_a_batch_skips_a_product_whose_lease_another_check_took(

@@ -314,19 +314,7 @@ class ScrapingRepository:
             return set()
         rows = await self.session.execute(
             _UNCHANGED_MANY,
-            {
-                "token": token,
-                "ids": [c.product_id for c in checks],
-                "checked_at": [c.checked_at for c in checks],
-                "factors": [c.interval_factor for c in checks],
-                "titles": [c.seen.title for c in checks],
-                "etags": [c.etag for c in checks],
-                "last_modifieds": [c.last_modified for c in checks],
-                "prices": [c.seen.price for c in checks],
-                "currencies": [c.seen.currency for c in checks],
-                "in_stocks": [c.seen.in_stock for c in checks],
-                "results": [c.result for c in checks],
-            },
+            {**_seen_arrays(token, checks), "results": [c.result for c in checks]},
         )
         return {row.id for row in rows}
 
@@ -343,16 +331,7 @@ class ScrapingRepository:
         rows = await self.session.execute(
             _CHANGED_MANY,
             {
-                "token": token,
-                "ids": [c.product_id for c in checks],
-                "checked_at": [c.checked_at for c in checks],
-                "factors": [c.interval_factor for c in checks],
-                "titles": [c.seen.title for c in checks],
-                "etags": [c.etag for c in checks],
-                "last_modifieds": [c.last_modified for c in checks],
-                "prices": [c.seen.price for c in checks],
-                "currencies": [c.seen.currency for c in checks],
-                "in_stocks": [c.seen.in_stock for c in checks],
+                **_seen_arrays(token, checks),
                 "suspicious": [c.seen.suspicious for c in checks],
                 "was_prices": [c.previous.price for c in checks],
                 "was_currencies": [c.previous.currency for c in checks],
@@ -526,3 +505,19 @@ def _leased(token: str, row: Row[Any]) -> Leased:
         token, row.url, row.selector or None, row.stock_selector or None, row.etag,
         row.last_modified, row.price, row.currency, row.in_stock,
     )  # fmt: skip
+
+
+def _seen_arrays(token: str, checks: Sequence[UnchangedCheck | ChangedCheck]) -> dict[str, Any]:
+    """The parameters the batch statements share: one array per field, in check order."""
+    return {
+        "token": token,
+        "ids": [c.product_id for c in checks],
+        "checked_at": [c.checked_at for c in checks],
+        "factors": [c.interval_factor for c in checks],
+        "titles": [c.seen.title for c in checks],
+        "etags": [c.etag for c in checks],
+        "last_modifieds": [c.last_modified for c in checks],
+        "prices": [c.seen.price for c in checks],
+        "currencies": [c.seen.currency for c in checks],
+        "in_stocks": [c.seen.in_stock for c in checks],
+    }
