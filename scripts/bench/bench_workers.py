@@ -4,7 +4,9 @@ A scratch PostgreSQL database (`pricealert_bench_workers_<pid>`, dropped afterwa
 holds `--products` products, each watched by one user with a `change` rule on one
 webhook channel (caps out of the way, as in the pipeline bench). Each round records
 a new price on every product (a price-history row, as the scraper does), queues
-their `EvaluateChange` jobs in Redis (db 13, flushed) in one pipeline, and waits
+their evaluations in Redis (db 13, flushed) in one pipeline — as `evaluate_changes`
+jobs of `--batch` changes, as the scraper hands them on, or with `--batch 1` one
+`evaluate_change` job each — and waits
 until the real evaluator (`services.evaluator.worker.WorkerSettings` under arq's
 `Worker`, in this process) has evaluated every change and the real notifier (the
 same, in a child process: `workers_notifier.py`) has delivered every notification
@@ -44,6 +46,7 @@ from scripts.bench.scrape_setup import create_database, drop_database
 from scripts.bench.workers_setup import (
     Child,
     add_watched_products,
+    as_batches,
     counters,
     enqueue_all,
     install_counters,
@@ -92,6 +95,7 @@ class Bench:
         self.receiver = receiver
         self.rounds = 0
         self.sent_before = 0
+        self.batch = 1  # changes per evaluate_changes job (1: evaluate_change jobs)
 
     async def backends(self) -> dict[str, list[int]]:
         rows = await self.db.fetch(
@@ -116,7 +120,7 @@ class Bench:
         )
         mine_before = counters()
         cpu = time.process_time()
-        await enqueue_all(self.worker.pool, jobs)
+        await enqueue_all(self.worker.pool, as_batches(jobs, self.batch))
         enqueue_cpu = time.process_time() - cpu
         enqueued = counters()
         if profiler is not None:
@@ -239,6 +243,7 @@ async def run(args: argparse.Namespace, database_url: str, plain_url: str) -> di
     db = await asyncpg.connect(plain_url, server_settings={"application_name": "bench"})
     db._transport.__dict__["_bench_peer"] = "bench"  # its polls are not the evaluator's
     bench = Bench(db, engine, worker, notifier, receiver)
+    bench.batch = args.batch
     report: dict[str, Any] = {}
     try:
         await bench.round()  # warm-up: connections, statement caches
@@ -293,6 +298,10 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=1000, help="changes per round")
     parser.add_argument("--runs", type=int, default=3, help="measured rounds")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--batch", type=int, default=25,
+        help="changes per evaluate_changes job, as the scraper hands them on (1: one job each)",
+    )  # fmt: skip
     args = parser.parse_args()
     info = machine_info()
     out = sys.stdout
@@ -304,7 +313,8 @@ def main() -> None:
         sys.stdout.close()
         sys.stdout = out
     info["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    print(json.dumps({"benchmark": "workers", "products": args.products, **report,
+    print(json.dumps({"benchmark": "workers", "products": args.products, "batch": args.batch,
+                      **report,
                       "machine": info}, ensure_ascii=False))  # fmt: skip
 
 

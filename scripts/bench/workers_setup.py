@@ -9,6 +9,7 @@ import asyncio
 import json
 import sys
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pricealert.models import AlertRule, Channel, PriceHistory, Product, User, Watch
 from pricealert.models import alert_rule_channel as rule_channel
-from pricealert.queues import EvaluateChange
+from pricealert.queues import EvaluateChange, EvaluateChanges, JobPayload
 from scripts.bench.scrape_setup import ROOT
 
 #: A fixed secret: the receiver child checks every signature with it.
@@ -103,7 +104,7 @@ async def record_changes(engine: AsyncEngine, price: int) -> list[EvaluateChange
     return jobs
 
 
-async def enqueue_all(redis: Any, jobs: list[EvaluateChange]) -> None:
+async def enqueue_all(redis: Any, jobs: Sequence[JobPayload]) -> None:
     """Queue the jobs exactly as `pricealert.queues.enqueue` does, in one pipeline, so the
     evaluator running in this process starts on them only once they are all in."""
     from arq.connections import ArqRedis
@@ -240,3 +241,13 @@ def announce(hello: dict[str, Any]) -> None:
     assert out is not None
     out.write(json.dumps(hello) + "\n")
     out.flush()
+
+
+def as_batches(jobs: list[EvaluateChange], size: int) -> Sequence[JobPayload]:
+    """The jobs as the scraper hands them on: `EvaluateChanges` of `size` (1: one job each)."""
+    if size <= 1:
+        return jobs
+    return [
+        EvaluateChanges(changes=tuple(jobs[start : start + size]))
+        for start in range(0, len(jobs), size)
+    ]
