@@ -87,9 +87,8 @@ class ProductCheck:
         all the checks finished so far, every `FLUSH_SECONDS` and at the end, in one
         transaction of two statements, and the changes' evaluations are queued after it in
         one Redis call; failures and deferrals are stored as they come, each in its own
-        transaction. A check still running when the
-        batch's time is up is abandoned: its lease expires and the product is claimed
-        again, as when a worker dies.
+        transaction. A check still running when the batch's time is up is abandoned: its
+        lease expires and the product is claimed again, as when a worker dies.
         """
         async with session_scope(self.sessionmaker) as session:
             recipes = await ScrapingRepository(session).renew_leases(
@@ -111,22 +110,26 @@ class ProductCheck:
         deadline = loop.time() + self.batch_seconds
         running: set[asyncio.Task[None]] = set(tasks)
         try:
-            # Record what is done at least every flush_seconds: a change found early in a
+            # Record what is done at least every FLUSH_SECONDS: a change found early in a
             # batch is not held back by the batch's slowest shop.
             while running and (left := deadline - loop.time()) > 0:
-                done, running = await asyncio.wait(running, timeout=min(left, FLUSH_SECONDS))
-                for task in done:
-                    if (error := task.exception()) is not None:
-                        results["error"] += 1
-                        _log.error("scrape.check_failed", exc_info=error)
+                _done, running = await asyncio.wait(running, timeout=min(left, FLUSH_SECONDS))
                 await self._record_together(token, together.take_all(), results)
         finally:
             for task in tasks:  # also when the job itself is cancelled: no orphaned checks
                 task.cancel()
         if running:
             await asyncio.wait(running)
-            results["abandoned"] += len(running)
-            _log.warning("scrape.batch_late", abandoned=len(running))
+        # What finished during the last write, then what ended in error or was abandoned.
+        await self._record_together(token, together.take_all(), results)
+        for task in tasks:
+            if task.cancelled():
+                results["abandoned"] += 1
+            elif (error := task.exception()) is not None:
+                results["error"] += 1
+                _log.error("scrape.check_failed", exc_info=error)
+        if results["abandoned"]:
+            _log.warning("scrape.batch_late", abandoned=results["abandoned"])
         if len(recipes) < len(product_ids):
             # another check took over (a "check now", a re-claim): it records its own result
             results["not_leased"] += len(product_ids) - len(recipes)
