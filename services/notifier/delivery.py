@@ -9,6 +9,10 @@
    transient failure, `next_attempt_at` = now + backoff (`retry_delay`) and
    the lease released — unless the retry window has passed, then `failed`.
 
+`deliver_many` makes the same attempt at many notifications with shared work: one
+statement claims them all, the sends run concurrently, and one statement records every
+`sent`; failures and retries are recorded one by one.
+
 A worker killed between 2 and 3 leaves the lease to expire; the sweeper then
 re-enqueues the notification and it is sent again (the provider may see it
 twice — at-least-once; webhook receivers dedupe on `webhook-id`). Metrics are
