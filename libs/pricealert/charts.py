@@ -1,4 +1,5 @@
-"""The price history as a small SVG step chart (for emails and partner pages). Pure."""
+"""The price history as a small step chart: SVG for the API (`chart.svg`), PNG for email
+(Gmail and Outlook desktop strip inline SVG; every client shows an inline PNG). Pure."""
 
 from __future__ import annotations
 
@@ -59,3 +60,41 @@ def price_chart_svg(rows: Sequence[PricePoint], *, now: datetime, title: str | N
         + f'<text x="4" y="{HEIGHT - 8}" font-size="11">{low} {unit}</text>'
         + "</svg>"
     )
+
+
+def price_chart_png(
+    rows: Sequence[PricePoint], *, now: datetime, title: str | None = None
+) -> bytes:
+    """The same chart as `price_chart_svg`, as a WIDTH × HEIGHT PNG (CPU-bound: tens of ms;
+    call it off the event loop). Uses matplotlib's object API, no pyplot state, so calls
+    from several threads do not share a figure."""
+    from io import BytesIO
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    dpi = 100
+    figure = Figure(figsize=(WIDTH / dpi, HEIGHT / dpi), dpi=dpi, facecolor="#ffffff")
+    FigureCanvasAgg(figure)
+    axes = figure.add_axes((0.16, 0.14, 0.8, 0.72))
+    axes.set_title(title or "Price history", fontsize=9, loc="left")
+    currency = next((r.currency for r in reversed(rows) if r.price is not None), None)
+    priced = [r for r in rows if r.price is not None and r.currency == currency]
+    if priced:
+        # matplotlib's date numbers: days since its default epoch, 1970-01-01 UTC.
+        times = [r.first_seen_at.timestamp() / 86400 for r in priced] + [now.timestamp() / 86400]
+        values = [float(r.price) for r in priced if r.price is not None]
+        axes.step(times, [*values, values[-1]], where="post", color="#2563eb", linewidth=2)
+        axes.xaxis_date()
+        # Whole amounts (yen, won) get whole ticks.
+        axes.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=all(v == int(v) for v in values)))
+        axes.set_ylabel(currency or "", fontsize=8)
+        axes.tick_params(labelsize=7)
+        figure.autofmt_xdate(rotation=0, ha="center")
+    else:
+        axes.set_axis_off()
+        axes.text(0.0, 0.5, "No price yet", fontsize=10, transform=axes.transAxes)
+    out = BytesIO()
+    figure.savefig(out, format="png", dpi=dpi)
+    return out.getvalue()

@@ -32,9 +32,10 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pricealert import metrics
-from pricealert.charts import price_chart_svg
+from pricealert.charts import price_chart_png
 from pricealert.db import session_scope
 from pricealert.logging import get_logger
+from pricealert.models import PriceHistory
 from pricealert.repositories.delivery import Claimed, DeliveryRepository
 from services.notifier.channels import Delivery, DeliveryFailed, Sender, TransientFailure
 from services.notifier.settings import NotifierSettings
@@ -126,10 +127,10 @@ class Notifier:
 
     async def _claim(
         self, notification_ids: Sequence[uuid.UUID]
-    ) -> dict[uuid.UUID, tuple[Claimed, str | None]]:
-        """Lease what is due of these notifications; each with its email chart, if any."""
+    ) -> dict[uuid.UUID, tuple[Claimed, list[PriceHistory] | None]]:
+        """Lease what is due of these notifications; each with its email chart's rows, if any."""
         now = datetime.now(UTC)
-        claimed: dict[uuid.UUID, tuple[Claimed, str | None]] = {}
+        claimed: dict[uuid.UUID, tuple[Claimed, list[PriceHistory] | None]] = {}
         async with session_scope(self.sessionmaker) as session:
             repo = DeliveryRepository(session)
             lease = timedelta(seconds=self.settings.delivery_lease_seconds)
@@ -140,7 +141,9 @@ class Notifier:
                 claimed[held.notification.id] = (held, chart)
         return claimed
 
-    async def _attempt(self, claimed: Claimed, chart: str | None) -> Attempt | _Delivered:
+    async def _attempt(
+        self, claimed: Claimed, chart: list[PriceHistory] | None
+    ) -> Attempt | _Delivered:
         """Send a claimed notification; a success is returned to be recorded, anything else
         is recorded here."""
         notification, channel = claimed.notification, claimed.channel
@@ -166,7 +169,7 @@ class Notifier:
             payload=notification.payload,
             detected_at=notification.detected_at,
             attempt=notification.attempts,
-            chart_svg=chart,
+            chart_png=await self._draw(claimed, chart) if chart else None,
         )
         try:
             await sender.send(delivery)
@@ -180,13 +183,19 @@ class Notifier:
             return await self._retry(claimed, TransientFailure(f"{type(exc).__name__}: {exc}"))
         return _Delivered(notification_id, kind, notification.detected_at, datetime.now(UTC))
 
-    async def _chart(self, repo: DeliveryRepository, claimed: Claimed, now: datetime) -> str | None:
+    async def _chart(
+        self, repo: DeliveryRepository, claimed: Claimed, now: datetime
+    ) -> list[PriceHistory] | None:
+        """The history rows an email's chart draws (read in the claim's transaction)."""
         product_id = claimed.notification.product_id
         if product_id is None:
             return None
-        rows = await repo.chart_rows(product_id)
+        return await repo.chart_rows(product_id) or None
+
+    async def _draw(self, claimed: Claimed, rows: list[PriceHistory]) -> bytes:
+        """The chart as PNG, drawn in a thread: the event loop goes on meanwhile."""
         title = claimed.notification.payload.get("data", {}).get("product", {}).get("title")
-        return price_chart_svg(rows, now=now, title=title) if rows else None
+        return await asyncio.to_thread(price_chart_png, rows, now=datetime.now(UTC), title=title)
 
     async def _record_sent(self, delivered: Sequence[_Delivered]) -> list[Attempt]:
         """pending → sent for each, in one statement; the attempts, in order."""

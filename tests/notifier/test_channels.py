@@ -83,8 +83,33 @@ async def test_an_email_arrives_with_a_text_part_and_an_html_part_with_the_chart
     assert "Now: 89.50 USD (in stock)" in text.get_content()
     assert "Before: 100 USD" in text.get_content()
     assert "https://shop.example/p/lamp" in text.get_content()
-    assert "<svg" in html.get_content()
     assert "Walnut desk lamp is now 89.50 USD" in html.get_content()
+    # The chart is an inline PNG the HTML points at (Gmail and Outlook strip inline SVG).
+    [image] = [part for part in message.walk() if part.get_content_type() == "image/png"]
+    cid = image["Content-ID"].strip("<>")
+    assert f'src="cid:{cid}"' in html.get_content()
+    png = image.get_content()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")) == (480, 160)
+
+
+async def test_an_email_without_history_has_no_chart(
+    db_session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    notifier: Notifier,
+    smtp: SmtpServer,
+) -> None:
+    owner = await make.user(db_session)
+    mail = await make.channel(db_session, owner, "email", "buyer@example.com")
+    note = await pending(db_session, mail, owner)  # a channel test: no product
+
+    assert (await notifier.deliver(note.id)).outcome == "sent"
+
+    [envelope] = smtp.envelopes
+    html = envelope.message.get_body(("html",))
+    assert html is not None
+    assert "cid:" not in html.get_content()
+    assert not [p for p in envelope.message.walk() if p.get_content_maintype() == "image"]
 
 
 async def test_smtp_4xx_retries_and_5xx_fails(

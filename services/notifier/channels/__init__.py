@@ -61,8 +61,8 @@ class Delivery:
     payload: dict[str, Any]
     detected_at: datetime
     attempt: int
-    #: The product's price history drawn as SVG (email only; None when there is none).
-    chart_svg: str | None = None
+    #: The product's price history drawn as PNG (email only; None when there is none).
+    chart_png: bytes | None = None
 
 
 class Sender(Protocol):

@@ -1,12 +1,12 @@
 """Email: a text part and an HTML part, sent by SMTP (aiosmtplib) or Amazon SES.
 
-The HTML carries the price history as an inline `<svg>` (drawn by
-`pricealert.charts`) followed by the same facts as text. Inline SVG shows in
-Apple Mail (macOS, iOS), Thunderbird and most web clients except Gmail and
-Outlook desktop, which strip it; those readers still get every fact and link,
-since nothing in the HTML depends on the picture. A link to the API's
-`chart.svg` was not an option: it needs an API key, which a mail client does
-not send.
+The HTML shows the price history as an inline PNG (drawn by
+`pricealert.charts.price_chart_png`, carried in the message as a
+`multipart/related` part and referenced by `cid:`), followed by the same facts
+as text. Inline SVG was dropped: Gmail and Outlook desktop strip it. A link to
+the API's `chart.svg` was not an option either: it needs an API key, which a
+mail client does not send. Nothing in the HTML depends on the picture, so a
+reader who blocks images still gets every fact and link.
 
 `Message-ID` is derived from the notification id, so a re-delivery after a
 crash (at-least-once) is the same message to clients that dedupe on it.
@@ -32,7 +32,7 @@ from services.notifier.settings import NotifierSettings
 
 
 def build_email(delivery: Delivery, settings: NotifierSettings) -> EmailMessage:
-    """The MIME message (multipart/alternative: text, then HTML)."""
+    """The MIME message (multipart/alternative: text, then HTML with its chart related)."""
     message = render(delivery.payload, settings.public_base_url)
     email = EmailMessage()
     email["Subject"] = message.subject
@@ -42,18 +42,30 @@ def build_email(delivery: Delivery, settings: NotifierSettings) -> EmailMessage:
     domain = parseaddr(settings.email_from)[1].rpartition("@")[2] or "pricealert"
     email["Message-ID"] = f"<{delivery.notification_id}@{domain}>"
     email.set_content(message.text)
-    email.add_alternative(_html(message, delivery.chart_svg), subtype="html")
+    chart_id = f"chart-{delivery.notification_id}@{domain}" if delivery.chart_png else None
+    email.add_alternative(_html(message, chart_id), subtype="html")
+    html_part = email.get_body(("html",))
+    if delivery.chart_png and chart_id and isinstance(html_part, EmailMessage):
+        html_part.add_related(
+            delivery.chart_png, maintype="image", subtype="png", cid=f"<{chart_id}>",
+            filename="price-history.png", disposition="inline",
+        )  # fmt: skip
     return email
 
 
-def _html(message: Message, chart_svg: str | None) -> str:
+def _html(message: Message, chart_id: str | None) -> str:
     facts = "".join(f"<li>{escape(line)}</li>" for line in message.lines)
     links = []
     if message.product_url:
         links.append(f'<a href="{escape(message.product_url)}">Open the product page</a>')
     if message.history_url:
         links.append(f'<a href="{escape(message.history_url)}">Price history</a>')
-    chart = f'<div style="margin:12px 0">{chart_svg}</div>' if chart_svg else ""
+    chart = (
+        f'<div style="margin:12px 0"><img src="cid:{escape(chart_id)}" width="480" '
+        'height="160" alt="Price history"></div>'
+        if chart_id
+        else ""
+    )
     return (
         '<!doctype html><html><body style="font-family:sans-serif;color:#222">'
         f'<h2 style="font-size:18px">{escape(message.subject)}</h2>'
