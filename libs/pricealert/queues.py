@@ -141,9 +141,9 @@ def deliveries(notification_ids: Sequence[str]) -> list[JobPayload]:
 def work_in_queue(job_ids: Iterable[bytes | str]) -> int:
     """The units of work that queued jobs stand for: a batch counts its size.
 
-    Queue lengths are reported in units of work (checks, evaluations, deliveries), so that "queue
-    length" (the plan's backlog alert, the workers' scaling target) means the same whether
-    work travels alone or in batches.
+    Queue lengths are reported in units of work (checks, evaluations, deliveries), so that
+    "queue length" (the plan's backlog alert, the workers' scaling target) means the same
+    whether work travels alone or in batches.
     """
     total = 0
     for raw in job_ids:
@@ -153,15 +153,24 @@ def work_in_queue(job_ids: Iterable[bytes | str]) -> int:
     return total
 
 
-#: The queues whose jobs may be batches (their length is counted job by job).
-BATCHED_QUEUES: Final = (SCRAPE_QUEUE, EVALUATE_QUEUE, NOTIFY_QUEUE)
+#: Each queue's batch job prefix: ZSCAN picks out its batches, so a long queue of single
+#: jobs (a notifier backlog of deferred retries) is counted by ZCARD, not read.
+BATCH_PREFIX_OF_QUEUE: Final = {
+    SCRAPE_QUEUE: BATCH_JOB_PREFIX,
+    EVALUATE_QUEUE: EVALUATIONS_JOB_PREFIX,
+    NOTIFY_QUEUE: DELIVERIES_JOB_PREFIX,
+}
+_SCAN_COUNT: Final = 5000
 
 
 async def queue_length(redis: ArqRedis, queue: str) -> int:
-    """Work waiting or running in `queue` (see `work_in_queue`)."""
-    if queue not in BATCHED_QUEUES:
-        return int(await redis.zcard(queue))
-    return work_in_queue(await redis.zrange(queue, 0, -1))
+    """Work waiting or running in `queue`: its jobs, a batch counting its size."""
+    total = int(await redis.zcard(queue))
+    prefix = BATCH_PREFIX_OF_QUEUE.get(queue)
+    if prefix is not None and total:
+        async for member, _score in redis.zscan_iter(queue, match=prefix + "*", count=_SCAN_COUNT):
+            total += work_in_queue((member,)) - 1
+    return total
 
 
 async def enqueue(redis: ArqRedis, job: JobPayload, *, defer_seconds: float | None = None) -> bool:

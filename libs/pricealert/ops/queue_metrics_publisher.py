@@ -23,13 +23,13 @@ import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from types import FrameType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 import boto3
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pricealert.queues import ALL_QUEUES, BATCHED_QUEUES, work_in_queue
+from pricealert.queues import ALL_QUEUES, BATCH_PREFIX_OF_QUEUE, work_in_queue
 from pricealert.settings import PriceAlertSettings
 
 if TYPE_CHECKING:
@@ -43,19 +43,17 @@ logger = logging.getLogger(__name__)
 
 
 def read_queue_lengths(client: redis.Redis, queues: Sequence[str] = ALL_QUEUES) -> dict[str, int]:
-    """Return the length of each arq queue: its jobs (ZCARD of its sorted set), and for the
-    queues of batches the work their jobs stand for (`pricealert.queues.work_in_queue`)."""
-    pipe = client.pipeline(transaction=False)
+    """Return the length of each arq queue: its jobs (ZCARD of its sorted set), a batch
+    counting its size (`pricealert.queues.queue_length`, here with a synchronous client)."""
+    lengths = {}
     for queue in queues:
-        if queue in BATCHED_QUEUES:
-            pipe.zrange(queue, 0, -1)
-        else:
-            pipe.zcard(queue)
-    answers = pipe.execute()
-    return {
-        queue: work_in_queue(answer) if queue in BATCHED_QUEUES else int(answer)
-        for queue, answer in zip(queues, answers, strict=True)
-    }
+        total = int(cast(int, client.zcard(queue)))
+        prefix = BATCH_PREFIX_OF_QUEUE.get(queue)
+        if prefix is not None and total:
+            for member, _score in client.zscan_iter(queue, match=prefix + "*", count=5000):
+                total += work_in_queue((member,)) - 1
+        lengths[queue] = total
+    return lengths
 
 
 def put_queue_lengths(
