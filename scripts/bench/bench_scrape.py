@@ -33,11 +33,10 @@ import cProfile
 import json
 import os
 import statistics
-import sys
 import time
 from typing import Any
 
-from scripts.bench.common import machine_info
+from scripts.bench.common import machine_info, workers_log_elsewhere
 from scripts.bench.scrape_phases import ExtractTimer, RoundTrips, phase_shares
 from scripts.bench.scrape_setup import (
     REDIS_URL,
@@ -218,19 +217,13 @@ def main() -> None:
     )  # fmt: skip
     args = parser.parse_args()
     info = machine_info()
-    out = sys.stdout
-    # The worker logs one JSON line per check, as in production; not into this JSON.
-    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - restored below
-    try:
+    with workers_log_elsewhere():
         if "uvloop" in args.experiment:
             import uvloop
 
             report = uvloop.run(main_async(args))
         else:
             report = asyncio.run(main_async(args))
-    finally:
-        sys.stdout.close()
-        sys.stdout = out
     from scripts.bench.scrape_phases import extraction_pages_per_second
 
     info["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]

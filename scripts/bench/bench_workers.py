@@ -33,14 +33,13 @@ import json
 import os
 import pstats
 import statistics
-import sys
 import tempfile
 import time
 from typing import Any
 
 import asyncpg
 
-from scripts.bench.common import machine_info
+from scripts.bench.common import machine_info, workers_log_elsewhere
 from scripts.bench.pipeline_measure import cpu_between, cpu_seconds
 from scripts.bench.scrape_setup import create_database, drop_database
 from scripts.bench.workers_setup import (
@@ -304,14 +303,8 @@ def main() -> None:
     )  # fmt: skip
     args = parser.parse_args()
     info = machine_info()
-    out = sys.stdout
-    # The workers log one JSON line per job, as in production; not into this JSON.
-    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - restored below
-    try:
+    with workers_log_elsewhere():
         report = asyncio.run(main_async(args))
-    finally:
-        sys.stdout.close()
-        sys.stdout = out
     info["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps({"benchmark": "workers", "products": args.products, "batch": args.batch,
                       **report,

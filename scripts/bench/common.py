@@ -9,13 +9,14 @@ benchmark never touches a database it did not create.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,16 @@ def flush_redis(url: str = REDIS_URL) -> None:
         client.flushdb()
     finally:
         client.close()
+
+
+@contextlib.contextmanager
+def workers_log_elsewhere() -> Iterator[None]:
+    """Workers run in this process log one JSON line per job to stdout, as in production;
+    the benchmark's stdout carries only its JSON, so their lines go to /dev/null meanwhile."""
+    out = sys.stdout
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - closed below
+    try:
+        yield
+    finally:
+        sys.stdout.close()
+        sys.stdout = out

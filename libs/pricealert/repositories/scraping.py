@@ -85,20 +85,24 @@ _RENEW = text(
     """
 )
 
+#: The arrays every batch statement unnests (one element per check, see `_seen_arrays`),
+#: and the names of their columns; constant SQL, composed here once.
+_SEEN_ARRAYS = """
+            CAST(:ids AS bigint[]), CAST(:checked_at AS timestamptz[]),
+            CAST(:factors AS float8[]), CAST(:titles AS text[]), CAST(:etags AS text[]),
+            CAST(:last_modifieds AS text[]), CAST(:prices AS numeric[]),
+            CAST(:currencies AS text[]), CAST(:in_stocks AS boolean[])"""
+_SEEN_NAMES = "id, checked_at, factor, title, etag, last_modified, price, currency, in_stock"
+
 #: `_UNCHANGED` (or a 304's write) for many checks of one claim in one statement. A product
 #: is written only if the claim still holds its lease, it has a current history row and its
 #: stored state is what the check saw; both updates then match the same products, and the
 #: caller takes the general path for the others (nothing was written for them).
 _UNCHANGED_MANY = text(
-    """
+    f"""
     WITH seen AS (
-        SELECT * FROM unnest(
-            CAST(:ids AS bigint[]), CAST(:checked_at AS timestamptz[]),
-            CAST(:factors AS float8[]), CAST(:titles AS text[]), CAST(:etags AS text[]),
-            CAST(:last_modifieds AS text[]), CAST(:prices AS numeric[]),
-            CAST(:currencies AS text[]), CAST(:in_stocks AS boolean[]), CAST(:results AS text[])
-        ) AS s(id, checked_at, factor, title, etag, last_modified, price, currency, in_stock,
-               result)
+        SELECT * FROM unnest({_SEEN_ARRAYS}, CAST(:results AS text[]))
+            AS s({_SEEN_NAMES}, result)
     ), current_row AS (
         SELECT DISTINCT ON (h.product_id) h.product_id, h.id
           FROM price_history AS h JOIN seen ON seen.id = h.product_id
@@ -125,7 +129,7 @@ _UNCHANGED_MANY = text(
       FROM p
      WHERE h.id = p.row_id
     RETURNING p.id
-    """
+    """  # noqa: S608 - composed of constant fragments, no input
 )
 
 
@@ -133,17 +137,12 @@ _UNCHANGED_MANY = text(
 #: the claim still holds its lease and its state is the one the check started from) and
 #: opens a history row; returns each new row.
 _CHANGED_MANY = text(
-    """
+    f"""
     WITH seen AS (
         SELECT * FROM unnest(
-            CAST(:ids AS bigint[]), CAST(:checked_at AS timestamptz[]),
-            CAST(:factors AS float8[]), CAST(:titles AS text[]), CAST(:etags AS text[]),
-            CAST(:last_modifieds AS text[]), CAST(:prices AS numeric[]),
-            CAST(:currencies AS text[]), CAST(:in_stocks AS boolean[]),
-            CAST(:suspicious AS boolean[]), CAST(:was_prices AS numeric[]),
+            {_SEEN_ARRAYS}, CAST(:suspicious AS boolean[]), CAST(:was_prices AS numeric[]),
             CAST(:was_currencies AS text[]), CAST(:was_in_stocks AS boolean[])
-        ) AS s(id, checked_at, factor, title, etag, last_modified, price, currency, in_stock,
-               suspicious, was_price, was_currency, was_in_stock)
+        ) AS s({_SEEN_NAMES}, suspicious, was_price, was_currency, was_in_stock)
     ), p AS (
         UPDATE product
            SET price = seen.price, currency = seen.currency, in_stock = seen.in_stock,
@@ -167,7 +166,7 @@ _CHANGED_MANY = text(
         (product_id, price, currency, in_stock, first_seen_at, last_seen_at, checks, suspicious)
     SELECT id, price, currency, in_stock, checked_at, checked_at, 1, suspicious FROM p
     RETURNING id, product_id
-    """
+    """  # noqa: S608 - composed of constant fragments, no input
 )
 
 
