@@ -6,7 +6,7 @@ setup    through the API: a user, a webhook channel, N products (checked every 2
          one `change` rule each once every product has its first price
 run      prices move for `duration` s; the prober and the sampler record; the fault runs
 rollback the fault ends; the stack must be whole again (every process back, /readyz 200)
-settle   until every change made has reached the receiver, or `settle` s
+settle   until every change made has reached the receiver and is recorded, or `settle` s
 verdict  the invariants over the records (see `invariants`)
 """
 
@@ -178,7 +178,7 @@ async def _run(
         await asyncio.sleep(max(0.0, records.started + drill.run_seconds - time.time()))
         rollback = await _rollback_complete(stack)
         say(f"  settle: up to {records.bounds.settle_seconds:.0f} s for the last alerts")
-        await _settle(drill, records.bounds.settle_seconds)
+        await _settle(drill, records.bounds.settle_seconds, database_url)
     finally:
         for watcher in watchers:
             watcher.cancel()
@@ -222,8 +222,10 @@ async def _rollback_complete(stack: Stack) -> Check:
             await asyncio.sleep(0.5)
 
 
-async def _settle(drill: Drill, settle: float) -> None:
-    """Wait until every change made has reached the receiver (or `settle` s have passed)."""
+async def _settle(drill: Drill, settle: float, database_url: str) -> None:
+    """Wait until every change made has reached the receiver and its notification is
+    recorded — none left `pending` — (or `settle` s have passed). A receiver that answers
+    slowly has the request well before the notifier has its answer and writes `sent`."""
     deadline = time.time() + settle
     made = {(c.product, c.old, c.new) for c in drill.shop.schedule.changes(time.time())}
     while time.time() < deadline:
@@ -233,8 +235,10 @@ async def _settle(drill: Drill, settle: float) -> None:
             if d.signature_valid
         }
         if made <= arrived:
-            await asyncio.sleep(QUIET_SECONDS)
-            return
+            notifications, _history = await read_outcome(database_url, drill.shop.product_of)
+            if all(n.status != "pending" for n in notifications):
+                await asyncio.sleep(QUIET_SECONDS)
+                return
         await asyncio.sleep(0.5)
 
 
