@@ -130,8 +130,8 @@ audit: install ## Dependency vulnerability audit (pip-audit)
 perf-report: install ## Slowest statements from pg_stat_statements
 	$(PA) perf report
 
-alert-review: install ## Alerts without runbooks; ALERTMANAGER_URL=... adds what is firing
-	$(PA) alert review $(if $(ALERTMANAGER_URL),--alertmanager $(ALERTMANAGER_URL))
+alert-review: install ## Alerts without runbooks; ALERTMANAGER_URL=... what is firing; PROMETHEUS_URL=... the quarter's firings
+	$(PA) alert review $(if $(ALERTMANAGER_URL),--alertmanager $(ALERTMANAGER_URL)) $(if $(PROMETHEUS_URL),--prometheus $(PROMETHEUS_URL))
 
 forecast: install ## PROMETHEUS_URL=... QUERY='...' KIND=queue_length|cpu|requests
 	mkdir -p build && $(PA) forecast --prometheus $(PROMETHEUS_URL) --query '$(QUERY)' \

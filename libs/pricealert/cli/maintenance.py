@@ -3,7 +3,7 @@
     db maintenance   ANALYZE, bloat estimate, unused indexes; --reindex (monthly)
     audit            dependency vulnerability audit with pip-audit (monthly)
     perf report      slowest statements from pg_stat_statements (weekly)
-    alert review     alerts without runbooks, alerts Alertmanager holds (quarterly)
+    alert review     alerts without runbooks, alerts firing now, the quarter's firings (quarterly)
 
 Exit codes: 0 nothing to act on; 1 the report found something to act on
 (vulnerabilities, alerts without runbooks); 2 the report could not be made.
@@ -54,11 +54,19 @@ def register(subparsers: Any) -> None:
     alert = subparsers.add_parser("alert", help="Alert rules maintenance.")
     alert_commands = alert.add_subparsers(dest="alert_command", required=True, metavar="COMMAND")
     review = add_command(
-        alert_commands, "review", _alert_review, "Alerts without runbooks; alerts firing now."
+        alert_commands,
+        "review",
+        _alert_review,
+        "Alerts without runbooks; alerts firing now; the quarter's firings.",
     )
     review.add_argument("--rules-dir", type=Path, default=Path("monitoring/prometheus/rules"))
     review.add_argument("--runbooks-dir", type=Path, default=Path("monitoring/runbooks"))
     review.add_argument("--alertmanager", metavar="URL", help="Alertmanager base URL")
+    review.add_argument(
+        "--prometheus", metavar="URL",
+        help="Prometheus base URL: how often and how long each alert fired over --days",
+    )  # fmt: skip
+    review.add_argument("--days", type=int, default=91, help="review period (default a quarter)")
 
 
 def _database_url(args: argparse.Namespace) -> str:
@@ -97,7 +105,10 @@ def _perf_report(args: argparse.Namespace) -> int:
 
 
 def _alert_review(args: argparse.Namespace) -> int:
+    if not 1 <= args.days <= 3650:
+        raise CommandError("invalid_days", "--days must be between 1 and 3650")
     runbooks = alert_review.check_runbooks(args.rules_dir, args.runbooks_dir)
     firing = alert_review.firing_alerts(args.alertmanager) if args.alertmanager else None
-    print("\n".join(alert_review.format_review(runbooks, firing)))
+    history = alert_review.alert_history(args.prometheus, args.days) if args.prometheus else None
+    print("\n".join(alert_review.format_review(runbooks, firing, history, args.days)))
     return 1 if any(r.status in {"missing", "dangling"} for r in runbooks) else 0

@@ -6,10 +6,13 @@ and links to the rendered file both work), or, without the annotation, when
 `<runbooks>/<alertname>.md` exists. Links to other sites cannot be checked
 here and are listed as such.
 
-"Fired most" comes from Alertmanager's API (`/api/v2/alerts`): the alerts it
+"Firing now" comes from Alertmanager's API (`/api/v2/alerts`): the alerts it
 holds now, counted per alert name (one per label set) with the earliest start.
-Alertmanager keeps no history; for a quarter's counts, read the `ALERTS`
-series in Prometheus.
+Alertmanager keeps no history, so "fired most this quarter" comes from
+Prometheus's own record of its alerts, the `ALERTS` series: per alert name and
+severity, how many times it started firing (a minute firing that was not firing
+the minute before) and for how many minutes it fired, over `--days` (the
+Prometheus retention must cover them: compose keeps 100 days).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import httpx
 import yaml
 
 from pricealert.errors import InvalidInput, ServiceUnavailable
+from pricealert.ops.forecast_io import PrometheusQueryFailed, PrometheusUnreachable
 
 
 class RulesUnreadable(InvalidInput):
@@ -43,6 +47,16 @@ class RuleRunbook:
     source: str
     runbook: str | None  # the annotation, or None
     status: str  # "ok", "missing", "dangling" (names a file that does not exist), "external"
+
+
+@dataclass(frozen=True)
+class AlertHistory:
+    """How often an alert fired over the review period, and for how long in all."""
+
+    alert: str
+    severity: str
+    firings: int
+    firing_minutes: int
 
 
 @dataclass(frozen=True)
@@ -117,7 +131,58 @@ def firing_alerts(alertmanager_url: str, *, timeout: float = 10) -> list[FiringA
     ]
 
 
-def format_review(runbooks: list[RuleRunbook], firing: list[FiringAlert] | None) -> list[str]:
+#: Minutes an alert fired, and minutes it started firing (firing, but not a minute before),
+#: over the period, per alert name and severity; evaluated at one-minute resolution.
+_FIRING_MINUTES = (
+    'sum by (alertname, severity) (count_over_time(ALERTS{{alertstate="firing"}}[{days}d:1m]))'
+)
+_FIRING_STARTS = (
+    "sum by (alertname, severity) (count_over_time("
+    '(ALERTS{{alertstate="firing"}} unless ALERTS{{alertstate="firing"}} offset 1m)[{days}d:1m]))'
+)
+
+
+def alert_history(prometheus_url: str, days: int, *, timeout: float = 60) -> list[AlertHistory]:
+    """Each alert that fired in the last `days` days, most firings first (Prometheus `ALERTS`)."""
+    minutes = _by_alert(prometheus_url, _FIRING_MINUTES.format(days=days), timeout)
+    starts = _by_alert(prometheus_url, _FIRING_STARTS.format(days=days), timeout)
+    history = [
+        AlertHistory(alert, severity, starts.get((alert, severity), 0), count)
+        for (alert, severity), count in minutes.items()
+    ]
+    return sorted(history, key=lambda h: (-h.firings, -h.firing_minutes, h.alert))
+
+
+def _by_alert(base_url: str, query: str, timeout: float) -> dict[tuple[str, str], int]:
+    url = base_url.rstrip("/") + "/api/v1/query"
+    try:
+        response = httpx.get(url, params={"query": query}, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise PrometheusUnreachable(f"cannot reach Prometheus at {base_url}: {exc}") from exc
+    try:
+        body: Any = response.json()
+    except ValueError as exc:
+        raise PrometheusQueryFailed(
+            f"Prometheus answered {response.status_code} without JSON"
+        ) from exc
+    if response.status_code != 200 or body.get("status") != "success":
+        raise PrometheusQueryFailed(
+            f"{body.get('errorType', response.status_code)}: {body.get('error', 'query failed')}"
+        )
+    counts = {}
+    for item in body.get("data", {}).get("result", []):
+        labels = item.get("metric", {})
+        key = (labels.get("alertname", "?"), labels.get("severity", "-"))
+        counts[key] = round(float(item["value"][1]))
+    return counts
+
+
+def format_review(
+    runbooks: list[RuleRunbook],
+    firing: list[FiringAlert] | None,
+    history: list[AlertHistory] | None = None,
+    days: int = 0,
+) -> list[str]:
     """The readable alert review."""
     problems = [r for r in runbooks if r.status != "ok"]
     lines = [f"{len(runbooks)} alerting rules; {len(problems)} without a runbook here"]
@@ -133,5 +198,11 @@ def format_review(runbooks: list[RuleRunbook], firing: list[FiringAlert] | None)
         for f in firing:
             lines.append(
                 f"  {f.count:>4} × {f.alert} [{f.severity}] since {f.earliest.isoformat()}"
+            )
+    if history is not None:
+        lines.append(f"alerts fired over the last {days} days (Prometheus ALERTS): {len(history)}")
+        for h in history:
+            lines.append(
+                f"  {h.firings:>4} × {h.alert} [{h.severity}], {h.firing_minutes} min firing in all"
             )
     return lines
