@@ -22,6 +22,18 @@ def test_the_database_is_encrypted_protected_and_keeps_seven_days_of_pitr() -> N
     assert database["ManageMasterUserPassword"] is True
 
 
+def test_the_seven_days_of_pitr_are_replicated_to_the_second_region() -> None:
+    database = props("data", "Database")
+
+    # The DR vault's region (an ARN's fourth field), encrypted with that region's key.
+    assert database["AutomaticBackupReplicationRegion"] == {
+        "Fn::Select": [3, {"Fn::Split": [":", {"Ref": "DrBackupVaultArn"}]}]
+    }
+    assert database["AutomaticBackupReplicationKmsKeyId"] == {"Ref": "DrKeyArn"}
+    assert database["AutomaticBackupReplicationRetentionPeriod"] == 7
+    assert props("dr-region", "DrVaultKey")["EnableKeyRotation"] is True
+
+
 def test_daily_snapshots_are_kept_14_days_here_and_in_the_second_region() -> None:
     (rule,) = props("data", "BackupPlan")["BackupPlan"]["BackupPlanRule"]
     (copy,) = rule["CopyActions"]

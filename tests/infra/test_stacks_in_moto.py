@@ -32,6 +32,7 @@ STACKS: list[tuple[str, dict[str, str]]] = [
         "data",
         {
             "DrBackupVaultArn": f"arn:aws:backup:ap-northeast-3:{ACCOUNT}:backup-vault:pa-dr",
+            "DrKeyArn": f"arn:aws:kms:ap-northeast-3:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-0123",
             "DrDumpBucketArn": "arn:aws:s3:::pricealert-production-db-dumps-dr",
             "DrAppDataBucketArn": "arn:aws:s3:::pricealert-production-app-data-dr",
         },
