@@ -2,9 +2,10 @@
 
 - a private PostgreSQL cluster with `pg_stat_statements` preloaded (the shared
   test server does not preload it, and its configuration is not ours to change);
-- Alertmanager, the Debian `prometheus-alertmanager` binary.
+- Alertmanager, the Debian `prometheus-alertmanager` binary;
+- Prometheus serving a history backfilled with promtool (OpenMetrics text).
 
-Both are started as child processes and stopped when the fixture ends.
+All are started as child processes and stopped when the fixture ends.
 """
 
 from __future__ import annotations
@@ -100,6 +101,33 @@ def alertmanager() -> Iterator[str]:
         process.terminate()
         process.wait(timeout=30)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def backfilled_prometheus(root: Path, openmetrics: str) -> Iterator[str]:
+    """A real Prometheus whose storage holds `openmetrics` (backfilled with promtool, kept
+    10 years); yields its base URL."""
+    (root / "history.om").write_text(openmetrics)
+    (root / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
+    subprocess.run(
+        ["promtool", "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=1000h",
+         "--quiet", str(root / "history.om"), str(root / "data")],
+        check=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{free_port()}"
+    with (root / "prometheus.log").open("wb") as log:
+        process = subprocess.Popen(
+            ["prometheus", f"--config.file={root / 'prometheus.yml'}",
+             f"--storage.tsdb.path={root / 'data'}", "--storage.tsdb.retention.time=10y",
+             f"--web.listen-address={url.removeprefix('http://')}"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_ready(f"{url}/-/ready", process, root / "prometheus.log")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, limit: float = 60) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 
 from pricealert.ops.alert_review import alert_history
 
-from .servers import free_port, wait_ready
+from .servers import backfilled_prometheus, free_port
 
 Cli = Callable[..., tuple[int, str, str]]
 
@@ -46,28 +45,8 @@ def _openmetrics() -> str:
 def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if shutil.which("prometheus") is None or shutil.which("promtool") is None:
         pytest.fail("needs prometheus and promtool: apt-get install -y prometheus", pytrace=False)
-    root = tmp_path_factory.mktemp("prometheus-alerts")
-    (root / "alerts.om").write_text(_openmetrics())
-    (root / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
-    subprocess.run(
-        ["promtool", "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=1000h",
-         "--quiet", str(root / "alerts.om"), str(root / "data")],
-        check=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{free_port()}"
-    with (root / "prometheus.log").open("wb") as log:
-        process = subprocess.Popen(
-            ["prometheus", f"--config.file={root / 'prometheus.yml'}",
-             f"--storage.tsdb.path={root / 'data'}", "--storage.tsdb.retention.time=10y",
-             f"--web.listen-address={url.removeprefix('http://')}"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        wait_ready(f"{url}/-/ready", process, root / "prometheus.log")
+    with backfilled_prometheus(tmp_path_factory.mktemp("prometheus-alerts"), _openmetrics()) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_the_history_counts_each_firing_and_its_minutes_within_the_period(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +13,7 @@ from pricealert.ops.forecast import fit_builtin
 from pricealert.ops.forecast_io import PrometheusQueryFailed, fetch_prometheus
 
 from . import synthetic
-from .servers import free_port, wait_ready
+from .servers import backfilled_prometheus
 
 Cli = Callable[..., tuple[int, str, str]]
 
@@ -45,28 +44,8 @@ def _openmetrics() -> str:
 @pytest.fixture(scope="module")
 def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Prometheus serving the backfilled history on a free loopback port."""
-    root = tmp_path_factory.mktemp("prometheus")
-    (root / "history.om").write_text(_openmetrics())
-    (root / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
-    subprocess.run(
-        ["promtool", "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=1000h",
-         "--quiet", str(root / "history.om"), str(root / "data")],
-        check=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{free_port()}"
-    with (root / "prometheus.log").open("wb") as log:
-        process = subprocess.Popen(
-            ["prometheus", f"--config.file={root / 'prometheus.yml'}",
-             f"--storage.tsdb.path={root / 'data'}", "--storage.tsdb.retention.time=10y",
-             f"--web.listen-address={url.removeprefix('http://')}"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        wait_ready(f"{url}/-/ready", process, root / "prometheus.log")
+    with backfilled_prometheus(tmp_path_factory.mktemp("prometheus"), _openmetrics()) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_a_range_query_returns_the_backfilled_hourly_series(prometheus_url: str) -> None:

@@ -28,7 +28,7 @@ import httpx
 import yaml
 
 from pricealert.errors import InvalidInput, ServiceUnavailable
-from pricealert.ops.forecast_io import PrometheusQueryFailed, PrometheusUnreachable
+from pricealert.ops.forecast_io import prometheus_api
 
 
 class RulesUnreadable(InvalidInput):
@@ -154,21 +154,7 @@ def alert_history(prometheus_url: str, days: int, *, timeout: float = 60) -> lis
 
 
 def _by_alert(base_url: str, query: str, timeout: float) -> dict[tuple[str, str], int]:
-    url = base_url.rstrip("/") + "/api/v1/query"
-    try:
-        response = httpx.get(url, params={"query": query}, timeout=timeout)
-    except httpx.HTTPError as exc:
-        raise PrometheusUnreachable(f"cannot reach Prometheus at {base_url}: {exc}") from exc
-    try:
-        body: Any = response.json()
-    except ValueError as exc:
-        raise PrometheusQueryFailed(
-            f"Prometheus answered {response.status_code} without JSON"
-        ) from exc
-    if response.status_code != 200 or body.get("status") != "success":
-        raise PrometheusQueryFailed(
-            f"{body.get('errorType', response.status_code)}: {body.get('error', 'query failed')}"
-        )
+    body = prometheus_api(base_url, "query", {"query": query}, timeout=timeout)
     counts = {}
     for item in body.get("data", {}).get("result", []):
         labels = item.get("metric", {})

@@ -62,17 +62,12 @@ def read_csv(path: Path) -> Series:
     return Series([p[0] for p in points], [p[1] for p in points])
 
 
-def fetch_prometheus(
-    base_url: str, query: str, start: datetime, end: datetime, step: str, *, timeout: float = 30
-) -> Series:
-    """The one series a Prometheus range query returns."""
-    params = {
-        "query": query,
-        "start": start.isoformat(),
-        "end": end.isoformat(),
-        "step": step,
-    }
-    url = base_url.rstrip("/") + "/api/v1/query_range"
+def prometheus_api(
+    base_url: str, endpoint: str, params: dict[str, str], *, timeout: float = 30
+) -> dict[str, Any]:
+    """One call of Prometheus's HTTP API (`/api/v1/<endpoint>`): its successful answer, or
+    `PrometheusUnreachable` / `PrometheusQueryFailed` naming what went wrong."""
+    url = base_url.rstrip("/") + "/api/v1/" + endpoint
     try:
         response = httpx.get(url, params=params, timeout=timeout)
     except httpx.HTTPError as exc:
@@ -83,10 +78,26 @@ def fetch_prometheus(
         raise PrometheusQueryFailed(
             f"Prometheus answered {response.status_code} without JSON"
         ) from exc
-    if response.status_code != 200 or body.get("status") != "success":
+    if response.status_code != 200 or not isinstance(body, dict) or body.get("status") != "success":
+        detail = body if isinstance(body, dict) else {}
         raise PrometheusQueryFailed(
-            f"{body.get('errorType', response.status_code)}: {body.get('error', 'query failed')}"
+            f"{detail.get('errorType', response.status_code)}: "
+            f"{detail.get('error', 'query failed')}"
         )
+    return body
+
+
+def fetch_prometheus(
+    base_url: str, query: str, start: datetime, end: datetime, step: str, *, timeout: float = 30
+) -> Series:
+    """The one series a Prometheus range query returns."""
+    params = {
+        "query": query,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "step": step,
+    }
+    body = prometheus_api(base_url, "query_range", params, timeout=timeout)
     data = body.get("data", {})
     if data.get("resultType") != "matrix":
         raise PrometheusQueryFailed(f"expected a matrix, got {data.get('resultType')!r}")
