@@ -89,17 +89,12 @@ class DeliveryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def claim(
-        self, notification_id: uuid.UUID, now: datetime, lease: timedelta
-    ) -> Claimed | None:
-        """Lease a pending, due, unleased notification and count the attempt (None: not now)."""
-        claimed = await self.claim_many([notification_id], now, lease)
-        return claimed[0] if claimed else None
-
     async def claim_many(
         self, notification_ids: Sequence[uuid.UUID], now: datetime, lease: timedelta
     ) -> list[Claimed]:
-        """`claim` for many notifications in one statement: those that could be leased now."""
+        """Lease those of these notifications that are pending, due and unleased, and count
+        the attempt; one statement. The rest (sent, failed, held by a live worker, not due
+        yet) are not returned."""
         params = {
             "ids": list(notification_ids),
             "now": now,
@@ -131,10 +126,6 @@ class DeliveryRepository:
         rows = list(await self.session.scalars(query))
         rows.reverse()
         return rows
-
-    async def mark_sent(self, notification_id: uuid.UUID, at: datetime) -> bool:
-        """pending → sent; False when it was no longer pending."""
-        return notification_id in await self.mark_sent_many([(notification_id, at)])
 
     async def mark_sent_many(self, sent: Sequence[tuple[uuid.UUID, datetime]]) -> set[uuid.UUID]:
         """pending → sent for each (id, sent at); returns those that were still pending."""
