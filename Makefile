@@ -88,7 +88,7 @@ chaos: install ## Chaos experiments on a private local stack, short (~6 min); ex
 	$(PA) chaos --short
 
 test-extract: install ## Extraction tests alone (no database needed)
-	$(BIN)/pytest -q tests/scraper/extract
+	$(BIN)/pytest -q tests/extract
 
 bench-extract: install ## Extraction pages/s and CPU ms per page (JSON)
 	$(BIN)/python -m scripts.bench.bench_extract

@@ -25,8 +25,8 @@ from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser
 
-from services.scraper.extract import extract, keep_parser_memory
-from services.scraper.extract.encoding import detect_encoding
+from pricealert.extract import extract, keep_parser_memory
+from pricealert.extract.encoding import detect_encoding
 
 CORPUS = Path(__file__).resolve().parents[2] / "tests" / "scraper" / "extract" / "corpus"
 

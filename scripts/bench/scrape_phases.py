@@ -74,7 +74,7 @@ class RoundTrips:
 #: times are useless here: coroutines re-enter on every resumption and SQLAlchemy's
 #: greenlets switch stacks under it, so only self time is trustworthy.
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("parse_and_extract", ("services/scraper/extract/", "selectolax", "price_parser",
+    ("parse_and_extract", ("libs/pricealert/extract/", "selectolax", "price_parser",
                            "services/scraper/observe.py", "scrape_phases.py")),
     ("fetch_http", ("httpx/", "httpcore/", "h11/", "anyio/", "sniffio/", "idna/",
                     "pricealert/http/", "services/scraper/fetch.py", "services/scraper/robots.py")),

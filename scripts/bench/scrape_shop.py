@@ -24,8 +24,8 @@ import sys
 import threading
 from typing import Any
 
+from pricealert.extract.encoding import detect_encoding
 from scripts.bench.bench_extract import SHAPES, build_page
-from services.scraper.extract.encoding import detect_encoding
 
 #: The shapes a watched product's page has (a listing page is not a product).
 PRODUCT_SHAPES = [name for name in SHAPES if name != "listing_none"]

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pricealert import metrics, queues
 from pricealert.db import after_commit, session_scope
+from pricealert.extract import extract
 from pricealert.logging import get_logger
 from pricealert.queues import EvaluateChange, EvaluateChanges, enqueue_after_commit
 from pricealert.repositories.scraping import (
@@ -22,7 +23,6 @@ from pricealert.repositories.scraping import (
     ScrapingRepository,
     UnchangedCheck,
 )
-from services.scraper.extract import extract
 from services.scraper.fetch import FetchOutcome, ShopFetcher
 from services.scraper.observe import (
     Deferred,

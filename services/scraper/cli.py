@@ -4,7 +4,8 @@
     pricealert check URL [--selector CSS] [--stock-selector CSS]
 
 print one JSON object: `price` (a decimal string or null), `currency`,
-`in_stock` (true/false/null), `title`, `method`, `blocked`, `block_reason`;
+`availability` (the schema.org ItemAvailability name or null), `in_stock`
+(true/false/null, derived from it), `title`, `method`, `blocked`, `block_reason`;
 `check` adds `status` and `final_url`. `check` fetches through the guarded client
 (hosts in PRICEALERT_FETCH_ALLOWED_HOSTS are exempt from the address policy) and,
 when the fetch is refused or fails, prints `error: <code>: <detail>` and exits 2.
@@ -20,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from pricealert.cli import CommandError, add_command
+from pricealert.extract import Extraction, extract
 from pricealert.http import GuardedClient
 from pricealert.urls import normalise_url
-from services.scraper.extract import Extraction, extract
 from services.scraper.fetch import ShopFetcher
 from services.scraper.observe import classify_fetch
 from services.scraper.settings import ScraperSettings
@@ -60,6 +61,7 @@ def extraction_json(result: Extraction) -> dict[str, Any]:
     return {
         "price": str(result.price) if result.price is not None else None,
         "currency": result.currency,
+        "availability": result.availability,
         "in_stock": result.in_stock,
         "title": result.title,
         "method": result.method,

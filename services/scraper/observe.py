@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Final
 
+from pricealert.extract import Extraction
 from pricealert.repositories.scraping import Observation
-from services.scraper.extract import Extraction
 from services.scraper.fetch import FetchOutcome
 
 #: Fetch error codes → the scrape result they count as.

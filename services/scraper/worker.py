@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from pricealert.extract import keep_parser_memory
 from pricealert.http import GuardedClient
 from pricealert.queues import SCRAPE_QUEUE, CheckBatch, CheckProduct
 from pricealert.worker import JobContext, build_worker_settings, job
 from services.scraper.check import ProductCheck
-from services.scraper.extract import keep_parser_memory
 from services.scraper.fetch import ShopFetcher
 from services.scraper.schedule import start_scheduler, stop_scheduler
 from services.scraper.settings import ScraperSettings

@@ -29,7 +29,7 @@ CHECKS = [
 
 @pytest.fixture(scope="module")
 def fuzzed_app(template_database: str) -> Iterator[dict[str, Any]]:
-    from tests.conftest import async_url, clone_database, drop_database
+    from tests.conftest import REDIS_BASE, async_url, clone_database, drop_database
 
     name = f"{template_database}_fuzz"
     clone_database(template_database, name)
@@ -37,7 +37,7 @@ def fuzzed_app(template_database: str) -> Iterator[dict[str, Any]]:
         ApiSettings(
             environment="test",
             database_url=async_url(name),
-            redis_url="redis://127.0.0.1:6379/2",
+            redis_url=f"{REDIS_BASE}/2",
             rate_limit_per_minute=1_000_000,
             signup_limit_per_hour=1_000_000,
         )

@@ -10,7 +10,10 @@ import redis
 
 from tests.support.aws import moto_aws
 
-REDIS_URL = os.environ.get("PRICEALERT_TEST_INFRA_REDIS_URL", "redis://127.0.0.1:6379/12")
+REDIS_URL = os.environ.get(
+    "PRICEALERT_TEST_INFRA_REDIS_URL",
+    os.environ.get("PRICEALERT_TEST_REDIS", "redis://127.0.0.1:6379") + "/12",
+)
 REGION = "ap-northeast-1"
 
 

@@ -6,7 +6,7 @@ import codecs
 
 import pytest
 
-from services.scraper.extract.encoding import decode_html, detect_encoding, normalize_label
+from pricealert.extract.encoding import decode_html, detect_encoding, normalize_label
 
 JAPANESE = "<p>在庫あり 税込 1,280円 売り切れ</p>"
 # NEC/IBM characters exist in Windows-31J (what pages labelled Shift_JIS really are) only.

@@ -16,8 +16,8 @@ from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from services.scraper.extract.result import Found
-from services.scraper.extract.schema_org import PRODUCT_TYPES, Graph, Node, read_product, types_of
+from pricealert.extract.result import Found
+from pricealert.extract.schema_org import PRODUCT_TYPES, Graph, Node, read_product, types_of
 
 _STRUCK_TAGS = frozenset({"del", "s", "strike"})
 _STRUCK_CLASS = re.compile(

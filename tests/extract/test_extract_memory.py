@@ -15,7 +15,7 @@ _PROBE = textwrap.dedent(
     """
     import resource, sys
     from scripts.bench.bench_extract import build_page
-    from services.scraper.extract import extract, keep_parser_memory
+    from pricealert.extract import extract, keep_parser_memory
 
     body = build_page("jp_yodobashi_like.html", 220)
     url = "https://www.yodobashi.com/product/1/"

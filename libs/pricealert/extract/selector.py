@@ -15,9 +15,10 @@ from decimal import Decimal
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
+from pricealert.availability import Availability
 from pricealert.errors import InvalidInput
-from services.scraper.extract.price_text import parse_price
-from services.scraper.extract.stock import text_to_stock
+from pricealert.extract.price_text import parse_price
+from pricealert.extract.stock import text_availability
 
 _STRUCK = frozenset({"del", "s", "strike"})
 
@@ -58,7 +59,7 @@ def price_by_selector(
     return shown
 
 
-def stock_by_selector(tree: LexborHTMLParser, selector: str) -> bool | None:
+def stock_by_selector(tree: LexborHTMLParser, selector: str) -> Availability | None:
     """Stock words at the configured stock selector; None if it matches nothing readable."""
     node = select_first(tree, selector)
     if node is None:
@@ -66,10 +67,10 @@ def stock_by_selector(tree: LexborHTMLParser, selector: str) -> bool | None:
     for attribute in ("content", "href"):
         raw = node.attributes.get(attribute)
         if raw:
-            found = text_to_stock(raw)
+            found = text_availability(raw)
             if found is not None:
                 return found
-    return text_to_stock(_visible_text(node))
+    return text_availability(_visible_text(node))
 
 
 def _visible_text(node: LexborNode) -> str:

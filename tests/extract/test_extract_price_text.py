@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.scraper.extract.price_text import parse_price, to_decimal
+from pricealert.extract.price_text import parse_price, to_decimal
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,8 @@ from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser
 
-from services.scraper.extract.result import Found
-from services.scraper.extract.schema_org import Graph, read_product
+from pricealert.extract.result import Found
+from pricealert.extract.schema_org import Graph, read_product
 
 _SCRIPTS = 'script[type="application/ld+json" i]'
 _WRAPPERS = re.compile(r"<!--|-->|(?://\s*)?<!\[CDATA\[|(?://\s*)?\]\]>")

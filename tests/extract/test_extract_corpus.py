@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from services.scraper.extract import extract
+from pricealert.extract import extract
 
 HERE = Path(__file__).parent
 CASES: list[dict[str, Any]] = yaml.safe_load((HERE / "cases.yaml").read_text(encoding="utf-8"))
@@ -21,7 +21,7 @@ def _case_id(case: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
-def test_corpus_page_gives_the_expected_price_currency_stock_and_method(
+def test_corpus_page_gives_the_expected_price_currency_availability_and_method(
     case: dict[str, Any],
 ) -> None:
     body = (HERE / "corpus" / case["file"]).read_bytes()
@@ -33,10 +33,10 @@ def test_corpus_page_gives_the_expected_price_currency_stock_and_method(
         headers=case.get("headers"),
     )
     expected_price = Decimal(case["price"]) if case["price"] is not None else None
-    assert (result.price, result.currency, result.in_stock, result.method) == (
+    assert (result.price, result.currency, result.availability, result.method) == (
         expected_price,
         case["currency"],
-        case["in_stock"],
+        case["availability"],
         case["method"],
     ), case["why"]
     assert (result.blocked, result.block_reason) == (

@@ -2,7 +2,7 @@
 
 Real Japanese shops still serve Shift_JIS (in practice Windows-31J, with ① and
 ㈱) and EUC-JP; these pages must be stored as those bytes, and editing them
-by hand is impractical. Run `python tests/scraper/extract/make_encoded_corpus.py`
+by hand is impractical. Run `python tests/extract/make_encoded_corpus.py`
 after changing a source; a test checks that the stored bytes are up to date.
 """
 

@@ -12,10 +12,11 @@ first that yields a price:
 3. schema.org microdata (`items`, `microdata`), then RDFa (`rdfa`);
 4. OpenGraph / `product:price:*` meta tags (`meta`, `opengraph`).
 
-Stock comes from the stock selector when one is configured, else from the
-machine-readable availability of the strategy that gave the price, else of the
-other strategies (also when the selector gave the price); free text is never
-read as stock (see `stock` for what counts as in stock). A block page (`block`)
+Availability comes from the stock selector when one is configured, else from
+the machine-readable availability of the strategy that gave the price, else of
+the other strategies (also when the selector gave the price); free text is
+never read as stock (see `stock`; `pricealert.availability` says what counts
+as in stock). A block page (`block`)
 is recorded as blocked and never yields a price. Several prices are chosen
 between by the rules in `schema_org` and `price_text`; currency symbols become
 ISO 4217 codes by the rules in `currency`.
@@ -38,16 +39,17 @@ from collections.abc import Callable, Iterator, Mapping
 
 from selectolax.lexbor import LexborHTMLParser
 
-from services.scraper.extract.block import strong_block_reason, weak_block_reason
-from services.scraper.extract.currency import normalize_amount, page_currency, tld_of, to_iso
-from services.scraper.extract.encoding import detect_encoding
-from services.scraper.extract.items import MICRODATA, RDFA, extract_items
-from services.scraper.extract.jsonld import extract_jsonld
-from services.scraper.extract.memory import keep_parser_memory
-from services.scraper.extract.meta import extract_meta, meta_properties
-from services.scraper.extract.price_text import parse_price
-from services.scraper.extract.result import Extraction, Found
-from services.scraper.extract.selector import (
+from pricealert.availability import Availability
+from pricealert.extract.block import strong_block_reason, weak_block_reason
+from pricealert.extract.currency import normalize_amount, page_currency, tld_of, to_iso
+from pricealert.extract.encoding import detect_encoding
+from pricealert.extract.items import MICRODATA, RDFA, extract_items
+from pricealert.extract.jsonld import extract_jsonld
+from pricealert.extract.memory import keep_parser_memory
+from pricealert.extract.meta import extract_meta, meta_properties
+from pricealert.extract.price_text import parse_price
+from pricealert.extract.result import Extraction, Found
+from pricealert.extract.selector import (
     InvalidSelector,
     price_by_selector,
     stock_by_selector,
@@ -131,7 +133,7 @@ def extract(
 
     if stock is None:
         ordered = [winner, *seen] if winner is not None else seen
-        stock = next((f.in_stock for f in ordered if f.in_stock is not None), None)
+        stock = next((f.availability for f in ordered if f.availability is not None), None)
     currency = winner.currency if winner is not None else None
     if winner is not None and currency is None:
         currency = _fallback_currency(page, seen)
@@ -162,9 +164,9 @@ def _meta_step(page: _Page) -> tuple[Found | None, bool]:
     return found, found is not None and found.price is not None
 
 
-def _settled(winner: Found, stock: bool | None, seen: list[Found]) -> bool:
+def _settled(winner: Found, stock: Availability | None, seen: list[Found]) -> bool:
     """Whether later strategies can add nothing: price, currency and stock are known."""
-    has_stock = stock is not None or any(f.in_stock is not None for f in [winner, *seen])
+    has_stock = stock is not None or any(f.availability is not None for f in [winner, *seen])
     return has_stock and winner.currency is not None
 
 

@@ -28,7 +28,7 @@ import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from services.scraper.extract.currency import ZERO_DECIMAL, normalize_amount, to_iso
+from pricealert.extract.currency import ZERO_DECIMAL, normalize_amount, to_iso
 
 _CUR = (
     r"(?:(?<![A-Za-z])(?:US|CA|AU|NZ|HK|MX|NT|R|C|A|S)\$|\$|€|£|¥|₹|₩|₽|₺|₫|₱|₪|฿|円|元|zł|Kč"

@@ -34,6 +34,7 @@ def test_extract_prints_one_json_object_with_a_decimal_string_price(
     assert printed == {
         "price": "19800",
         "currency": "JPY",
+        "availability": "InStock",
         "in_stock": True,
         "title": "オーディオテクニカ ATH-M50x モニターヘッドホン | 音響ショップ山田",
         "method": "selector",

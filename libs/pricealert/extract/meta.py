@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from selectolax.lexbor import LexborHTMLParser
 
-from services.scraper.extract.currency import normalize_amount, to_iso
-from services.scraper.extract.price_text import parse_price, to_decimal
-from services.scraper.extract.result import Found
-from services.scraper.extract.stock import availability_to_stock
+from pricealert.extract.currency import normalize_amount, to_iso
+from pricealert.extract.price_text import parse_price, to_decimal
+from pricealert.extract.result import Found
+from pricealert.extract.stock import read_availability
 
 _PRICE_KEYS = (
     ("product:sale_price:amount", "product:sale_price:currency"),
@@ -38,7 +38,7 @@ def meta_properties(tree: LexborHTMLParser) -> dict[str, str]:
 
 def extract_meta(meta: dict[str, str], expected_currency: str | None) -> Found | None:
     """Price, currency and stock from OpenGraph product tags, or None if they say nothing."""
-    stock = next((availability_to_stock(meta[k]) for k in _STOCK_KEYS if k in meta), None)
+    stock = next((read_availability(meta[k]) for k in _STOCK_KEYS if k in meta), None)
     for amount_key, currency_key in _PRICE_KEYS:
         raw = meta.get(amount_key)
         if not raw:

@@ -17,7 +17,7 @@ schema.org property names) and read here:
   lowest. `AggregateOffer` gives `lowPrice`; `price` wins over
   `priceSpecification`, and list / strikethrough / RRP specifications and
   per-unit prices are never the price. A price of zero or less is no price.
-- Stock: the chosen offer's availability; if it has none, the product's offers
+- Availability: the chosen offer's; if it has none, the product's offers
   together (any orderable → True, all known and none orderable → False).
 """
 
@@ -28,11 +28,12 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from services.scraper.extract.currency import normalize_amount, to_iso
-from services.scraper.extract.price_text import to_decimal
-from services.scraper.extract.result import Found, Offer
-from services.scraper.extract.stock import availability_to_stock
-from services.scraper.extract.urls import url_key
+from pricealert.availability import ORDERABLE_NOW
+from pricealert.extract.currency import normalize_amount, to_iso
+from pricealert.extract.price_text import to_decimal
+from pricealert.extract.result import Found, Offer
+from pricealert.extract.stock import read_availability
+from pricealert.extract.urls import url_key
 
 Node = dict[str, Any]
 
@@ -197,7 +198,7 @@ def _read_offer(
     graph: Graph, offer: Node, url: str | None, page_url: str, expected: str | None
 ) -> list[Offer]:
     url = offer["url"] if isinstance(offer.get("url"), str) else url
-    stock = availability_to_stock(offer.get("availability"))
+    stock = read_availability(offer.get("availability"))
     currency = _currency(offer.get("priceCurrency"), expected)
     if "AggregateOffer" in types_of(offer) and offer.get("lowPrice") in (None, ""):
         nested = graph.many(offer.get("offers"))
@@ -266,12 +267,12 @@ def _choose(
     if len(currencies) > 1:
         wanted = expected if expected in currencies else currencies[0]
         pool = [o for o in pool if o.currency == wanted]
-    orderable = [o for o in pool if o.in_stock]
+    orderable = [o for o in pool if o.availability in ORDERABLE_NOW]
     chosen = min(orderable or pool, key=_price_of) if pool else None
-    stock = chosen.in_stock if chosen is not None else None
-    if stock is None:
-        known = [o.in_stock for o in offers if o.in_stock is not None]
-        stock = True if any(known) else False if known else None
+    stock = chosen.availability if chosen is not None else None
+    if stock is None:  # the product's offers together: an orderable one, else the first known
+        known = [o.availability for o in offers if o.availability is not None]
+        stock = next((a for a in known if a in ORDERABLE_NOW), known[0] if known else None)
     if chosen is None:
         return Found(None, None, stock, title)
     return Found(chosen.price, chosen.currency, stock, title)
