@@ -118,7 +118,7 @@ backup-prune: install ## Delete dumps past retention (90 days); DRY_RUN=1 to onl
 backup-verify: install ## Restore the newest dump into a scratch database and compare every table
 	$(PA) backup verify
 
-restore-drill: install ## Create data, back up, destroy, restore, prove identical; prints the RTO
+restore-drill: install ## Real schema + 100k history rows: back up, destroy, restore, prove data and app; RTO, RPO
 	$(PA) backup drill
 
 db-maintenance: install ## ANALYZE, bloat and unused-index report; REINDEX=1 to reindex
