@@ -112,12 +112,15 @@ class _Writer:
         self.url = url
         self.written: list[datetime] = []
         self._stop = asyncio.Event()
+        self._warm = asyncio.Event()
 
     async def run(self) -> None:
         conn = await pg.connect(self.url)
         try:
             while not self._stop.is_set():
                 self.written.append(await conn.fetchval(LIVE_WRITE))
+                if len(self.written) >= 3:
+                    self._warm.set()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), WRITE_EVERY_SECONDS)
         finally:
@@ -125,8 +128,7 @@ class _Writer:
 
     async def started(self) -> None:
         """Return once some writes are in: live traffic was going on before the backup."""
-        while len(self.written) < 3:
-            await asyncio.sleep(WRITE_EVERY_SECONDS)
+        await self._warm.wait()
 
     def stop(self) -> None:
         self._stop.set()
