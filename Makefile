@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: help install run demo test test-e2e test-fast lint typecheck format migrate \
         test-extract bench bench-quick bench-extract bench-scrape bench-pipeline bench-workers bench-api bench-scale \
-        monitoring-check infra-check backup-verify restore-drill db-maintenance audit \
+        monitoring-check infra-check backup-verify restore-drill restore-drill-rds db-maintenance audit \
         perf-report alert-review forecast chaos clean
 
 help: ## List the targets
@@ -118,8 +118,11 @@ backup-prune: install ## Delete dumps past retention (90 days); DRY_RUN=1 to onl
 backup-verify: install ## Restore the newest dump into a scratch database and compare every table
 	$(PA) backup verify
 
-restore-drill: install ## Create data, back up, destroy, restore, prove identical; prints the RTO
+restore-drill: install ## Real schema + 100k history rows: back up, destroy, restore, prove data and app; RTO, RPO
 	$(PA) backup drill
+
+restore-drill-rds: install ## Both RDS restore paths against moto: each restored instance comes up like its source
+	$(PA) restore drill-rds
 
 db-maintenance: install ## ANALYZE, bloat and unused-index report; REINDEX=1 to reindex
 	$(PA) db maintenance $(if $(REINDEX),--reindex)

@@ -4,60 +4,45 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from unittest.mock import ANY
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from mypy_boto3_rds import RDSClient
 from mypy_boto3_rds.type_defs import WaiterConfigTypeDef
 
 import pricealert.cli
-from pricealert.ops import rds_restore
+from pricealert.ops import rds_drill, rds_restore
 from pricealert.ops.rds_restore import RdsRestoreError
 
 FAST: WaiterConfigTypeDef = {"Delay": 1, "MaxAttempts": 3}
-SOURCE = "price-alert-production"
-SNAPSHOT = "price-alert-production-2024-06-15"
+SOURCE = rds_drill.SOURCE
+SNAPSHOT = rds_drill.SNAPSHOT
+MONITORING_ROLE = rds_drill.MONITORING_ROLE
 
 
 @dataclass(frozen=True)
 class Production:
     rds: RDSClient
-    security_group: str
+    security_group: str  # another group, for restores that ask for one
+    database_group: str  # the source's own
 
 
 @pytest.fixture
 def production(aws: None) -> Production:
-    """A production-like source instance in its own subnet and parameter groups, snapshotted."""
-    ec2 = boto3.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=zone)["Subnet"]["SubnetId"]
-        for cidr, zone in (
-            ("10.40.0.0/20", "ap-northeast-1a"),
-            ("10.40.16.0/20", "ap-northeast-1c"),
-        )
-    ]
-    group = ec2.create_security_group(GroupName="restored-db", Description="t", VpcId=vpc)
+    """A production-like source (its own subnet, security, parameter and option groups,
+    Multi-AZ, deletion protection, monitoring, tags), snapshotted — the RDS drill's own."""
     rds: RDSClient = boto3.client("rds")
-    rds.create_db_subnet_group(
-        DBSubnetGroupName="pricealert-private", DBSubnetGroupDescription="t", SubnetIds=subnets
+    database_group = rds_drill.create_production_source(rds)
+    vpc = boto3.client("ec2").describe_security_groups(GroupIds=[database_group])["SecurityGroups"][
+        0
+    ]["VpcId"]
+    other = boto3.client("ec2").create_security_group(
+        GroupName="restored-db", Description="t", VpcId=vpc
     )
-    rds.create_db_parameter_group(
-        DBParameterGroupName="pricealert-pg16", DBParameterGroupFamily="postgres16", Description="t"
-    )
-    rds.create_db_instance(
-        DBInstanceIdentifier=SOURCE,
-        Engine="postgres",
-        DBInstanceClass="db.t3.large",
-        AllocatedStorage=100,
-        MasterUsername="pricealert_admin",
-        MasterUserPassword="moto-only-password",
-        DBSubnetGroupName="pricealert-private",
-        DBParameterGroupName="pricealert-pg16",
-        BackupRetentionPeriod=7,
-    )
-    rds.create_db_snapshot(DBSnapshotIdentifier=SNAPSHOT, DBInstanceIdentifier=SOURCE)
-    return Production(rds=rds, security_group=group["GroupId"])
+    return Production(rds=rds, security_group=other["GroupId"], database_group=database_group)
 
 
 def _instance(rds: RDSClient, identifier: str) -> dict[str, object]:
@@ -327,9 +312,259 @@ def test_an_available_instance_missing_the_requested_groups_gets_them(
     )
 
     result = rds_restore._finish(
-        production.rds, "came-up-bare", [production.security_group], wait=True, waiter_config=FAST
+        production.rds,
+        "came-up-bare",
+        None,
+        {"VpcSecurityGroupIds": [production.security_group]},
+        wait=True,
+        waiter_config=FAST,
     )
 
     groups = _instance(production.rds, "came-up-bare")["VpcSecurityGroups"]
     assert result.status == "available"
     assert [g["VpcSecurityGroupId"] for g in groups] == [production.security_group]  # type: ignore[attr-defined]
+
+
+# --- restores come up usable: like their source ------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["snapshot", "pitr"])
+def test_a_restore_without_options_comes_up_like_its_source(
+    production: Production, path: str
+) -> None:
+    if path == "snapshot":
+        rds_restore.restore_from_snapshot(
+            production.rds, SNAPSHOT, "price-alert-recovered", waiter_config=FAST
+        )
+    else:
+        rds_restore.restore_to_point_in_time(
+            production.rds,
+            "price-alert-recovered",
+            datetime.now(UTC) - timedelta(minutes=20),
+            waiter_config=FAST,
+        )
+
+    source = rds_drill.settings_of(_instance(production.rds, SOURCE))
+    restored = _instance(production.rds, "price-alert-recovered")
+    assert rds_drill.settings_of(restored) == source
+    assert source["security groups"] == [production.database_group]  # not the VPC's default group
+    assert source["monitoring"] == (60, MONITORING_ROLE)
+    tags = {t["Key"]: t["Value"] for t in restored["TagList"]}  # type: ignore[attr-defined]
+    assert tags["pricealert:restored-from"].startswith(
+        f"snapshot:{SNAPSHOT}" if path == "snapshot" else f"{SOURCE}@"
+    )
+    assert datetime.fromisoformat(tags["pricealert:restored-at"]).tzinfo is not None
+
+
+def test_security_groups_asked_for_win_over_the_sources(production: Production) -> None:
+    rds_restore.restore_from_snapshot(
+        production.rds,
+        SNAPSHOT,
+        "price-alert-recovered",
+        security_group_ids=[production.security_group],
+        waiter_config=FAST,
+    )
+
+    restored = rds_drill.settings_of(_instance(production.rds, "price-alert-recovered"))
+    assert restored["security groups"] == [production.security_group]
+    assert restored["deletion protection"] is True
+
+
+# --- the second region: restore from the replicated automated backups (botocore Stubber) ----
+# moto does not replicate automated backups between regions, so these tests hold the
+# restore to the request shapes of botocore's own RDS model (Stubber validates every
+# parameter against it) and to the responses RDS documents.
+
+DR_REGION = "ap-northeast-3"
+REPLICA_ARN = f"arn:aws:rds:{DR_REGION}:123456789012:auto-backup:ab-4cvq2kkwyu5qbmfnfoyzprxvn4"
+DR_GROUP = "sg-0123456789abcdef0"
+NOW = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+WHEN = NOW - timedelta(hours=2)
+
+
+def _replica() -> dict[str, Any]:
+    return {
+        "DBInstanceAutomatedBackupsArn": REPLICA_ARN,
+        "DBInstanceIdentifier": SOURCE,
+        "Region": "ap-northeast-1",
+        "Status": "replicating",
+        "RestoreWindow": {"EarliestTime": NOW - timedelta(days=7), "LatestTime": NOW},
+        "BackupRetentionPeriod": 7,
+    }
+
+
+def _described(identifier: str, status: str, **extra: Any) -> dict[str, Any]:
+    instance = {"DBInstanceIdentifier": identifier, "DBInstanceStatus": status, **extra}
+    return {"DBInstances": [instance]}
+
+
+def _not_found(stub: Stubber, identifier: str) -> None:
+    stub.add_client_error(
+        "describe_db_instances",
+        service_error_code="DBInstanceNotFound",
+        http_status_code=404,
+        expected_params={"DBInstanceIdentifier": identifier},
+    )
+
+
+def test_pitr_in_the_second_region_restores_from_the_replicated_backups() -> None:
+    dr = boto3.client(
+        "rds", region_name=DR_REGION, aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    primary = boto3.client(
+        "rds", region_name="ap-northeast-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    with Stubber(dr) as dr_stub, Stubber(primary) as primary_stub:
+        dr_stub.add_response(
+            "describe_db_instance_automated_backups",
+            {"DBInstanceAutomatedBackups": [_replica()]},
+            {"DBInstanceIdentifier": SOURCE},
+        )
+        _not_found(dr_stub, "price-alert-dr")
+        primary_stub.add_response(
+            "describe_db_instances",
+            _described(
+                SOURCE,
+                "available",
+                MultiAZ=True,
+                DeletionProtection=True,
+                StorageType="gp3",
+                EnabledCloudwatchLogsExports=["postgresql"],
+                MonitoringInterval=60,
+                MonitoringRoleArn=MONITORING_ROLE,
+                BackupRetentionPeriod=7,
+                TagList=[{"Key": "service", "Value": "pricealert"}],
+                DBSubnetGroup={"DBSubnetGroupName": "primary-only"},
+                VpcSecurityGroups=[{"VpcSecurityGroupId": "sg-0aaaaaaaaaaaaaaaa"}],
+            ),
+            {"DBInstanceIdentifier": SOURCE},
+        )
+        dr_stub.add_response(
+            "restore_db_instance_to_point_in_time",
+            {"DBInstance": {"DBInstanceIdentifier": "price-alert-dr"}},
+            {
+                "SourceDBInstanceAutomatedBackupsArn": REPLICA_ARN,
+                "TargetDBInstanceIdentifier": "price-alert-dr",
+                "RestoreTime": WHEN,
+                "DBInstanceClass": "db.t3.large",
+                "DBSubnetGroupName": "pricealert-dr-private",
+                "VpcSecurityGroupIds": [DR_GROUP],
+                "MultiAZ": True,
+                "StorageType": "gp3",
+                "DeletionProtection": True,
+                "EnableCloudwatchLogsExports": ["postgresql"],
+                "Tags": ANY,
+            },
+        )
+        available = _described(
+            "price-alert-dr",
+            "available",
+            VpcSecurityGroups=[{"VpcSecurityGroupId": DR_GROUP}],
+            Endpoint={"Address": "price-alert-dr.x.ap-northeast-3.rds.amazonaws.com", "Port": 5432},
+        )
+        dr_stub.add_response("describe_db_instances", available)  # the waiter
+        dr_stub.add_response("describe_db_instances", available)  # what came up
+        dr_stub.add_response(
+            "modify_db_instance",
+            {"DBInstance": {"DBInstanceIdentifier": "price-alert-dr"}},
+            {
+                "DBInstanceIdentifier": "price-alert-dr",
+                "ApplyImmediately": True,
+                "MonitoringInterval": 60,
+                "MonitoringRoleArn": MONITORING_ROLE,
+                "BackupRetentionPeriod": 7,
+            },
+        )
+        dr_stub.add_response("describe_db_instances", available)  # the waiter again
+        dr_stub.add_response("describe_db_instances", available)  # the result
+
+        result = rds_restore.restore_replica_to_point_in_time(
+            dr,
+            "price-alert-dr",
+            WHEN,
+            source_identifier=SOURCE,
+            subnet_group="pricealert-dr-private",
+            security_group_ids=[DR_GROUP],
+            source_rds=primary,
+            waiter_config=FAST,
+            now=NOW,
+        )
+
+        dr_stub.assert_no_pending_responses()
+        primary_stub.assert_no_pending_responses()
+    assert result.status == "available"
+    assert result.endpoint == "price-alert-dr.x.ap-northeast-3.rds.amazonaws.com"
+
+
+@pytest.mark.parametrize(
+    ("when", "subnet_group", "code"),
+    [
+        (WHEN, None, "placement_required"),
+        (NOW - timedelta(days=8), "pricealert-dr-private", "restore_time_out_of_range"),
+    ],
+)
+def test_second_region_refusals_are_named_errors(
+    when: datetime, subnet_group: str | None, code: str
+) -> None:
+    dr = boto3.client(
+        "rds", region_name=DR_REGION, aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    with Stubber(dr) as stub:
+        stub.add_response(
+            "describe_db_instance_automated_backups",
+            {"DBInstanceAutomatedBackups": [_replica()]},
+            {"DBInstanceIdentifier": SOURCE},
+        )
+        with pytest.raises(RdsRestoreError) as caught:
+            rds_restore.restore_replica_to_point_in_time(
+                dr,
+                "price-alert-dr",
+                when,
+                subnet_group=subnet_group,
+                security_group_ids=[DR_GROUP],
+                now=NOW,
+            )
+    assert caught.value.code == code
+
+
+@pytest.mark.usefixtures("cli")
+def test_cli_pitr_in_a_region_without_the_source_or_its_replica_says_so(
+    production: Production, capsys: pytest.CaptureFixture[str]
+) -> None:
+    when = (datetime.now(UTC) - timedelta(minutes=30)).isoformat()
+
+    code = pricealert.cli.main(
+        ["restore", "rds-pitr", "dr-target", when, "--region", DR_REGION, "--no-wait"]
+    )
+
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"error: replica_not_found: no DB instance {SOURCE!r} in this region and no automated "
+        "backups of it replicated here\n"
+    )
+
+
+@pytest.mark.usefixtures("cli")
+def test_the_rds_drill_command_restores_both_ways_like_the_source(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = pricealert.cli.main(["restore", "drill-rds"])
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "snapshot (5.2.1) → price-alert-from-snapshot: OK" in out
+    assert "point in time (5.2.2) → price-alert-from-pitr: OK" in out
+    assert "DIFFERS" not in out
+    assert out.rstrip().endswith("result: PASSED")
+
+
+def test_a_restore_that_loses_a_setting_fails_the_rds_drill() -> None:
+    check = rds_restore_check_with(("deletion protection", True, False))
+
+    assert not check.passed
+    assert "DIFFERS (source True)" in "\n".join(rds_drill.format_rds_drill([check]))
+    assert rds_drill.format_rds_drill([check])[-1] == "result: FAILED"
+
+
+def rds_restore_check_with(*settings: tuple[str, object, object]) -> rds_drill.RestoreCheck:
+    return rds_drill.RestoreCheck("snapshot (5.2.1)", "t", 0.1, list(settings))

@@ -307,7 +307,7 @@ async def _execute(url: str, sql: str) -> None:
         await conn.close()
 
 
-def test_the_restore_group_holds_dump_and_the_rds_restores(
+def test_the_restore_group_holds_dump_the_rds_restores_and_their_drill(
     cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exited:
@@ -315,4 +315,47 @@ def test_the_restore_group_holds_dump_and_the_rds_restores(
 
     assert exited.value.code == 0
     listed = re.findall(r"^    (\S+)", capsys.readouterr().out, re.MULTILINE)
-    assert listed == ["dump", "rds-snapshot", "rds-pitr"]
+    assert listed == ["dump", "rds-snapshot", "rds-pitr", "drill-rds"]
+
+
+@pytest.mark.parametrize(
+    ("version_text", "server_version_num"),
+    [
+        ("pg_dump (PostgreSQL) 15.19 (Debian 15.19-0+deb12u1)", 160004),
+        ("pg_dump (PostgreSQL) 9.6.24", 110022),
+    ],
+)
+def test_a_pg_dump_older_than_the_server_is_refused_with_the_package_to_install(
+    version_text: str, server_version_num: int
+) -> None:
+    with pytest.raises(pg.PgToolTooOld) as caught:
+        pg.check_dump_tool(version_text, server_version_num)
+
+    server = server_version_num // 10000
+    assert caught.value.code == "pg_dump_too_old"
+    assert f"install postgresql-client-{server}" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("version_text", "server_version_num"),
+    [
+        ("pg_dump (PostgreSQL) 16.4", 160004),
+        ("pg_dump (PostgreSQL) 17.2 (Ubuntu 17.2-1.pgdg24.04+1)", 150010),
+    ],
+)
+def test_a_pg_dump_as_new_as_the_server_or_newer_is_accepted(
+    version_text: str, server_version_num: int
+) -> None:
+    pg.check_dump_tool(version_text, server_version_num)
+
+
+def test_the_installed_pg_dump_dumps_the_test_server() -> None:
+    # The machine's own pair: what `backup create` checks before every dump.
+    async def server_version_num() -> int:
+        conn = await pg.connect(SERVER_URL)
+        try:
+            return int(await conn.fetchval("SHOW server_version_num"))
+        finally:
+            await conn.close()
+
+    pg.check_dump_tool(pg.tool_version("pg_dump"), asyncio.run(server_version_num()))

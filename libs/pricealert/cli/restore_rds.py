@@ -52,6 +52,24 @@ def register_restore_subcommands(restore_subparsers: Any) -> None:
         "--source", default=DEFAULT_SOURCE, help=f"source instance (default: {DEFAULT_SOURCE})"
     )
     _add_common(pitr)
+    second = pitr.add_argument_group(
+        "in the second region",
+        "When --region has no instance named --source, the restore uses the source's "
+        "automated backups that RDS replicates to that region.",
+    )
+    second.add_argument("--subnet-group", help="that region's DB subnet group (required there)")
+    second.add_argument("--parameter-group", help="that region's DB parameter group")
+    second.add_argument("--option-group", help="that region's option group")
+    second.add_argument(
+        "--source-region", help="the source's region, to carry its tags and monitoring settings"
+    )
+
+    add_command(
+        restore_subparsers,
+        "drill-rds",
+        _rds_drill,
+        "Drill both RDS restore paths against moto: each restore comes up like its source.",
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -102,7 +120,7 @@ def _positive_int(text: str) -> int:
 def _rds_snapshot(args: argparse.Namespace) -> int:
     print(f"restoring snapshot {args.snapshot} into {args.target} ({args.instance_class})")
     result = rds_restore.restore_from_snapshot(
-        _client(args),
+        _client(args.region),
         args.snapshot,
         args.target,
         instance_class=args.instance_class,
@@ -116,24 +134,53 @@ def _rds_snapshot(args: argparse.Namespace) -> int:
 
 def _rds_pitr(args: argparse.Namespace) -> int:
     restore_time = rds_restore.parse_restore_time(args.time)
-    print(f"restoring {args.source} as of {restore_time.isoformat()} into {args.target}")
-    result = rds_restore.restore_to_point_in_time(
-        _client(args),
-        args.target,
-        restore_time,
-        source_identifier=args.source,
-        instance_class=args.instance_class,
-        security_group_ids=_groups(args.security_group_ids),
-        wait=args.wait,
-        waiter_config=_waiter_config(args),
-    )
+    client = _client(args.region)
+    if rds_restore.instance_exists(client, args.source):
+        print(f"restoring {args.source} as of {restore_time.isoformat()} into {args.target}")
+        result = rds_restore.restore_to_point_in_time(
+            client,
+            args.target,
+            restore_time,
+            source_identifier=args.source,
+            instance_class=args.instance_class,
+            security_group_ids=_groups(args.security_group_ids),
+            wait=args.wait,
+            waiter_config=_waiter_config(args),
+        )
+    else:
+        print(
+            f"restoring {args.source} as of {restore_time.isoformat()} into {args.target} "
+            f"from its automated backups replicated to {client.meta.region_name}"
+        )
+        result = rds_restore.restore_replica_to_point_in_time(
+            client,
+            args.target,
+            restore_time,
+            source_identifier=args.source,
+            subnet_group=args.subnet_group,
+            security_group_ids=_groups(args.security_group_ids),
+            parameter_group=args.parameter_group,
+            option_group=args.option_group,
+            source_rds=_client(args.source_region) if args.source_region else None,
+            instance_class=args.instance_class,
+            wait=args.wait,
+            waiter_config=_waiter_config(args),
+        )
     _report(result)
     return 0
 
 
-def _client(args: argparse.Namespace) -> RDSClient:
+def _rds_drill(args: argparse.Namespace) -> int:
+    from pricealert.ops import rds_drill
+
+    checks = rds_drill.run_rds_drill()
+    print("\n".join(rds_drill.format_rds_drill(checks)))
+    return 0 if checks and all(c.passed for c in checks) else 1
+
+
+def _client(region: str | None) -> RDSClient:
     try:
-        client: RDSClient = boto3.client("rds", region_name=args.region)
+        client: RDSClient = boto3.client("rds", region_name=region)
     except BotoCoreError as exc:  # no region configured, unknown region name
         raise RdsRestoreError("aws_error", str(exc)) from None
     return client

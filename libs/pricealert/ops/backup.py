@@ -146,8 +146,9 @@ async def create_backup(
         transaction = conn.transaction(isolation="repeatable_read", readonly=True)
         await transaction.start()
         try:
-            snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
             server_version = await conn.fetchval("SHOW server_version")
+            pg.check_dump_tool(pg_dump_version, int(await conn.fetchval("SHOW server_version_num")))
+            snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
             process = pg.run_pg_tool(
                 ["pg_dump", "--format=custom", "--no-password", f"--snapshot={snapshot}"],
                 database_url,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import subprocess
 from dataclasses import dataclass
@@ -72,6 +73,12 @@ class DatabaseUnreachable(PgError, ServiceUnavailable):
 
 class PgToolMissing(PgError):
     code = "pg_tool_missing"
+
+
+class PgToolTooOld(PgError):
+    """pg_dump older than the server: it refuses to dump, so refuse before starting."""
+
+    code = "pg_dump_too_old"
 
 
 class PgToolFailed(PgError):
@@ -232,3 +239,24 @@ def tool_version(tool: str) -> str:
     except FileNotFoundError as exc:
         raise PgToolMissing(f"{tool} is not installed or not on PATH") from exc
     return done.stdout.strip()
+
+
+def tool_major(version_text: str) -> int:
+    """The major version in `pg_dump (PostgreSQL) 16.4 (Debian ...)`, `... 9.6.24` → 9."""
+    match = re.search(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?", version_text)
+    if match is None:
+        raise PgToolFailed(f"cannot read a PostgreSQL version from {version_text!r}")
+    major = int(match.group(1))
+    return major
+
+
+def check_dump_tool(version_text: str, server_version_num: int) -> None:
+    """Refuse a pg_dump whose major version is older than the server's (it would fail)."""
+    tool = tool_major(version_text)
+    server = server_version_num // 10000 if server_version_num >= 100000 else 9
+    if tool < server:
+        raise PgToolTooOld(
+            f"{version_text.strip()} cannot dump a PostgreSQL {server} server: install "
+            f"postgresql-client-{server} (the image's PG_MAJOR build argument must match "
+            "the database's major version)"
+        )

@@ -3,17 +3,31 @@
 The plan's shell scripts, in Python with boto3 and its waiters, and with the
 checks they lacked: identifiers follow RDS naming rules, the snapshot or source
 exists, the target does not, and a point-in-time target is timezone-aware, in
-the past and inside the source's retention window. The restored instance joins
-the source's subnet and parameter groups (when the source still exists) and the
-security groups asked for: they are passed to the restore call and confirmed by
+the past and inside the source's retention window.
+
+A restored instance must come up usable, so it is made like its source (when
+the source can still be described): the same subnet group, security groups,
+parameter group and option group, Multi-AZ, storage type, log exports, IAM
+authentication, deletion protection and tags (plus `pricealert:restored-from`
+and `pricealert:restored-at`) are passed to the restore call; what a restore
+call cannot take — enhanced monitoring, Performance Insights, the backup
+retention and security groups that did not stick — is applied by
 `modify_db_instance(ApplyImmediately=True)` once the instance is available.
+Security groups given on the command line win over the source's.
+
+In the second region (`--region`, issue 15) there is no source instance: RDS
+replicates the source's automated backups there, and `restore_replica_to_point_
+in_time` restores from that replica (`SourceDBInstanceAutomatedBackupsArn`),
+inside its own restore window. The primary region's subnet and security groups
+do not exist there, so the second region's are required; the source's other
+settings are carried when the primary region still answers.
 
 Every refusal is an `RdsRestoreError` with a stable `code`:
 `invalid_identifier`, `invalid_instance_class`, `invalid_security_group`,
 `invalid_restore_time`, `restore_time_naive`, `restore_time_in_future`,
 `restore_time_out_of_range`, `pitr_disabled`, `snapshot_not_found`,
-`snapshot_not_available`, `source_not_found`, `target_exists`,
-`wait_timed_out`, `aws_error`.
+`snapshot_not_available`, `source_not_found`, `replica_not_found`,
+`placement_required`, `target_exists`, `wait_timed_out`, `aws_error`.
 """
 
 from __future__ import annotations
@@ -162,10 +176,10 @@ def restore_from_snapshot(
         "DBInstanceIdentifier": target_identifier,
         "DBSnapshotIdentifier": snapshot_identifier,
         "DBInstanceClass": instance_class,
-        **_placement_like(source, groups),
+        **_restore_like(source, groups, restored_from=f"snapshot:{snapshot_identifier}"),
     }
     _call(rds.restore_db_instance_from_db_snapshot, **kwargs)
-    return _finish(rds, target_identifier, groups, wait=wait, waiter_config=waiter_config)
+    return _finish(rds, target_identifier, source, kwargs, wait=wait, waiter_config=waiter_config)
 
 
 def restore_to_point_in_time(
@@ -185,12 +199,8 @@ def restore_to_point_in_time(
     check_instance_identifier(source_identifier, what="source")
     check_instance_class(instance_class)
     groups = check_security_groups(security_group_ids or [])
-    if restore_time.tzinfo is None:
-        raise RdsRestoreError("restore_time_naive", "the restore time must be timezone-aware")
-    restore_time = restore_time.astimezone(UTC)
+    restore_time = _past_aware(restore_time, now)
     current = now or datetime.now(UTC)
-    if restore_time > current:
-        raise RdsRestoreError("restore_time_in_future", f"{restore_time.isoformat()} is after now")
 
     source = _find_instance(rds, source_identifier)
     if source is None:
@@ -203,10 +213,109 @@ def restore_to_point_in_time(
         "TargetDBInstanceIdentifier": target_identifier,
         "RestoreTime": restore_time,
         "DBInstanceClass": instance_class,
-        **_placement_like(source, groups),
+        **_restore_like(
+            source, groups, restored_from=f"{source_identifier}@{restore_time.isoformat()}"
+        ),
     }
     _call(rds.restore_db_instance_to_point_in_time, **kwargs)
-    return _finish(rds, target_identifier, groups, wait=wait, waiter_config=waiter_config)
+    return _finish(rds, target_identifier, source, kwargs, wait=wait, waiter_config=waiter_config)
+
+
+def restore_replica_to_point_in_time(
+    rds: RDSClient,
+    target_identifier: str,
+    restore_time: datetime,
+    *,
+    source_identifier: str = DEFAULT_SOURCE,
+    subnet_group: str | None,
+    security_group_ids: list[str],
+    parameter_group: str | None = None,
+    option_group: str | None = None,
+    source_rds: RDSClient | None = None,
+    instance_class: str = DEFAULT_INSTANCE_CLASS,
+    wait: bool = True,
+    waiter_config: WaiterConfigTypeDef = DEFAULT_WAITER_CONFIG,
+    now: datetime | None = None,
+) -> RestoredInstance:
+    """Restore the source's automated backups replicated to `rds`'s region, at a time."""
+    check_instance_identifier(target_identifier, what="target")
+    check_instance_identifier(source_identifier, what="source")
+    check_instance_class(instance_class)
+    groups = check_security_groups(security_group_ids)
+    restore_time = _past_aware(restore_time, now)
+    replica = _replicated_backup(rds, source_identifier)
+    if not subnet_group or not groups:
+        raise RdsRestoreError(
+            "placement_required",
+            "restoring in another region needs that region's DB subnet group "
+            "(--subnet-group) and security groups (--security-group-ids): the source's "
+            "do not exist there",
+        )
+    window = replica.get("RestoreWindow", {})
+    earliest, latest = window.get("EarliestTime"), window.get("LatestTime")
+    if earliest is None or latest is None or not earliest <= restore_time <= latest:
+        raise RdsRestoreError(
+            "restore_time_out_of_range",
+            f"the replicated backups of {source_identifier!r} restore from "
+            f"{_iso(earliest)} to {_iso(latest)}, not {restore_time.isoformat()}",
+        )
+    _refuse_existing_target(rds, target_identifier)
+    # The source's own settings, when the primary region still answers.
+    source = _find_instance(source_rds, source_identifier) if source_rds is not None else None
+    kwargs: dict[str, Any] = {
+        "SourceDBInstanceAutomatedBackupsArn": replica["DBInstanceAutomatedBackupsArn"],
+        "TargetDBInstanceIdentifier": target_identifier,
+        "RestoreTime": restore_time,
+        "DBInstanceClass": instance_class,
+        **_restore_like(
+            source,
+            groups,
+            restored_from=f"{source_identifier}@{restore_time.isoformat()} (replica)",
+            in_source_region=False,
+        ),
+        "DBSubnetGroupName": subnet_group,
+    }
+    if parameter_group:
+        kwargs["DBParameterGroupName"] = parameter_group
+    if option_group:
+        kwargs["OptionGroupName"] = option_group
+    _call(rds.restore_db_instance_to_point_in_time, **kwargs)
+    return _finish(rds, target_identifier, source, kwargs, wait=wait, waiter_config=waiter_config)
+
+
+def _past_aware(restore_time: datetime, now: datetime | None) -> datetime:
+    if restore_time.tzinfo is None:
+        raise RdsRestoreError("restore_time_naive", "the restore time must be timezone-aware")
+    restore_time = restore_time.astimezone(UTC)
+    if restore_time > (now or datetime.now(UTC)):
+        raise RdsRestoreError("restore_time_in_future", f"{restore_time.isoformat()} is after now")
+    return restore_time
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value is not None else "(unknown)"
+
+
+def _replicated_backup(rds: RDSClient, source_identifier: str) -> dict[str, Any]:
+    try:
+        found = rds.describe_db_instance_automated_backups(DBInstanceIdentifier=source_identifier)[
+            "DBInstanceAutomatedBackups"
+        ]
+    except ClientError as exc:
+        if _error_code(exc) == "DBInstanceAutomatedBackupNotFound":
+            found = []
+        else:
+            raise _aws_error(exc) from None
+    except BotoCoreError as exc:
+        raise RdsRestoreError("aws_error", str(exc)) from None
+    usable = [b for b in found if b.get("DBInstanceAutomatedBackupsArn")]
+    if not usable:
+        raise RdsRestoreError(
+            "replica_not_found",
+            f"no DB instance {source_identifier!r} in this region and no automated backups "
+            "of it replicated here",
+        )
+    return dict(usable[0])
 
 
 def _check_restorable(source: DBInstanceTypeDef, restore_time: datetime, now: datetime) -> None:
@@ -224,26 +333,88 @@ def _check_restorable(source: DBInstanceTypeDef, restore_time: datetime, now: da
         )
 
 
-def _placement_like(source: DBInstanceTypeDef | None, groups: list[str]) -> dict[str, Any]:
-    # Without these the restore lands in the default VPC with default parameters
-    # (no pg_stat_statements): follow the source when it still exists.
-    placement: dict[str, Any] = {}
-    if source is not None:
+#: Settings a restore call takes, read from the source instance's description.
+_CARRIED: Final = (
+    ("MultiAZ", "MultiAZ"),
+    ("StorageType", "StorageType"),
+    ("DeletionProtection", "DeletionProtection"),
+    ("CopyTagsToSnapshot", "CopyTagsToSnapshot"),
+    ("AutoMinorVersionUpgrade", "AutoMinorVersionUpgrade"),
+    ("PubliclyAccessible", "PubliclyAccessible"),
+    ("IAMDatabaseAuthenticationEnabled", "EnableIAMDatabaseAuthentication"),
+    ("EnabledCloudwatchLogsExports", "EnableCloudwatchLogsExports"),
+)
+
+
+def _restore_like(
+    source: DBInstanceTypeDef | None,
+    groups: list[str],
+    *,
+    restored_from: str,
+    in_source_region: bool = True,
+) -> dict[str, Any]:
+    """Restore-call arguments that make the new instance like its source.
+
+    Without them a restore lands in the default VPC's default security group, with
+    default parameters (no pg_stat_statements), no deletion protection and no tags.
+    """
+    restored_tags = [
+        {"Key": "pricealert:restored-from", "Value": restored_from[:256]},
+        {"Key": "pricealert:restored-at", "Value": datetime.now(UTC).isoformat(timespec="seconds")},
+    ]
+    if source is None:
+        like: dict[str, Any] = {"DeletionProtection": True, "Tags": restored_tags}
+        if groups:
+            like["VpcSecurityGroupIds"] = groups
+        return like
+    like = {
+        target: source[field]  # type: ignore[literal-required]
+        for field, target in _CARRIED
+        if source.get(field) is not None
+    }
+    own_tags = [t for t in source.get("TagList", []) if not t["Key"].startswith("pricealert:")]
+    like["Tags"] = [*own_tags, *restored_tags]
+    if in_source_region:
         subnet_group = source.get("DBSubnetGroup", {}).get("DBSubnetGroupName")
         if subnet_group:
-            placement["DBSubnetGroupName"] = subnet_group
+            like["DBSubnetGroupName"] = subnet_group
         parameter_groups = source.get("DBParameterGroups", [])
         if parameter_groups and parameter_groups[0].get("DBParameterGroupName"):
-            placement["DBParameterGroupName"] = parameter_groups[0]["DBParameterGroupName"]
+            like["DBParameterGroupName"] = parameter_groups[0]["DBParameterGroupName"]
+        option_groups = source.get("OptionGroupMemberships", [])
+        name = option_groups[0].get("OptionGroupName") if option_groups else None
+        if name and not name.startswith("default:"):
+            like["OptionGroupName"] = name
+        groups = groups or [g["VpcSecurityGroupId"] for g in source.get("VpcSecurityGroups", [])]
     if groups:
-        placement["VpcSecurityGroupIds"] = groups
-    return placement
+        like["VpcSecurityGroupIds"] = groups
+    return like
+
+
+def _after_restore(source: DBInstanceTypeDef | None) -> dict[str, Any]:
+    """What only `modify_db_instance` sets: monitoring, Performance Insights, retention."""
+    if source is None:
+        return {}
+    changes: dict[str, Any] = {}
+    interval = source.get("MonitoringInterval")
+    if interval and source.get("MonitoringRoleArn"):
+        changes["MonitoringInterval"] = interval
+        changes["MonitoringRoleArn"] = source["MonitoringRoleArn"]
+    if source.get("PerformanceInsightsEnabled"):
+        changes["EnablePerformanceInsights"] = True
+        for field in ("PerformanceInsightsKMSKeyId", "PerformanceInsightsRetentionPeriod"):
+            if source.get(field) is not None:
+                changes[field] = source[field]
+    if source.get("BackupRetentionPeriod"):
+        changes["BackupRetentionPeriod"] = source["BackupRetentionPeriod"]
+    return changes
 
 
 def _finish(
     rds: RDSClient,
     identifier: str,
-    groups: list[str],
+    source: DBInstanceTypeDef | None,
+    requested: dict[str, Any],
     *,
     wait: bool,
     waiter_config: WaiterConfigTypeDef,
@@ -251,18 +422,29 @@ def _finish(
     if not wait:
         return _describe_restored(rds, identifier)
     _wait_available(rds, identifier, waiter_config)
-    instance = _find_instance(rds, identifier)
-    current = {g["VpcSecurityGroupId"] for g in (instance or {}).get("VpcSecurityGroups", [])}
+    instance = _find_instance(rds, identifier) or {}
+    changes = {
+        key: value
+        for key, value in _after_restore(source).items()
+        if instance.get(_DESCRIBED_AS.get(key, key)) != value
+    }
+    groups = requested.get("VpcSecurityGroupIds") or []
+    current = {g["VpcSecurityGroupId"] for g in instance.get("VpcSecurityGroups", [])}
     if groups and current != set(groups):
-        # The plan's security-group step: make sure the restored instance has them.
+        changes["VpcSecurityGroupIds"] = groups  # the plan's security-group step
+    if changes:
         _call(
             rds.modify_db_instance,
             DBInstanceIdentifier=identifier,
-            VpcSecurityGroupIds=groups,
             ApplyImmediately=True,
+            **changes,
         )
         _wait_available(rds, identifier, waiter_config)
     return _describe_restored(rds, identifier)
+
+
+#: modify_db_instance's argument names that describe_db_instances spells otherwise.
+_DESCRIBED_AS: Final = {"EnablePerformanceInsights": "PerformanceInsightsEnabled"}
 
 
 def _wait_available(rds: RDSClient, identifier: str, waiter_config: WaiterConfigTypeDef) -> None:
@@ -303,8 +485,13 @@ def _describe_snapshot(rds: RDSClient, identifier: str) -> dict[str, Any]:
     return dict(snapshots[0])
 
 
-def _find_instance(rds: RDSClient, identifier: str) -> DBInstanceTypeDef | None:
-    if not identifier:
+def instance_exists(rds: RDSClient, identifier: str) -> bool:
+    """Whether DB instance `identifier` exists in `rds`'s region."""
+    return _find_instance(rds, identifier) is not None
+
+
+def _find_instance(rds: RDSClient | None, identifier: str) -> DBInstanceTypeDef | None:
+    if rds is None or not identifier:
         return None
     try:
         instances = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"]
