@@ -19,11 +19,20 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from pricealert.chaos import api_failure
 from pricealert.chaos.experiments import EXPERIMENTS, Experiment
 from pricealert.chaos.runner import RunOptions, Verdict, run_experiment, verdict_json
 from pricealert.chaos.servers import PrivatePostgres, ServerError, private_workdir
 
-__all__ = ["EXPERIMENTS", "Experiment", "RunOptions", "Verdict", "run_all", "verdict_json"]
+__all__ = [
+    "EXPERIMENTS",
+    "Experiment",
+    "RunOptions",
+    "Verdict",
+    "api_failure",
+    "run_all",
+    "verdict_json",
+]
 
 
 async def run_all(

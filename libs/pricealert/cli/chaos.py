@@ -15,7 +15,7 @@ import json
 import sys
 from typing import Any
 
-from pricealert.chaos import EXPERIMENTS, RunOptions, Verdict, run_all, verdict_json
+from pricealert.chaos import EXPERIMENTS, RunOptions, Verdict, api_failure, run_all, verdict_json
 from pricealert.chaos.report import summary
 from pricealert.chaos.servers import ServerError
 from pricealert.cli import CommandError, add_command
@@ -25,6 +25,8 @@ from pricealert.devtools.stack import StackError
 FULL = (90.0, 20)
 SHORT = (30.0, 8)
 MAX_PRODUCTS = 100  # the setup reads them back in one API page
+#: Every experiment: the pipeline's, then plan 9.4's own API experiment.
+ALL = (*EXPERIMENTS, api_failure.NAME)
 
 
 def register(subparsers: Any) -> None:
@@ -35,7 +37,7 @@ def register(subparsers: Any) -> None:
         "experiments",
         nargs="*",
         metavar="EXPERIMENT",
-        help=f"which to run (default: all): {', '.join(EXPERIMENTS)}",
+        help=f"which to run (default: all): {', '.join(ALL)}",
     )
     command.add_argument(
         "--short", action="store_true", help=f"{SHORT[0]:.0f} s and {SHORT[1]} products each"
@@ -63,30 +65,46 @@ def options_from(args: argparse.Namespace) -> RunOptions:
 
 
 def _chaos(args: argparse.Namespace) -> int:
-    unknown = [name for name in args.experiments if name not in EXPERIMENTS]
+    unknown = [name for name in args.experiments if name not in ALL]
     if unknown:
         raise CommandError(
             "unknown_experiment",
-            f"no experiment {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}",
+            f"no experiment {', '.join(unknown)}; choose from {', '.join(ALL)}",
         )
-    names = list(dict.fromkeys(args.experiments)) or list(EXPERIMENTS)
+    names = list(dict.fromkeys(args.experiments)) or list(ALL)
     options = options_from(args)
 
     def say(line: str) -> None:
         print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
 
-    def show(verdict: Verdict) -> None:
+    def show(verdict: Verdict | api_failure.ApiFailureVerdict) -> None:
         if not args.json:
-            print(summary(verdict))
-            print(json.dumps(verdict_json(verdict), ensure_ascii=False), flush=True)
+            if isinstance(verdict, Verdict):
+                print(summary(verdict))
+                print(json.dumps(verdict_json(verdict), ensure_ascii=False), flush=True)
+            else:
+                print(api_failure.summary(verdict))
+                print(json.dumps(api_failure.verdict_json(verdict)), flush=True)
 
+    pipeline = [name for name in names if name in EXPERIMENTS]
+    api_options = api_failure.ApiFailureOptions(
+        tasks=4 if args.short else 6, duration=options.duration
+    )
     try:
-        verdicts = asyncio.run(run_all(names, options, say, show))
+        verdicts: list[Any] = asyncio.run(run_all(pipeline, options, say, show)) if pipeline else []
+        if api_failure.NAME in names:
+            verdicts.append(asyncio.run(api_failure.run_alone(api_options, say, show)))
     except (ServerError, StackError) as exc:
         raise CommandError("chaos_setup_failed", str(exc)) from exc
     if args.json:
-        print(json.dumps([verdict_json(v) for v in verdicts], indent=2, ensure_ascii=False))
+        print(json.dumps([_json(v) for v in verdicts], indent=2, ensure_ascii=False))
     else:
         passed = sum(v.passed for v in verdicts)
         print(f"chaos: {passed} of {len(verdicts)} experiments held every invariant")
     return 0 if all(v.passed for v in verdicts) else 1
+
+
+def _json(verdict: Verdict | api_failure.ApiFailureVerdict) -> dict[str, Any]:
+    if isinstance(verdict, Verdict):
+        return verdict_json(verdict)
+    return api_failure.verdict_json(verdict)
