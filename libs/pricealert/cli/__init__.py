@@ -32,6 +32,7 @@ _BUILTIN = (
     "pricealert.cli.maintenance",  # `db maintenance`, `perf report`, `alert review`, `audit`
     "pricealert.cli.slo",
     "pricealert.cli.chaos",  # chaos experiments (ops plan 9.4)
+    "pricealert.cli.incident",  # incident records and postmortems (ops plan 7.2)
 )
 
 
