@@ -33,6 +33,7 @@ _BUILTIN = (
     "pricealert.cli.slo",
     "pricealert.cli.chaos",  # chaos experiments (ops plan 9.4)
     "pricealert.cli.incident",  # incident records and postmortems (ops plan 7.2)
+    "pricealert.cli.review",  # the quarterly operations review (ops plan 9.3)
 )
 
 
