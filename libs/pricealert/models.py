@@ -226,7 +226,8 @@ class AlertRule(Base):
     watch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("watch.id", ondelete="CASCADE"))
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))
-    threshold: Mapped[Decimal | None]
+    #: At most 12 digits before the point and 4 after (`pricealert.money`).
+    threshold: Mapped[Decimal | None] = mapped_column(Numeric(16, 4))
     cooldown_seconds: Mapped[int] = mapped_column(Integer, server_default="0")
     enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
     #: Rule state kept by the evaluator (armed flag, reference price, ...).
@@ -238,6 +239,7 @@ class AlertRule(Base):
     __table_args__ = (
         CheckConstraint(_in("kind", RULE_KINDS), name="kind"),
         CheckConstraint("cooldown_seconds >= 0", name="cooldown_non_negative"),
+        CheckConstraint("threshold > 0", name="threshold_positive"),
         Index("ix_alert_rule_product_id", "product_id"),
         Index("ix_alert_rule_user_created", "user_id", "created_at", "id"),
     )
