@@ -53,6 +53,8 @@ FONT = "DejaVu Sans, Verdana, Arial, sans-serif"
 TICK_FONT_SIZE = 11
 LABEL_FONT_SIZE = 11
 CURRENT_FONT_SIZE = 12
+#: A white outline under a label's glyphs: readable where it crosses a line.
+_HALO = 'stroke="#ffffff" stroke-width="3" stroke-linejoin="round" paint-order="stroke"'
 #: The shortest time axis drawn (a product seen once is shown over its last day).
 MIN_SPAN = timedelta(days=1)
 
@@ -94,6 +96,19 @@ def _spans(
         price = row.price if row.currency == currency else None
         spans.append(_Span(max(row.first_seen_at, start), ends, price, row.in_stock))
     return spans
+
+
+def _out_of_stock(spans: Sequence[_Span]) -> list[tuple[datetime, datetime]]:
+    """The out-of-stock time ranges, back-to-back spans joined."""
+    ranges: list[tuple[datetime, datetime]] = []
+    for span in spans:
+        if span.in_stock is not False:
+            continue
+        if ranges and ranges[-1][1] == span.start:
+            ranges[-1] = (ranges[-1][0], span.end)
+        else:
+            ranges.append((span.start, span.end))
+    return ranges
 
 
 def _price_step(low: Decimal, high: Decimal, ticks: int, places: int) -> Decimal:
@@ -226,14 +241,13 @@ def price_chart_svg(
         return bottom - float((price - low) / price_span) * (bottom - top)
 
     parts = [head]
-    # Out-of-stock spans first, under everything else.
-    for span in spans:
-        if span.in_stock is False:
-            x0, x1 = x(span.start), x(span.end)
-            parts.append(
-                f'<rect class="out-of-stock" x="{x0:.1f}" y="{top}" width="{max(x1 - x0, 1):.1f}" '
-                f'height="{bottom - top}" fill="{OUT_OF_STOCK_FILL}"/>'
-            )
+    # Out-of-stock spans first, under everything else (back-to-back ones as one).
+    for out_start, out_end in _out_of_stock(spans):
+        x0, x1 = x(out_start), x(out_end)
+        parts.append(
+            f'<rect class="out-of-stock" x="{x0:.1f}" y="{top}" width="{max(x1 - x0, 1):.1f}" '
+            f'height="{bottom - top}" fill="{OUT_OF_STOCK_FILL}"/>'
+        )
     # Price gridlines and axis labels.
     for tick, text in zip(tick_values, tick_labels, strict=True):
         ty = y(tick)
@@ -266,6 +280,7 @@ def price_chart_svg(
     # Reference lines, labelled at their right end (above the line, or below when the
     # label above would overlap the previous one).
     taken: list[float] = []
+    labels: list[str] = []  # drawn last, over the price line
     for value, name, colour in lines:
         ly = y(value)
         parts.append(
@@ -277,9 +292,10 @@ def price_chart_svg(
         if any(abs(text_y - other) < LABEL_FONT_SIZE + 1 for other in taken) or text_y < top + 10:
             text_y = ly + LABEL_FONT_SIZE + 2
         taken.append(text_y)
-        parts.append(
+        labels.append(
             f'<text x="{right - 4:.1f}" y="{text_y:.1f}" font-size="{LABEL_FONT_SIZE}" '
-            f'text-anchor="end" fill="{colour}">{escape(name)} {escape(money(value))}</text>'
+            f'text-anchor="end" fill="{colour}" {_HALO}>'
+            f"{escape(name)} {escape(money(value))}</text>"
         )
     # The price itself: a step line, broken where no price was seen.
     path: list[str] = []
@@ -296,6 +312,7 @@ def price_chart_svg(
         f'<path class="price" d="{"".join(path)}" fill="none" stroke="{PRICE_COLOUR}" '
         f'stroke-width="2" stroke-linejoin="round"/>'
     )
+    parts.extend(labels)
     if current is not None and spans[-1].price is not None:
         cx, cy = x(now), y(current)
         parts.append(

@@ -21,7 +21,7 @@ from pricealert.charts import (
     price_chart_svg,
 )
 from pricealert.errors import InvalidInput
-from pricealert.money import parse_locale, preferred_languages
+from pricealert.money import LOCALE_TAG, parse_locale, preferred_languages
 from pricealert.queues import CheckProduct, enqueue_after_commit
 from pricealert.repositories.alerts import AlertRepository
 from pricealert.repositories.prices import PriceRepository
@@ -71,6 +71,7 @@ def _interval(requested: int | None, settings: SettingsDep) -> int:
         raise InvalidInput(
             f"check_interval_seconds must be at least {settings.min_check_interval_seconds}",
             field="check_interval_seconds",
+            rule="greater_than_equal",
         )
     return interval
 
@@ -169,7 +170,7 @@ async def price_history(
     """The change-only history: each row is one state, from first to last seen."""
     since, until = _aware(since, "since"), _aware(until, "until")
     if since and until and since > until:
-        raise InvalidInput("since must not be after until", field="since")
+        raise InvalidInput("since must not be after until", field="since", rule="ordered")
     watched = await ProductRepository(session).get(principal.user_id, product_id)
     rows = await PriceRepository(session).history(watched.product.id, since, until)
     return PriceHistoryOut(
@@ -210,6 +211,7 @@ async def price_chart(
         str | None,
         Query(
             max_length=35,
+            pattern=LOCALE_TAG,
             description="How to write amounts and dates (`de-DE`, `ja`); default: the "
             "request's Accept-Language, else the currency's home locale (¥1,280 / "
             "22,90 € / $1,299.00).",
@@ -258,6 +260,8 @@ def _chart_locale(requested: str | None, accept_language: str | None) -> str | N
 def _aware(value: datetime | None, field: str) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise InvalidInput(
-            f"{field} must carry a timezone (e.g. 2026-01-31T00:00:00Z)", field=field
+            f"{field} must carry a timezone (e.g. 2026-01-31T00:00:00Z)",
+            field=field,
+            rule="timezone_aware",
         )
     return value
