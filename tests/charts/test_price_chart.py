@@ -38,7 +38,7 @@ class Row:
     first_seen_at: datetime
 
 
-def _history(currency: str, *points: tuple[str | None, int, bool]) -> list[Row]:
+def _history(currency: str, *points: tuple[str | None, int, bool | None]) -> list[Row]:
     """(price, days ago, in stock), oldest first."""
     return [
         Row(Decimal(p) if p is not None else None, currency, stock, NOW - timedelta(days=d))
@@ -259,3 +259,19 @@ def test_the_email_png_is_the_svg_rasterised_at_twice_its_size() -> None:
     assert image.size == (EMAIL_WIDTH * EMAIL_ZOOM, EMAIL_HEIGHT * EMAIL_ZOOM)
     rgb = image.convert("RGB")
     assert _share(rgb, _rgb(OUT_OF_STOCK_FILL), range(rgb.width), range(rgb.height)) > 0.02
+
+
+def test_japanese_dates_are_drawn_not_dropped() -> None:
+    # DejaVu Sans has no kanji: without the CJK fallback font (.ci/run, Dockerfile) they
+    # would be drawn as the same empty box as a character no font has (U+E000).
+    def glyphs(text: str) -> bytes:
+        svg = (
+            '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30">'
+            '<rect width="40" height="30" fill="#ffffff"/>'
+            f'<text x="4" y="22" font-size="20" font-family="DejaVu Sans">{text}</text></svg>'
+        )
+        return _pixels(svg).tobytes()
+
+    missing = glyphs("\ue000")
+    assert glyphs("月") != missing
+    assert glyphs("￥") != missing
