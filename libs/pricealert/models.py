@@ -35,7 +35,11 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from pricealert.money import MAX_INTEGER_DIGITS, MAX_SCALE, plain
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -63,6 +67,17 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSONB,
         uuid.UUID: UUID(as_uuid=True),
     }
+
+
+class Amount(TypeDecorator[Decimal]):
+    """An amount a user gave: NUMERIC(16, 4) (`pricealert.money`'s bounds), read back as
+    given (`90`, not the column's `90.0000`): payloads and responses show what was set."""
+
+    impl = Numeric(MAX_INTEGER_DIGITS + MAX_SCALE, MAX_SCALE)
+    cache_ok = True
+
+    def process_result_value(self, value: Decimal | None, dialect: Dialect) -> Decimal | None:
+        return None if value is None else plain(value)
 
 
 def _utcnow() -> datetime:
@@ -227,7 +242,7 @@ class AlertRule(Base):
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))
     #: At most 12 digits before the point and 4 after (`pricealert.money`).
-    threshold: Mapped[Decimal | None] = mapped_column(Numeric(16, 4))
+    threshold: Mapped[Decimal | None] = mapped_column(Amount())
     cooldown_seconds: Mapped[int] = mapped_column(Integer, server_default="0")
     enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
     #: Rule state kept by the evaluator (armed flag, reference price, ...).

@@ -80,6 +80,14 @@ def check_amount(value: Decimal, currency: str | None) -> Decimal:
     return value
 
 
+def plain(value: Decimal) -> Decimal:
+    """`value` without padding zeros (`90.0000` → `90`, `12.5000` → `12.5`), never in
+    exponent form: the spelling a person gave, whatever scale a column keeps."""
+    if value == value.to_integral_value():
+        return value.quantize(Decimal(1))
+    return value.normalize()
+
+
 # -- how amounts and dates look --------------------------------------------------------
 
 #: The euro has no home territory; its format defaults to its largest member's.

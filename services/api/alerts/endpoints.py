@@ -14,7 +14,7 @@ from pricealert.repositories.alerts import AlertRepository
 from pricealert.repositories.channels import ChannelRepository
 from pricealert.repositories.products import ProductRepository
 from services.api.alerts.schemas import AlertCreate, AlertOut, AlertUpdate
-from services.api.alerts.service import check_threshold, initial_state, plain_decimal
+from services.api.alerts.service import check_threshold, initial_state
 from services.api.deps import CurrentPrincipal, SessionDep
 from services.api.schemas import MAX_PAGE_SIZE, DecimalJSONRoute, PageOut
 
@@ -27,7 +27,7 @@ def alert_out(rule: AlertRule, channel_ids: list[uuid.UUID]) -> AlertOut:
         id=rule.id,
         product_id=rule.watch_id,
         kind=rule.kind,
-        threshold=plain_decimal(rule.threshold),
+        threshold=rule.threshold,
         channel_ids=channel_ids,
         cooldown_seconds=rule.cooldown_seconds,
         enabled=rule.enabled,

@@ -53,16 +53,6 @@ def check_threshold(kind: str, threshold: Decimal | None, currency: str | None) 
     return None
 
 
-def plain_decimal(value: Decimal | None) -> Decimal | None:
-    """The value without the column's trailing zeros (`1280.0000` → `1280`), never in
-    exponent form."""
-    if value is None:
-        return None
-    if value == value.to_integral_value():
-        return value.quantize(Decimal(1))
-    return value.normalize()
-
-
 def initial_state(product: Product) -> dict[str, Any]:
     """What the product looked like when the rule was made: the evaluator's starting point."""
     return {
