@@ -3,9 +3,10 @@
 FROM python:3.11-slim AS runtime
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
-# pg_dump/pg_restore for `pricealert backup`; curl for container health checks.
+# pg_dump/pg_restore for `pricealert backup`; curl for container health checks; a CJK
+# fallback font for the price chart the notifier rasterises (Japanese dates, full-width yen).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends postgresql-client curl \
+ && apt-get install -y --no-install-recommends postgresql-client curl fonts-droid-fallback \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

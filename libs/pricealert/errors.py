@@ -3,23 +3,28 @@
     PriceAlertError                 base; carries an HTTP status and a stable `code`
     ├── NotFound                    404 (also for another user's objects)
     ├── Conflict                    409
-    ├── InvalidInput                422 (user input that is wrong, with a reason)
+    ├── InvalidInput                422 (user input that is wrong: which parameter, which rule)
     ├── Unauthorized                401 (missing, unknown, expired or revoked key)
     ├── RateLimited                 429 (with `retry_after` seconds)
     └── ServiceUnavailable          503 (a dependency is down)
 
-The API renders every one of them as an RFC 9457 problem document; the CLI
+The API renders every one of them as an RFC 9457 problem document whose `type`
+is the API's own page for the `code` (`GET /problems/{code}`, written from the
+class's docstring: a new error type has its page by construction); the CLI
 prints `error: <code>: <detail>` and exits non-zero; workers record `code` as
 the failure reason.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+
+#: Where an invalid parameter was sent (RFC 9457 problem documents name it in `errors[].in`).
+ParamLocation = Literal["body", "query", "path", "header"]
 
 
 class PriceAlertError(Exception):
-    """Base of every error PriceAlert raises on purpose."""
+    """Something went wrong on our side; it has been logged. Retrying later may help."""
 
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
@@ -32,30 +37,62 @@ class PriceAlertError(Exception):
 
 
 class NotFound(PriceAlertError):
+    """The object does not exist, or belongs to another user (which is not revealed: the
+    answer is the same 404)."""
+
     status = 404
     code = "not_found"
     title = "Not found"
 
 
 class Conflict(PriceAlertError):
+    """The request conflicts with an object that already exists. When that object is yours,
+    the problem document names it (`existing_id`, `existing_url`)."""
+
     status = 409
     code = "conflict"
     title = "Conflict"
 
 
 class InvalidInput(PriceAlertError):
+    """Some input is not valid. `errors` lists each invalid parameter: where it was sent
+    (`in`: body, query, path or header), its `name` (a dotted path into the body), the `rule`
+    it broke (a stable name such as `greater_than_equal`, `currency_minor_units`) and a
+    `reason` a person can read. `field` repeats the first one's name. Nothing was changed."""
+
     status = 422
     code = "invalid_input"
     title = "Invalid input"
 
+    def __init__(
+        self,
+        detail: str,
+        *,
+        field: str | None = None,
+        rule: str = "invalid",
+        location: ParamLocation | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail, **extra)
+        self.field = field
+        self.rule = rule
+        #: None: the API looks the field up among the request's query and path parameters,
+        #: else takes it as a body field.
+        self.location = location
+
 
 class Unauthorized(PriceAlertError):
+    """The request carries no API key, or one that is unknown, expired or revoked. Send
+    `Authorization: Bearer <key>`."""
+
     status = 401
     code = "unauthorized"
     title = "Unauthorized"
 
 
 class RateLimited(PriceAlertError):
+    """Too many requests: wait the number of seconds in `Retry-After` before the next one."""
+
     status = 429
     code = "rate_limited"
     title = "Too many requests"
@@ -66,6 +103,8 @@ class RateLimited(PriceAlertError):
 
 
 class ServiceUnavailable(PriceAlertError):
+    """A service PriceAlert depends on is down for now; retry later."""
+
     status = 503
     code = "service_unavailable"
     title = "Service unavailable"

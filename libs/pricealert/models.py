@@ -35,7 +35,11 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from pricealert.money import MAX_INTEGER_DIGITS, MAX_SCALE, plain
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -63,6 +67,17 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSONB,
         uuid.UUID: UUID(as_uuid=True),
     }
+
+
+class Amount(TypeDecorator[Decimal]):
+    """An amount a user gave: NUMERIC(16, 4) (`pricealert.money`'s bounds), read back as
+    given (`90`, not the column's `90.0000`): payloads and responses show what was set."""
+
+    impl = Numeric(MAX_INTEGER_DIGITS + MAX_SCALE, MAX_SCALE)
+    cache_ok = True
+
+    def process_result_value(self, value: Decimal | None, dialect: Dialect) -> Decimal | None:
+        return None if value is None else plain(value)
 
 
 def _utcnow() -> datetime:
@@ -226,7 +241,8 @@ class AlertRule(Base):
     watch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("watch.id", ondelete="CASCADE"))
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))
-    threshold: Mapped[Decimal | None]
+    #: At most 12 digits before the point and 4 after (`pricealert.money`).
+    threshold: Mapped[Decimal | None] = mapped_column(Amount())
     cooldown_seconds: Mapped[int] = mapped_column(Integer, server_default="0")
     enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
     #: Rule state kept by the evaluator (armed flag, reference price, ...).
@@ -238,6 +254,7 @@ class AlertRule(Base):
     __table_args__ = (
         CheckConstraint(_in("kind", RULE_KINDS), name="kind"),
         CheckConstraint("cooldown_seconds >= 0", name="cooldown_non_negative"),
+        CheckConstraint("threshold > 0", name="threshold_positive"),
         Index("ix_alert_rule_product_id", "product_id"),
         Index("ix_alert_rule_user_created", "user_id", "created_at", "id"),
     )

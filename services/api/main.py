@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.resources
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from pricealert import queues
 from pricealert.db import create_engine, create_sessionmaker
@@ -26,6 +30,7 @@ from services.api.channels.endpoints import router as channels_router
 from services.api.http_metrics import HttpMetricsMiddleware
 from services.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from services.api.notifications.endpoints import router as notifications_router
+from services.api.problem_pages import router as problem_pages_router
 from services.api.problems import COMMON_ERRORS, add_problem_schema, install_problem_handlers
 from services.api.products.endpoints import router as products_router
 from services.api.ratelimit import RateLimiter
@@ -71,8 +76,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         "signed webhooks. Amounts are decimal strings with an ISO 4217 currency; errors are "
         "RFC 9457 problem documents.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     install_problem_handlers(app)
+    add_offline_docs(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -93,6 +101,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     ):  # fmt: skip
         v1.include_router(router)
     app.include_router(v1)
+    app.include_router(problem_pages_router)
     app.include_router(health.router)
     app.include_router(http_metrics.router)
     app.add_middleware(HttpMetricsMiddleware)
@@ -107,6 +116,40 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         )
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+#: Swagger UI and ReDoc's files, from a pinned package that bundles them (no CDN).
+DOCS_ASSETS = "/docs-assets"
+
+
+def add_offline_docs(app: FastAPI) -> None:
+    """`/docs` (Swagger UI) and `/redoc` with their JS/CSS served by the API itself, so they
+    work with no Internet access and no third-party CDN sees who reads the docs."""
+    assets = importlib.resources.files("fastapi_offline") / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} API",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            oauth2_redirect_url=None,
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} API",
+            redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
 
 
 app = create_app()

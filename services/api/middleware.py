@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pricealert.logging import bind_context, clear_context, get_logger
-from services.api.problems import problem
+from services.api.problems import BODY_TOO_LARGE, DATABASE_UNAVAILABLE, problem, problem_of
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _access_log = get_logger("pricealert.access")
@@ -57,7 +57,7 @@ class RequestContextMiddleware:
             # Handled here, inside the request's context, so the line carries its request id.
             _error_log.error("request.failed", exc_info=exc)
             if not response_started:
-                response = _failure_response(exc)
+                response = _failure_response(exc, scope)
                 await response(scope, receive, send_with_id)
         finally:
             _access_log.info(
@@ -80,7 +80,13 @@ def _request_id_from(scope: Scope) -> str | None:
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over `max_bytes` with 413, whether announced or streamed."""
+    """Refuse bodies over `max_bytes` with 413, whether announced or streamed.
+
+    A body with a Content-Length is refused from the header alone (the server holds it
+    to that length). A chunked body has no length to check: it is read here, up to the
+    limit, before the application sees any of it, so an oversize one is a 413 problem
+    like a declared one (64 KiB of buffer per request at most), never a parsing error
+    in the middle of a handler."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -90,35 +96,57 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        declared = False
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._too_large(scope, receive, send)
-                return
-        received = 0
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _BodyTooLarge
-            return message
-
-        try:
-            await self.app(scope, counting_receive, send)
-        except _BodyTooLarge:
+            if name == b"content-length" and value.isdigit():
+                declared = True
+                if int(value) > self.max_bytes:
+                    await self._too_large(scope, receive, send)
+                    return
+        if declared:
+            await self.app(scope, receive, send)
+            return
+        buffered = await self._read_streamed(receive)
+        if buffered is None:
             await self._too_large(scope, receive, send)
+            return
+        await self.app(scope, _replay(buffered, receive), send)
+
+    async def _read_streamed(self, receive: Receive) -> list[Message] | None:
+        """The request's messages up to the end of its body; None past the limit."""
+        messages: list[Message] = []
+        received = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                return messages  # the client went away: let the app see it
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                return None
+            if not message.get("more_body", False):
+                return messages
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(
-            413, "body_too_large", f"the request body is larger than {self.max_bytes} bytes"
+        response = problem_of(
+            BODY_TOO_LARGE,
+            f"the request body is larger than {self.max_bytes} bytes",
+            scope=scope,
+            # The rest of an unread body would be taken as the next request.
+            headers={"Connection": "close"},
         )
         await response(scope, receive, send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replaying_receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()  # http.disconnect, when the client goes
+
+    return replaying_receive
 
 
 def client_address(scope: Scope) -> str:
@@ -127,12 +155,14 @@ def client_address(scope: Scope) -> str:
     return str(client[0]) if client else "unknown"
 
 
-def _failure_response(exc: Exception) -> JSONResponse:
+def _failure_response(exc: Exception, scope: Scope) -> JSONResponse:
     """A 503 when PostgreSQL dropped the connection (the pool is already renewed: a retry
     succeeds), else a 500."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return problem(
-            503, "database_unavailable", "the database connection was lost; retry the request",
-            headers={"Retry-After": "1"},
+        return problem_of(
+            DATABASE_UNAVAILABLE, "the database connection was lost; retry the request",
+            scope=scope, headers={"Retry-After": "1"},
         )  # fmt: skip
-    return problem(500, "internal_error", "an unexpected error occurred; it has been logged")
+    return problem(
+        500, "internal_error", "an unexpected error occurred; it has been logged", scope=scope
+    )

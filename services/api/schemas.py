@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+import json
+import math
+from collections.abc import Callable, Coroutine
+from decimal import Decimal
+from typing import Annotated, Any, Generic, NoReturn, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
 
@@ -35,3 +42,60 @@ class PageOut(BaseModel, Generic[T]):
     next_cursor: str | None = Field(
         description="Pass as `cursor` to get the next page; null on the last page."
     )
+
+
+# -- amounts in request bodies ---------------------------------------------------------
+
+
+class ExponentDecimal(Decimal):
+    """A JSON number that was written with an exponent (`1e3`): kept apart to be refused."""
+
+
+def _json_number(text: str) -> Decimal:
+    return ExponentDecimal(text) if "e" in text or "E" in text else Decimal(text)
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise json.JSONDecodeError(f"{name} is not a JSON value", name, 0)
+
+
+class DecimalJSONRequest(Request):
+    """A request whose JSON numbers with a fraction or exponent are read as exact Decimals:
+    `0.1` stays 0.1, `1e-400` stays 1e-400 (a float would make it 0.0, and `1e400`
+    infinity), so an amount is refused for what it is. NaN and Infinity are not JSON."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            self._json = json.loads(body, parse_float=_json_number, parse_constant=_no_constant)
+        return self._json
+
+
+class DecimalJSONRoute(APIRoute):
+    """The route class of routers whose bodies carry amounts (`APIRouter(route_class=...)`)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def decimal_json_handler(request: Request) -> Response:
+            return await handler(DecimalJSONRequest(request.scope, request.receive))
+
+        return decimal_json_handler
+
+
+def _plain_number(value: object) -> object:
+    """Refuse amounts written with an exponent, as JSON numbers or strings."""
+    if isinstance(value, ExponentDecimal) or (
+        isinstance(value, str) and ("e" in value or "E" in value)
+    ):
+        raise PydanticCustomError(
+            "no_exponent", "write the amount without an exponent (1000, not 1e3)"
+        )
+    if isinstance(value, float):
+        # Not from our JSON reader (which gives Decimals): its decimal spelling is the value.
+        return Decimal(repr(value)) if math.isfinite(value) else value
+    return value
+
+
+#: A decimal amount in a request body (a JSON string or number), never in exponent form.
+PlainDecimal = Annotated[Decimal, BeforeValidator(_plain_number)]

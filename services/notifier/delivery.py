@@ -22,11 +22,13 @@ counted after each record commits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -42,6 +44,14 @@ from services.notifier.settings import NotifierSettings
 
 Outcome = Literal["sent", "retry", "failed", "skipped", "error"]
 _log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class EmailChart:
+    """What an email's price chart is drawn from."""
+
+    rows: list[PriceHistory]
+    lowest: Decimal | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +137,10 @@ class Notifier:
 
     async def _claim(
         self, notification_ids: Sequence[uuid.UUID]
-    ) -> dict[uuid.UUID, tuple[Claimed, list[PriceHistory] | None]]:
-        """Lease what is due of these notifications; each with its email chart's rows, if any."""
+    ) -> dict[uuid.UUID, tuple[Claimed, EmailChart | None]]:
+        """Lease what is due of these notifications; each with its email chart's data, if any."""
         now = datetime.now(UTC)
-        claimed: dict[uuid.UUID, tuple[Claimed, list[PriceHistory] | None]] = {}
+        claimed: dict[uuid.UUID, tuple[Claimed, EmailChart | None]] = {}
         async with session_scope(self.sessionmaker) as session:
             repo = DeliveryRepository(session)
             lease = timedelta(seconds=self.settings.delivery_lease_seconds)
@@ -141,9 +151,7 @@ class Notifier:
                 claimed[held.notification.id] = (held, chart)
         return claimed
 
-    async def _attempt(
-        self, claimed: Claimed, chart: list[PriceHistory] | None
-    ) -> Attempt | _Delivered:
+    async def _attempt(self, claimed: Claimed, chart: EmailChart | None) -> Attempt | _Delivered:
         """Send a claimed notification; a success is returned to be recorded, anything else
         is recorded here."""
         notification, channel = claimed.notification, claimed.channel
@@ -185,17 +193,34 @@ class Notifier:
 
     async def _chart(
         self, repo: DeliveryRepository, claimed: Claimed, now: datetime
-    ) -> list[PriceHistory] | None:
-        """The history rows an email's chart draws (read in the claim's transaction)."""
+    ) -> EmailChart | None:
+        """What an email's chart draws (read in the claim's transaction)."""
         product_id = claimed.notification.product_id
         if product_id is None:
             return None
-        return await repo.chart_rows(product_id) or None
+        rows = await repo.chart_rows(product_id)
+        currency = next((r.currency for r in reversed(rows) if r.price is not None), None)
+        if currency is None:
+            return None
+        return EmailChart(rows, await repo.lowest_price(product_id, currency))
 
-    async def _draw(self, claimed: Claimed, rows: list[PriceHistory]) -> bytes:
-        """The chart as PNG, drawn in a thread: the event loop goes on meanwhile."""
-        title = claimed.notification.payload.get("data", {}).get("product", {}).get("title")
-        return await asyncio.to_thread(price_chart_png, rows, now=datetime.now(UTC), title=title)
+    async def _draw(self, claimed: Claimed, chart: EmailChart) -> bytes:
+        """The chart as PNG (the API's SVG chart, rasterised), drawn in a thread: the event
+        loop goes on meanwhile. The alert's own threshold is drawn when it has one."""
+        data = claimed.notification.payload.get("data", {})
+        alert = data.get("alert", {})
+        thresholds = []
+        if alert.get("kind") == "below" and alert.get("threshold") is not None:
+            with contextlib.suppress(ArithmeticError, ValueError, TypeError):
+                thresholds.append(Decimal(str(alert["threshold"])))
+        return await asyncio.to_thread(
+            price_chart_png,
+            chart.rows,
+            now=datetime.now(UTC),
+            thresholds=thresholds,
+            lowest_ever=chart.lowest,
+            title=data.get("product", {}).get("title"),
+        )
 
     async def _record_sent(self, delivered: Sequence[_Delivered]) -> list[Attempt]:
         """pending → sent for each, in one statement; the attempts, in order."""

@@ -115,7 +115,7 @@ async def test_alert_lifecycle(client: httpx.AsyncClient, alice: ApiUser) -> Non
     ("kind", "threshold", "fragment"),
     [
         ("below", None, "needs a threshold"),
-        ("below", "-5", "positive"),
+        ("below", "-5", "greater than 0"),
         ("below", "abc", ""),
         ("below", "NaN", ""),
         ("below", "Infinity", ""),

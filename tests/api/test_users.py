@@ -25,8 +25,8 @@ async def test_sign_up_returns_the_key_once_and_stores_only_its_hash(
         "/v1/api-keys", headers={"Authorization": f"Bearer {body['api_key']}"}
     )
     assert listed.status_code == 200
-    assert "api_key" not in listed.json()[0]
-    assert listed.json()[0]["prefix"] == stored[0].prefix
+    assert "api_key" not in listed.json()["items"][0]
+    assert listed.json()["items"][0]["prefix"] == stored[0].prefix
 
 
 async def test_signing_up_twice_with_one_email_is_a_conflict(
@@ -94,7 +94,7 @@ async def test_a_second_key_works_and_a_revoked_key_stops_at_once(
     assert revoked.status_code == 204
     assert (await client.get("/v1/users/me", headers=second_auth)).status_code == 401
     assert (await client.get("/v1/users/me", headers=alice.auth)).status_code == 200
-    keys = (await client.get("/v1/api-keys", headers=alice.auth)).json()
+    keys = (await client.get("/v1/api-keys", headers=alice.auth)).json()["items"]
     assert [k["revoked_at"] is not None for k in keys] == [False, True]
 
 

@@ -13,6 +13,7 @@ from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pricealert.charts import EMAIL_HEIGHT, EMAIL_WIDTH, EMAIL_ZOOM
 from pricealert.models import Notification
 from services.notifier.channels import PermanentFailure, TransientFailure
 from services.notifier.channels.aws import call
@@ -90,7 +91,10 @@ async def test_an_email_arrives_with_a_text_part_and_an_html_part_with_the_chart
     assert f'src="cid:{cid}"' in html.get_content()
     png = image.get_content()
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
-    assert (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")) == (480, 160)
+    # The API's chart, rasterised at twice the size the HTML shows it.
+    size = (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big"))
+    assert size == (EMAIL_WIDTH * EMAIL_ZOOM, EMAIL_HEIGHT * EMAIL_ZOOM)
+    assert f'width="{EMAIL_WIDTH}" height="{EMAIL_HEIGHT}"' in html.get_content()
 
 
 async def test_an_email_without_history_has_no_chart(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.errors import NotFound
-from pricealert.models import AlertRule, alert_rule_channel
+from pricealert.models import AlertRule, Product, Watch, alert_rule_channel
 from pricealert.repositories.pagination import Page, keyset, page_of
 
 
@@ -44,6 +45,33 @@ class AlertRepository:
         await self.set_channels(rule.id, channel_ids)
         return rule
 
+    async def find_same(
+        self,
+        watch_id: uuid.UUID,
+        kind: str,
+        threshold: Decimal | None,
+        channel_ids: list[uuid.UUID],
+        *,
+        other_than: uuid.UUID | None = None,
+    ) -> AlertRule | None:
+        """The rule on this watch with this kind, threshold (numerically: 1280 = 1280.00)
+        and exactly these channels, if there is one.
+
+        Locks the watch row first, so two requests making the same rule one after the other
+        cannot both find none (the lock lasts until the request's transaction ends)."""
+        await self.session.execute(select(Watch.id).where(Watch.id == watch_id).with_for_update())
+        query = select(AlertRule).where(
+            AlertRule.watch_id == watch_id,
+            AlertRule.kind == kind,
+            AlertRule.threshold.is_not_distinct_from(threshold),
+        )
+        if other_than is not None:
+            query = query.where(AlertRule.id != other_than)
+        candidates = list(await self.session.scalars(query.order_by(AlertRule.created_at)))
+        wanted = sorted(set(channel_ids))
+        channels = await self.channel_ids([c.id for c in candidates])
+        return next((c for c in candidates if sorted(channels[c.id]) == wanted), None)
+
     async def get(self, user_id: uuid.UUID, rule_id: uuid.UUID) -> AlertRule:
         rule = await self.session.scalar(
             select(AlertRule).where(AlertRule.id == rule_id, AlertRule.user_id == user_id)
@@ -64,6 +92,24 @@ class AlertRepository:
         )
         rows = list(await self.session.scalars(query))
         return page_of(rows, limit, lambda r: (r.created_at, r.id))
+
+    async def below_thresholds(self, watch_id: uuid.UUID) -> list[Decimal]:
+        """The thresholds of the enabled "below" rules on a watch (drawn on its chart)."""
+        rows = await self.session.scalars(
+            select(AlertRule.threshold).where(
+                AlertRule.watch_id == watch_id,
+                AlertRule.kind == "below",
+                AlertRule.enabled.is_(True),
+                AlertRule.threshold.is_not(None),
+            )
+        )
+        return [value for value in rows if value is not None]
+
+    async def product_currency(self, rule: AlertRule) -> str | None:
+        """The currency of the rule's product (None until its first price)."""
+        return await self.session.scalar(
+            select(Product.currency).where(Product.id == rule.product_id)
+        )
 
     async def channel_ids(self, rule_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
         """Channel ids per rule, in a stable order."""

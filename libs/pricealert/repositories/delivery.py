@@ -12,9 +12,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.models import Channel, Notification, PriceHistory
@@ -126,6 +127,14 @@ class DeliveryRepository:
         rows = list(await self.session.scalars(query))
         rows.reverse()
         return rows
+
+    async def lowest_price(self, product_id: int, currency: str) -> Decimal | None:
+        """The lowest price the product ever had in `currency` (the chart's "lowest ever")."""
+        return await self.session.scalar(
+            select(func.min(PriceHistory.price)).where(
+                PriceHistory.product_id == product_id, PriceHistory.currency == currency
+            )
+        )
 
     async def mark_sent_many(self, sent: Sequence[tuple[uuid.UUID, datetime]]) -> set[uuid.UUID]:
         """pending → sent for each (id, sent at); returns those that were still pending."""

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import and_, func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pricealert.models import PriceHistory
+from pricealert.models import Amount, PriceHistory
 
 #: Notifications that count against a user's daily caps (they were, or will be, sent).
 CAPPED_STATUSES = ("pending", "sent")
@@ -116,7 +116,7 @@ _RULES = text(
      ORDER BY r.id, c.id
        FOR UPDATE OF r
     """
-)
+).columns(threshold=Amount())  # read as given (90, not the column's 90.0000)
 
 #: Lock users whose caps are about to be spent, in id order (so no deadlock); FOR NO KEY
 #: UPDATE, so inserts referencing them still pass.

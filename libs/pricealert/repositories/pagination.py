@@ -40,7 +40,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
             raise ValueError("naive timestamp")
         return created_at, uuid.UUID(id_raw)
     except (ValueError, TypeError) as exc:
-        raise InvalidInput("cursor is not valid", field="cursor") from exc
+        raise InvalidInput(
+            "cursor is not valid", field="cursor", rule="cursor", location="query"
+        ) from exc
 
 
 def keyset(

@@ -7,27 +7,31 @@ from typing import Literal
 
 from pydantic import Field
 
-from services.api.schemas import RequestModel, ResponseModel
+from services.api.schemas import PlainDecimal, RequestModel, ResponseModel
 
 RuleKind = Literal["below", "drop_percent", "change", "back_in_stock", "lowest_ever"]
 ChannelIds = list[uuid.UUID]
 
 _THRESHOLD_DOC = (
-    "below: the price (in the product's currency) at or under which to alert; "
-    "drop_percent: the drop in percent (0-100, exclusive); other kinds take none."
+    "below: the price (in the product's currency) at or under which to alert: more than 0, "
+    "at most 12 digits before the point and no more after it than the currency has minor "
+    "units (none for JPY, 2 for USD and EUR); "
+    "drop_percent: the drop in percent, more than 0 and less than 100, at most 2 decimals; "
+    'other kinds take none. A decimal string (`"1280"`) or a JSON number, never with an '
+    "exponent."
 )
 
 
 class AlertCreate(RequestModel):
     product_id: uuid.UUID = Field(description="The id of one of your watched products.")
     kind: RuleKind
-    threshold: Decimal | None = Field(default=None, description=_THRESHOLD_DOC)
+    threshold: PlainDecimal | None = Field(default=None, description=_THRESHOLD_DOC)
     channel_ids: ChannelIds = Field(min_length=1, max_length=10)
     cooldown_seconds: int = Field(default=0, ge=0, le=30 * 24 * 3600)
 
 
 class AlertUpdate(RequestModel):
-    threshold: Decimal | None = Field(default=None, description=_THRESHOLD_DOC)
+    threshold: PlainDecimal | None = Field(default=None, description=_THRESHOLD_DOC)
     channel_ids: ChannelIds | None = Field(default=None, min_length=1, max_length=10)
     cooldown_seconds: int | None = Field(default=None, ge=0, le=30 * 24 * 3600)
     enabled: bool | None = None

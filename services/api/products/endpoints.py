@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
-from pricealert.charts import price_chart_svg
+from pricealert.charts import (
+    DEFAULT_DAYS,
+    DEFAULT_HEIGHT,
+    DEFAULT_WIDTH,
+    MAX_DAYS,
+    MAX_HEIGHT,
+    MAX_WIDTH,
+    MIN_DAYS,
+    MIN_HEIGHT,
+    MIN_WIDTH,
+    price_chart_svg,
+)
 from pricealert.errors import InvalidInput
+from pricealert.money import LOCALE_TAG, parse_locale, preferred_languages
 from pricealert.queues import CheckProduct, enqueue_after_commit
+from pricealert.repositories.alerts import AlertRepository
 from pricealert.repositories.prices import PriceRepository
 from pricealert.repositories.products import ProductRepository, WatchedProduct
 from pricealert.urls import normalise_url
@@ -58,6 +71,7 @@ def _interval(requested: int | None, settings: SettingsDep) -> int:
         raise InvalidInput(
             f"check_interval_seconds must be at least {settings.min_check_interval_seconds}",
             field="check_interval_seconds",
+            rule="greater_than_equal",
         )
     return interval
 
@@ -156,7 +170,7 @@ async def price_history(
     """The change-only history: each row is one state, from first to last seen."""
     since, until = _aware(since, "since"), _aware(until, "until")
     if since and until and since > until:
-        raise InvalidInput("since must not be after until", field="since")
+        raise InvalidInput("since must not be after until", field="since", rule="ordered")
     watched = await ProductRepository(session).get(principal.user_id, product_id)
     rows = await PriceRepository(session).history(watched.product.id, since, until)
     return PriceHistoryOut(
@@ -177,21 +191,77 @@ async def price_stats(
 @router.get(
     "/{product_id}/chart.svg",
     response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}, "description": "The history as SVG."}},
+    responses={200: {"content": {"image/svg+xml": {}}, "description": "The chart, as SVG."}},
 )
 async def price_chart(
-    product_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+    product_id: uuid.UUID,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    days: Annotated[int, Query(ge=MIN_DAYS, le=MAX_DAYS, description="How far back.")] = (
+        DEFAULT_DAYS
+    ),
+    width: Annotated[int, Query(ge=MIN_WIDTH, le=MAX_WIDTH, description="Pixels.")] = (
+        DEFAULT_WIDTH
+    ),
+    height: Annotated[int, Query(ge=MIN_HEIGHT, le=MAX_HEIGHT, description="Pixels.")] = (
+        DEFAULT_HEIGHT
+    ),
+    locale: Annotated[
+        str | None,
+        Query(
+            max_length=35,
+            pattern=LOCALE_TAG,
+            description="How to write amounts and dates (`de-DE`, `ja`); default: the "
+            "request's Accept-Language, else the currency's home locale (¥1,280 / "
+            "22,90 € / $1,299.00).",
+        ),
+    ] = None,
 ) -> Response:
-    """The price history as a small SVG chart for emails and partner pages."""
+    """The price history as a chart a person reads at a glance: dates, prices in the
+    currency's format, out-of-stock spans shaded, the lowest price ever and your "below"
+    alerts on this product as lines, the current price labelled. Times are UTC."""
     watched = await ProductRepository(session).get(principal.user_id, product_id)
-    rows = await PriceRepository(session).history(watched.product.id, None, None)
-    svg = price_chart_svg(rows, now=datetime.now(UTC), title=watched.product.title)
+    now = datetime.now(UTC)
+    rows = await PriceRepository(session).history(
+        watched.product.id, now - timedelta(days=days), None
+    )
+    stats = await PriceRepository(session).stats(watched.product, now)
+    thresholds = await AlertRepository(session).below_thresholds(watched.watch.id)
+    svg = price_chart_svg(
+        rows,
+        now=now,
+        days=days,
+        width=width,
+        height=height,
+        thresholds=thresholds,
+        lowest_ever=stats.lowest,
+        locale=_chart_locale(locale, request.headers.get("accept-language")),
+        title=watched.product.title,
+    )
     return Response(svg, media_type="image/svg+xml")
+
+
+def _chart_locale(requested: str | None, accept_language: str | None) -> str | None:
+    """The reader's locale: `?locale=` (refused when CLDR does not know it), else the
+    first Accept-Language entry CLDR knows, else None (the currency's home locale)."""
+    if requested is not None:
+        if parse_locale(requested) is None:
+            raise InvalidInput(
+                f"unknown locale {requested!r}", field="locale", rule="locale", location="query"
+            )
+        return requested.replace("-", "_")
+    for tag in preferred_languages(accept_language or ""):
+        if parse_locale(tag) is not None:
+            return tag.replace("-", "_")
+    return None
 
 
 def _aware(value: datetime | None, field: str) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise InvalidInput(
-            f"{field} must carry a timezone (e.g. 2026-01-31T00:00:00Z)", field=field
+            f"{field} must carry a timezone (e.g. 2026-01-31T00:00:00Z)",
+            field=field,
+            rule="timezone_aware",
         )
     return value

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 
 from pricealert.errors import InvalidInput
 from pricealert.logging import get_logger
@@ -13,6 +14,7 @@ from pricealert.repositories.users import UserRepository
 from services.api.deps import CurrentPrincipal, SessionDep, SettingsDep
 from services.api.middleware import client_address
 from services.api.ratelimit import RateLimiter
+from services.api.schemas import MAX_PAGE_SIZE, PageOut
 from services.api.users.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -62,11 +64,18 @@ async def update_me(body: UserUpdate, principal: CurrentPrincipal, session: Sess
     return UserOut.model_validate(user)
 
 
-@router.get("/api-keys", response_model=list[ApiKeyOut])
-async def list_keys(principal: CurrentPrincipal, session: SessionDep) -> list[ApiKeyOut]:
-    """The user's keys, by prefix only."""
-    rows = await UserRepository(session).list_keys(principal.user_id)
-    return [ApiKeyOut.model_validate(row) for row in rows]
+@router.get("/api-keys", response_model=PageOut[ApiKeyOut])
+async def list_keys(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+) -> PageOut[ApiKeyOut]:
+    """The user's keys (by prefix only; revoked ones too), oldest first, a page at a time."""
+    page = await UserRepository(session).list_keys_page(principal.user_id, cursor, limit)
+    return PageOut(
+        items=[ApiKeyOut.model_validate(row) for row in page.items], next_cursor=page.next_cursor
+    )
 
 
 @router.post("/api-keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)

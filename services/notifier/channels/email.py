@@ -1,7 +1,7 @@
 """Email: a text part and an HTML part, sent by SMTP (aiosmtplib) or Amazon SES.
 
 The HTML shows the price history as an inline PNG (drawn by
-`pricealert.charts.price_chart_png`, carried in the message as a
+`pricealert.charts.price_chart_png`: the API's SVG chart rasterised, carried in the message as a
 `multipart/related` part and referenced by `cid:`), followed by the same facts
 as text. Inline SVG was dropped: Gmail and Outlook desktop strip it. A link to
 the API's `chart.svg` was not an option either: it needs an API key, which a
@@ -20,6 +20,7 @@ from html import escape
 
 import aiosmtplib
 
+from pricealert.charts import EMAIL_HEIGHT, EMAIL_WIDTH
 from services.notifier.channels import (
     Delivery,
     DeliveryFailed,
@@ -61,8 +62,8 @@ def _html(message: Message, chart_id: str | None) -> str:
     if message.history_url:
         links.append(f'<a href="{escape(message.history_url)}">Price history</a>')
     chart = (
-        f'<div style="margin:12px 0"><img src="cid:{escape(chart_id)}" width="480" '
-        'height="160" alt="Price history"></div>'
+        f'<div style="margin:12px 0"><img src="cid:{escape(chart_id)}" width="{EMAIL_WIDTH}" '
+        f'height="{EMAIL_HEIGHT}" alt="Price history"></div>'
         if chart_id
         else ""
     )
