@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pricealert.availability import Availability
 from pricealert.models import PriceHistory, Product
 from pricealert.queues import SCRAPE_QUEUE
 from tests.api.conftest import ApiUser
@@ -166,13 +167,15 @@ async def _history(
                 product_id=product_id,
                 price=Decimal(price),
                 currency="JPY",
-                in_stock=True,
+                availability=Availability.IN_STOCK,
                 first_seen_at=starts,
                 last_seen_at=ends - timedelta(seconds=1),
             )
         )
     await db_session.execute(
-        update(Product).values(price=Decimal(points[-1][0]), currency="JPY", in_stock=True)
+        update(Product).values(
+            price=Decimal(points[-1][0]), currency="JPY", availability=Availability.IN_STOCK
+        )
     )
     await db_session.flush()
 
