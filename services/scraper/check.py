@@ -167,6 +167,7 @@ class ProductCheck:
                     if c.product_id in stored
                 ]
                 opened.update(await repo.record_successes(token, again))
+                checks = [*checks, *again]  # the later of two with one product is the one kept
             changes = [
                 EvaluateChange(product_id=product_id, history_id=history_id)
                 for product_id, history_id in opened.items()
@@ -179,7 +180,7 @@ class ProductCheck:
                     await queues.enqueue(self.redis, job)
 
                 after_commit(session, hand_on)
-        for check in checks:
+        for check in {c.product_id: c for c in checks}.values():
             if check.product_id not in opened:
                 result = "lease_lost"  # another check took over; it records its own result
             else:
