@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -185,16 +186,21 @@ async def test_an_implausible_jump_is_recorded_only_when_a_second_fetch_confirms
     assert len(shop.requests_to("/real")) == 2
 
 
+def _slow_page(price: str, delay: float, arrived: asyncio.Event) -> Callable[[object], Page]:
+    """A page answered after `delay`; `arrived` is set once the request is in."""
+
+    def answer(_request: object) -> Page:
+        arrived.set()
+        return Page(body=product_page(price).body, delay=delay)
+
+    return answer
+
+
 async def test_a_check_that_lost_its_lease_writes_nothing(
     product_check: ProductCheck, shop: Shop, db_session: AsyncSession
 ) -> None:
     arrived = asyncio.Event()
-
-    def slow_page(_request: object) -> Page:
-        arrived.set()
-        return Page(body=product_page("100").body, delay=0.5)
-
-    shop.handle("/slow", slow_page)
+    shop.handle("/slow", _slow_page("100", 0.5, arrived))
     product = await add_product(db_session, shop.url("/slow"))
     check = asyncio.create_task(product_check.run(product.id))
     await arrived.wait()
@@ -231,15 +237,10 @@ async def test_a_state_written_without_the_lease_mid_check_is_recorded_against(
     product_check: ProductCheck, shop: Shop, db_session: AsyncSession
 ) -> None:
     arrived = asyncio.Event()
-
-    def slow_page(_request: object) -> Page:
-        arrived.set()
-        return Page(body=product_page("1280").body, delay=0.3)
-
     shop.serve("/kettle", product_page("1000"))
     product = await add_product(db_session, shop.url("/kettle"))
     assert await product_check.run(product.id) == "changed"
-    shop.handle("/kettle", slow_page)
+    shop.handle("/kettle", _slow_page("1280", 0.3, arrived))
     check = asyncio.create_task(product_check.run(product.id))
     await arrived.wait()
     # Someone (an operator, say) writes the product while the check holds its lease.
