@@ -20,6 +20,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Computed,
     DateTime,
     ForeignKey,
     Identity,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     func,
     text,
@@ -40,6 +42,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from pricealert.money import MAX_INTEGER_DIGITS, MAX_SCALE, plain
+
+from pricealert.availability import ORDERABLE_NOW, Availability
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -55,8 +59,38 @@ CHANNEL_KINDS = ("email", "sms", "slack", "webhook")
 NOTIFICATION_STATUSES = ("pending", "sent", "failed", "suppressed", "cooldown", "capped")
 
 
+#: The names `availability` columns take (schema.org ItemAvailability), and those in stock.
+AVAILABILITIES = tuple(a.value for a in Availability)
+ORDERABLE_NOW_NAMES = tuple(a.value for a in Availability if a in ORDERABLE_NOW)
+
+
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class AvailabilityName(TypeDecorator[Availability]):
+    """An `Availability` stored as its schema.org name (text, CHECKed by the table)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Availability | None, dialect: Dialect) -> str | None:
+        return None if value is None else Availability(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Availability | None:
+        return None if value is None else Availability(value)
+
+
+def _availability() -> Any:
+    return mapped_column(AvailabilityName())
+
+
+def _in_stock() -> Any:
+    # Derived in PostgreSQL from `availability` (null when it is): one source of truth,
+    # and every reader of `in_stock` (API, statistics, evaluator) sees the same mapping.
+    return mapped_column(
+        Boolean, Computed(_in("availability", ORDERABLE_NOW_NAMES), persisted=True)
+    )
 
 
 class Base(DeclarativeBase):
@@ -130,7 +164,8 @@ class Product(Base):
     status: Mapped[str] = mapped_column(String(16), server_default="active")
     price: Mapped[Decimal | None]
     currency: Mapped[str | None] = mapped_column(String(3))
-    in_stock: Mapped[bool | None] = mapped_column(Boolean)
+    availability: Mapped[Availability | None] = _availability()
+    in_stock: Mapped[bool | None] = _in_stock()
     title: Mapped[str | None] = mapped_column(Text)
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
@@ -149,6 +184,7 @@ class Product(Base):
     __table_args__ = (
         UniqueConstraint("url", "selector", "stock_selector", name="uq_product_recipe"),
         CheckConstraint(_in("status", PRODUCT_STATUSES), name="status"),
+        CheckConstraint(_in("availability", AVAILABILITIES), name="availability"),
         CheckConstraint("check_interval_seconds > 0", name="interval_positive"),
         # The scheduler's claim query walks this index only.
         Index(
@@ -186,7 +222,8 @@ class PriceHistory(Base):
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"))
     price: Mapped[Decimal | None]
     currency: Mapped[str | None] = mapped_column(String(3))
-    in_stock: Mapped[bool | None] = mapped_column(Boolean)
+    availability: Mapped[Availability | None] = _availability()
+    in_stock: Mapped[bool | None] = _in_stock()
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     checks: Mapped[int] = mapped_column(Integer, server_default="1")
@@ -196,6 +233,7 @@ class PriceHistory(Base):
     evaluated_at: Mapped[datetime | None]
 
     __table_args__ = (
+        CheckConstraint(_in("availability", AVAILABILITIES), name="availability"),
         Index("ix_price_history_product_seen", "product_id", "first_seen_at"),
         Index(
             "ix_price_history_unevaluated",

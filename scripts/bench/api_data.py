@@ -33,10 +33,10 @@ class DataSet:
 
 
 _PRODUCTS = """
-INSERT INTO product (url, domain, check_interval_seconds, status, price, currency, in_stock,
+INSERT INTO product (url, domain, check_interval_seconds, status, price, currency, availability,
                      title, next_check_at, last_checked_at, last_changed_at, created_at)
 SELECT 'https://shop' || (i % 500) || '.example/p/' || i, 'shop' || (i % 500) || '.example',
-       3600, 'active', NULL, CASE WHEN i % 5 < 3 THEN 'JPY' ELSE 'USD' END, true,
+       3600, 'active', NULL, CASE WHEN i % 5 < 3 THEN 'JPY' ELSE 'USD' END, 'InStock',
        'Product ' || i, now() + (i % 3600) * interval '1 second', now(), now(),
        now() - interval '400 days'
 FROM generate_series(1, $1) AS i
@@ -45,9 +45,9 @@ FROM generate_series(1, $1) AS i
 # Rows per product: 1..199 (deterministic), starting a year ago, evenly spaced up to now.
 # Prices wander within +-20 % of a per-product base: whole yen, or cents.
 _HISTORY = """
-INSERT INTO price_history (product_id, price, currency, in_stock, first_seen_at, last_seen_at,
-                           checks, suspicious, evaluated_at)
-SELECT id, price, currency, true, starts, ends, 1 + (id + j) % 40, false, starts
+INSERT INTO price_history (product_id, price, currency, availability, first_seen_at,
+                           last_seen_at, checks, suspicious, evaluated_at)
+SELECT id, price, currency, 'InStock', starts, ends, 1 + (id + j) % 40, false, starts
 FROM (
     SELECT p.id, p.currency, j,
            CASE WHEN p.currency = 'JPY'

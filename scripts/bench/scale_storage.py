@@ -24,9 +24,9 @@ CHANGE_FRACTION = 0.01
 STEADY_FROM = 3
 
 _FIRST_ROWS = """
-INSERT INTO price_history (product_id, price, currency, in_stock, first_seen_at, last_seen_at,
-                           evaluated_at)
-SELECT id, 1000 + id % 9000, 'JPY', true, now(), now(), now() FROM product WHERE id <= $1
+INSERT INTO price_history (product_id, price, currency, availability, first_seen_at,
+                           last_seen_at, evaluated_at)
+SELECT id, 1000 + id % 9000, 'JPY', 'InStock', now(), now(), now() FROM product WHERE id <= $1
 """
 
 _EXTEND = """
@@ -37,9 +37,9 @@ WHERE h.id = current.id AND h.product_id % 100 <> $2
 """
 
 _CHANGE = """
-INSERT INTO price_history (product_id, price, currency, in_stock, first_seen_at, last_seen_at,
-                           evaluated_at)
-SELECT id, 1000 + (id + $1) % 9000, 'JPY', true, now() + $1 * interval '1 hour',
+INSERT INTO price_history (product_id, price, currency, availability, first_seen_at,
+                           last_seen_at, evaluated_at)
+SELECT id, 1000 + (id + $1) % 9000, 'JPY', 'InStock', now() + $1 * interval '1 hour',
        now() + $1 * interval '1 hour', now()
 FROM product WHERE id % 100 = $2 AND id <= $3
 """

@@ -93,7 +93,7 @@ async def make_all_due(engine: AsyncEngine, *, forget_state: bool) -> datetime:
             await connection.execute(text("DELETE FROM price_history"))
             await connection.execute(
                 text(
-                    "UPDATE product SET price = NULL, currency = NULL, in_stock = NULL,"
+                    "UPDATE product SET price = NULL, currency = NULL, availability = NULL,"
                     " title = NULL, etag = NULL, last_modified = NULL, last_changed_at = NULL"
                 )
             )

@@ -54,7 +54,7 @@ async def add_watched_products(engine: AsyncEngine, count: int, webhook_url: str
                         "title": f"Bench product {index}",
                         "price": 100,
                         "currency": "USD",
-                        "in_stock": True,
+                        "availability": "InStock",
                         "next_check_at": T0 + timedelta(days=3650),
                     }
                     for index in range(count)
@@ -81,7 +81,7 @@ async def add_watched_products(engine: AsyncEngine, count: int, webhook_url: str
         seen = T0 + timedelta(seconds=1)
         await connection.execute(
             insert(PriceHistory),
-            [{"product_id": p, "price": 100, "currency": "USD", "in_stock": True,
+            [{"product_id": p, "price": 100, "currency": "USD", "availability": "InStock",
               "first_seen_at": seen, "last_seen_at": seen, "evaluated_at": seen}
              for p in product_ids],
         )  # fmt: skip
@@ -92,9 +92,9 @@ async def record_changes(engine: AsyncEngine, price: int) -> list[EvaluateChange
     async with engine.begin() as connection:
         rows = await connection.execute(
             text(
-                "INSERT INTO price_history (product_id, price, currency, in_stock,"
+                "INSERT INTO price_history (product_id, price, currency, availability,"
                 " first_seen_at, last_seen_at)"
-                " SELECT id, :price, 'USD', true, now(), now() FROM product"
+                " SELECT id, :price, 'USD', 'InStock', now(), now() FROM product"
                 " RETURNING product_id, id"
             ),
             {"price": price},

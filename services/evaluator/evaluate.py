@@ -90,7 +90,7 @@ class _Budget:
 def _observation(row: HistoryRow | None) -> Observation | None:
     if row is None:
         return None
-    return Observation(row.price, row.currency, row.in_stock, row.suspicious)
+    return Observation(row.state, row.suspicious)
 
 
 async def evaluate_changes(
@@ -130,7 +130,7 @@ async def _decide(
     previous, last_priced = changes.previous, changes.last_priced
     for row in changes.rows:
         change = Change(
-            new=Observation(row.price, row.currency, row.in_stock, row.suspicious),
+            new=Observation(row.state, row.suspicious),
             previous=_observation(previous),
             last_priced=_observation(last_priced),
             lowest_before=await repo.lowest_before(row) if needs_lowest else None,
@@ -143,7 +143,7 @@ async def _decide(
             states[rule.id] = decision.state
             steps.append(_Step(row, rule, decision, previous, last_priced))
         previous = row
-        if row.price is not None:
+        if row.state.price is not None:
             last_priced = row
     return steps
 

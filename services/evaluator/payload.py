@@ -2,7 +2,9 @@
 
 Its shape is the public webhook contract, documented in
 `services/notifier/channels/webhook.py` (the notifier signs and sends it as is).
-Amounts are decimal strings, each beside its ISO 4217 currency.
+Amounts are decimal strings, each beside its ISO 4217 currency; availability is
+the schema.org ItemAvailability name, beside the `in_stock` derived from it.
+Fields are only ever added to it, never removed or renamed.
 """
 
 from __future__ import annotations
@@ -17,9 +19,15 @@ ALERT_EVENT = "price.alert"
 
 
 def _amount(row: HistoryRow | None) -> dict[str, str] | None:
-    if row is None or row.price is None:
+    if row is None or row.state.price is None:
         return None
-    return {"amount": str(row.price), "currency": row.currency or ""}
+    return {"amount": str(row.state.price), "currency": row.state.currency or ""}
+
+
+def _availability(row: HistoryRow | None) -> str | None:
+    if row is None or row.state.availability is None:
+        return None
+    return row.state.availability.value
 
 
 def alert_payload(
@@ -48,9 +56,10 @@ def alert_payload(
             "product": {"id": str(rule.watch_id), "url": product.url, "title": product.title},
             "price": {"old": _amount(last_priced), "new": _amount(row)},
             "in_stock": {
-                "old": None if previous is None else previous.in_stock,
-                "new": row.in_stock,
+                "old": None if previous is None else previous.state.in_stock,
+                "new": row.state.in_stock,
             },
+            "availability": {"old": _availability(previous), "new": _availability(row)},
             "detected_at": detected_at,
         },
     }

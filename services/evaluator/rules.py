@@ -23,8 +23,13 @@ The kinds:
   rises above it, and is set to the new price when the rule fires, so the next
   alert needs a further drop of N % from there).
 - `change` — the price differs from the last known price.
-- `back_in_stock` — the previous row said out of stock (`False`) and the new
-  one says in stock. Unknown (`None`) → in stock is not "back".
+- `back_in_stock` — follows `in_stock` as derived from availability
+  (`pricealert.availability`): the previous row was not orderable now
+  (`in_stock` false: OutOfStock, SoldOut, Discontinued, PreOrder, PreSale,
+  BackOrder) and the new one is (true: InStock, LimitedAvailability,
+  InStoreOnly, OnlineOnly). So PreOrder → InStock fires, OutOfStock → PreOrder
+  and InStock → LimitedAvailability do not, and unknown (`None`) → InStock is
+  not "back".
 - `lowest_ever` — the price is strictly lower than every earlier
   non-suspicious price of the product in the same currency (a first price is
   not a "new low": there is nothing to compare it with).
@@ -53,6 +58,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Final
 
+from pricealert.observed import ObservedState
+
 #: Currencies whose minor unit is not 1/100 (ISO 4217 exponent 0 or 3).
 _ZERO_DECIMALS: Final = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
 _THREE_DECIMALS: Final = "BHD IQD JOD KWD LYD OMR TND"
@@ -74,10 +81,20 @@ class Outcome(StrEnum):
 class Observation:
     """One observed state of a product (a price-history row)."""
 
-    price: Decimal | None
-    currency: str | None
-    in_stock: bool | None
+    state: ObservedState
     suspicious: bool = False
+
+    @property
+    def price(self) -> Decimal | None:
+        return self.state.price
+
+    @property
+    def currency(self) -> str | None:
+        return self.state.currency
+
+    @property
+    def in_stock(self) -> bool | None:
+        return self.state.in_stock
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,9 +236,10 @@ def _change(rule: Rule, change: Change, state: dict[str, Any]) -> Decision:
 
 
 def _back_in_stock(rule: Rule, change: Change, state: dict[str, Any]) -> Decision:
-    previous = change.previous
-    if previous is not None and previous.in_stock is False and change.new.in_stock is True:
-        return Decision(Outcome.FIRED, state, "back in stock")
+    previous, new = change.previous, change.new
+    if previous is not None and previous.in_stock is False and new.in_stock is True:
+        was, now = previous.state.availability, new.state.availability
+        return Decision(Outcome.FIRED, state, f"back in stock ({was} → {now})")
     return Decision(Outcome.QUIET, state, "no out-of-stock to in-stock transition")
 
 

@@ -40,8 +40,29 @@ def money(amount: dict[str, str] | None) -> str:
     return f"{amount['amount']} {amount['currency']}".strip()
 
 
-def _stock(value: Any) -> str:
-    return {True: "in stock", False: "out of stock"}.get(value, "unknown")
+#: How each schema.org availability reads in a message.
+_AVAILABILITY_WORDS = {
+    "InStock": "in stock",
+    "LimitedAvailability": "in stock, limited availability",
+    "InStoreOnly": "in stock, in store only",
+    "OnlineOnly": "in stock, online only",
+    "OutOfStock": "out of stock",
+    "SoldOut": "sold out",
+    "Discontinued": "discontinued",
+    "PreOrder": "pre-order",
+    "PreSale": "pre-sale",
+    "BackOrder": "back-order",
+}
+
+
+def _stock(data: dict[str, Any], which: str) -> str:
+    """The `old` or `new` stock in words: the availability, else `in_stock` (payloads
+    stored before availability was recorded carry only that)."""
+    availability = (data.get("availability") or {}).get(which)
+    if availability in _AVAILABILITY_WORDS:
+        return _AVAILABILITY_WORDS[availability]
+    in_stock = (data.get("in_stock") or {}).get(which)
+    return "unknown" if in_stock is None else "in stock" if in_stock else "out of stock"
 
 
 def _subject(kind: str, title: str, old: str, new: str, threshold: str | None) -> str:
@@ -71,9 +92,10 @@ def render(payload: dict[str, Any], public_base_url: str) -> Message:
     product, alert = data.get("product", {}), data.get("alert", {})
     title = product.get("title") or product.get("url") or "Your product"
     old, new = money(data["price"].get("old")), money(data["price"].get("new"))
+    was = _stock(data, "old")
     lines = (
-        f"Now: {new} ({_stock(data['in_stock'].get('new'))})",
-        f"Before: {old}",
+        f"Now: {new} ({_stock(data, 'new')})",
+        f"Before: {old}" if was == "unknown" else f"Before: {old} ({was})",
         f"Why: {alert.get('reason', '')}",
         f"Detected: {data.get('detected_at', '')}",
     )

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Final
 
 from pricealert.extract import Extraction
+from pricealert.observed import ObservedState
 from pricealert.repositories.scraping import Observation
 from services.scraper.fetch import FetchOutcome
 
@@ -68,30 +69,21 @@ def observe(extraction: Extraction) -> Observation | Failure:
         return Failure("no_price", "no_price: no price or stock found on the page")
     if extraction.price is not None and extraction.currency is None:
         return Failure("no_price", "no_price: a price without a currency")
-    return Observation(
-        price=extraction.price,
-        currency=extraction.currency,
-        in_stock=extraction.in_stock,
-        title=extraction.title,
-    )
+    state = ObservedState(extraction.price, extraction.currency, extraction.availability)
+    return Observation(state, extraction.title)
 
 
-def implausible(
-    previous_price: Decimal | None,
-    previous_currency: str | None,
-    seen: Observation,
-    ratio: Decimal,
-) -> str | None:
-    """Why a change needs confirming before it is believed, or None."""
-    if previous_price is None or seen.price is None:
+def implausible(previous: ObservedState, seen: ObservedState, ratio: Decimal) -> str | None:
+    """Why a change needs confirming before it is believed, or None (also for no change)."""
+    if previous.price is None or seen.price is None or seen == previous:
         return None
-    if previous_currency is not None and seen.currency != previous_currency:
-        return f"currency changed from {previous_currency} to {seen.currency}"
-    if previous_price <= 0 or seen.price <= 0:
+    if previous.currency is not None and seen.currency != previous.currency:
+        return f"currency changed from {previous.currency} to {seen.currency}"
+    if previous.price <= 0 or seen.price <= 0:
         return "a zero or negative price"
-    factor = seen.price / previous_price
+    factor = seen.price / previous.price
     if factor >= ratio or factor <= 1 / ratio:
-        return f"price moved from {previous_price} to {seen.price}"
+        return f"price moved from {previous.price} to {seen.price}"
     return None
 
 

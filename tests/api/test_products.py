@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pricealert.availability import Availability
 from pricealert.models import PriceHistory, Product
 from pricealert.queues import SCRAPE_QUEUE
 from tests.api.conftest import ApiUser
@@ -166,13 +167,15 @@ async def _history(
                 product_id=product_id,
                 price=Decimal(price),
                 currency="JPY",
-                in_stock=True,
+                availability=Availability.IN_STOCK,
                 first_seen_at=starts,
                 last_seen_at=ends - timedelta(seconds=1),
             )
         )
     await db_session.execute(
-        update(Product).values(price=Decimal(points[-1][0]), currency="JPY", in_stock=True)
+        update(Product).values(
+            price=Decimal(points[-1][0]), currency="JPY", availability=Availability.IN_STOCK
+        )
     )
     await db_session.flush()
 
@@ -189,6 +192,7 @@ async def test_history_stats_and_chart(
     history = (await client.get(f"/v1/products/{mine['id']}/prices", headers=alice.auth)).json()
     assert [p["price"] for p in history["items"]] == ["1500", "1000", "1200"]
     assert all(p["currency"] == "JPY" for p in history["items"])
+    assert all((p["availability"], p["in_stock"]) == ("InStock", True) for p in history["items"])
     since = (datetime.now(UTC) - timedelta(days=20)).isoformat()
     recent = await client.get(
         f"/v1/products/{mine['id']}/prices", params={"since": since}, headers=alice.auth
@@ -205,6 +209,7 @@ async def test_history_stats_and_chart(
     assert stats["mean_30d"] == "1067"
     # 60 days at 1500, 20 at 1000, 10 at 1200 over 90 days.
     assert stats["mean_90d"] == "1356"
+    assert (stats["availability"], stats["in_stock"]) == ("InStock", True)
 
     chart = await client.get(f"/v1/products/{mine['id']}/chart.svg", headers=alice.auth)
     assert chart.status_code == 200
@@ -241,3 +246,34 @@ async def test_a_product_without_a_price_has_empty_stats_and_a_placeholder_chart
     assert stats["lowest"] is None
     chart = await client.get(f"/v1/products/{mine['id']}/chart.svg", headers=alice.auth)
     assert "No price yet" in chart.text
+
+
+AVAILABILITY_NAMES = [
+    "InStock", "LimitedAvailability", "InStoreOnly", "OnlineOnly", "OutOfStock", "SoldOut",
+    "Discontinued", "PreOrder", "PreSale", "BackOrder",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("schema", ["ProductOut", "PricePointOut", "PriceStatsOut"])
+async def test_openapi_documents_availability_as_the_ten_names_or_null_beside_in_stock(
+    client: httpx.AsyncClient, schema: str
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    properties = document["components"]["schemas"][schema]["properties"]
+    variants = properties["availability"]["anyOf"]
+    assert {"type": "null"} in variants
+    [reference] = [v["$ref"] for v in variants if "$ref" in v]
+    enum = document["components"]["schemas"][reference.rsplit("/", 1)[-1]]
+    assert sorted(enum["enum"]) == sorted(AVAILABILITY_NAMES)
+    assert "schema.org" in properties["availability"]["description"]
+    assert {"type": "boolean"} in properties["in_stock"]["anyOf"]
+    assert "PreOrder" in properties["in_stock"]["description"]
+
+
+async def test_a_product_not_yet_checked_shows_availability_null(
+    client: httpx.AsyncClient, alice: ApiUser
+) -> None:
+    mine = await _watch(client, alice)
+    assert (mine["availability"], mine["in_stock"]) == (None, None)
+    stats = (await client.get(f"/v1/products/{mine['id']}/stats", headers=alice.auth)).json()
+    assert (stats["availability"], stats["in_stock"]) == (None, None)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert import queues
+from pricealert.availability import Availability
 from pricealert.models import AlertRule, Channel, PriceHistory, Product, User, Watch
 from pricealert.models import alert_rule_channel as rule_channel
 from pricealert.queues import NOTIFY_QUEUE
@@ -31,7 +32,7 @@ async def product(
     session: AsyncSession,
     price: str | None = "100",
     currency: str | None = "USD",
-    in_stock: bool | None = True,
+    availability: Availability | None = Availability.IN_STOCK,
     *,
     at: datetime = T0,
 ) -> Product:
@@ -44,8 +45,8 @@ async def product(
     )
     session.add(row)
     await session.flush()
-    if price is not None or in_stock is not None:
-        first = await observe(session, row, price, currency, in_stock, at=at)
+    if price is not None or availability is not None:
+        first = await observe(session, row, price, currency, availability, at=at)
         first.evaluated_at = at
         await session.flush()
     return row
@@ -126,7 +127,7 @@ async def observe(
     item: Product,
     price: str | None,
     currency: str | None = "USD",
-    in_stock: bool | None = True,
+    availability: Availability | None = Availability.IN_STOCK,
     *,
     at: datetime,
     suspicious: bool = False,
@@ -136,16 +137,17 @@ async def observe(
         product_id=item.id,
         price=None if price is None else Decimal(price),
         currency=currency,
-        in_stock=in_stock,
+        availability=availability,
         first_seen_at=at,
         last_seen_at=at,
         suspicious=suspicious,
     )
     session.add(row)
-    item.price, item.currency, item.in_stock = row.price, currency, in_stock
+    item.price, item.currency, item.availability = row.price, currency, availability
     item.last_changed_at = at
     await session.flush()
     await session.refresh(row)
+    await session.refresh(item)  # in_stock is derived by PostgreSQL
     return row
 
 

@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pricealert.availability import Availability
 from pricealert.models import AlertRule, Notification, PriceHistory, Product
 from pricealert.queues import EVALUATE_QUEUE, NOTIFY_QUEUE, EvaluateChange
 from pricealert.worker import JobContext
@@ -278,18 +279,14 @@ async def test_back_in_stock_and_lowest_ever_fire_on_the_change_they_describe(
     db_session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession], redis: ArqRedis
 ) -> None:
     owner = await make.user(db_session)
-    item = await make.product(db_session, "100", in_stock=False)
+    item = await make.product(db_session, "100", availability=Availability.OUT_OF_STOCK)
     hook = await make.channel(db_session, owner, "webhook")
     await make.rule(db_session, owner, item, "back_in_stock", None, [hook])
     await make.rule(db_session, owner, item, "lowest_ever", None, [hook])
     ctx = context(sessionmaker, redis)
 
-    await run(
-        ctx, await make.observe(db_session, item, "100", in_stock=True, at=T0 + timedelta(hours=1))
-    )
-    await run(
-        ctx, await make.observe(db_session, item, "95", in_stock=True, at=T0 + timedelta(hours=2))
-    )
+    await run(ctx, await make.observe(db_session, item, "100", at=T0 + timedelta(hours=1)))
+    await run(ctx, await make.observe(db_session, item, "95", at=T0 + timedelta(hours=2)))
 
     kinds = [
         (n.rule_kind, n.payload["data"]["price"]["new"]["amount"])

@@ -10,7 +10,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pricealert.availability import Availability
 from pricealert.models import AlertRule, Channel, Notification, PriceHistory
+from pricealert.observed import ObservedState
 from pricealert.repositories.evaluation import (
     EvaluationRepository,
     NewNotification,
@@ -53,7 +55,9 @@ async def test_changes_through_gives_the_unevaluated_rows_up_to_the_target_and_w
     db_session: AsyncSession,
 ) -> None:
     item = await make.product(db_session, "100")  # evaluated, priced
-    unpriced = await make.observe(db_session, item, None, None, False, at=T0 + timedelta(hours=1))
+    unpriced = await make.observe(
+        db_session, item, None, None, Availability.SOLD_OUT, at=T0 + timedelta(hours=1)
+    )
     unpriced.evaluated_at = T0 + timedelta(hours=1)
     first = await make.observe(db_session, item, "90", at=T0 + timedelta(hours=2))
     target = await make.observe(db_session, item, "80", at=T0 + timedelta(hours=3))
@@ -66,11 +70,16 @@ async def test_changes_through_gives_the_unevaluated_rows_up_to_the_target_and_w
     changes = await EvaluationRepository(db_session).changes_through(item.id, target.id)
 
     assert [row.id for row in changes.rows] == [first.id, target.id]
-    assert [row.price for row in changes.rows] == [Decimal("90"), Decimal("80")]
+    assert [row.state for row in changes.rows] == [
+        ObservedState(Decimal("90"), "USD", Availability.IN_STOCK),
+        ObservedState(Decimal("80"), "USD", Availability.IN_STOCK),
+    ]
     assert changes.previous is not None
-    assert (changes.previous.id, changes.previous.price) == (unpriced.id, None)
+    assert (changes.previous.id, changes.previous.state) == (
+        unpriced.id, ObservedState(None, None, Availability.SOLD_OUT),
+    )  # fmt: skip
     assert changes.last_priced is not None
-    assert (changes.last_priced.id, changes.last_priced.price) == (priced.id, Decimal("100"))
+    assert (changes.last_priced.id, changes.last_priced.state.price) == (priced.id, Decimal("100"))
 
 
 async def test_changes_through_another_products_row_or_an_evaluated_one_is_nothing(

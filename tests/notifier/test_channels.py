@@ -265,3 +265,35 @@ async def test_slack_gets_a_readable_message_with_links(
     assert f"https://api.pricealert.test/v1/products/{watch_id}/prices" in str(body["blocks"])
     assert "Now: 89.50 USD (in stock)" in body["blocks"][1]["text"]["text"]
     assert (await stored(sessionmaker, note.id)).status == "sent"
+
+
+def _with_stock(payload: dict[str, Any], old: str | None, new: str | None) -> dict[str, Any]:
+    payload["data"]["alert"].update(kind="back_in_stock", threshold=None)
+    payload["data"]["in_stock"] = {"old": False, "new": True}
+    payload["data"]["availability"] = {"old": old, "new": new}
+    return payload
+
+
+def test_a_message_says_the_availability_and_what_it_was() -> None:
+    message = render(_with_stock(alert_payload(uuid.uuid4()), "PreOrder", "LimitedAvailability"),
+                     "https://api.test")  # fmt: skip
+    assert message.subject == "Walnut desk lamp is back in stock (89.50 USD)"
+    assert "Now: 89.50 USD (in stock, limited availability)" in message.lines
+    assert "Before: 100 USD (pre-order)" in message.lines
+
+
+def test_a_payload_stored_before_availability_existed_still_reads_from_in_stock() -> None:
+    payload = alert_payload(uuid.uuid4())
+    payload["data"]["in_stock"] = {"old": False, "new": True}
+    assert "availability" not in payload["data"]
+    message = render(payload, "https://api.test")
+    assert "Now: 89.50 USD (in stock)" in message.lines
+    assert "Before: 100 USD (out of stock)" in message.lines
+
+
+def test_an_unknown_stock_is_said_as_unknown_now_and_left_out_before() -> None:
+    payload = _with_stock(alert_payload(uuid.uuid4()), None, None)
+    payload["data"]["in_stock"] = {"old": None, "new": None}
+    message = render(payload, "https://api.test")
+    assert "Now: 89.50 USD (unknown)" in message.lines
+    assert "Before: 100 USD" in message.lines

@@ -10,6 +10,7 @@ import pytest
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from pricealert.availability import Availability
 from pricealert.http import GuardedClient
 from pricealert.models import Product
 from pricealert.queues import queue_client
@@ -84,6 +85,7 @@ async def add_product(
     status: str = "active",
     price: Decimal | None = None,
     currency: str | None = None,
+    availability: Availability | None = None,
 ) -> Product:
     product = Product(
         url=url,
@@ -93,6 +95,7 @@ async def add_product(
         next_check_at=datetime.now(UTC) + timedelta(seconds=due_in),
         price=price,
         currency=currency,
+        availability=availability,
     )
     session.add(product)
     await session.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -185,16 +186,21 @@ async def test_an_implausible_jump_is_recorded_only_when_a_second_fetch_confirms
     assert len(shop.requests_to("/real")) == 2
 
 
+def _slow_page(price: str, delay: float, arrived: asyncio.Event) -> Callable[[object], Page]:
+    """A page answered after `delay`; `arrived` is set once the request is in."""
+
+    def answer(_request: object) -> Page:
+        arrived.set()
+        return Page(body=product_page(price).body, delay=delay)
+
+    return answer
+
+
 async def test_a_check_that_lost_its_lease_writes_nothing(
     product_check: ProductCheck, shop: Shop, db_session: AsyncSession
 ) -> None:
     arrived = asyncio.Event()
-
-    def slow_page(_request: object) -> Page:
-        arrived.set()
-        return Page(body=product_page("100").body, delay=0.5)
-
-    shop.handle("/slow", slow_page)
+    shop.handle("/slow", _slow_page("100", 0.5, arrived))
     product = await add_product(db_session, shop.url("/slow"))
     check = asyncio.create_task(product_check.run(product.id))
     await arrived.wait()
@@ -225,3 +231,44 @@ def test_a_lease_shorter_than_a_killed_job_stays_in_progress_is_refused() -> Non
     with pytest.raises(ValidationError, match="PRICEALERT_LEASE_SECONDS"):
         ScraperSettings(lease_seconds=60, check_timeout_seconds=120)
     assert ScraperSettings(lease_seconds=30, check_timeout_seconds=20).lease_seconds == 30
+
+
+async def test_a_state_written_without_the_lease_mid_check_is_recorded_against(
+    product_check: ProductCheck, shop: Shop, db_session: AsyncSession
+) -> None:
+    arrived = asyncio.Event()
+    shop.serve("/kettle", product_page("1000"))
+    product = await add_product(db_session, shop.url("/kettle"))
+    assert await product_check.run(product.id) == "changed"
+    shop.handle("/kettle", _slow_page("1280", 0.3, arrived))
+    check = asyncio.create_task(product_check.run(product.id))
+    await arrived.wait()
+    # Someone (an operator, say) writes the product while the check holds its lease.
+    await db_session.execute(
+        update(Product).where(Product.id == product.id).values(price=Decimal(1100))
+    )
+    assert await check == "changed"
+    assert [r.price for r in await _history(db_session, product.id)] == [Decimal(1000),
+                                                                        Decimal(1280)]  # fmt: skip
+    stored = await _product(db_session, product.id)
+    assert (stored.price, stored.last_result, stored.lease_token) == (
+        Decimal(1280),
+        "changed",
+        None,
+    )
+
+
+async def test_check_now_records_a_change_of_availability_alone_as_a_change(
+    product_check: ProductCheck, shop: Shop, db_session: AsyncSession, queue: ArqRedis
+) -> None:
+    shop.serve("/kettle", product_page("1280", availability="PreOrder"), product_page("1280"))
+    product = await add_product(db_session, shop.url("/kettle"))
+    assert await product_check.run(product.id) == "changed"
+    assert await product_check.run(product.id) == "changed"
+    rows = await _history(db_session, product.id)
+    assert [(r.price, r.availability, r.in_stock) for r in rows] == [
+        (Decimal(1280), "PreOrder", False), (Decimal(1280), "InStock", True),
+    ]  # fmt: skip
+    assert await queue.zscore(EVALUATE_QUEUE, f"evaluate:{rows[1].id}") is not None
+    # One fetch each: a change of availability is no implausible jump to confirm.
+    assert len(shop.requests_to("/kettle")) == 2

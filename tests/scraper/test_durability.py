@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from pricealert.availability import Availability
 from pricealert.http import GuardedClient
 from pricealert.models import PriceHistory, Product
 from pricealert.queues import EVALUATE_QUEUE, CheckProduct, enqueue, queue_client, queue_length
@@ -406,8 +407,7 @@ async def test_a_known_state_without_a_history_row_opens_one(
     shop.serve("/kettle", product_page("1280"))
     async with maker() as session, session.begin():
         product = await add_product(session, shop.url("/kettle"), price=Decimal(1280),
-                                    currency="JPY")  # fmt: skip
-        product.in_stock = True
+                                    currency="JPY", availability=Availability.IN_STOCK)  # fmt: skip
     assert await product_check.run(product.id) == "changed"
     async with maker() as session:
         assert await _history_count(session, product.id) == 1
@@ -443,8 +443,9 @@ async def test_a_batch_records_its_unchanged_checks_together_and_each_change_on_
     shop.serve("/known", product_page("990"))
     async with maker() as session, session.begin():
         a, b, moved = [await add_product(session, shop.url(f"/{n}")) for n in ("a", "b", "moved")]
-        known = await add_product(session, shop.url("/known"), price=Decimal(990), currency="JPY")
-        known.in_stock = True  # the state it will see, but no history row yet
+        # The state it will see, but no history row yet.
+        known = await add_product(session, shop.url("/known"), price=Decimal(990), currency="JPY",
+                                  availability=Availability.IN_STOCK)  # fmt: skip
     for product in (a, b, moved):
         assert await product_check.run(product.id) == "changed"
     redis = product_check.redis

@@ -31,6 +31,7 @@ from sqlalchemy import and_, func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.models import Amount, PriceHistory
+from pricealert.observed import ObservedState
 
 #: Notifications that count against a user's daily caps (they were, or will be, sent).
 CAPPED_STATUSES = ("pending", "sent")
@@ -71,11 +72,11 @@ class RuleRow:
 
 @dataclass(frozen=True, slots=True)
 class HistoryRow:
+    """One price-history row: a state the product was seen in, from `first_seen_at`."""
+
     id: int
     product_id: int
-    price: Decimal | None
-    currency: str | None
-    in_stock: bool | None
+    state: ObservedState
     suspicious: bool
     first_seen_at: datetime
 
@@ -135,7 +136,7 @@ _CHANGES = text(
         SELECT first_seen_at, id FROM price_history
          WHERE id = :history_id AND product_id = :product_id
     ), pending AS MATERIALIZED (
-        SELECT h.id, h.price, h.currency, h.in_stock, h.suspicious, h.first_seen_at
+        SELECT h.id, h.price, h.currency, h.availability, h.suspicious, h.first_seen_at
           FROM price_history AS h, target
          WHERE h.product_id = :product_id AND h.evaluated_at IS NULL
            AND (h.first_seen_at, h.id) <= (target.first_seen_at, target.id)
@@ -146,14 +147,14 @@ _CHANGES = text(
     )
     SELECT 0 AS part, * FROM pending
     UNION ALL (
-        SELECT 1, h.id, h.price, h.currency, h.in_stock, h.suspicious, h.first_seen_at
+        SELECT 1, h.id, h.price, h.currency, h.availability, h.suspicious, h.first_seen_at
           FROM price_history AS h, first
          WHERE h.product_id = :product_id
            AND (h.first_seen_at, h.id) < (first.first_seen_at, first.id)
          ORDER BY h.first_seen_at DESC, h.id DESC LIMIT 1
     )
     UNION ALL (
-        SELECT 2, h.id, h.price, h.currency, h.in_stock, h.suspicious, h.first_seen_at
+        SELECT 2, h.id, h.price, h.currency, h.availability, h.suspicious, h.first_seen_at
           FROM price_history AS h, first
          WHERE h.product_id = :product_id AND h.price IS NOT NULL
            AND (h.first_seen_at, h.id) < (first.first_seen_at, first.id)
@@ -289,10 +290,8 @@ class EvaluationRepository:
         rows: list[HistoryRow] = []
         before: dict[int, HistoryRow] = {}
         for row in result:
-            history = HistoryRow(
-                row.id, product_id, row.price, row.currency, row.in_stock, row.suspicious,
-                row.first_seen_at,
-            )  # fmt: skip
+            state = ObservedState.stored(row.price, row.currency, row.availability)
+            history = HistoryRow(row.id, product_id, state, row.suspicious, row.first_seen_at)
             if row.part == 0:
                 rows.append(history)
             else:
@@ -302,11 +301,11 @@ class EvaluationRepository:
 
     async def lowest_before(self, row: HistoryRow) -> Decimal | None:
         """The lowest non-suspicious price before `row` in `row.currency`."""
-        if row.currency is None:
+        if row.state.currency is None:
             return None
         query = select(func.min(PriceHistory.price)).where(
             PriceHistory.product_id == row.product_id,
-            PriceHistory.currency == row.currency,
+            PriceHistory.currency == row.state.currency,
             PriceHistory.suspicious.is_(False),
             tuple_(PriceHistory.first_seen_at, PriceHistory.id) < (row.first_seen_at, row.id),
         )

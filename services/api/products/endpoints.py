@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -56,6 +57,7 @@ def product_out(watched: WatchedProduct) -> ProductOut:
         title=product.title,
         price=product.price,
         currency=product.currency,
+        availability=product.availability,
         in_stock=product.in_stock,
         status=product.status,
         last_checked_at=product.last_checked_at,
@@ -184,8 +186,11 @@ async def price_stats(
 ) -> PriceStatsOut:
     """Current, lowest and highest ever, and the 30/90-day low and mean."""
     watched = await ProductRepository(session).get(principal.user_id, product_id)
-    stats = await PriceRepository(session).stats(watched.product, datetime.now(UTC))
-    return PriceStatsOut.model_validate(stats)
+    product = watched.product
+    stats = await PriceRepository(session).stats(product, datetime.now(UTC))
+    return PriceStatsOut.model_validate(
+        {**asdict(stats), "availability": product.availability, "in_stock": product.in_stock}
+    )
 
 
 @router.get(

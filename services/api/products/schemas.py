@@ -7,9 +7,19 @@ from decimal import Decimal
 from pydantic import Field, field_validator
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
+from pricealert.availability import Availability
 from services.api.schemas import RequestModel, ResponseModel
 
 MAX_INTERVAL_SECONDS = 7 * 24 * 3600
+_AVAILABILITY = (
+    "The schema.org ItemAvailability name; null when the page says nothing machine-readable "
+    "and no stock selector is set."
+)
+_IN_STOCK = (
+    "Orderable now and received without waiting, derived from `availability`: true for "
+    "InStock, LimitedAvailability, InStoreOnly, OnlineOnly; false for OutOfStock, SoldOut, "
+    "Discontinued, PreOrder, PreSale, BackOrder; null when availability is."
+)
 _PROBE = LexborHTMLParser("<p></p>")
 
 
@@ -52,7 +62,8 @@ class ProductOut(ResponseModel):
     title: str | None
     price: Decimal | None = Field(description="Decimal string, in `currency`.")
     currency: str | None = Field(description="ISO 4217.")
-    in_stock: bool | None
+    availability: Availability | None = Field(description=_AVAILABILITY)
+    in_stock: bool | None = Field(description=_IN_STOCK)
     status: str = Field(description="active, failing or paused.")
     last_checked_at: datetime | None
     last_changed_at: datetime | None
@@ -63,7 +74,8 @@ class ProductOut(ResponseModel):
 class PricePointOut(ResponseModel):
     price: Decimal | None
     currency: str | None
-    in_stock: bool | None
+    availability: Availability | None = Field(description=_AVAILABILITY)
+    in_stock: bool | None = Field(description=_IN_STOCK)
     first_seen_at: datetime
     last_seen_at: datetime
 
@@ -82,6 +94,8 @@ class PriceStatsOut(ResponseModel):
     mean_30d: Decimal | None = Field(description="Time-weighted mean over 30 days.")
     low_90d: Decimal | None
     mean_90d: Decimal | None = Field(description="Time-weighted mean over 90 days.")
+    availability: Availability | None = Field(description="The current one. " + _AVAILABILITY)
+    in_stock: bool | None = Field(description="The current one. " + _IN_STOCK)
 
 
 class CheckQueued(ResponseModel):

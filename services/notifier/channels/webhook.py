@@ -24,13 +24,22 @@ currency; times are ISO 8601 UTC)::
         "price": {"old": {"amount": "100.00", "currency": "USD"},   null when unknown
                   "new": {"amount": "89.50", "currency": "USD"}},
         "in_stock": {"old": true, "new": true},     null when unknown
+        "availability": {"old": "InStock",          schema.org ItemAvailability name, or
+                         "new": "LimitedAvailability"},   null when unknown
         "detected_at": "2026-11-28T21:00:00Z"
       }
     }
 
 `threshold` is a price for `below`, a percentage for `drop_percent`, null
-otherwise. A test notification (`POST /v1/channels/{id}/test`) has
-`"type": "channel.test"` and `data` = `{"notification_id": …, "message": …}`.
+otherwise. `availability` is one of InStock, LimitedAvailability, InStoreOnly,
+OnlineOnly (these are `in_stock: true`: orderable now), OutOfStock, SoldOut,
+Discontinued, PreOrder, PreSale, BackOrder (`in_stock: false`), or null;
+`in_stock` is derived from it and kept for compatibility. Fields are only
+ever added to this body, never removed or renamed: ignore those you do not
+know (notifications stored before a field existed are sent without it).
+
+A test notification (`POST /v1/channels/{id}/test`) has `"type":
+"channel.test"` and `data` = `{"notification_id": …, "message": …}`.
 
 Delivery: answer any 2xx within 10 seconds. 408, 429 and 5xx (and timeouts or
 refused connections) are retried with exponential backoff and jitter for up
