@@ -39,11 +39,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
-
-from pricealert.money import MAX_INTEGER_DIGITS, MAX_SCALE, plain
 
 from pricealert.availability import ORDERABLE_NOW, Availability
+from pricealert.money import MAX_INTEGER_DIGITS, MAX_SCALE, plain
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

@@ -13,6 +13,7 @@ from PIL import Image
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pricealert.availability import Availability
 from pricealert.charts import svg_to_png
 from pricealert.models import PriceHistory, Product
 from tests.api.conftest import ApiUser
@@ -29,19 +30,24 @@ async def _priced_product(
     assert product_id is not None
     now = datetime.now(UTC)
     if not await db_session.scalar(select(PriceHistory.id).limit(1)):
-        for price, days_ago, in_stock in (("24.90", 60, True), ("22.90", 20, False)):
+        for price, days_ago, availability in (
+            ("24.90", 60, Availability.IN_STOCK),
+            ("22.90", 20, Availability.OUT_OF_STOCK),
+        ):
             db_session.add(
                 PriceHistory(
                     product_id=product_id,
                     price=Decimal(price),
                     currency=currency,
-                    in_stock=in_stock,
+                    availability=availability,
                     first_seen_at=now - timedelta(days=days_ago),
                     last_seen_at=now - timedelta(days=days_ago - 1),
                 )
             )
         await db_session.execute(
-            update(Product).values(price=Decimal("22.90"), currency=currency, in_stock=False)
+            update(Product).values(
+                price=Decimal("22.90"), currency=currency, availability=Availability.OUT_OF_STOCK
+            )
         )
         await db_session.flush()
     return str(watched.json()["id"])
