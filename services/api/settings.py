@@ -29,6 +29,9 @@ class ApiSettings(PriceAlertSettings):
     #: Verification codes (email and SMS) sent per hour per user, and the wait between two
     #: codes for one channel.
     verification_messages_per_hour: int = Field(default=10, ge=1)
+    #: SMS codes per user per day, within those (SMS costs money, and "SMS pumping" to
+    #: premium numbers is how such endpoints are abused).
+    verification_sms_per_day: int = Field(default=5, ge=1)
     verification_resend_interval_seconds: int = Field(default=60, ge=1)
     #: Email and SMS channels a user may have waiting for their code at once.
     max_unverified_channels: int = Field(default=5, ge=1)

@@ -333,3 +333,16 @@ async def test_verifying_a_channel_releases_its_held_deliveries_and_expires_stal
     assert await app.state.redis.zscore(NOTIFY_QUEUE, f"deliver:{recent}") is not None
     log = await client.get("/v1/notifications", params={"status": "expired"}, headers=alice.auth)
     assert [n["id"] for n in log.json()["items"]] == [str(stale)]
+
+
+async def test_sms_codes_are_limited_per_user_per_day(
+    app: FastAPI, client: httpx.AsyncClient, alice: ApiUser
+) -> None:
+    app.state.settings.verification_sms_per_day = 1
+    await _channel(client, alice, "sms", "+819012345678")
+    refused = await client.post(
+        "/v1/channels", json={"kind": "sms", "target": "+819087654321"}, headers=alice.auth
+    )
+    assert refused.status_code == 429
+    assert refused.headers["RateLimit-Policy"] == "1;w=86400"
+    assert (await _channel(client, alice, "email", "desk@example.com"))["status"]

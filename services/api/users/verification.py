@@ -96,6 +96,14 @@ async def send_code(
             3600,
             what="verification messages",
         )
+        if via == "sms":
+            await enforce(
+                request,
+                f"verify-sms:{user_id}",
+                settings.verification_sms_per_day,
+                24 * 3600,
+                what="verification SMS",
+            )
     token = await TokenRepository(session).issue(
         purpose=purpose,
         user_id=user_id,
