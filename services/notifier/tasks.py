@@ -146,3 +146,19 @@ async def expire_held(ctx: JobContext) -> int:
     if expired:
         _log.info("delivery.held_expired", expired=expired)
     return expired
+
+
+#: Expired tokens are kept this long (who asked for what, for support), then deleted.
+TOKEN_RETENTION = timedelta(days=7)
+
+
+async def purge_tokens(ctx: JobContext) -> int:
+    """Delete one-time tokens that expired more than `TOKEN_RETENTION` ago; how many."""
+    settings: NotifierSettings = ctx["settings"]
+    async with session_scope(ctx["sessionmaker"]) as session:
+        purged = await TokenRepository(session).purge(
+            datetime.now(UTC) - TOKEN_RETENTION, settings.sweep_batch_size
+        )
+    if purged:
+        _log.info("token.purged", purged=purged)
+    return purged

@@ -19,7 +19,7 @@ from pricealert.repositories.tokens import TokenRepository
 from pricealert.repositories.verification import VerificationRepository
 from pricealert.tokens import hash_secret
 from services.notifier.delivery import Attempt, Notifier
-from services.notifier.tasks import expire_held, sweep_unsent_tokens
+from services.notifier.tasks import expire_held, purge_tokens, sweep_unsent_tokens
 from services.notifier.tokens import TokenSender
 from tests.api.outbox import CODE, TOKEN, text_of
 from tests.evaluator import factories as make
@@ -238,3 +238,23 @@ async def test_held_deliveries_expire_after_a_day_unverified(
     await db_session.refresh(recent)
     assert (old.status, recent.status) == ("expired", "held")
     assert old.last_error == "expired: held more than 24 h waiting for the channel to be verified"
+
+
+async def test_tokens_expired_a_week_ago_are_purged_and_younger_ones_kept(
+    db_session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    old = await _token(db_session)
+    young = await _token(db_session, address="bo@example.com")
+    await db_session.execute(
+        update(OneTimeToken)
+        .where(OneTimeToken.id == old.id)
+        .values(expires_at=datetime.now(UTC) - timedelta(days=8))
+    )
+    await db_session.commit()
+
+    assert await purge_tokens({"settings": notifier_settings(), "sessionmaker": sessionmaker}) == 1
+
+    old_id, young_id = old.id, young.id
+    db_session.expire_all()
+    assert await db_session.get(OneTimeToken, old_id) is None
+    assert await db_session.get(OneTimeToken, young_id) is not None

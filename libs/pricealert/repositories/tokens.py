@@ -1,4 +1,4 @@
-"""One-time tokens: issue, send (the outbox the notifier works from), redeem.
+"""One-time tokens: issue, send (the outbox the notifier works from), redeem, purge.
 
 Issuing retires the user's earlier live tokens for the same purpose (and channel): only
 the newest code works. Redeeming locks the row (`FOR UPDATE`), so concurrent guesses are
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
-from sqlalchemy import Select, or_, select, text, update
+from sqlalchemy import Select, delete, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.models import OneTimeToken
@@ -254,6 +254,18 @@ class TokenRepository:
             .limit(limit)
         )
         return list(await self.session.scalars(query))
+
+    async def purge(self, expired_before: datetime, limit: int) -> int:
+        """Delete tokens that expired before `expired_before` (used or not); how many."""
+        doomed = (
+            select(OneTimeToken.id).where(OneTimeToken.expires_at < expired_before).limit(limit)
+        )
+        result = await self.session.execute(
+            delete(OneTimeToken)
+            .where(OneTimeToken.id.in_(doomed.scalar_subquery()))
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0))
 
     async def _finish(self, token_id: uuid.UUID, **values: object) -> bool:
         result = await self.session.execute(
