@@ -191,3 +191,19 @@ async def test_an_unverified_address_is_sent_no_recovery_token(
     await client.post("/v1/users/recover", json={"email": "lost@example.com"})
     assert await outbox.run() == []
     assert len(outbox.emails_to("lost@example.com")) == 1
+
+
+async def test_the_recovery_answer_is_given_before_any_account_is_looked_up(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    looked_up: list[str] = []
+
+    def unreachable_database() -> object:
+        looked_up.append("after the answer")
+        raise ConnectionError("the database is away")
+
+    app.state.sessionmaker = unreachable_database
+    response = await client.post("/v1/users/recover", json={"email": "ada@example.com"})
+    # The answer (and so its timing) cannot depend on the lookup: it was settled first.
+    assert response.status_code == 202
+    assert looked_up == ["after the answer"]
