@@ -4,6 +4,7 @@ key back; recovery tells a stranger nothing about who has an account."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +19,12 @@ from tests.api.outbox import Outbox, aws, outbox, smtp
 __all__ = ["aws", "outbox", "smtp"]
 
 
+async def _keys(client: httpx.AsyncClient, auth: dict[str, str]) -> list[dict[str, Any]]:
+    """The caller's keys (a bare list, or a page's items once the listing is paginated)."""
+    body = (await client.get("/v1/api-keys", headers=auth)).json()
+    return list(body["items"] if isinstance(body, dict) else body)
+
+
 async def _verified(client: httpx.AsyncClient, sign_up: SignUp, outbox: Outbox) -> ApiUser:
     ada = await sign_up("ada@example.com")
     await outbox.run()
@@ -30,7 +37,7 @@ async def _verified(client: httpx.AsyncClient, sign_up: SignUp, outbox: Outbox) 
 async def test_the_last_active_key_cannot_be_revoked(
     client: httpx.AsyncClient, alice: ApiUser
 ) -> None:
-    [only] = (await client.get("/v1/api-keys", headers=alice.auth)).json()
+    [only] = await _keys(client, alice.auth)
     refused = await client.delete(f"/v1/api-keys/{only['id']}", headers=alice.auth)
     assert refused.status_code == 409
     problem = refused.json()
@@ -50,7 +57,7 @@ async def test_the_last_active_key_cannot_be_revoked(
 async def test_a_key_that_has_expired_does_not_count_as_a_way_back_in(
     client: httpx.AsyncClient, alice: ApiUser, db_session: AsyncSession
 ) -> None:
-    [only] = (await client.get("/v1/api-keys", headers=alice.auth)).json()
+    [only] = await _keys(client, alice.auth)
     soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     second = (
         await client.post("/v1/api-keys", json={"expires_at": soon}, headers=alice.auth)
@@ -85,7 +92,7 @@ async def test_a_verified_email_gets_a_new_key_by_a_token_that_works_once(
     new_key = recovered.json()["api_key"]
     me = await client.get("/v1/users/me", headers={"Authorization": f"Bearer {new_key}"})
     assert me.json()["id"] == ada.id
-    keys = (await client.get("/v1/api-keys", headers=ada.auth)).json()
+    keys = await _keys(client, ada.auth)
     assert len(keys) == 2  # the old key is left alone
     replay = await client.post("/v1/users/recover/confirm", json={"token": token})
     assert replay.status_code == 422
