@@ -54,7 +54,14 @@ NAMING_CONVENTION = {
 PRODUCT_STATUSES = ("active", "failing", "paused")
 RULE_KINDS = ("below", "drop_percent", "change", "back_in_stock", "lowest_ever")
 CHANNEL_KINDS = ("email", "sms", "slack", "webhook")
-NOTIFICATION_STATUSES = ("pending", "sent", "failed", "suppressed", "cooldown", "capped")
+NOTIFICATION_STATUSES = (
+    "pending", "sent", "failed", "suppressed", "cooldown", "capped", "held", "expired",
+)  # fmt: skip
+#: Channel kinds whose target must prove it wants our messages (a code sent to it) before
+#: anything else is sent there; webhooks and Slack are the user's own endpoints.
+VERIFIED_CHANNEL_KINDS = ("email", "sms")
+TOKEN_PURPOSES = ("email_verification", "channel_verification", "key_recovery", "sign_in")
+TOKEN_SEND_STATUSES = ("pending", "sent", "failed")
 
 
 #: The names `availability` columns take (schema.org ItemAvailability), and those in stock.
@@ -130,6 +137,9 @@ class User(Base):
     daily_notification_cap: Mapped[int] = mapped_column(Integer, server_default="100")
     daily_sms_cap: Mapped[int] = mapped_column(Integer, server_default="10")
     created_at: Mapped[datetime] = _now()
+    #: When the user proved they read mail at `email` (a code sent there); key recovery
+    #: needs it.
+    email_verified_at: Mapped[datetime | None]
 
 
 class ApiKey(Base):
@@ -262,6 +272,9 @@ class Channel(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now()
+    #: When the target proved it wants our messages (email, SMS: a code sent to it; webhook,
+    #: Slack: at creation). Until then deliveries to it are `held`.
+    verified_at: Mapped[datetime | None]
 
     __table_args__ = (
         CheckConstraint(_in("kind", CHANNEL_KINDS), name="kind"),
@@ -334,5 +347,62 @@ class Notification(Base):
             "ix_notification_due",
             "next_attempt_at",
             postgresql_where=text("status = 'pending'"),
+        ),
+        # Releasing a channel's held deliveries, and expiring old ones, walk only these.
+        Index(
+            "ix_notification_held",
+            "channel_id",
+            postgresql_where=text("status = 'held'"),
+        ),
+    )
+
+
+class OneTimeToken(Base):
+    """A secret sent once to an address, redeemed once: verification codes, key recovery
+    links (and, later, the web UI's sign-in links).
+
+    The secret itself is never stored: the notifier derives it from the row's id and the
+    service secret (`pricealert.tokens`) when it sends it, and stores its hash; the API
+    compares what a user brings with that hash. The row is also the outbox of the message
+    that carries the secret (`send_status`): a lost job is re-issued from here.
+    """
+
+    __tablename__ = "one_time_token"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    purpose: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    channel_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("channel.id", ondelete="CASCADE")
+    )
+    #: How the secret travels (`email` or `sms`) and where to.
+    via: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(Text)
+    #: sha256 of `id:secret`, set by the sender; NULL until the secret was first sent.
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+    #: Redeemed (the secret was shown and accepted).
+    used_at: Mapped[datetime | None]
+    #: Retired unused: a newer token replaced it, or too many wrong guesses.
+    revoked_at: Mapped[datetime | None]
+    failed_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    send_status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    send_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    send_lease_expires_at: Mapped[datetime | None]
+    send_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint(_in("purpose", TOKEN_PURPOSES), name="purpose"),
+        CheckConstraint(_in("via", VERIFIED_CHANNEL_KINDS), name="via"),
+        CheckConstraint(_in("send_status", TOKEN_SEND_STATUSES), name="send_status"),
+        Index("ix_one_time_token_user_purpose", "user_id", "purpose", "created_at"),
+        Index("ix_one_time_token_channel_id", "channel_id"),
+        # The sweeper re-issues messages whose job was lost: only rows still to send.
+        Index(
+            "ix_one_time_token_unsent",
+            "created_at",
+            postgresql_where=text("send_status = 'pending'"),
         ),
     )

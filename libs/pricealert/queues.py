@@ -35,6 +35,7 @@ EVALUATE_CHANGE: Final = "evaluate_change"
 EVALUATE_CHANGES: Final = "evaluate_changes"
 DELIVER_NOTIFICATION: Final = "deliver_notification"
 DELIVER_NOTIFICATIONS: Final = "deliver_notifications"
+SEND_ONE_TIME_TOKEN: Final = "send_one_time_token"  # noqa: S105 - a job name, not a secret
 
 
 class JobPayload(BaseModel):
@@ -126,6 +127,18 @@ class DeliverNotifications(JobPayload):
 
     def job_id(self) -> str:
         return f"{DELIVERIES_JOB_PREFIX}{self.notification_ids[0]}:{len(self.notification_ids)}"
+
+
+class SendOneTimeToken(JobPayload):
+    """Send a one-time token's message (a verification code, a recovery token) to its
+    address; the notifier derives the secret, the API never sees it."""
+
+    function: ClassVar[str] = SEND_ONE_TIME_TOKEN
+    queue: ClassVar[str] = NOTIFY_QUEUE
+    token_id: str
+
+    def job_id(self) -> str:
+        return f"token:{self.token_id}"
 
 
 def deliveries(notification_ids: Sequence[str]) -> list[JobPayload]:

@@ -15,7 +15,8 @@ from pricealert.db import session_scope
 from pricealert.errors import Unauthorized
 from pricealert.logging import bind_context, get_logger
 from pricealert.repositories.users import Principal, UserRepository
-from services.api.ratelimit import RateLimiter
+from services.api.middleware import client_address
+from services.api.ratelimit import RateLimiter, record, refuse
 from services.api.settings import ApiSettings
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer pa_...`")
@@ -55,20 +56,33 @@ async def _principal(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
     now = datetime.now(UTC)
     users = UserRepository(session)
-    principal = await users.authenticate(credentials.credentials, now)
+    principal = None
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        principal = await users.authenticate(credentials.credentials, now)
+    # Counted whether the key is good or not, and judged after the lookup: a throttled
+    # address learns nothing about the key it sent.
+    limiter: RateLimiter = request.app.state.rate_limiter
+    throttled, window = await limiter.authenticate(
+        client_address(request.scope),
+        principal.key_id if principal else None,
+        key_limit=settings.rate_limit_per_minute,
+        bad_key_limit=settings.bad_key_limit_per_minute,
+    )
+    record(request, window)
+    if throttled and window is not None:
+        _security_log.warning("auth.throttled", category="security", path=request.url.path)
+        raise refuse(window, "requests with a missing or bad API key from this address")
     if principal is None:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
         _security_log.warning("auth.refused", category="security", path=request.url.path)
         raise Unauthorized("the API key is unknown, expired or revoked")
     bind_context(user_id=str(principal.user_id))
-    limiter: RateLimiter = request.app.state.rate_limiter
-    window = await limiter.hit(
-        f"key:{principal.key_id}", settings.rate_limit_per_minute, window_seconds=60
-    )
-    if window.first_in_window:
+    if window is not None and window.exceeded:
+        raise refuse(window, "requests")
+    if window is not None and window.first_in_window:
         await users.touch_key(principal.key_id, now)  # at most one write per key per minute
     return principal
 

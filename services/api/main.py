@@ -19,6 +19,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from pricealert import queues
 from pricealert.db import create_engine, create_sessionmaker
@@ -33,7 +34,12 @@ from services.api.notifications.endpoints import router as notifications_router
 from services.api.problem_pages import router as problem_pages_router
 from services.api.problems import COMMON_ERRORS, add_problem_schema, install_problem_handlers
 from services.api.products.endpoints import router as products_router
-from services.api.ratelimit import RateLimiter
+from services.api.ratelimit import (
+    RateLimiter,
+    RateLimitHeadersMiddleware,
+    describe_limits,
+    document_rate_limits,
+)
 from services.api.settings import ApiSettings, get_api_settings
 from services.api.users.endpoints import router as users_router
 
@@ -92,6 +98,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                     routes=app.routes,
                 )
             )
+            document_rate_limits(app.openapi_schema, describe_limits(settings))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -105,6 +112,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(http_metrics.router)
     app.add_middleware(HttpMetricsMiddleware)
+    app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -112,9 +120,19 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-            expose_headers=["X-Request-ID", "Retry-After"],
+            expose_headers=[
+                "X-Request-ID",
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+                "RateLimit-Policy",
+            ],
         )
     app.add_middleware(RequestContextMiddleware)
+    if settings.trusted_proxies:
+        # Outermost: the client address every limit counts is the one the ALB saw.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return app
 
 

@@ -2,7 +2,8 @@
 
 1. Claim (own transaction): pending, due, unleased → leased for `delivery_lease_seconds`,
    `attempts + 1`. Nothing to claim (sent, failed, held by a live worker, not
-   due yet) → the attempt is `skipped`.
+   due yet) → the attempt is `skipped`. A channel still waiting for its verification
+   code → `held` (not counted as an attempt), until verifying the channel releases it.
 2. Send through the channel, outside any transaction.
 3. Record (own transaction), guarded by `status = 'pending'`: `sent`; or
    `failed` with the reason (410 also disables the channel); or, for a
@@ -42,7 +43,7 @@ from pricealert.repositories.delivery import Claimed, DeliveryRepository
 from services.notifier.channels import Delivery, DeliveryFailed, Sender, TransientFailure
 from services.notifier.settings import NotifierSettings
 
-Outcome = Literal["sent", "retry", "failed", "skipped", "error"]
+Outcome = Literal["sent", "retry", "failed", "skipped", "error", "held"]
 _log = get_logger(__name__)
 
 
@@ -164,6 +165,8 @@ class Notifier:
                 else f"channel disabled: {channel.disabled_reason}"
             )
             return await self._fail(notification_id, kind, why, None)
+        if not channel.verified:
+            return await self._hold(notification_id, kind, channel.id)
         sender = self.senders.get(kind)
         if sender is None:
             return await self._fail(
@@ -259,6 +262,21 @@ class Notifier:
                 "delivery.failed", notification_id=str(notification_id), channel=kind, reason=reason
             )
         return Attempt("failed" if recorded else "skipped", reason=reason)
+
+    async def _hold(self, notification_id: uuid.UUID, kind: str, channel_id: uuid.UUID) -> Attempt:
+        """Keep the delivery until its channel is verified; if that just happened, go on."""
+        async with session_scope(self.sessionmaker) as session:
+            repo = DeliveryRepository(session)
+            held = await repo.hold(notification_id, channel_id)
+            if not held:
+                # Verified since the claim read it: release the lease and try again at once.
+                released = await repo.schedule_retry(
+                    notification_id, datetime.now(UTC), "channel verified meanwhile"
+                )
+        if held:
+            _log.info("delivery.held", notification_id=str(notification_id), channel=kind)
+            return Attempt("held", reason="channel not verified")
+        return Attempt("retry" if released else "skipped")
 
     async def _retry(self, claimed: Claimed, failure: DeliveryFailed) -> Attempt:
         notification = claimed.notification

@@ -2,7 +2,9 @@
 
 Built from the stored payload (the webhook contract, see `channels/webhook.py`),
 so every channel tells the same story; test notifications (`channel.test`)
-get a short fixed message.
+get a short fixed message, and one-time tokens (`one_time_token`: verification codes,
+key recovery; built in memory by `tokens.py`, never stored) say what the secret is for
+and what to do when it was not asked for.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 TEST_EVENT = "channel.test"
+TOKEN_EVENT = "one_time_token"  # noqa: S105 - an event name, not a secret
+ALERT_FOOTER = "Sent by PriceAlert because you asked for this alert."
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +25,10 @@ class Message:
     product_url: str | None
     history_url: str | None
     title: str
+    #: The small print under an email.
+    footer: str = ALERT_FOOTER
+    #: The whole SMS text, when the message has its own short form.
+    short: str | None = None
 
     @property
     def text(self) -> str:
@@ -79,6 +87,8 @@ def _subject(kind: str, title: str, old: str, new: str, threshold: str | None) -
 
 def render(payload: dict[str, Any], public_base_url: str) -> Message:
     """The human message for a stored notification payload."""
+    if payload.get("type") == TOKEN_EVENT:
+        return _token_message(payload, public_base_url)
     if payload.get("type") == TEST_EVENT or "data" not in payload:
         text = str(payload.get("message") or "PriceAlert test notification")
         return Message(
@@ -111,8 +121,53 @@ def render(payload: dict[str, Any], public_base_url: str) -> Message:
     )
 
 
+def _token_message(payload: dict[str, Any], public_base_url: str) -> Message:
+    """A verification code or a recovery token, with what to do with it (or without)."""
+    base = public_base_url.rstrip("/")
+    secret, minutes = str(payload["secret"]), int(payload["expires_minutes"])
+    purpose = payload.get("purpose")
+    not_you = "If you did not ask for this, ignore this message: nothing more will be sent here."
+    if purpose == "key_recovery":
+        body = '{"token":"' + secret + '"}'
+        return Message(
+            subject="Your PriceAlert key recovery token",
+            lines=(
+                "Someone asked for a new API key for the PriceAlert account of this address.",
+                f"Recovery token (works once, for {minutes} minutes): {secret}",
+                f"curl -X POST {base}/v1/users/recover/confirm "
+                f"-H 'Content-Type: application/json' -d '{body}'",
+                "If it was not you, ignore this message: your keys are unchanged.",
+            ),
+            product_url=None,
+            history_url=None,
+            title="PriceAlert",
+            footer="Sent by PriceAlert because key recovery was asked for this address.",
+        )
+    if purpose == "channel_verification":
+        why = "Someone asked PriceAlert to send price alerts here. To confirm it was you,"
+        where = f"POST {base}/v1/channels/{payload.get('channel_id')}/verify"
+    else:
+        why = "Someone signed up to PriceAlert with this address. To confirm it was you,"
+        where = f"POST {base}/v1/users/me/verify"
+    return Message(
+        subject=f"Your PriceAlert code: {secret}",
+        lines=(
+            f"{why} enter this code: {secret}",
+            f"It works for {minutes} minutes: {where}",
+            not_you,
+        ),
+        product_url=None,
+        history_url=None,
+        title="PriceAlert",
+        footer="Sent by PriceAlert because this address was given to it.",
+        short=f"PriceAlert code: {secret} (valid {minutes} min). Not you? Ignore this message.",
+    )
+
+
 def short_text(message: Message, limit: int = 160) -> str:
     """One SMS segment: the subject, and the product link when it fits."""
+    if message.short is not None:
+        return message.short[:limit]
     text = f"PriceAlert: {message.subject}"
     if len(text) > limit:
         text = text[: limit - 3] + "..."  # ASCII: "…" would force UCS-2 (70 chars a segment)

@@ -1,5 +1,5 @@
 """The notifier's jobs (thin): a delivery attempt per notification — one job for one, or one
-job for what an evaluation created — and the sweeper.
+job for what an evaluation created — one-time tokens' messages, and the sweepers.
 
 A transient failure is first recorded in PostgreSQL (`next_attempt_at`); the
 job then raises arq's `Retry` deferred to that time, for its first
@@ -20,11 +20,19 @@ from arq import Retry
 
 from pricealert.db import session_scope
 from pricealert.logging import get_logger
-from pricealert.queues import DeliverNotification, DeliverNotifications, enqueue
+from pricealert.queues import (
+    DeliverNotification,
+    DeliverNotifications,
+    SendOneTimeToken,
+    enqueue,
+)
 from pricealert.repositories.delivery import DeliveryRepository
+from pricealert.repositories.tokens import TokenRepository
+from pricealert.repositories.verification import HELD_MAX_AGE
 from pricealert.worker import JobContext
 from services.notifier.delivery import Notifier
 from services.notifier.settings import NotifierSettings
+from services.notifier.tokens import TokenSender
 
 _log = get_logger(__name__)
 
@@ -95,3 +103,62 @@ async def sweep_pending(ctx: JobContext) -> int:
     if queued:
         _log.warning("delivery.swept", due=len(lost), enqueued=queued)
     return queued
+
+
+async def send_one_time_token(ctx: JobContext, job: SendOneTimeToken) -> str:
+    """Send a verification code or recovery token (`TokenSender.send`); returns its outcome."""
+    try:
+        token_id = uuid.UUID(job.token_id)
+    except ValueError:
+        _log.error("token.invalid_id", token_id=job.token_id)
+        return "invalid"
+    sender: TokenSender = ctx["token_sender"]
+    settings: NotifierSettings = ctx["settings"]
+    attempt = await sender.send(token_id)
+    if attempt.outcome == "retry" and int(ctx.get("job_try") or 1) <= settings.job_retries:
+        raise Retry(defer=attempt.retry_in)
+    return attempt.outcome
+
+
+async def sweep_unsent_tokens(ctx: JobContext) -> int:
+    """Re-enqueue the messages of live tokens still unsent and unleased (their job was lost);
+    returns how many."""
+    settings: NotifierSettings = ctx["settings"]
+    now = datetime.now(UTC)
+    created_before = now - timedelta(seconds=settings.sweep_grace_seconds)
+    async with session_scope(ctx["sessionmaker"]) as session:
+        lost = await TokenRepository(session).unsent(created_before, now, settings.sweep_batch_size)
+    queued = 0
+    for token_id in lost:
+        queued += await enqueue(ctx["redis"], SendOneTimeToken(token_id=str(token_id)))
+    if queued:
+        _log.warning("token.swept", unsent=len(lost), enqueued=queued)
+    return queued
+
+
+async def expire_held(ctx: JobContext) -> int:
+    """Held deliveries whose channel was not verified within `HELD_MAX_AGE` → expired."""
+    settings: NotifierSettings = ctx["settings"]
+    async with session_scope(ctx["sessionmaker"]) as session:
+        expired = await DeliveryRepository(session).expire_held(
+            datetime.now(UTC), HELD_MAX_AGE, settings.sweep_batch_size
+        )
+    if expired:
+        _log.info("delivery.held_expired", expired=expired)
+    return expired
+
+
+#: Expired tokens are kept this long (who asked for what, for support), then deleted.
+TOKEN_RETENTION = timedelta(days=7)
+
+
+async def purge_tokens(ctx: JobContext) -> int:
+    """Delete one-time tokens that expired more than `TOKEN_RETENTION` ago; how many."""
+    settings: NotifierSettings = ctx["settings"]
+    async with session_scope(ctx["sessionmaker"]) as session:
+        purged = await TokenRepository(session).purge(
+            datetime.now(UTC) - TOKEN_RETENTION, settings.sweep_batch_size
+        )
+    if purged:
+        _log.info("token.purged", purged=purged)
+    return purged

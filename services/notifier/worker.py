@@ -7,12 +7,26 @@ from typing import Any
 from arq.cron import cron
 
 from pricealert.http import GuardedClient
-from pricealert.queues import NOTIFY_QUEUE, DeliverNotification, DeliverNotifications
+from pricealert.queues import (
+    NOTIFY_QUEUE,
+    DeliverNotification,
+    DeliverNotifications,
+    SendOneTimeToken,
+)
 from pricealert.worker import JobContext, build_worker_settings, every, job
 from services.notifier.channels import build_senders
 from services.notifier.delivery import Notifier
 from services.notifier.settings import NotifierSettings
-from services.notifier.tasks import deliver_notification, deliver_notifications, sweep_pending
+from services.notifier.tasks import (
+    deliver_notification,
+    deliver_notifications,
+    expire_held,
+    purge_tokens,
+    send_one_time_token,
+    sweep_pending,
+    sweep_unsent_tokens,
+)
+from services.notifier.tokens import TokenSender
 
 
 def worker_settings(settings: NotifierSettings) -> dict[str, Any]:
@@ -21,7 +35,9 @@ def worker_settings(settings: NotifierSettings) -> dict[str, Any]:
     async def startup(ctx: JobContext) -> None:
         client = GuardedClient.from_settings(settings, total_timeout=settings.http_timeout_seconds)
         ctx["http_client"] = client
-        ctx["notifier"] = Notifier(ctx["sessionmaker"], settings, build_senders(settings, client))
+        senders = build_senders(settings, client)
+        ctx["notifier"] = Notifier(ctx["sessionmaker"], settings, senders)
+        ctx["token_sender"] = TokenSender(ctx["sessionmaker"], settings, senders)
 
     async def shutdown(ctx: JobContext) -> None:
         if "http_client" in ctx:
@@ -44,6 +60,12 @@ def worker_settings(settings: NotifierSettings) -> dict[str, Any]:
                 deliver_notifications,
                 timeout=settings.job_timeout_seconds,
             ),
+            job(
+                NOTIFY_QUEUE,
+                SendOneTimeToken,
+                send_one_time_token,
+                timeout=settings.job_timeout_seconds,
+            ),
         ],
         cron_jobs=[
             cron(
@@ -53,7 +75,28 @@ def worker_settings(settings: NotifierSettings) -> dict[str, Any]:
                 # arq re-runs a killed job after its longest timeout + 10 s: keep it short.
                 timeout=settings.job_timeout_seconds,
                 **every(settings.sweep_interval_seconds),
-            )
+            ),
+            cron(
+                sweep_unsent_tokens,
+                name="sweep_unsent_tokens",
+                unique=True,
+                timeout=settings.job_timeout_seconds,
+                **every(settings.sweep_interval_seconds),
+            ),
+            cron(
+                expire_held,
+                name="expire_held",
+                unique=True,
+                timeout=settings.job_timeout_seconds,
+                **every(settings.sweep_interval_seconds),
+            ),
+            cron(
+                purge_tokens,
+                name="purge_tokens",
+                unique=True,
+                timeout=settings.job_timeout_seconds,
+                **every(3600),
+            ),
         ],
         max_jobs=settings.worker_concurrency,
         job_timeout=settings.job_timeout_seconds,

@@ -178,7 +178,9 @@ async def test_business_gauges_count_users_products_and_pending_notifications(
         )
     await client.post("/v1/products", json={"url": "https://shop.example/own"}, headers=bob.auth)
     channel = await client.post(
-        "/v1/channels", json={"kind": "email", "target": "b@example.com"}, headers=bob.auth
+        "/v1/channels",
+        json={"kind": "webhook", "target": "https://hooks.example.com/b"},
+        headers=bob.auth,
     )
     await client.post(f"/v1/channels/{channel.json()['id']}/test", headers=bob.auth)
 

@@ -12,6 +12,7 @@ from tests.api.conftest import ApiUser
 _SAMPLE_BODIES = {
     ("PATCH", "/v1/products/{product_id}"): {"check_interval_seconds": 3600},
     ("PATCH", "/v1/alerts/{alert_id}"): {"enabled": False},
+    ("POST", "/v1/channels/{channel_id}/verify"): {"code": "123456"},
 }
 
 

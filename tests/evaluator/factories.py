@@ -21,7 +21,8 @@ T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 async def user(session: AsyncSession, **fields: Any) -> User:
-    row = User(email=f"{uuid.uuid4().hex[:10]}@example.com", **fields)
+    fields.setdefault("email", f"{uuid.uuid4().hex[:10]}@example.com")
+    row = User(**fields)
     session.add(row)
     await session.flush()
     await session.refresh(row)
@@ -78,6 +79,8 @@ async def channel(
         "webhook": "https://hooks.example/pricealert",
     }[kind]
     secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" if kind == "webhook" else None
+    # Verified unless the test says otherwise (`verified_at=None`: deliveries are held).
+    fields.setdefault("verified_at", datetime.now(UTC))
     row = Channel(user_id=owner.id, kind=kind, target=target or default, secret=secret, **fields)
     session.add(row)
     await session.flush()

@@ -93,6 +93,7 @@ from pricealert.http._errors import (
     TooManyRedirects,
 )
 from pricealert.http._headers import Headers
+from pricealert.http._precheck import refusal_reason as refusal_reason
 from pricealert.http._resolver import CachingResolver, Resolver
 
 __all__ = [

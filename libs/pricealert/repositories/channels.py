@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.errors import InvalidInput, NotFound
@@ -24,17 +25,30 @@ class ChannelRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def create(self, user_id: uuid.UUID, kind: str, target: str) -> Channel:
+    async def create(
+        self, user_id: uuid.UUID, kind: str, target: str, verified_at: datetime | None
+    ) -> Channel:
+        """A new channel; `verified_at` None leaves it waiting for its code."""
         channel = Channel(
             user_id=user_id,
             kind=kind,
             target=target,
             secret=new_webhook_secret() if kind == "webhook" else None,
+            verified_at=verified_at,
         )
         self.session.add(channel)
         await self.session.flush()
         await self.session.refresh(channel)
         return channel
+
+    async def count_unverified(self, user_id: uuid.UUID) -> int:
+        """The user's channels still waiting for their code."""
+        count = await self.session.scalar(
+            select(func.count())
+            .select_from(Channel)
+            .where(Channel.user_id == user_id, Channel.verified_at.is_(None))
+        )
+        return int(count or 0)
 
     async def get(self, user_id: uuid.UUID, channel_id: uuid.UUID) -> Channel:
         channel = await self.session.scalar(

@@ -1,5 +1,9 @@
 """The notifier's SQL: claim a notification with a lease, record the outcome, find lost ones.
 
+A claimed notification whose channel is not verified yet (email, SMS) is `held`: kept
+in the log, neither sent nor failed, until verifying the channel releases it
+(`repositories.verification`); held ones older than `HELD_MAX_AGE` expire.
+
 Every transition is guarded by `status = 'pending'`, so a notification marked
 sent (or failed) never changes again and is never delivered again. The lease
 keeps two live workers from delivering one notification at once; it expires
@@ -19,6 +23,7 @@ from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.models import Channel, Notification, PriceHistory
+from pricealert.repositories.verification import expired_reason
 
 #: How much earlier than `next_attempt_at` a job may claim (worker clocks differ a little).
 CLOCK_TOLERANCE = timedelta(seconds=2)
@@ -48,6 +53,8 @@ class ChannelTarget:
     secret: str | None
     enabled: bool
     disabled_reason: str | None
+    #: False while an email or SMS channel waits for its code: deliveries are held.
+    verified: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +77,34 @@ _CLAIM = text(
         RETURNING id, channel_id, channel_kind, product_id, payload, detected_at, created_at,
                   attempts
     )
-    SELECT claimed.*, c.target, c.secret, c.enabled, c.disabled_reason
+    SELECT claimed.*, c.target, c.secret, c.enabled, c.disabled_reason, c.verified_at
       FROM claimed LEFT JOIN channel AS c ON c.id = claimed.channel_id
+    """
+)
+
+#: pending → held, only while the channel is still unverified. `FOR SHARE` on the channel
+#: orders this against verifying it (which updates the channel row first, then releases
+#: its held deliveries): a delivery is never left held on a verified channel.
+_HOLD = text(
+    """
+    WITH unverified AS (
+        SELECT id FROM channel WHERE id = :channel_id AND verified_at IS NULL FOR SHARE
+    )
+    UPDATE notification
+       SET status = 'held', lease_expires_at = NULL, attempts = greatest(attempts - 1, 0),
+           last_error = 'held until the channel is verified'
+     WHERE id = :id AND status = 'pending' AND EXISTS (SELECT 1 FROM unverified)
+    """
+)
+
+#: Held deliveries too old to send any more (their channel was never verified).
+_EXPIRE_HELD = text(
+    """
+    UPDATE notification
+       SET status = 'expired', last_error = :reason
+     WHERE id IN (SELECT id FROM notification
+                   WHERE status = 'held' AND detected_at < :oldest
+                   LIMIT :limit FOR UPDATE SKIP LOCKED)
     """
 )
 
@@ -111,8 +144,9 @@ class DeliveryRepository:
             channel = None
             if row.channel_id is not None and row.target is not None:
                 channel = ChannelTarget(
-                    row.channel_id, row.target, row.secret, row.enabled, row.disabled_reason
-                )
+                    row.channel_id, row.target, row.secret, row.enabled, row.disabled_reason,
+                    verified=row.verified_at is not None,
+                )  # fmt: skip
             claimed.append(Claimed(notification, channel))
         return claimed
 
@@ -165,6 +199,26 @@ class DeliveryRepository:
             .values(enabled=False, disabled_reason=reason)
             .execution_options(synchronize_session=False)
         )
+
+    async def hold(self, notification_id: uuid.UUID, channel_id: uuid.UUID) -> bool:
+        """pending → held while the channel is unverified (the attempt is not counted);
+        False when it was no longer pending or the channel has been verified meanwhile."""
+        result = await self.session.execute(
+            _HOLD, {"id": notification_id, "channel_id": channel_id}
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def expire_held(self, now: datetime, max_age: timedelta, limit: int) -> int:
+        """held → expired for deliveries detected more than `max_age` ago; how many."""
+        result = await self.session.execute(
+            _EXPIRE_HELD,
+            {
+                "oldest": now - max_age,
+                "reason": expired_reason(max_age),
+                "limit": limit,
+            },
+        )
+        return int(getattr(result, "rowcount", 0))
 
     async def due_unclaimed(
         self, due_before: datetime, now: datetime, limit: int

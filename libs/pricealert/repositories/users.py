@@ -6,9 +6,9 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.errors import Conflict, NotFound
@@ -34,6 +34,13 @@ def new_key() -> tuple[str, str]:
 _KEY_BY_HASH = select(ApiKey.id, ApiKey.user_id, ApiKey.revoked_at, ApiKey.expires_at).where(
     ApiKey.key_hash == bindparam("key_hash")
 )
+
+
+class LastActiveKey(Conflict):
+    """Revoking this key would leave the user with no way to call the API."""
+
+    code = "last_active_key"
+    title = "Last active key"
 
 
 @dataclass(frozen=True)
@@ -114,16 +121,44 @@ class UserRepository:
         rows = list(await self.session.scalars(query))
         return page_of(rows, limit, lambda r: (r.created_at, r.id))
 
-    async def revoke_key(self, user_id: uuid.UUID, key_id: uuid.UUID) -> None:
-        """Revoke one of the user's keys (idempotent); `NotFound` for anyone else's."""
+    async def revoke_key(self, user_id: uuid.UUID, key_id: uuid.UUID, now: datetime) -> None:
+        """Revoke one of the user's keys (idempotent); `NotFound` for anyone else's;
+        `LastActiveKey` when no other key of theirs would still work."""
+        # The user's row is the lock: two requests revoking a user's last two keys at once
+        # are serialised, and the second sees the first's revocation.
+        await self.session.execute(select(User.id).where(User.id == user_id).with_for_update())
         row = await self.session.scalar(
             select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user_id)
         )
         if row is None:
             raise NotFound("api key not found")
-        if row.revoked_at is None:
-            row.revoked_at = datetime.now(UTC)
-            await self.session.flush()
+        if row.revoked_at is not None:
+            return
+        others = await self.session.scalar(
+            select(func.count())
+            .select_from(ApiKey)
+            .where(
+                ApiKey.user_id == user_id,
+                ApiKey.id != key_id,
+                ApiKey.revoked_at.is_(None),
+                or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
+            )
+        )
+        if not others and (row.expires_at is None or row.expires_at > now):
+            raise LastActiveKey(
+                "this is your last working API key: revoking it would lock you out. Create "
+                "another key first (POST /v1/api-keys), then revoke this one."
+            )
+        row.revoked_at = now
+        await self.session.flush()
+
+    async def verified_user_by_email(self, email: str) -> User | None:
+        """The user with this email, if they have verified it."""
+        return await self.session.scalar(
+            select(User).where(
+                User.email == email.strip().lower(), User.email_verified_at.is_not(None)
+            )
+        )
 
     async def authenticate(self, key: str, now: datetime) -> Principal | None:
         """The principal of a live key (not revoked, not expired), or None."""

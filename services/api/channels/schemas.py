@@ -3,16 +3,20 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import EmailStr, Field, TypeAdapter, ValidationError, model_validator
 
 from pricealert.errors import PriceAlertError
+from pricealert.models import Channel
+from pricealert.repositories.verification import HELD_MAX_AGE
 from pricealert.urls import normalise_url
 from services.api.schemas import RequestModel, ResponseModel
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _EMAIL: TypeAdapter[str] = TypeAdapter(EmailStr)
+
+HELD_MAX_AGE_HOURS = int(HELD_MAX_AGE.total_seconds() // 3600)
 
 ChannelKind = Literal["email", "sms", "slack", "webhook"]
 
@@ -45,18 +49,55 @@ class ChannelCreate(RequestModel):
         return self
 
 
+ChannelStatus = Literal["pending_verification", "active", "disabled"]
+
+
 class ChannelOut(ResponseModel):
     id: uuid.UUID
     kind: str
     target: str
+    status: ChannelStatus = Field(
+        description="`pending_verification`: an email or SMS channel whose target has not "
+        "entered the 6-digit code sent to it (POST /v1/channels/{id}/verify); deliveries to "
+        "it are recorded `held` and go out once it is verified. `disabled`: see "
+        "`disabled_reason`. `active` otherwise."
+    )
     enabled: bool
     disabled_reason: str | None
+    verified_at: datetime | None
     created_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _status(cls, data: Any) -> Any:
+        if isinstance(data, Channel):
+            return {
+                "id": data.id, "kind": data.kind, "target": data.target,
+                "status": channel_status(data), "enabled": data.enabled,
+                "disabled_reason": data.disabled_reason, "verified_at": data.verified_at,
+                "created_at": data.created_at,
+            }  # fmt: skip
+        return data
+
+
+def channel_status(channel: Channel) -> ChannelStatus:
+    """What the user sees of a channel's state."""
+    if channel.verified_at is None:
+        return "pending_verification"
+    return "active" if channel.enabled else "disabled"
 
 
 class ChannelCreated(ChannelOut):
     secret: str | None = Field(
         description="Webhook signing secret (whsec_...), shown once; null for other kinds."
+    )
+
+
+class ChannelVerified(ChannelOut):
+    released: int = Field(description="Held deliveries now on their way.")
+    expired: int = Field(
+        description="Held deliveries too old to send (detected more than "
+        f"{HELD_MAX_AGE_HOURS} h ago), recorded `expired`."
     )
 
 

@@ -36,7 +36,10 @@ def notification_out(n: Notification) -> NotificationOut:
 async def list_notifications(
     principal: CurrentPrincipal,
     session: SessionDep,
-    status: Literal["pending", "sent", "failed", "suppressed", "cooldown", "capped"] | None = None,
+    status: Literal[
+        "pending", "sent", "failed", "suppressed", "cooldown", "capped", "held", "expired"
+    ]
+    | None = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
 ) -> PageOut[NotificationOut]:

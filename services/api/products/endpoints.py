@@ -22,6 +22,7 @@ from pricealert.charts import (
     price_chart_svg,
 )
 from pricealert.errors import InvalidInput
+from pricealert.http import refusal_reason
 from pricealert.money import LOCALE_TAG, parse_locale, preferred_languages
 from pricealert.queues import CheckProduct, enqueue_after_commit
 from pricealert.repositories.alerts import AlertRepository
@@ -94,6 +95,8 @@ async def watch_product(
 ) -> ProductOut:
     """Watch a product page; two users adding the same page share one product underneath."""
     url = normalise_url(body.url)
+    if reason := refusal_reason(url, settings.fetch_allowed_hosts):
+        raise InvalidInput(f"this URL can never be fetched: {reason}", field="url")
     watched, created = await ProductRepository(session).watch(
         principal.user_id,
         url,

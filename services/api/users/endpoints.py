@@ -1,4 +1,4 @@
-"""Sign-up and API keys."""
+"""Sign-up, the user's email verification, API keys and key recovery."""
 
 from __future__ import annotations
 
@@ -6,45 +6,120 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, BackgroundTasks, FastAPI, Query, Request, status
 
+from pricealert.db import session_scope
 from pricealert.errors import InvalidInput
 from pricealert.logging import get_logger
+from pricealert.queues import SendOneTimeToken, enqueue_after_commit
+from pricealert.repositories.tokens import Redeemed, TokenRepository
 from pricealert.repositories.users import UserRepository
-from services.api.deps import CurrentPrincipal, SessionDep, SettingsDep
+from pricealert.tokens import parse_token
+from services.api.deps import CurrentPrincipal, RedisDep, SessionDep, SettingsDep
 from services.api.middleware import client_address
-from services.api.ratelimit import RateLimiter
+from services.api.ratelimit import enforce
 from services.api.schemas import MAX_PAGE_SIZE, PageOut
 from services.api.users.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyOut,
+    CodeIn,
+    CodeSent,
+    RecoveryAccepted,
+    RecoveryConfirm,
+    RecoveryRequest,
     UserCreate,
     UserCreated,
     UserOut,
     UserUpdate,
 )
+from services.api.users.verification import (
+    AlreadyVerified,
+    address_bucket,
+    redeem_code,
+    send_code,
+)
 
 router = APIRouter(tags=["users"])
 _security_log = get_logger("pricealert.security")
+_RESEND_EMAIL = "ask for a new one with POST /v1/users/me/resend"
+
+
+class InvalidToken(InvalidInput):
+    code = "invalid_token"
+    title = "Invalid token"
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserCreated)
 async def sign_up(
-    body: UserCreate, request: Request, session: SessionDep, settings: SettingsDep
+    body: UserCreate,
+    request: Request,
+    session: SessionDep,
+    redis: RedisDep,
+    settings: SettingsDep,
 ) -> UserCreated:
-    """Create a user and its first API key (shown once)."""
-    limiter: RateLimiter = request.app.state.rate_limiter
-    await limiter.hit(
-        f"signup:{client_address(request.scope)}",
-        settings.signup_limit_per_hour,
-        window_seconds=3600,
+    """Create a user and its first API key (shown once). A 6-digit code is mailed to the
+    address: enter it with POST /v1/users/me/verify."""
+    await enforce(
+        request, f"signup:{client_address(request.scope)}", settings.signup_limit_per_hour, 3600
     )
     users = UserRepository(session)
     user = await users.create_user(str(body.email))
     _, key = await users.create_key(user.id, name="default")
+    await send_code(
+        request, session, redis, settings,
+        purpose="email_verification", user_id=user.id, via="email", address=user.email,
+        limited=False,
+    )  # fmt: skip
     _security_log.info("user.created", category="security", user_id=str(user.id))
     return UserCreated(id=user.id, email=user.email, api_key=key)
+
+
+@router.post("/users/me/verify", response_model=UserOut)
+async def verify_email(
+    body: CodeIn,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    redis: RedisDep,
+) -> UserOut:
+    """Enter the code mailed to your address. It also verifies your email channels to that
+    address (and releases their held deliveries)."""
+    user = await UserRepository(session).get_user(principal.user_id)
+    if user.email_verified_at is None:
+        await redeem_code(
+            request.app.state.sessionmaker,
+            redis,
+            user_id=user.id,
+            purpose="email_verification",
+            code=body.code,
+            resend_hint=_RESEND_EMAIL,
+        )
+        await session.refresh(user)
+    return UserOut.model_validate(user)
+
+
+@router.post("/users/me/resend", status_code=status.HTTP_202_ACCEPTED, response_model=CodeSent)
+async def resend_email_code(
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+) -> CodeSent:
+    """Mail a new code to your address (the previous one stops working)."""
+    user = await UserRepository(session).get_user(principal.user_id)
+    if user.email_verified_at is not None:
+        raise AlreadyVerified("your email is already verified")
+    await enforce(
+        request, f"resend:user:{user.id}", 1, settings.verification_resend_interval_seconds,
+        what="codes",
+    )  # fmt: skip
+    token = await send_code(
+        request, session, redis, settings,
+        purpose="email_verification", user_id=user.id, via="email", address=user.email,
+    )  # fmt: skip
+    return CodeSent(expires_at=token.expires_at)
 
 
 @router.get("/users/me", response_model=UserOut)
@@ -94,8 +169,90 @@ async def create_key(
     return ApiKeyCreated(**ApiKeyOut.model_validate(row).model_dump(), api_key=key)
 
 
-@router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/api-keys/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={409: {"description": "It is your last working key: create another first."}},
+)
 async def revoke_key(key_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep) -> None:
-    """Revoke a key: it stops working at once."""
-    await UserRepository(session).revoke_key(principal.user_id, key_id)
+    """Revoke a key: it stops working at once. Your last working key cannot be revoked."""
+    await UserRepository(session).revoke_key(principal.user_id, key_id, datetime.now(UTC))
     _security_log.info("api_key.revoked", category="security", key_id=str(key_id))
+
+
+@router.post(
+    "/users/recover", status_code=status.HTTP_202_ACCEPTED, response_model=RecoveryAccepted
+)
+async def recover(
+    body: RecoveryRequest,
+    request: Request,
+    settings: SettingsDep,
+    background: BackgroundTasks,
+) -> RecoveryAccepted:
+    """Lost every key? A one-time recovery token is mailed to the account's address, if it
+    is verified. The answer is the same whether or not the address has an account."""
+    email = str(body.email).strip().lower()
+    await enforce(
+        request, f"recover:{client_address(request.scope)}", settings.recovery_limit_per_hour,
+        3600,
+    )  # fmt: skip
+    await enforce(
+        request, f"recover-email:{address_bucket(email)}",
+        settings.recovery_limit_per_email_per_hour, 3600,
+    )  # fmt: skip
+    # Looked up after the answer is sent: its timing cannot tell whether the address exists.
+    background.add_task(_issue_recovery_token, request.app, email)
+    return RecoveryAccepted()
+
+
+async def _issue_recovery_token(app: FastAPI, email: str) -> None:
+    try:
+        async with session_scope(app.state.sessionmaker) as session:
+            user = await UserRepository(session).verified_user_by_email(email)
+            if user is None:
+                _security_log.info("recovery.no_verified_account", category="security")
+                return
+            token = await TokenRepository(session).issue(
+                purpose="key_recovery", user_id=user.id, via="email", address=user.email,
+                now=datetime.now(UTC),
+            )  # fmt: skip
+            enqueue_after_commit(session, app.state.redis, SendOneTimeToken(token_id=str(token.id)))
+            _security_log.info(
+                "recovery.token_issued", category="security", user_id=str(user.id),
+                token_id=str(token.id),
+            )  # fmt: skip
+    except Exception:  # after the response: nobody to tell but the log
+        _security_log.exception("recovery.failed", category="security")
+
+
+@router.post(
+    "/users/recover/confirm", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated
+)
+async def confirm_recovery(
+    body: RecoveryConfirm, request: Request, session: SessionDep, settings: SettingsDep
+) -> ApiKeyCreated:
+    """Redeem a recovery token: a new API key, shown once. Your other keys are left as they
+    were (revoke any you think leaked, with the new key)."""
+    await enforce(
+        request, f"recover-confirm:{client_address(request.scope)}",
+        settings.recovery_limit_per_hour, 3600,
+    )  # fmt: skip
+    invalid = InvalidToken("the token is unknown, expired or already used", field="token")
+    parsed = parse_token(body.token)
+    if parsed is None:
+        raise invalid
+    now = datetime.now(UTC)
+    redemption = await TokenRepository(session).redeem_token(
+        parsed[0], "key_recovery", parsed[1], now
+    )
+    if redemption.outcome is not Redeemed.OK or redemption.token is None:
+        _security_log.warning("recovery.refused", category="security")
+        raise invalid
+    user_id = redemption.token.user_id
+    row, key = await UserRepository(session).create_key(
+        user_id, name=f"recovered {now:%Y-%m-%d %H:%M} UTC"
+    )
+    _security_log.info(
+        "api_key.recovered", category="security", user_id=str(user_id), key_id=str(row.id)
+    )
+    return ApiKeyCreated(**ApiKeyOut.model_validate(row).model_dump(), api_key=key)

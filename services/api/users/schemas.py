@@ -5,7 +5,10 @@ from datetime import datetime
 
 from pydantic import EmailStr, Field
 
+from pricealert.tokens import TOKEN_TTL
 from services.api.schemas import RequestModel, ResponseModel
+
+TOKEN_TTL_MINUTES = int(TOKEN_TTL.total_seconds() // 60)
 
 
 class UserCreate(RequestModel):
@@ -16,6 +19,11 @@ class UserCreated(ResponseModel):
     id: uuid.UUID
     email: str
     api_key: str = Field(description="Shown once: store it now.")
+    email_verified_at: datetime | None = Field(
+        default=None,
+        description="Null until the 6-digit code mailed to `email` is entered "
+        "(POST /v1/users/me/verify); key recovery mails only verified addresses.",
+    )
 
 
 #: Bounds of the daily caps a user may set (a cap of 0 SMS turns SMS off).
@@ -33,6 +41,9 @@ class UserOut(ResponseModel):
     )
     daily_sms_cap: int = Field(
         description="SMS per rolling 24 hours (SMS costs money); counted within the overall cap."
+    )
+    email_verified_at: datetime | None = Field(
+        description="When the user entered the code mailed to `email`; null until then."
     )
 
 
@@ -62,3 +73,32 @@ class ApiKeyOut(ResponseModel):
 
 class ApiKeyCreated(ApiKeyOut):
     api_key: str = Field(description="Shown once: store it now.")
+
+
+class CodeIn(RequestModel):
+    code: str = Field(
+        min_length=6, max_length=6, pattern=r"^[0-9]{6}$", description="The 6-digit code."
+    )
+
+
+class CodeSent(ResponseModel):
+    status: str = "sent"
+    expires_at: datetime = Field(description="The code works until then (UTC).")
+
+
+class RecoveryRequest(RequestModel):
+    email: EmailStr = Field(max_length=320)
+
+
+class RecoveryAccepted(ResponseModel):
+    status: str = "accepted"
+    detail: str = Field(
+        default="If this address belongs to an account whose email is verified, a recovery "
+        f"token is on its way to it. It works once, for {TOKEN_TTL_MINUTES} minutes: POST it "
+        "to /v1/users/recover/confirm.",
+        description="The same answer whether or not the address has an account.",
+    )
+
+
+class RecoveryConfirm(RequestModel):
+    token: str = Field(max_length=200, description="The `pat_...` token from the email.")

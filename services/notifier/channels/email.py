@@ -71,8 +71,7 @@ def _html(message: Message, chart_id: str | None) -> str:
         '<!doctype html><html><body style="font-family:sans-serif;color:#222">'
         f'<h2 style="font-size:18px">{escape(message.subject)}</h2>'
         f"{chart}<ul>{facts}</ul><p>{' · '.join(links)}</p>"
-        '<p style="color:#888;font-size:12px">'
-        "Sent by PriceAlert because you asked for this alert.</p>"
+        f'<p style="color:#888;font-size:12px">{escape(message.footer)}</p>'
         "</body></html>"
     )
 
