@@ -38,7 +38,7 @@ def test_generate_rewrites_a_stale_file_and_check_then_passes(
     tmp_path: Path, monitoring_dir: Path
 ) -> None:
     for source in ("slo.yaml", "escalation.yaml", "logging/retention.yaml",
-                   "prometheus/rules/app.yml", "prometheus/rules/infra.yml"):  # fmt: skip
+                   "prometheus/alerts/app.yml", "prometheus/alerts/infra.yml"):  # fmt: skip
         (tmp_path / source).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / source).write_text((monitoring_dir / source).read_text(encoding="utf-8"))
     assert set(stale_generated(tmp_path)) == set(GENERATED)
