@@ -18,6 +18,8 @@ need() {
   }
 }
 need promtool prometheus
+need prometheus-postgres-exporter prometheus-postgres-exporter
+need prometheus-redis-exporter prometheus-redis-exporter
 need prometheus prometheus
 need amtool prometheus-alertmanager
 command -v alertmanager >/dev/null 2>&1 || need prometheus-alertmanager prometheus-alertmanager
