@@ -7,6 +7,7 @@ from functools import partial
 from pathlib import Path
 
 from pricealert.monitoring.alerts import SOURCES, generated_name, render_source, rendered_rule_docs
+from pricealert.monitoring.aws import infra_files
 from pricealert.monitoring.escalation import load_policy, render_escalations
 from pricealert.monitoring.metrics_doc import render_metrics_md
 from pricealert.monitoring.retention import load_table, render_outputs, render_policies
@@ -31,6 +32,14 @@ def generated_files(monitoring_dir: Path) -> dict[Path, str]:
     for name in SOURCES:
         files[RULES / generated_name(name)] = partial(render_source, monitoring_dir, name)
     rendered = {path: render() for path, render in files.items()}
+    infra_dir = monitoring_dir.parent / "infra"
+    if (infra_dir / "alarms.yaml").is_file():
+        # The AWS stacks run the very files above (amp, escalation, retention).
+        rule_texts = {path.name.removesuffix(".generated.yml"): text
+                      for path, text in rendered.items() if path.parent == RULES}  # fmt: skip
+        policy = load_policy(monitoring_dir / "escalation.yaml")
+        for name, text in infra_files(monitoring_dir, infra_dir, policy, rule_texts).items():
+            rendered[Path("..") / "infra" / name] = text
     for name, text in render_policies(table).items():
         rendered[Path("logging/ism") / name] = text
     return rendered
