@@ -11,7 +11,7 @@ import cfnlint.decode  # cfn-lint ships no type hints
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 TEMPLATES = (
     "network", "dr-region", "data", "services", "jobs", "alarms", "paging",
-    "amp.generated", "escalation.generated", "log-retention.generated",
+    "logging", "observability", "amp.generated", "escalation.generated", "log-retention.generated",
 )  # fmt: skip
 #: Which template a `<Something>StackName` parameter points at (for Fn::ImportValue).
 STACK_PARAMETERS = {
@@ -19,6 +19,8 @@ STACK_PARAMETERS = {
     "DataStackName": "data",
     "ServicesStackName": "services",
     "PagingStackName": "paging",
+    "LoggingStackName": "logging",
+    "AmpStackName": "amp.generated",
 }
 
 

@@ -365,6 +365,17 @@ def render_amp_template(monitoring_dir: Path, rule_texts: dict[str, str]) -> str
             },
         },
     }
+    # postgres_exporter's extra queries, read by the collector task from this parameter.
+    queries = (monitoring_dir / "exporters" / "postgres-queries.yaml").read_text(encoding="utf-8")
+    resources["PostgresQueries"] = {
+        "Type": "AWS::SSM::Parameter",
+        "Properties": {
+            "Name": {"Fn::Sub": "/pricealert/${EnvironmentName}/postgres-exporter-queries"},
+            "Type": "String",
+            "Description": "monitoring/exporters/postgres-queries.yaml",
+            "Value": queries,
+        },
+    }
     for name in RULE_FILES:
         resources[f"{camel(name)}Rules"] = {
             "Type": "AWS::APS::RuleGroupsNamespace",
@@ -389,10 +400,14 @@ def render_amp_template(monitoring_dir: Path, rule_texts: dict[str, str]) -> str
             "PrometheusEndpoint": _output(
                 {"Fn::GetAtt": ["Workspace", "PrometheusEndpoint"]}, "PrometheusEndpoint"
             ),
+            "PostgresQueriesParameter": _output(
+                {"Ref": "PostgresQueries"}, "PostgresQueriesParameter"
+            ),
         },
     }
     return _HEADER.format(
-        sources="monitoring/prometheus/rules/*.generated.yml and monitoring/alertmanager/"
+        sources="monitoring/prometheus/rules/*.generated.yml, monitoring/alertmanager/ and "
+        "monitoring/exporters/postgres-queries.yaml"
     ) + dump_yaml(template)
 
 

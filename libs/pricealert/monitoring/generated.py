@@ -28,6 +28,7 @@ def generated_files(monitoring_dir: Path) -> dict[Path, str]:
             rendered_rule_docs(monitoring_dir), load_policy(monitoring_dir / "escalation.yaml")
         ),
         Path("logging/outputs.generated.conf"): lambda: render_outputs(table),
+        Path("logging/outputs-aws.generated.conf"): lambda: render_outputs(table, "aws"),
     }
     for name in SOURCES:
         files[RULES / generated_name(name)] = partial(render_source, monitoring_dir, name)
