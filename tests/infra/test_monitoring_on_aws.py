@@ -531,3 +531,10 @@ def test_grafana_on_aws_has_the_dashboards_and_the_datasource_uid_they_name() ->
     ]
     env = {e["Name"] for e in container["Environment"]}
     assert {"AMP_QUERY_URL", "AWS_REGION"} <= env
+
+
+def test_the_generated_templates_are_what_monitoring_gives() -> None:
+    from pricealert.monitoring.generated import stale_generated
+
+    stale = [p for p in stale_generated(REPO_MONITORING_DIR) if p.parts[:2] == ("..", "infra")]
+    assert stale == [], "run `make monitoring-generate`"
