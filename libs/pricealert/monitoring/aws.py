@@ -414,11 +414,11 @@ def render_amp_template(monitoring_dir: Path, rule_texts: dict[str, str]) -> str
 # --- OpenSearch retention ------------------------------------------------------------------
 
 
-def render_retention_template(monitoring_dir: Path) -> str:
-    """`infra/log-retention.generated.yaml`: every ISM policy, for logging.yaml's function."""
+def render_retention_template(ism_texts: dict[str, str]) -> str:
+    """`infra/log-retention.generated.yaml`: every ISM policy (file name → JSON text)."""
     policies = {
-        path.stem: json.dumps(json.loads(path.read_text(encoding="utf-8")), sort_keys=True)
-        for path in sorted((monitoring_dir / "logging" / "ism").glob("*.json"))
+        name.removesuffix(".json"): json.dumps(json.loads(text), sort_keys=True)
+        for name, text in sorted(ism_texts.items())
     }
     template = {
         "AWSTemplateFormatVersion": "2010-09-09",
@@ -479,11 +479,15 @@ def _allow(actions: list[str], resources: list[Any]) -> dict[str, Any]:
 
 
 def infra_files(
-    monitoring_dir: Path, infra_dir: Path, policy: EscalationPolicy, rule_texts: dict[str, str]
+    monitoring_dir: Path,
+    infra_dir: Path,
+    policy: EscalationPolicy,
+    rule_texts: dict[str, str],
+    ism_texts: dict[str, str],
 ) -> dict[str, str]:
-    """File name under infra/ → the content it must have (`rule_texts`: rule file name → text)."""
+    """File name under infra/ → its content (rule file name → text, ISM file name → text)."""
     return {
         "amp.generated.yaml": render_amp_template(monitoring_dir, rule_texts),
         "escalation.generated.yaml": render_escalation_template(policy, infra_dir),
-        "log-retention.generated.yaml": render_retention_template(monitoring_dir),
+        "log-retention.generated.yaml": render_retention_template(ism_texts),
     }

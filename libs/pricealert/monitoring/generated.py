@@ -39,7 +39,9 @@ def generated_files(monitoring_dir: Path) -> dict[Path, str]:
         rule_texts = {path.name.removesuffix(".generated.yml"): text
                       for path, text in rendered.items() if path.parent == RULES}  # fmt: skip
         policy = load_policy(monitoring_dir / "escalation.yaml")
-        for name, text in infra_files(monitoring_dir, infra_dir, policy, rule_texts).items():
+        ism_texts = render_policies(table)
+        infra = infra_files(monitoring_dir, infra_dir, policy, rule_texts, ism_texts)
+        for name, text in infra.items():
             rendered[Path("..") / "infra" / name] = text
     for name, text in render_policies(table).items():
         rendered[Path("logging/ism") / name] = text
