@@ -241,3 +241,31 @@ def test_the_log_router_image_carries_the_files_firelens_conf_includes() -> None
     assert target == "/fluent-bit/etc/pricealert/"
     assert included | {"firelens.conf"} <= set(files)
     assert (LOGGING / "pipeline.conf").read_text(encoding="utf-8").count("[FILTER]") == 2
+
+
+def test_compose_services_log_to_fluent_bit_under_the_tag_the_pipeline_matches() -> None:
+    import fnmatch
+
+    import yaml
+
+    compose = yaml.safe_load((LOGGING.parents[1] / "docker-compose.yml").read_text())
+    services = compose["services"]
+    fluent_bit = services["fluent-bit"]
+    pipeline = (LOGGING / "pipeline.conf").read_text(encoding="utf-8")
+    match = re.search(r"Match\s+(\S+)", pipeline)[1]  # type: ignore[index]
+    for name in ("migrate", "api", "scraper", "evaluator", "notifier"):
+        logging = services[name]["logging"]
+        assert logging["driver"] == "fluentd", name
+        assert logging["options"]["fluentd-async"] == "true"
+        assert logging["options"]["fluentd-address"] == "127.0.0.1:24224"
+        assert fnmatch.fnmatchcase(logging["options"]["tag"].replace("{{.Name}}", name), match)
+    assert "127.0.0.1:24224:24224" in fluent_bit["ports"]
+
+
+def test_compose_labels_the_database_host_for_the_database_rows() -> None:
+    import yaml
+
+    config = yaml.safe_load((LOGGING.parent / "prometheus" / "prometheus.yml").read_text())
+    (node,) = [job for job in config["scrape_configs"] if job["job_name"] == "node"]
+    roles = {target.get("labels", {}).get("role") for target in node["static_configs"]}
+    assert roles == {"host", "database"}
