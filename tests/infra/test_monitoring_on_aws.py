@@ -538,3 +538,18 @@ def test_the_generated_templates_are_what_monitoring_gives() -> None:
 
     stale = [p for p in stale_generated(REPO_MONITORING_DIR) if p.parts[:2] == ("..", "infra")]
     assert stale == [], "run `make monitoring-generate`"
+
+
+def test_operators_read_the_logs_in_dashboards_with_an_admin_created_login() -> None:
+    domain = props("logging", "LogStore")
+    assert domain["CognitoOptions"]["Enabled"] is True
+    assert domain["CognitoOptions"]["UserPoolId"] == {"Ref": "OperatorsUserPool"}
+    pool = props("logging", "OperatorsUserPool")
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert pool["MfaConfiguration"] == "ON"
+    assert props("logging", "OperatorsIdentityPool")["AllowUnauthenticatedIdentities"] is False
+    (policy,) = props("logging", "OperatorRole")["Policies"]
+    actions = {a for s in policy["PolicyDocument"]["Statement"] for a in s["Action"]}
+    assert actions == {"es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost"}  # no delete, no put
+    ingress = props("network", "LogStoreSecurityGroup")["SecurityGroupIngress"]
+    assert {"Ref": "OperatorCidr"} in [rule.get("CidrIp") for rule in ingress]
