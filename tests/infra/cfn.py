@@ -9,12 +9,18 @@ from typing import Any
 import cfnlint.decode  # cfn-lint ships no type hints
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
-TEMPLATES = ("network", "dr-region", "data", "services", "jobs", "alarms")
+TEMPLATES = (
+    "network", "dr-region", "data", "services", "jobs", "alarms", "paging",
+    "logging", "observability", "amp.generated", "escalation.generated", "log-retention.generated",
+)  # fmt: skip
 #: Which template a `<Something>StackName` parameter points at (for Fn::ImportValue).
 STACK_PARAMETERS = {
     "NetworkStackName": "network",
     "DataStackName": "data",
     "ServicesStackName": "services",
+    "PagingStackName": "paging",
+    "LoggingStackName": "logging",
+    "AmpStackName": "amp.generated",
 }
 
 

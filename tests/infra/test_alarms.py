@@ -8,7 +8,11 @@ from typing import Any
 
 import pytest
 
-from .cfn import props, resources
+from pricealert.monitoring import REPO_MONITORING_DIR
+from pricealert.monitoring.aws import topic_export
+from pricealert.monitoring.escalation import load_policy
+
+from .cfn import props, resources, template
 
 #: Plan 2.1, the infrastructure rows: (target, indicator) -> (threshold %, direction, severity).
 #: 中 = medium, 高 = high. "以下" (at or below) is the only row that is not "above".
@@ -33,10 +37,23 @@ ALARMS = {
     ("RDS", "フリーメモリ"): {"DatabaseFreeMemoryAlarm": "FreeableMemory"},
     ("Redis", "メモリ使用率"): {"RedisMemoryAlarm": "DatabaseMemoryUsagePercentage"},
 }
-#: Alarms that are not plan rows, each with its reason.
-EXTRA_ALARMS = {"QueueMetricsMissingAlarm": "worker autoscaling is blind without its metric"}
+#: Alarms that are not plan 2.1 rows, each with its reason.
+EXTRA_ALARMS = {
+    "QueueMetricsMissingAlarm": "worker autoscaling is blind without its metric",
+    "BackupJobsFailedAlarm": "plan 5.1: a failed snapshot or copy job (issue 14)",
+}
 OPERATORS = {"above": "GreaterThanThreshold", "at_or_below": "LessThanOrEqualToThreshold"}
-TOPICS = {"medium": "MediumSeverityTopic", "high": "HighSeverityTopic"}
+POLICY = load_policy(REPO_MONITORING_DIR / "escalation.yaml")
+
+
+def _topics(severity: str) -> list[dict[str, Any]]:
+    """The first receivers escalation.yaml gives a severity, as paging stack imports."""
+    return [
+        {"Fn::ImportValue": {"Fn::Sub": f"${{PagingStackName}}-{topic_export(r)}"}}
+        for r in POLICY.initial[severity]
+    ]
+
+
 PLAN = Path(__file__).resolve().parents[3] / "shared" / "seed" / "ops-plan.ja.md"
 
 ALL_ALARMS = resources("alarms", "AWS::CloudWatch::Alarm")
@@ -64,18 +81,23 @@ def test_each_alarm_has_its_plan_rows_threshold_direction_and_topic(
 
     assert properties["Threshold"] == threshold
     assert properties["ComparisonOperator"] == OPERATORS[direction]
-    assert properties["AlarmActions"] == [{"Ref": TOPICS[severity]}]
+    assert properties["AlarmActions"] == _topics(severity)
+    assert resources("alarms")[alarm]["Metadata"]["Escalation"]["Severity"] == severity
     assert _metric_names(properties) == {ALARMS[row][alarm]}
 
 
 @pytest.mark.parametrize("alarm", sorted(ALL_ALARMS))
-def test_every_alarm_notifies_a_topic_defined_in_the_stack(alarm: str) -> None:
-    topics = resources("alarms", "AWS::SNS::Topic")
+def test_every_alarm_notifies_the_first_receivers_of_its_severity(alarm: str) -> None:
+    severity = resources("alarms")[alarm]["Metadata"]["Escalation"]["Severity"]
     properties = props("alarms", alarm)
+    exports = {o["Export"]["Name"]["Fn::Sub"] for o in template("paging")["Outputs"].values()}
 
-    assert properties["AlarmActions"]
+    assert properties["AlarmActions"] == _topics(severity)
     for action in properties["AlarmActions"] + properties.get("OKActions", []):
-        assert action["Ref"] in topics
+        name = action["Fn::ImportValue"]["Fn::Sub"].replace(
+            "${PagingStackName}", "${AWS::StackName}"
+        )
+        assert name in exports
 
 
 def test_each_ecs_alarm_watches_its_own_service() -> None:

@@ -177,56 +177,64 @@ def test_container_insights_is_on_for_the_running_task_count() -> None:
 
 
 def _containers() -> list[tuple[str, str, dict[str, Any]]]:
+    """Every application container (the FireLens log routers beside them are not the app)."""
     return [
         (name, logical_id, container)
         for name in ("services", "jobs")
         for logical_id, task in resources(name, "AWS::ECS::TaskDefinition").items()
         for container in task["Properties"]["ContainerDefinitions"]
+        if "FirelensConfiguration" not in container
     ]
+
+
+def _app(task: str) -> dict[str, Any]:
+    (container,) = [c for _, lid, c in _containers() if lid == task]
+    return container
 
 
 def test_every_container_runs_the_one_image_parameter() -> None:
     images = {(name, lid): c["Image"] for name, lid, c in _containers()}
 
     assert set(map(str, images.values())) == {str({"Ref": "ImageUri"})}
-    assert len(images) == 7
+    assert len(images) == 7  # four services, three jobs
 
 
 @pytest.mark.parametrize(("task", "command"), sorted(COMMANDS.items()))
 def test_each_service_runs_its_own_command(task: str, command: list[str]) -> None:
-    (container,) = props("services", task)["ContainerDefinitions"]
-
-    assert container["Command"] == command
+    assert _app(task)["Command"] == command
 
 
 def test_the_migration_task_runs_pricealert_migrate() -> None:
-    (container,) = props("jobs", "MigrateTaskDefinition")["ContainerDefinitions"]
-
-    assert container["Command"] == ["pricealert", "migrate"]
+    assert _app("MigrateTaskDefinition")["Command"] == ["pricealert", "migrate"]
 
 
 def test_the_api_health_check_asks_healthz_and_workers_ask_arq() -> None:
-    (api,) = props("services", "ApiTaskDefinition")["ContainerDefinitions"]
+    api = _app("ApiTaskDefinition")
 
     assert "http://127.0.0.1:8000/healthz" in api["HealthCheck"]["Command"][-1]
     for task, command in COMMANDS.items():
         if command[0] == "arq":
-            (worker,) = props("services", task)["ContainerDefinitions"]
+            worker = _app(task)
             assert worker["HealthCheck"]["Command"] == ["CMD", "arq", "--check", command[-1]]
 
 
 def test_workers_get_fargates_longest_stop_timeout_to_drain() -> None:
     for task, command in COMMANDS.items():
-        (container,) = props("services", task)["ContainerDefinitions"]
         expected = 120 if command[0] == "arq" else 30
-        assert container["StopTimeout"] == expected
+        assert _app(task)["StopTimeout"] == expected
 
 
-def test_every_container_logs_through_awslogs_to_a_group_of_its_stack() -> None:
-    for name, _, container in _containers():
-        options = container["LogConfiguration"]["Options"]
-        assert container["LogConfiguration"]["LogDriver"] == "awslogs"
-        assert options["awslogs-group"]["Ref"] in resources(name, "AWS::Logs::LogGroup")
+def test_every_container_logs_through_firelens_whose_router_logs_to_a_group_of_its_stack() -> None:
+    # Where the lines go and for how long: tests/infra/test_monitoring_on_aws.py.
+    for name, logical_id, container in _containers():
+        assert container["LogConfiguration"] == {"LogDriver": "awsfirelens"}
+        (router,) = [
+            c
+            for c in props(name, logical_id)["ContainerDefinitions"]
+            if "FirelensConfiguration" in c
+        ]
+        group = router["LogConfiguration"]["Options"]["awslogs-group"]["Ref"]
+        assert group in resources(name, "AWS::Logs::LogGroup")
 
 
 # --- secrets -------------------------------------------------------------------------------
@@ -304,7 +312,7 @@ def test_every_import_names_an_export_of_the_stack_it_points_at(name: str) -> No
 
 
 def test_the_notifier_sends_through_ses_and_sns_with_its_role_not_a_stored_secret() -> None:
-    (notifier,) = props("services", "NotifierTaskDefinition")["ContainerDefinitions"]
+    notifier = _app("NotifierTaskDefinition")
     env = {item["Name"]: item["Value"] for item in notifier["Environment"]}
     assert env["PRICEALERT_EMAIL_BACKEND"] == "ses"
     assert "PRICEALERT_SMTP_PASSWORD" not in {item["Name"] for item in notifier["Secrets"]}

@@ -32,6 +32,76 @@ def expected_receivers() -> list[tuple[str, str | None, list[str]]]:
     return pairs
 
 
+def test_the_watchdog_goes_to_the_dead_mans_switch_only(amtool: str) -> None:
+    result = subprocess.run(
+        [amtool, "config", "routes", "test", f"--config.file={CONFIG}",
+         "--verify.receivers=deadman", "alertname=PriceAlertWatchdog", "severity=none",
+         "service=monitoring"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    route = next(
+        r
+        for r in yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["route"]["routes"]
+        if r["receiver"] == "deadman"
+    )
+    # Every minute, so "nothing for 10 minutes" means the pipeline is dead.
+    assert (route["group_interval"], route["repeat_interval"]) == ("1m", "1m")
+
+
+def _inhibited(source: dict[str, str], target: dict[str, str]) -> bool:
+    """Whether an inhibit rule of the config mutes `target` while `source` fires."""
+    import re
+
+    def matches(matchers: list[str], labels: dict[str, str]) -> bool:
+        for matcher in matchers:
+            name, op, value = re.fullmatch(r'(\w+)(=~|!~|!=|=)"(.*)"', matcher).groups()  # type: ignore[union-attr]
+            have = labels.get(name, "")
+            ok = {"=": have == value, "!=": have != value,
+                  "=~": re.fullmatch(value, have) is not None,
+                  "!~": re.fullmatch(value, have) is None}[op]  # fmt: skip
+            if not ok:
+                return False
+        return True
+
+    rules = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["inhibit_rules"]
+    return any(
+        matches(rule["source_matchers"], source)
+        and matches(rule["target_matchers"], target)
+        and all(source.get(k, "") == target.get(k, "") for k in rule.get("equal", []))
+        for rule in rules
+    )
+
+
+def test_one_dead_api_target_does_not_mute_the_api_fleet_alerts() -> None:
+    down = {"alertname": "PriceAlertTargetDown", "severity": "critical", "service": "api",
+            "job": "api", "instance": "10.0.1.5:8000"}  # fmt: skip
+    fleet = {"alertname": "PriceAlertApiErrorRateHigh", "severity": "high", "service": "api"}
+    same_instance = {"alertname": "PriceAlertSomething", "severity": "medium",
+                     "service": "api", "instance": "10.0.1.5:8000"}  # fmt: skip
+    assert not _inhibited(down, fleet)
+    assert _inhibited(down, same_instance)
+
+
+@pytest.mark.parametrize("source_severity", ["critical", "high", "medium"])
+def test_slo_burn_alerts_and_the_watchdog_are_never_inhibited(source_severity: str) -> None:
+    for target in (
+        {"alertname": "PriceAlertErrorBudgetBurn", "severity": "medium", "service": "api",
+         "slo": "api-success", "burn": "ticket"},
+        {"alertname": "PriceAlertWatchdog", "severity": "none", "service": "monitoring"},
+    ):  # fmt: skip
+        same = {**target, "severity": source_severity}
+        down = {"alertname": "PriceAlertTargetDown", "severity": "critical",
+                "service": target["service"], "instance": ""}  # fmt: skip
+        assert not _inhibited(same, target)
+        assert not _inhibited(down, target)
+    # ...while an ordinary alert at two severities is still deduplicated.
+    assert _inhibited(
+        {"alertname": "PriceAlertDatabaseMemoryHigh", "severity": "high", "service": "postgres"},
+        {"alertname": "PriceAlertDatabaseMemoryHigh", "severity": "medium", "service": "postgres"},
+    )
+
+
 def test_amtool_finds_the_config_valid(amtool: str) -> None:
     result = subprocess.run(
         [amtool, "check-config", str(CONFIG)], capture_output=True, text=True, check=False
@@ -155,9 +225,15 @@ def test_real_alertmanager_delivers_each_alert_to_its_receivers_and_inhibits_low
         # same alert at two severities: high inhibits medium
         _alert("PriceAlertDatabaseMemoryHigh", "high", "postgres2"),
         _alert("PriceAlertDatabaseMemoryHigh", "medium", "postgres2"),
-        # a target down mutes the other alerts of its service
+        # a target down mutes only the alerts of its own instance, not the fleet's
         _alert("PriceAlertTargetDown", "critical", "api", job="api", instance="api:8000"),
         _alert("PriceAlertApiLatencyHigh", "medium", "api"),
+        _alert("PriceAlertInstanceThing", "low", "api", instance="api:8000"),
+        # burn alerts are never inhibited: page and ticket of one SLO both arrive
+        _alert("PriceAlertErrorBudgetBurn", "critical", "api", slo="api-success", burn="page"),
+        _alert("PriceAlertErrorBudgetBurn", "medium", "api", slo="api-success", burn="ticket"),
+        # the watchdog reaches the dead-man's switch
+        _alert("PriceAlertWatchdog", "none", "monitoring"),
     ]
     response = httpx.post(f"{url}/api/v2/alerts", json=alerts, timeout=5)
     assert response.status_code == 200, response.text
@@ -174,6 +250,12 @@ def test_real_alertmanager_delivers_each_alert_to_its_receivers_and_inhibits_low
         ("slack", "PriceAlertDatabaseMemoryHigh", "high", None),
         ("oncall-sms", "PriceAlertDatabaseMemoryHigh", "high", None),
         ("pagerduty", "PriceAlertTargetDown", "critical", None),
+        ("slack", "PriceAlertApiLatencyHigh", "medium", None),
+        ("oncall-email", "PriceAlertApiLatencyHigh", "medium", None),
+        ("pagerduty", "PriceAlertErrorBudgetBurn", "critical", None),
+        ("slack", "PriceAlertErrorBudgetBurn", "medium", None),
+        ("oncall-email", "PriceAlertErrorBudgetBurn", "medium", None),
+        ("deadman", "PriceAlertWatchdog", "none", None),
     }
     # group_wait is the real 30 s: every group is flushed once, at about the same time.
     delivered = receiver.wait_for(len(expected), timeout=120)
@@ -188,5 +270,7 @@ def test_real_alertmanager_delivers_each_alert_to_its_receivers_and_inhibits_low
     }
     assert states[("PriceAlertDatabaseMemoryHigh", "medium")]["state"] == "suppressed"
     assert states[("PriceAlertDatabaseMemoryHigh", "medium")]["inhibitedBy"]
-    assert states[("PriceAlertApiLatencyHigh", "medium")]["state"] == "suppressed"
+    assert states[("PriceAlertApiLatencyHigh", "medium")]["state"] == "active"
+    assert states[("PriceAlertInstanceThing", "low")]["state"] == "suppressed"
+    assert states[("PriceAlertErrorBudgetBurn", "medium")]["state"] == "active"
     assert states[("PriceAlertQueueBacklog", "medium")]["state"] == "active"

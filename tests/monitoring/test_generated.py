@@ -37,16 +37,25 @@ def test_committed_generated_file_matches_its_sources(monitoring_dir: Path, rela
 def test_generate_rewrites_a_stale_file_and_check_then_passes(
     tmp_path: Path, monitoring_dir: Path
 ) -> None:
+    # The sources only (monitoring/ and the alarms the CloudWatch escalation reads), beside
+    # each other as in a checkout: everything else must be generated from them.
+    copy = tmp_path / "monitoring"
     for source in ("slo.yaml", "escalation.yaml", "logging/retention.yaml",
-                   "prometheus/rules/app.yml", "prometheus/rules/infra.yml"):  # fmt: skip
-        (tmp_path / source).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / source).write_text((monitoring_dir / source).read_text(encoding="utf-8"))
-    assert set(stale_generated(tmp_path)) == set(GENERATED)
-    write_generated(tmp_path)
-    (tmp_path / "metrics.md").write_text("edited by hand\n")
-    assert stale_generated(tmp_path) == [Path("metrics.md")]
-    assert write_generated(tmp_path) == [Path("metrics.md")]
-    assert stale_generated(tmp_path) == []
+                   "prometheus/alerts/app.yml", "prometheus/alerts/infra.yml",
+                   "alertmanager/alertmanager.yml", "alertmanager/templates/pricealert.tmpl",
+                   "exporters/postgres-queries.yaml",
+                   "../infra/alarms.yaml", "../infra/paging.yaml"):  # fmt: skip
+        (copy / source).parent.mkdir(parents=True, exist_ok=True)
+        (copy / source).write_text((monitoring_dir / source).read_text(encoding="utf-8"))
+    assert set(stale_generated(copy)) == set(GENERATED)
+    write_generated(copy)
+    assert stale_generated(copy) == []
+    for path in GENERATED:
+        assert (copy / path).read_text() == (monitoring_dir / path).read_text(), path
+    (copy / "metrics.md").write_text("edited by hand\n")
+    assert stale_generated(copy) == [Path("metrics.md")]
+    assert write_generated(copy) == [Path("metrics.md")]
+    assert stale_generated(copy) == []
 
 
 def test_metrics_doc_lists_every_metric_with_its_labels() -> None:

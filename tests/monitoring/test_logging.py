@@ -141,10 +141,131 @@ def test_lines_without_a_known_category_or_level_are_kept_unrouted(
 
 
 def test_fluent_bit_tags_records_by_category_and_level(monitoring_dir: Path) -> None:
-    conf = (monitoring_dir / "logging" / "fluent-bit.conf").read_text(encoding="utf-8")
+    conf = (monitoring_dir / "logging" / "pipeline.conf").read_text(encoding="utf-8")
     rule = next(line for line in conf.splitlines() if line.strip().startswith("Rule"))
     _, key, regex, new_tag, keep = rule.split()
     table = load_table(monitoring_dir / "logging" / "retention.yaml")
     assert (key, new_tag, keep) == ("$category", "pricealert.$category.$level", "false")
     assert {c for c in table.categories if re.fullmatch(regex, c)} == set(table.categories)
-    assert "@INCLUDE outputs.generated.conf" in conf
+    compose = (monitoring_dir / "logging" / "fluent-bit.conf").read_text(encoding="utf-8")
+    assert "@INCLUDE pipeline.conf" in compose
+    assert "@INCLUDE outputs.generated.conf" in compose
+
+
+# --- the shipping configuration, fed real log lines -------------------------------------------
+
+LOGGING = Path(__file__).resolve().parents[2] / "monitoring" / "logging"
+
+
+def _real_lines() -> list[dict[str, Any]]:
+    """One line per category and level, written by pricealert.logging as a service writes it."""
+    import io
+    import logging as std_logging
+
+    from pricealert.logging import configure_logging, get_logger
+
+    stream = io.StringIO()
+    configure_logging("api", level="DEBUG", stream=stream)
+    try:
+        log = get_logger("tests.shipping")
+        for category in ("application", "security", "access", "database"):
+            for level in ("debug", "info", "warning", "error", "critical"):
+                getattr(log, level)("shipping.sample", category=category)
+        std_logging.getLogger("uvicorn.access").info("GET /v1/products 200")
+    finally:
+        std_logging.getLogger().handlers.clear()
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+@pytest.mark.parametrize(
+    ("config", "tag", "extra"),
+    [
+        ("fluent-bit.conf", "docker.api", {"source": "stdout", "container_name": "/api"}),
+        ("firelens.conf", "api-firelens-5f0e8a", {"source": "stdout", "container_name": "api",
+                                                  "ecs_cluster": "pricealert-production"}),
+    ],
+    ids=["compose", "ecs-firelens"],
+)  # fmt: skip
+def test_real_log_lines_land_in_the_index_family_their_category_and_level_are_kept_in(
+    monitoring_dir: Path, config: str, tag: str, extra: dict[str, str]
+) -> None:
+    from tests.monitoring import fluentbit
+
+    table = load_table(monitoring_dir / "logging" / "retention.yaml")
+    sections = fluentbit.load(LOGGING / config, LOGGING)
+    lines = _real_lines()
+    assert len(lines) == 21
+
+    for line in lines:
+        record = {**extra, "log": json.dumps(line)}
+        row = table.route(line["category"], line["level"])
+        assert row is not None
+        assert fluentbit.route(sections, tag, record) == [row.family], line
+    # the uvicorn access line is category access, INFO
+    assert lines[-1]["category"] == "access"
+
+
+@pytest.mark.parametrize("config", ["fluent-bit.conf", "firelens.conf"])
+def test_a_line_that_is_not_our_json_is_kept_unrouted(config: str) -> None:
+    from tests.monitoring import fluentbit
+
+    sections = fluentbit.load(LOGGING / config, LOGGING)
+    tag = "docker.api" if config == "fluent-bit.conf" else "api-firelens-1"
+    for line in ("Traceback (most recent call last):", '{"message": "no category"}'):
+        record = {"log": line, "container_name": "api"}
+        assert fluentbit.route(sections, tag, record) == [UNROUTED]
+
+
+def test_compose_and_ecs_route_the_same_tags_to_the_same_families() -> None:
+    from tests.monitoring import fluentbit
+
+    def routes(name: str) -> list[tuple[str, str]]:
+        return [(s.fields["Match_Regex"], s.fields["Logstash_Prefix"])
+                for s in fluentbit.load(LOGGING / name, LOGGING) if s.kind == "OUTPUT"]  # fmt: skip
+
+    assert routes("outputs.generated.conf") == routes("outputs-aws.generated.conf")
+    aws = (LOGGING / "outputs-aws.generated.conf").read_text(encoding="utf-8")
+    assert "HTTP_Passwd" not in aws  # the task role signs; no password on ECS
+    assert aws.count("AWS_Auth           On") == len(routes("outputs-aws.generated.conf"))
+
+
+def test_the_log_router_image_carries_the_files_firelens_conf_includes() -> None:
+    dockerfile = (LOGGING / "Dockerfile").read_text(encoding="utf-8")
+    (copy,) = [line for line in dockerfile.splitlines() if line.startswith("COPY ")]
+    *files, target = copy.split()[1:]
+    included = {
+        Path(line.split()[1]).name
+        for line in (LOGGING / "firelens.conf").read_text(encoding="utf-8").splitlines()
+        if line.startswith("@INCLUDE") or "Parsers_File" in line
+    }
+    assert target == "/fluent-bit/etc/pricealert/"
+    assert included | {"firelens.conf"} <= set(files)
+    assert (LOGGING / "pipeline.conf").read_text(encoding="utf-8").count("[FILTER]") == 2
+
+
+def test_compose_services_log_to_fluent_bit_under_the_tag_the_pipeline_matches() -> None:
+    import fnmatch
+
+    import yaml
+
+    compose = yaml.safe_load((LOGGING.parents[1] / "docker-compose.yml").read_text())
+    services = compose["services"]
+    fluent_bit = services["fluent-bit"]
+    pipeline = (LOGGING / "pipeline.conf").read_text(encoding="utf-8")
+    match = re.search(r"Match\s+(\S+)", pipeline)[1]  # type: ignore[index]
+    for name in ("migrate", "api", "scraper", "evaluator", "notifier"):
+        logging = services[name]["logging"]
+        assert logging["driver"] == "fluentd", name
+        assert logging["options"]["fluentd-async"] == "true"
+        assert logging["options"]["fluentd-address"] == "127.0.0.1:24224"
+        assert fnmatch.fnmatchcase(logging["options"]["tag"].replace("{{.Name}}", name), match)
+    assert "127.0.0.1:24224:24224" in fluent_bit["ports"]
+
+
+def test_compose_labels_the_database_host_for_the_database_rows() -> None:
+    import yaml
+
+    config = yaml.safe_load((LOGGING.parent / "prometheus" / "prometheus.yml").read_text())
+    (node,) = [job for job in config["scrape_configs"] if job["job_name"] == "node"]
+    roles = {target.get("labels", {}).get("role") for target in node["static_configs"]}
+    assert roles == {"host", "database"}

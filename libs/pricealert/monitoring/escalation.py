@@ -21,8 +21,6 @@ from pydantic import BaseModel, ConfigDict
 from pricealert.monitoring.yamlio import dump_yaml
 
 SEVERITIES: Final = ("low", "medium", "high", "critical")
-#: Hand-written rule files whose alerts escalate (generated ones do not: see README).
-SOURCE_RULE_FILES: Final = ("app.yml", "infra.yml")
 _UNITS: Final = {"s": 1 / 60, "m": 1, "h": 60, "d": 1440}
 _PART = re.compile(r"(\d+)([smhd])")
 
@@ -70,11 +68,12 @@ def escalation_variants(rule: dict[str, Any], policy: EscalationPolicy) -> list[
     return variants
 
 
-def generate_escalations(rules_dir: Path, policy: EscalationPolicy) -> dict[str, Any]:
-    """The rule file (as data) holding every escalation variant of the source files."""
+def generate_escalations(
+    rule_docs: list[dict[str, Any]], policy: EscalationPolicy
+) -> dict[str, Any]:
+    """The rule file (as data) holding every escalation variant of the given rule files."""
     groups = []
-    for name in SOURCE_RULE_FILES:
-        source = yaml.safe_load((rules_dir / name).read_text(encoding="utf-8"))
+    for source in rule_docs:
         for group in source["groups"]:
             rules = [
                 variant
@@ -87,10 +86,10 @@ def generate_escalations(rules_dir: Path, policy: EscalationPolicy) -> dict[str,
     return {"groups": groups}
 
 
-def render_escalations(rules_dir: Path, policy: EscalationPolicy) -> str:
+def render_escalations(rule_docs: list[dict[str, Any]], policy: EscalationPolicy) -> str:
     """`escalation.generated.yml` with its do-not-edit header."""
     header = (
-        "# Generated from rules/app.yml, rules/infra.yml and escalation.yaml by\n"
+        "# Generated from alerts/app.yml, alerts/infra.yml and escalation.yaml by\n"
         "# `python -m pricealert.monitoring generate`; do not edit.\n"
     )
-    return header + dump_yaml(generate_escalations(rules_dir, policy))
+    return header + dump_yaml(generate_escalations(rule_docs, policy))

@@ -3,30 +3,46 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
+from pricealert.monitoring.alerts import SOURCES, generated_name, render_source, rendered_rule_docs
+from pricealert.monitoring.aws import infra_files
 from pricealert.monitoring.escalation import load_policy, render_escalations
 from pricealert.monitoring.metrics_doc import render_metrics_md
 from pricealert.monitoring.retention import load_table, render_outputs, render_policies
 from pricealert.monitoring.slo import load_spec, render_rules
 
-SLO_RULES = Path("prometheus/rules/slo.generated.yml")
+RULES = Path("prometheus/rules")
+SLO_RULES = RULES / "slo.generated.yml"
 ESCALATION_RULES = Path("prometheus/rules/escalation.generated.yml")
 
 
 def generated_files(monitoring_dir: Path) -> dict[Path, str]:
     """Path (relative to `monitoring_dir`) → the content it must have."""
-    rules_dir = monitoring_dir / "prometheus" / "rules"
     table = load_table(monitoring_dir / "logging" / "retention.yaml")
     files: dict[Path, Callable[[], str]] = {
         Path("metrics.md"): render_metrics_md,
         SLO_RULES: lambda: render_rules(load_spec(monitoring_dir / "slo.yaml")),
         ESCALATION_RULES: lambda: render_escalations(
-            rules_dir, load_policy(monitoring_dir / "escalation.yaml")
+            rendered_rule_docs(monitoring_dir), load_policy(monitoring_dir / "escalation.yaml")
         ),
         Path("logging/outputs.generated.conf"): lambda: render_outputs(table),
+        Path("logging/outputs-aws.generated.conf"): lambda: render_outputs(table, "aws"),
     }
+    for name in SOURCES:
+        files[RULES / generated_name(name)] = partial(render_source, monitoring_dir, name)
     rendered = {path: render() for path, render in files.items()}
+    infra_dir = monitoring_dir.parent / "infra"
+    if (infra_dir / "alarms.yaml").is_file():
+        # The AWS stacks run the very files above (amp, escalation, retention).
+        rule_texts = {path.name.removesuffix(".generated.yml"): text
+                      for path, text in rendered.items() if path.parent == RULES}  # fmt: skip
+        policy = load_policy(monitoring_dir / "escalation.yaml")
+        ism_texts = render_policies(table)
+        infra = infra_files(monitoring_dir, infra_dir, policy, rule_texts, ism_texts)
+        for name, text in infra.items():
+            rendered[Path("..") / "infra" / name] = text
     for name, text in render_policies(table).items():
         rendered[Path("logging/ism") / name] = text
     return rendered

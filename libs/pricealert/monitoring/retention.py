@@ -98,7 +98,20 @@ def render_policies(table: RetentionTable) -> dict[str, str]:
     return {name: json.dumps(body, indent=2) + "\n" for name, body in sorted(files.items())}
 
 
-def _output(family: str, match: str) -> str:
+#: How each deployment authenticates to OpenSearch: compose with a user, AWS with the task role.
+AUTH: Final = {
+    "compose": (
+        "    HTTP_User          ${OPENSEARCH_USER}",
+        "    HTTP_Passwd        ${OPENSEARCH_PASSWORD}",
+    ),
+    "aws": (
+        "    AWS_Auth           On",
+        "    AWS_Region         ${OPENSEARCH_AWS_REGION}",
+    ),
+}
+
+
+def _output(family: str, match: str, auth: str) -> str:
     return "\n".join(
         [
             "[OUTPUT]",
@@ -106,8 +119,7 @@ def _output(family: str, match: str) -> str:
             f"    Match_Regex        {match}",
             "    Host               ${OPENSEARCH_HOST}",
             "    Port               ${OPENSEARCH_PORT}",
-            "    HTTP_User          ${OPENSEARCH_USER}",
-            "    HTTP_Passwd        ${OPENSEARCH_PASSWORD}",
+            *AUTH[auth],
             "    tls                ${OPENSEARCH_TLS}",
             "    Logstash_Format    On",
             f"    Logstash_Prefix    {family}",
@@ -119,8 +131,12 @@ def _output(family: str, match: str) -> str:
     )
 
 
-def render_outputs(table: RetentionTable) -> str:
-    """Fluent Bit `[OUTPUT]` sections: each routed tag to its family, the rest to unrouted."""
+def render_outputs(table: RetentionTable, auth: str = "compose") -> str:
+    """Fluent Bit `[OUTPUT]` sections: each routed tag to its family, the rest to unrouted.
+
+    `auth` is `compose` (user and password) or `aws` (SigV4 with the task role, FireLens);
+    the routes are the same.
+    """
     tags: dict[str, list[str]] = {}
     for category in table.categories:
         for level in table.levels:
@@ -129,13 +145,13 @@ def render_outputs(table: RetentionTable) -> str:
             tags.setdefault(row.family, []).append(f"{category}\\.{level}")
     sections = [
         "# Generated from retention.yaml by `python -m pricealert.monitoring generate`;",
-        "# do not edit. Tags are set by the rewrite_tag filter in fluent-bit.conf.",
+        "# do not edit. Tags are set by the rewrite_tag filter in pipeline.conf.",
         "",
     ]
     for family, pairs in tags.items():
-        sections.append(_output(family, f"^pricealert\\.({'|'.join(pairs)})$"))
+        sections.append(_output(family, f"^pricealert\\.({'|'.join(pairs)})$", auth))
     # Anything that did not get a pricealert.<category>.<LEVEL> tag: keep it.
     routed = "|".join(table.categories)
     levels = "|".join(table.levels)
-    sections.append(_output(UNROUTED, f"^(?!pricealert\\.({routed})\\.({levels})$).*"))
+    sections.append(_output(UNROUTED, f"^(?!pricealert\\.({routed})\\.({levels})$).*", auth))
     return "\n".join(sections)
