@@ -37,7 +37,7 @@ def _faults_per_page(mode: str) -> tuple[str, float]:
         check=True,
         capture_output=True,
         text=True,
-        cwd=Path(__file__).resolve().parents[3],
+        cwd=Path(__file__).resolve().parents[2],
     ).stdout.split()
     return out[0], float(out[1])
 

@@ -3,26 +3,26 @@
 Both are read into the dict shape of JSON-LD and handed to `schema_org`, so one
 set of rules chooses the product and the offer whatever the syntax. A property
 belongs to the nearest enclosing item. A price inside `<del>`, `<s>` or
-`<strike>`, or inside an element whose class says it is an old, list or
-recommended price (`was`, `old`, `list`, `rrp`, `strike`, `regular`,
-`compare`), is skipped: such markup exists so that a crossed-out price can be
-marked up too, and it is never the price.
+`<strike>`, or inside an element styled or classed as crossed out (see
+`text`), is skipped: such markup exists so that a crossed-out price can be
+marked up too, and it is never the price. A price without a `content`
+attribute is the element's visible text (`26,00 €`, `$1,299.00`, `2,180円`),
+read as shown text (`ShownText`) with the crossed-out parts left out, so
+`71,91 € <s>79,90 €</s>` is 71.91; of two prices left, the first.
+Property and type names are matched case-insensitively (`vocab`).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from pricealert.extract.result import Found
+from pricealert.extract.result import Found, ShownText
 from pricealert.extract.schema_org import PRODUCT_TYPES, Graph, Node, read_product, types_of
+from pricealert.extract.text import is_struck, visible_text
+from pricealert.extract.vocab import property_name
 
-_STRUCK_TAGS = frozenset({"del", "s", "strike"})
-_STRUCK_CLASS = re.compile(
-    r"(?:^|[\s_-])(?:was|old|list|rrp|strike|regular|compare|before|msrp|uvp)(?:$|[\s_-])", re.I
-)
 _PRICE_PROPS = frozenset({"price", "lowPrice", "highPrice"})
 _MANY = frozenset({"offers", "hasVariant"})
 _URL_ATTR = {"a": "href", "link": "href", "area": "href", "img": "src", "source": "src"}
@@ -55,10 +55,13 @@ def extract_items(
         owner = _owner(element, items)
         if owner is None:
             continue
-        names = [_bare(name) for name in (element.attributes.get(syntax.prop_attr) or "").split()]
-        if any(n in _PRICE_PROPS for n in names) and _struck(element, owner):
+        names = [property_name(n) for n in (element.attributes.get(syntax.prop_attr) or "").split()]
+        is_price = any(n in _PRICE_PROPS for n in names)
+        if is_price and _struck(element, owner):
             continue
-        value: Any = items.get(element.mem_id) if element.mem_id in items else _literal(element)
+        value: Any = (
+            items.get(element.mem_id) if element.mem_id in items else _literal(element, is_price)
+        )
         if element.mem_id in items:
             owned.add(element.mem_id)
         for name in names:
@@ -83,21 +86,20 @@ def _owner(element: LexborNode, items: dict[int, Node]) -> LexborNode | None:
 def _struck(element: LexborNode, owner: LexborNode) -> bool:
     node: LexborNode | None = element
     while node is not None and node.mem_id != owner.mem_id:
-        if node.tag in _STRUCK_TAGS or _STRUCK_CLASS.search(node.attributes.get("class") or ""):
+        if is_struck(node):
             return True
         node = node.parent
     return False
 
 
-def _literal(element: LexborNode) -> str:
+def _literal(element: LexborNode, is_price: bool) -> str:
     attributes = element.attributes
     for attribute in ("content", _URL_ATTR.get(element.tag or "", ""), "resource", "datetime"):
         value = attributes.get(attribute) if attribute else None
         if value:
             return value
+    if element.tag == "meta":
+        return ""
+    if is_price:
+        return ShownText(visible_text(element, skip_struck_classes=True))
     return element.text(deep=True, separator=" ").strip()
-
-
-def _bare(name: str) -> str:
-    """`schema:price` or `http://schema.org/price` → `price`."""
-    return name.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]

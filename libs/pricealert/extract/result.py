@@ -34,6 +34,16 @@ class Extraction:
         return in_stock_of(self.availability)
 
 
+class ShownText(str):
+    """A value read from an element's visible text (`26,00 €`), not from an attribute.
+
+    Such a value is written for people, so it is read as price text (any
+    grouping, a currency symbol before or after), not as a schema.org number.
+    """
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Offer:
     """One offer a page makes, as read from structured data (price may be missing)."""
