@@ -174,7 +174,7 @@ def _candidates(text: str, default_currency: str | None) -> list[_Candidate]:
         claimed_end = suffix.end()
         unit = suffix.group("unit") or ""
         context = before + text[end:claimed_end]
-        currency = to_iso(token, default=default_currency) if token else None
+        currency = to_iso(token, default=default_currency, in_text=True) if token else None
         if _ARROW.search(before) and found:
             found[-1].excluded = True  # "¥3,980 → ¥2,980": the first is the old price
         excluded = (

@@ -100,7 +100,7 @@ def _units(graph: Graph, top: list[Node]) -> list[Unit]:
     for group, variants in units:
         for key in _group_keys(group):
             by_key[key] = (group, variants)
-    seen: set[str] = set()
+    seen: dict[str, Unit] = {}
     for product in top:
         if "ProductGroup" in types_of(product):
             continue
@@ -118,11 +118,14 @@ def _units(graph: Graph, top: list[Node]) -> list[Unit]:
             for key in parent_keys:
                 by_key[key] = pseudo
             continue
+        # One identity twice is one product: a duplicate, or a variant on the same URL.
         identity = str(product.get("@id") or product.get("url") or product.get("sku") or "")
         identity = identity or repr(sorted(product.items(), key=lambda kv: kv[0]))
-        if identity not in seen:
-            seen.add(identity)
-            units.append((product, []))
+        if identity in seen:
+            seen[identity][1].append(product)
+        else:
+            seen[identity] = (product, [])
+            units.append(seen[identity])
     return units
 
 
