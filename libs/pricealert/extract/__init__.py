@@ -37,16 +37,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 
-from selectolax.lexbor import LexborHTMLParser
-
-from pricealert.availability import Availability
+from pricealert.extract.agree import believe
 from pricealert.extract.block import strong_block_reason, weak_block_reason
-from pricealert.extract.currency import normalize_amount, page_currency, tld_of, to_iso
-from pricealert.extract.encoding import detect_encoding
+from pricealert.extract.currency import normalize_amount, to_iso
 from pricealert.extract.items import MICRODATA, RDFA, extract_items
 from pricealert.extract.jsonld import extract_jsonld
 from pricealert.extract.memory import keep_parser_memory
-from pricealert.extract.meta import extract_meta, meta_properties
+from pricealert.extract.meta import extract_meta
+from pricealert.extract.page import Page, clean
 from pricealert.extract.price_text import parse_price
 from pricealert.extract.result import Extraction, Found
 from pricealert.extract.selector import (
@@ -55,38 +53,15 @@ from pricealert.extract.selector import (
     stock_by_selector,
 )
 
-__all__ = ["Extraction", "InvalidSelector", "extract", "keep_parser_memory", "parse_price"]
-
-_JAPANESE_CODECS = frozenset({"cp932", "shift_jis", "euc_jp", "iso2022_jp", "euc_jis_2004"})
-
-
-class _Page:
-    """One parsed page and what is known about it, shared by the strategies."""
-
-    def __init__(self, body: bytes, url: str, headers: Mapping[str, str] | None) -> None:
-        codec, bom = detect_encoding(body, headers)
-        # Lexbor reads UTF-8 bytes itself; decoding to str first would only cost time.
-        source: bytes | str = (
-            body[bom:] if codec == "utf-8" else body[bom:].decode(codec, "replace")
-        )
-        self.body = body
-        self.url = url
-        self.tree = LexborHTMLParser(source)
-        html = self.tree.css_first("html")
-        self.lang = (html.attributes.get("lang") or "").strip() if html is not None else ""
-        self.japanese = (
-            self.lang.lower().startswith("ja") or tld_of(url) == "jp" or codec in _JAPANESE_CODECS
-        )
-        self.expected_currency = page_currency(url, self.lang) or ("JPY" if self.japanese else None)
-        title_node = self.tree.css_first("title")
-        self.html_title = _clean(title_node.text()) if title_node is not None else None
-        self._meta: dict[str, str] | None = None
-
-    @property
-    def meta(self) -> dict[str, str]:
-        if self._meta is None:
-            self._meta = meta_properties(self.tree)
-        return self._meta
+__all__ = [
+    "Extraction",
+    "InvalidSelector",
+    "Page",
+    "extract",
+    "extract_page",
+    "keep_parser_memory",
+    "parse_price",
+]
 
 
 def extract(
@@ -98,8 +73,14 @@ def extract(
     headers: Mapping[str, str] | None = None,
 ) -> Extraction:
     """Read price, currency, stock and title from a product page's bytes."""
-    page = _Page(body, url, headers)
-    reason = strong_block_reason(body, page.html_title, headers)
+    return extract_page(Page(body, url, headers), selector=selector, stock_selector=stock_selector)
+
+
+def extract_page(
+    page: Page, *, selector: str | None = None, stock_selector: str | None = None
+) -> Extraction:
+    """`extract` on a page already parsed (the preview shares it with `suggest`)."""
+    reason = strong_block_reason(page.body, page.html_title, page.headers)
     if reason is not None:
         return Extraction(None, None, None, None, "none", blocked=True, block_reason=reason)
 
@@ -115,15 +96,18 @@ def extract(
         if amount is not None:
             method = "selector"
             winner = Found(amount, currency, None, None)
+    priced: list[tuple[str, Found]] = []
     for name, found, had in _strategies(page):
         had_product = had_product or had
         if found is None:
             continue
         seen.append(found)
-        if winner is None and not selector and found.price is not None:
-            winner, method = found, name
-        if winner is not None and _settled(winner, stock, seen):
-            break
+        if found.price is not None:
+            priced.append((name, found))
+    if not selector:
+        believed = believe(page, priced)
+        if believed is not None:
+            method, winner = believed
 
     if winner is None and not had_product and not page.meta:
         body_node = page.tree.body
@@ -139,11 +123,11 @@ def extract(
         currency = _fallback_currency(page, seen)
     price = normalize_amount(winner.price, currency) if winner and winner.price else None
     title = next((f.title for f in [winner, *seen] if f is not None and f.title), None)
-    title = title or _clean(page.meta.get("og:title")) or page.html_title
+    title = title or clean(page.meta.get("og:title")) or page.html_title
     return Extraction(price, currency if price is not None else None, stock, title, method)
 
 
-def _strategies(page: _Page) -> Iterator[tuple[str, Found | None, bool]]:
+def _strategies(page: Page) -> Iterator[tuple[str, Found | None, bool]]:
     """Each strategy's result in order, computed only when asked for."""
     steps: tuple[tuple[str, Callable[[], tuple[Found | None, bool]]], ...] = (
         ("jsonld", lambda: extract_jsonld(page.tree, page.url, page.expected_currency)),
@@ -159,18 +143,12 @@ def _strategies(page: _Page) -> Iterator[tuple[str, Found | None, bool]]:
         yield name, found, had
 
 
-def _meta_step(page: _Page) -> tuple[Found | None, bool]:
+def _meta_step(page: Page) -> tuple[Found | None, bool]:
     found = extract_meta(page.meta, page.expected_currency)
     return found, found is not None and found.price is not None
 
 
-def _settled(winner: Found, stock: Availability | None, seen: list[Found]) -> bool:
-    """Whether later strategies can add nothing: price, currency and stock are known."""
-    has_stock = stock is not None or any(f.availability is not None for f in [winner, *seen])
-    return has_stock and winner.currency is not None
-
-
-def _fallback_currency(page: _Page, seen: list[Found]) -> str | None:
+def _fallback_currency(page: Page, seen: list[Found]) -> str | None:
     """A currency for a price that showed none: structured data's, then the page's."""
     for found in seen:
         if found.currency is not None:
@@ -179,7 +157,3 @@ def _fallback_currency(page: _Page, seen: list[Found]) -> str | None:
         if page.meta.get(key):
             return to_iso(page.meta[key], default=page.expected_currency)
     return page.expected_currency
-
-
-def _clean(text: str | None) -> str | None:
-    return " ".join(text.split()) or None if text else None

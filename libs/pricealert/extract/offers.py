@@ -4,7 +4,9 @@ What an offer's price is, in order:
 
 - an `AggregateOffer`'s `lowPrice`, else the offer's `price`;
 - a value object (`{"@value": "12.50"}`, `{"value": 12.5, "currency": "EUR"}`,
-  a `PriceSpecification` node where a number belongs) gives its value;
+  a `PriceSpecification` node where a number belongs) gives its value; a
+  shop's own object (`{"sales": {"value": 3499}, "list": null}`) its first
+  inner value that is not a list / regular / original price;
 - a number written for people (`"26,00 €"`, microdata text) is read as price text;
 - without a usable price: the offers nested in it (an `Offer` inside an `Offer`,
   an `AggregateOffer`'s `offers`), else its `priceSpecification`: a `SalePrice`
@@ -14,11 +16,12 @@ What an offer's price is, in order:
 A price of zero or less is no price. An `AggregateOffer` without availability
 of its own takes its nested offers' (an orderable one, else the first known).
 
-The offer chosen: the one whose URL is the page's if offers name URLs (a Shopify
-`?variant=` page); otherwise, among offers in the page's currency (or the
-first offer's), the lowest price among those that can be ordered, else the
-lowest. Availability is the chosen offer's; if it has none, the offers'
-together (any orderable, else the first known).
+The offer chosen: the one whose URL is the page's if offers name different
+URLs (a Shopify `?variant=` page; then the finding is `by_url`); otherwise,
+among offers in the page's currency (or the first offer's), the lowest price
+among those that can be ordered, else the lowest. Availability is the chosen
+offer's; if it has none, the offers' together (any orderable, else the first
+known).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ _NOT_THE_PRICE = frozenset(
     {"listprice", "strikethroughprice", "srp", "msrp", "minimumadvertisedprice", "invoiceprice",
      "wasprice", "regularprice", "originalprice", "rrp", "strikethrough", "list"}
 )  # fmt: skip
+_VALUE_KEYS = ("@value", "value", "price", "amount", "decimalPrice")
+_WAS_KEYS = frozenset({"list", "regular", "original", "was", "old", "strikethrough", "msrp", "rrp"})
 _CHARGES = frozenset({"DeliveryChargeSpecification", "PaymentChargeSpecification"})
 _MAX_DEPTH = 4
 
@@ -80,23 +85,25 @@ def _read_offer(
 
 
 def read_amount(
-    graph: Graph, raw: Any, declared: str | None, expected: str | None
+    graph: Graph, raw: Any, declared: str | None, expected: str | None, depth: int = 0
 ) -> tuple[Decimal | None, str | None]:
     """A price value of any shape, and its currency (the declared one first)."""
+    if depth > _MAX_DEPTH:  # `@id` references can make a cycle
+        return None, None
     raw = graph.resolve(raw)
     if isinstance(raw, list):
         raw = next((item for item in raw if not _empty(item)), None)
     if isinstance(raw, dict):  # a value object or a PriceSpecification where a number belongs
-        inner = next((raw[k] for k in ("@value", "value", "price", "amount") if k in raw), None)
         own = _currency(raw.get("priceCurrency") or raw.get("currency"), expected)
-        return (
-            read_amount(graph, inner, declared or own, expected)
-            if inner is not None
-            else (
-                None,
+        inner = next((raw[k] for k in _VALUE_KEYS if k in raw), None)
+        if inner is None:  # a shop's own shape: {"sales": {"value": 3499}, "list": null}
+            inner = next(
+                (v for k, v in raw.items() if isinstance(v, dict) and k.lower() not in _WAS_KEYS),
                 None,
             )
-        )
+        if inner is None:
+            return None, None
+        return read_amount(graph, inner, declared or own, expected, depth + 1)
     currency = declared or expected
     value: Decimal | None
     if isinstance(raw, bool) or raw is None:
@@ -153,7 +160,12 @@ def together(known: list[Availability | None]) -> Availability | None:
 def choose(offers: list[Offer], page: str, expected: str | None, title: str | None) -> Found:
     """The offer that is the product's price, as a strategy's finding."""
     priced = [o for o in offers if o.price is not None]
-    pool = [o for o in priced if o.url == page] or priced
+    # The page's own offer wins only where offers' URLs tell offers apart (a
+    # `?variant=` page); one offer naming the page beside others naming nothing
+    # says nothing about which is the price.
+    by_url = [o for o in priced if o.url == page]
+    distinct = by_url and any(o.url is not None and o.url != page for o in priced)
+    pool = by_url if distinct else priced
     currencies = list(dict.fromkeys(o.currency for o in pool))
     if len(currencies) > 1:
         wanted = expected if expected in currencies else currencies[0]
@@ -165,7 +177,7 @@ def choose(offers: list[Offer], page: str, expected: str | None, title: str | No
         stock = together([o.availability for o in offers])
     if chosen is None:
         return Found(None, None, stock, title)
-    return Found(chosen.price, chosen.currency, stock, title)
+    return Found(chosen.price, chosen.currency, stock, title, by_url=bool(distinct))
 
 
 def _price_of(offer: Offer) -> Decimal:

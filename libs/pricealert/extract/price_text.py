@@ -30,13 +30,13 @@ from decimal import Decimal, InvalidOperation
 
 from pricealert.extract.currency import ZERO_DECIMAL, normalize_amount, to_iso
 
-_CUR = (
+CURRENCY = _CUR = (
     r"(?:(?<![A-Za-z])(?:US|CA|AU|NZ|HK|MX|NT|R|C|A|S)\$|\$|€|£|¥|₹|₩|₽|₺|₫|₱|₪|฿|円|元|zł|Kč"
     r"|(?<![A-Za-z])(?:zl|Ft|lei|kr\.?|Rs\.?|Fr\.|RMB|[A-Z]{3})(?![A-Za-z]))"
 )
 # A space groups digits only before exactly three digits ("1 234,56"), so that
 # "2 x 3" or "Qty 1 280円" do not merge into one number.
-_NUMBER = re.compile(r"(?<![\d.,])\d+(?:(?:[.,'’]|\s(?=\d{3}(?!\d)))\d+)*")
+NUMBER = re.compile(r"(?<![\d.,])\d+(?:(?:[.,'’]|\s(?=\d{3}(?!\d)))\d+)*")
 _PREFIX = re.compile(rf"({_CUR})\s*$")
 _UNIT = r"ポイント|pts?\b|points?\b|P還元|倍|%|個|点|件|回払い|回|ヶ月|か月|カ月|x\b|×"
 _TAX_AFTER = (
@@ -66,7 +66,8 @@ _INSTALMENT = re.compile(
     re.I,
 )
 _INSTALMENT_COUNT = re.compile(
-    rf"\d+\s*(?:x|×|回払い|回|parcelas?|installments?|raten?)\s*(?:de|of|da|von|à)?\s*(?:{_CUR})?\s*$",
+    rf"\d+\s*(?:x|×|回払い|回|parcelas?|(?:interest-free )?(?:installments?|payments?)|raten?)"
+    rf"\s*(?:de|of|da|von|à)?\s*(?:{_CUR})?\s*$",
     re.I,
 )
 _WAS = re.compile(
@@ -155,7 +156,7 @@ def parse_price(
 
 def _candidates(text: str, default_currency: str | None) -> list[_Candidate]:
     found: list[_Candidate] = []
-    matches = list(_NUMBER.finditer(text))
+    matches = list(NUMBER.finditer(text))
     claimed_end = 0
     for index, match in enumerate(matches):
         start, end = match.span()

@@ -56,9 +56,14 @@ class Offer:
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    """What one strategy found: possibly a price, possibly only availability."""
+    """What one strategy found: possibly a price, possibly only availability.
+
+    `by_url` says the price is the offer whose URL is the page's among offers
+    with different URLs: the page's own variant, the most specific a page says.
+    """
 
     price: Decimal | None
     currency: str | None
     availability: Availability | None
     title: str | None
+    by_url: bool = False

@@ -21,7 +21,6 @@ schema.org property names, any case on the page; see `vocab`) and read here:
 from __future__ import annotations
 
 import html
-import re
 from typing import Any
 
 from pricealert.extract.graph import Graph, Node, first_text, types_of
@@ -36,7 +35,6 @@ PRODUCT_TYPES = frozenset(
      "Car", "Motorcycle", "Book"}
 )  # fmt: skip
 _LIST_TYPES = frozenset({"ItemList", "OfferCatalog", "CollectionPage", "SearchResultsPage"})
-_SKU_STEM = re.compile(r"^(.{5,}?)[-_./ ][A-Za-z0-9]{1,4}$")
 Unit = tuple[Node, list[Node]]
 
 
@@ -54,9 +52,16 @@ def read_product(
     if len(units) != 1:
         candidates = units or [(node, []) for node in listed]
         on_page = [u for u in candidates if page in _unit_urls(graph, u, page_url)]
+        if not on_page:  # the page's URL may carry tracking or variant parameters
+            path = page.split("?", 1)[0]
+            on_page = [
+                u
+                for u in candidates
+                if path in {k.split("?", 1)[0] for k in _unit_urls(graph, u, page_url)}
+            ]
         if on_page:
             units = on_page
-        elif not (units and _one_product(units)):
+        elif not (units and _one_product(graph, units, page_url)):
             return None, True
     product = units[0][0]
     nodes = [node for unit in units for node in (unit[0], *unit[1])]
@@ -74,7 +79,7 @@ def _collect(graph: Graph, value: Any, in_list: bool, top: list[Node], listed: l
     if not isinstance(value, dict):
         return
     types = types_of(value)
-    if types & PRODUCT_TYPES:
+    if types & PRODUCT_TYPES or any(t.endswith("Event") for t in types):  # a ticket's event too
         if "offers" in value or "hasVariant" in value:
             (listed if in_list else top).append(value)
         return  # products nested in a product are related items, not the main one
@@ -152,25 +157,43 @@ def _name(product: Node) -> str | None:
     return html.unescape(name).strip() or None if isinstance(name, str) else None
 
 
-def _one_product(units: list[Unit]) -> bool:
+def _unit_paths(graph: Graph, unit: Unit, page_url: str) -> set[str]:
+    return {key.split("?", 1)[0] for key in _unit_urls(graph, unit, page_url)}
+
+
+def _one_product(graph: Graph, units: list[Unit], page_url: str) -> bool:
     """Whether several top-level products are one product's variants, not a listing."""
     nodes = [unit[0] for unit in units]
-    for key in ("productGroupID", "inProductGroupWithID", "url"):
+    for key in ("productGroupID", "inProductGroupWithID"):
         values = [first_text(node.get(key)) for node in nodes]
         if all(values) and len(set(values)) == 1:
             return True
-    stems = [_sku_stem(first_text(node.get("sku"))) for node in nodes]
+    urls = [frozenset(_unit_urls(graph, unit, page_url)) for unit in units]
+    if all(urls) and len(set(urls)) == 1:
+        return True  # every node names the same URL(s): one page, one product
     names = [(_name(node) or "").casefold() for node in nodes]
-    if not all(stems) or len(set(stems)) != 1 or not all(names):
-        return False
-    shortest = min(names, key=len)
+    skus = [first_text(node.get("sku")) or "" for node in nodes]
+    return (
+        all(names)
+        and _common_prefix(names) >= max(8, len(min(names, key=len)) * 2 // 3)
+        and (len(_sku_stem(skus)) >= 5)
+    )
+
+
+def _common_prefix(values: list[str]) -> int:
+    shortest = min(values, key=len)
     common = 0
-    while common < len(shortest) and all(n[common] == shortest[common] for n in names):
+    while common < len(shortest) and all(v[common] == shortest[common] for v in values):
         common += 1
-    return common >= max(8, len(shortest) * 2 // 3)
+    return common
 
 
-def _sku_stem(sku: str | None) -> str | None:
-    """`TEE-0042-XL` → `TEE-0042`: an SKU without its short last part (size, colour)."""
-    match = _SKU_STEM.match(sku) if sku else None
-    return match.group(1) if match else None
+def _sku_stem(skus: list[str]) -> str:
+    """`TEE-0042-S`, `TEE-0042-XL` → `TEE-0042`: the SKUs' shared part up to a separator."""
+    if not all(skus):
+        return ""
+    stem = skus[0][: _common_prefix(skus)]
+    if all(sku == stem for sku in skus):
+        return stem if len(skus) == 1 else ""  # one SKU repeated is a duplicate, not variants
+    cut = max(stem.rfind(sep) for sep in "-_./ ")
+    return stem[:cut] if cut > 0 else ""

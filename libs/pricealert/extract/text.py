@@ -15,12 +15,26 @@ from selectolax.lexbor import LexborNode
 
 STRUCK_TAGS = frozenset({"del", "s", "strike"})
 STRUCK_CLASS = re.compile(
-    r"(?:^|[\s_-])(?:was|old|list|rrp|strike|strikethrough|crossed|regular|compare|before|msrp"
+    r"(?:^|[\s_-])(?:was|old|original|list|rrp|strike|strikethrough|crossed|barred|regular|compare|before|msrp"
     r"|uvp)(?:$|[\s_-])",
+    re.I,
+)
+#: Blocks of other products: carousels, related items, recommendations.
+ASIDE_CLASS = re.compile(
+    r"carousel|slider|swiper|slick|related|recommend|similar|upsell|up-sell|cross-?sell"
+    r"|also-?(?:bought|viewed|like)|recently|you-may|reco-",
     re.I,
 )
 _LINE_THROUGH = re.compile(r"line-through", re.I)
 _INVISIBLE = frozenset({"script", "style", "template", "noscript"})
+
+
+def is_crossed(node: LexborNode) -> bool:
+    """Whether this element is drawn crossed out (`<del>`/`<s>`/`<strike>`, `line-through`)."""
+    if node.tag in STRUCK_TAGS:
+        return True
+    style = node.attributes.get("style")
+    return bool(style and _LINE_THROUGH.search(style))
 
 
 def is_struck(node: LexborNode) -> bool:
@@ -32,6 +46,19 @@ def is_struck(node: LexborNode) -> bool:
     if style and _LINE_THROUGH.search(style):
         return True
     return bool(STRUCK_CLASS.search(attributes.get("class") or ""))
+
+
+def in_aside(node: LexborNode, depth: int = 12) -> bool:
+    """Whether an element sits in a carousel / related-products block (by its classes or id)."""
+    parent = node.parent
+    while parent is not None and depth > 0 and parent.tag not in ("body", "html"):
+        attributes = parent.attributes
+        marks = (attributes.get("class") or "") + " " + (attributes.get("id") or "")
+        if ASIDE_CLASS.search(marks):
+            return True
+        parent = parent.parent
+        depth -= 1
+    return False
 
 
 def visible_text(node: LexborNode, *, skip_struck_classes: bool = False) -> str:

@@ -1,0 +1,497 @@
+"""Suggest, never guess: ranked CSS selectors for a page's price and stock words.
+
+A page without structured data needs the user to say where its price is. This
+module finds the elements that could be it and ranks them; the user (or the
+frontend) picks one and creates the product with it. Nothing here is ever
+recorded as a price: a suggestion is only a selector and what it shows today.
+
+Price candidates are the smallest elements whose visible text reads as one
+price (`price_text`; points, shipping, instalments and was-prices never do),
+with a currency shown or `price` in their markup. Each is scored by what
+shoppers' eyes and shops' templates have in common, and every reason that
+scored is named:
+
+- price-like text: a currency shown, and little else in the element;
+- markup that says price (`price` in its class, id or `itemprop`; `sale`,
+  `current`, `now`, `final`), or a was-price (`old`, `was`, `list`: never
+  suggested when crossed out with `<del>`/`<s>`);
+- near the title (the first `<h1>`) and near the buy button, in document order;
+- font-size hints: an inline `font-size`, big-type classes, headings, `<strong>`;
+- not inside a carousel, related-products, recommendation, header, footer or
+  navigation block (heavily penalised there);
+- the same amount shown again elsewhere on the page (the sticky buy bar).
+
+Stock candidates are elements whose short text is stock words (`在庫あり`,
+`Sold out`), ranked by `stock`/`availability` in their markup and nearness to
+the buy button.
+
+Every selector is robust where the page allows it (an id, an `itemprop`, a
+stable class, anchored at a stable ancestor; an `:nth-of-type` path only as a
+last resort) and is checked to select exactly that element first, as
+`price_by_selector` reads it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from selectolax.lexbor import LexborNode
+
+from pricealert.availability import Availability
+from pricealert.extract.page import Page
+from pricealert.extract.price_text import parse_price
+from pricealert.extract.selector import select_first
+from pricealert.extract.stock import text_availability
+from pricealert.extract.text import ASIDE_CLASS, STRUCK_TAGS, visible_text
+
+_SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "head", "title"})
+_MAX_PRICE_TEXT = 48
+_MAX_STOCK_TEXT = 60
+_NEAR = 120  # elements, in document order
+_PRICE_WORDS = re.compile(r"price|preis|prix|precio|preco|prezzo|kakaku|cena|amount|money", re.I)
+_NOW_WORDS = re.compile(r"sale|current|now|final|special|offer|deal|actual|selling", re.I)
+_WAS_WORDS = re.compile(r"(?:^|[\s_-])(?:old|was|list|regular|compare|before|rrp|msrp|uvp)", re.I)
+_CHROME = re.compile(r"(?:^|[\s_-])(?:header|footer|nav|navbar|menu|breadcrumbs?|minicart)", re.I)
+_CHROME_TAGS = frozenset({"header", "footer", "nav", "aside"})
+_BIG_CLASS = re.compile(r"(?:^|[\s_:-])(?:big|large|lg|xl|[2-9]xl|xxl|huge|h1|h2|hero|main)", re.I)
+_FONT_SIZE = re.compile(r"font-size\s*:\s*([\d.]+)\s*(px|em|rem|pt)", re.I)
+_BUY = re.compile(
+    r"add to (?:cart|bag|basket)|buy now|in den warenkorb|ajouter au panier|añadir al carrito"
+    r"|adicionar ao carrinho|do koszyka|カートに入れる|購入手続き|今すぐ購入|カートへ"
+    r"|加入购物车|立即购买",
+    re.I,
+)
+_BUY_CLASS = re.compile(r"add-?to-?cart|addtocart|buy-?button|btn-?cart|cart-?button", re.I)
+_STOCK_WORDS = re.compile(r"stock|avail|inventory|zaiko|lager|dispon|estoque|stan", re.I)
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_HASHY = re.compile(r"[A-Za-z]+\d+[A-Za-z0-9]*\d|\d{3,}|^(?:css|sc|jsx|emotion|styled)-|__[\w]{5}$")
+_LINE_THROUGH = re.compile(r"line-through", re.I)
+_DIGITS = re.compile(r"\d+")
+_ID_ATTRS = ("data-testid", "data-test", "data-qa", "data-test-id", "data-automation-id")
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One suggested selector, what it shows today, and why it ranked where it did."""
+
+    selector: str
+    text: str
+    score: float
+    reasons: tuple[str, ...]
+    price: Decimal | None = None
+    currency: str | None = None
+    availability: Availability | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestions:
+    """Ranked candidates for the price and for the stock words (best first)."""
+
+    price: tuple[Candidate, ...] = ()
+    stock: tuple[Candidate, ...] = ()
+
+
+@dataclass(slots=True)
+class _Spot:
+    node: LexborNode
+    chain: list[LexborNode]  # the node and the ancestors that show the same thing
+    text: str
+    position: int
+    reasons: list[str] = field(default_factory=list)
+    score: float = 0.0
+
+
+def suggest(
+    body: bytes, url: str, *, headers: Mapping[str, str] | None = None, limit: int = 5
+) -> Suggestions:
+    """Up to `limit` ranked price and stock selector candidates for a page's bytes."""
+    return suggest_page(Page(body, url, headers), limit=limit)
+
+
+def suggest_page(page: Page, *, limit: int = 5) -> Suggestions:
+    """`suggest` on a page already parsed."""
+    body = page.tree.body
+    if body is None:
+        return Suggestions()
+    walk = _walk(body)
+    price_spots = _price_spots(page, walk)
+    stock_spots = _stock_spots(walk)
+    return Suggestions(
+        price=tuple(_ranked(page, price_spots, limit, kind="price")),
+        stock=tuple(_ranked(page, stock_spots, limit, kind="stock")),
+    )
+
+
+@dataclass(slots=True)
+class _Walk:
+    positions: dict[int, int]
+    texts: list[tuple[LexborNode, str]]  # (parent element, its text node's text)
+    title: int | None
+    buttons: list[int]
+    total: int
+
+
+def _walk(body: LexborNode) -> _Walk:
+    positions: dict[int, int] = {}
+    texts: list[tuple[LexborNode, str]] = []
+    title: int | None = None
+    buttons: list[int] = []
+    skipped: set[int] = set()
+    count = 0
+    for node in body.traverse(include_text=True):
+        parent = node.parent
+        if parent is not None and parent.mem_id in skipped:
+            if node.is_element_node:
+                skipped.add(node.mem_id)
+            continue
+        if node.is_text_node:
+            raw = node.text_content or ""
+            if parent is not None and raw.strip():
+                texts.append((parent, raw.strip()))
+            continue
+        if not node.is_element_node:
+            continue
+        tag = node.tag or ""
+        if tag in _SKIP_TAGS:
+            skipped.add(node.mem_id)
+            continue
+        positions[node.mem_id] = count
+        if tag == "h1" and title is None:
+            title = count
+        if _is_buy_button(node, tag):
+            buttons.append(count)
+        count += 1
+    return _Walk(positions, texts, title, buttons, count)
+
+
+def _is_buy_button(node: LexborNode, tag: str) -> bool:
+    if tag not in ("button", "input", "a"):
+        return False
+    attributes = node.attributes
+    label = " ".join(
+        v or "" for v in (attributes.get("value"), attributes.get("title"), node.text(deep=True))
+    )
+    marks = " ".join(attributes.get(a) or "" for a in ("class", "id", "name"))
+    return bool(_BUY.search(label[:80]) or _BUY_CLASS.search(marks))
+
+
+def _price_spots(page: Page, walk: _Walk) -> list[_Spot]:
+    spots: dict[int, _Spot] = {}
+    for parent, raw in walk.texts:
+        if not any(ch.isdigit() for ch in raw) or len(raw) > 120:
+            continue
+        chain = _chain(parent, walk, _MAX_PRICE_TEXT)
+        if not chain or chain[0].mem_id in spots:
+            continue
+        text = visible_text(chain[0])
+        amount = parse_price(text, default_currency=page.expected_currency, japanese=page.japanese)[
+            0
+        ]
+        if amount is None or amount <= 0:
+            continue
+        shown_currency = parse_price(text)[1] is not None
+        marks = " ".join(_marks(n) for n in chain)
+        if not shown_currency and not _PRICE_WORDS.search(marks):
+            continue  # a bare number with nothing saying it is a price ("4.5", "128")
+        # The outermost element of the chain carries the price: keep its text as shown.
+        outer = chain[-1]
+        spot = _Spot(outer, chain, visible_text(outer), walk.positions[outer.mem_id])
+        _score_price(spot, marks, shown_currency, walk, page)
+        for node in chain:
+            spots[node.mem_id] = spot
+    unique = list({id(s): s for s in spots.values()}.values())
+    _score_repeats(unique, page)
+    return unique
+
+
+def _chain(parent: LexborNode, walk: _Walk, limit: int) -> list[LexborNode]:
+    """The element holding a text and the ancestors that show the same numbers, still short."""
+    if parent.mem_id not in walk.positions:
+        return []
+    chain: list[LexborNode] = []
+    numbers: list[str] | None = None
+    node: LexborNode | None = parent
+    while node is not None and node.mem_id in walk.positions and node.tag != "body":
+        if node.tag in STRUCK_TAGS or _LINE_THROUGH.search(node.attributes.get("style") or ""):
+            return []  # a crossed-out price is never suggested
+        text = visible_text(node)
+        if len(text) > limit:
+            break
+        shown = _DIGITS.findall(text)
+        if numbers is not None and shown != numbers:
+            break  # the parent shows another number too: it is a block, not this price
+        numbers = shown
+        chain.append(node)
+        node = node.parent
+    if chain and _inside_struck(chain[-1]):
+        return []
+    return chain
+
+
+def _inside_struck(node: LexborNode) -> bool:
+    parent = node.parent
+    depth = 0
+    while parent is not None and parent.tag != "body" and depth < 4:
+        if parent.tag in STRUCK_TAGS:
+            return True
+        parent = parent.parent
+        depth += 1
+    return False
+
+
+def _marks(node: LexborNode) -> str:
+    attributes = node.attributes
+    return " ".join(
+        attributes.get(a) or "" for a in ("class", "id", "itemprop", "data-testid", "name")
+    )
+
+
+def _score_price(spot: _Spot, marks: str, shown_currency: bool, walk: _Walk, page: Page) -> None:
+    add = _adder(spot)
+    if shown_currency:
+        add(2.0, "price-like text (a currency shown)")
+    if len(spot.text) <= 20:
+        add(1.0, "the element shows little but the price")
+    elif len(spot.text) > 30:
+        add(-1.0, "the element holds a sentence, not only a price")
+    if any((n.attributes.get("itemprop") or "").lower() == "price" for n in spot.chain):
+        add(2.0, 'itemprop="price"')
+    elif _PRICE_WORDS.search(marks):
+        add(2.0, "'price' in its class or id")
+    if _NOW_WORDS.search(marks):
+        add(1.0, "marked as the current/sale price")
+    if _WAS_WORDS.search(marks):
+        add(-3.0, "marked as an old/list price")
+    _score_place(spot, walk, add)
+    size = _font_hint(spot.chain)
+    if size:
+        add(size, "font-size hints (inline size, big-type class, heading or strong)")
+    context = _context(spot.node)
+    if context == "aside":
+        add(-5.0, "inside a carousel or related-products block")
+    elif context == "chrome":
+        add(-3.0, "inside the header, footer or navigation")
+
+
+def _score_place(spot: _Spot, walk: _Walk, add: _AddFn) -> None:
+    if walk.title is not None:
+        distance = spot.position - walk.title
+        if 0 < distance <= _NEAR:
+            add(2.0 * (1 - distance / _NEAR) + 0.5, "near the title (after the <h1>)")
+        elif -_NEAR // 4 <= distance < 0:
+            add(0.5, "just before the title")
+    if walk.buttons:
+        distance = min(abs(spot.position - b) for b in walk.buttons)
+        if distance <= _NEAR:
+            add(2.0 * (1 - distance / _NEAR) + 0.5, "near the buy button")
+    if walk.total and spot.position < walk.total * 0.4:
+        add(0.5, "in the upper part of the page")
+
+
+class _AddFn:
+    def __init__(self, spot: _Spot) -> None:
+        self.spot = spot
+
+    def __call__(self, points: float, reason: str) -> None:
+        self.spot.score += points
+        self.spot.reasons.append(reason)
+
+
+def _adder(spot: _Spot) -> _AddFn:
+    return _AddFn(spot)
+
+
+def _font_hint(chain: Iterable[LexborNode]) -> float:
+    best = 0.0
+    for node in chain:
+        attributes = node.attributes
+        match = _FONT_SIZE.search(attributes.get("style") or "")
+        if match:
+            value, unit = float(match.group(1)), match.group(2).lower()
+            px = value * 16 if unit in ("em", "rem") else value * 4 / 3 if unit == "pt" else value
+            best = max(best, min(2.0, (px - 14) / 8))
+        if _BIG_CLASS.search(attributes.get("class") or ""):
+            best = max(best, 1.0)
+        if node.tag in ("h1", "h2", "h3", "strong", "b"):
+            best = max(best, 0.5)
+    return best
+
+
+def _context(node: LexborNode) -> str | None:
+    """`aside` inside a carousel/related block, `chrome` inside header/footer/nav."""
+    parent: LexborNode | None = node
+    found: str | None = None
+    while parent is not None and parent.tag not in ("body", "html"):
+        marks = (parent.attributes.get("class") or "") + " " + (parent.attributes.get("id") or "")
+        if ASIDE_CLASS.search(marks):
+            return "aside"
+        if parent.tag in _CHROME_TAGS or _CHROME.search(marks):
+            found = "chrome"
+        parent = parent.parent
+    return found
+
+
+def _score_repeats(spots: list[_Spot], page: Page) -> None:
+    amounts: dict[Decimal, int] = {}
+    parsed: list[Decimal | None] = []
+    for spot in spots:
+        amount = parse_price(
+            spot.text, default_currency=page.expected_currency, japanese=page.japanese
+        )[0]
+        parsed.append(amount)
+        if amount is not None and spot.score > 0:
+            amounts[amount] = amounts.get(amount, 0) + 1
+    for spot, amount in zip(spots, parsed, strict=True):
+        if amount is not None and amounts.get(amount, 0) > 1:
+            _adder(spot)(0.5, "the same amount is shown again on the page")
+
+
+def _stock_spots(walk: _Walk) -> list[_Spot]:
+    spots: dict[int, _Spot] = {}
+    for parent, raw in walk.texts:
+        if len(raw) > _MAX_STOCK_TEXT or parent.mem_id in spots:
+            continue
+        if text_availability(raw) is None:
+            continue
+        chain = _chain(parent, walk, _MAX_STOCK_TEXT)
+        if not chain:
+            continue
+        outer = chain[-1]
+        spot = _Spot(outer, chain, visible_text(outer), walk.positions[outer.mem_id])
+        add = _adder(spot)
+        add(1.0, "stock words")
+        marks = " ".join(_marks(n) for n in chain)
+        if _STOCK_WORDS.search(marks):
+            add(2.0, "'stock' or 'availability' in its class or id")
+        if any(_is_buy_button(n, n.tag or "") for n in chain):
+            add(-1.0, "the buy button's label (changes when sold out, but says little)")
+        _score_place(spot, walk, add)
+        if _context(outer) is not None:
+            add(-4.0, "inside a carousel, related block, header or footer")
+        for node in chain:
+            spots[node.mem_id] = spot
+    return list({id(s): s for s in spots.values()}.values())
+
+
+def _ranked(page: Page, spots: list[_Spot], limit: int, *, kind: str) -> list[Candidate]:
+    ordered = sorted(spots, key=lambda s: (-s.score, s.position))
+    out: list[Candidate] = []
+    seen: set[str] = set()
+    for spot in ordered:
+        if len(out) >= limit:
+            break
+        selector = robust_selector(page, spot.chain)
+        if selector is None or selector in seen:
+            continue
+        seen.add(selector)
+        out.append(_candidate(page, spot, selector, kind))
+    return out
+
+
+def _candidate(page: Page, spot: _Spot, selector: str, kind: str) -> Candidate:
+    text = " ".join(spot.text.split())[:120]
+    reasons = tuple(dict.fromkeys(spot.reasons))
+    score = round(spot.score, 2)
+    if kind == "stock":
+        return Candidate(selector, text, score, reasons, availability=text_availability(text))
+    amount, currency = parse_price(
+        text, default_currency=page.expected_currency, japanese=page.japanese
+    )
+    return Candidate(selector, text, score, reasons, price=amount, currency=currency)
+
+
+def robust_selector(page: Page, chain: list[LexborNode]) -> str | None:
+    """A selector whose first match is one of `chain` (innermost first), as robust as found."""
+    for node in reversed(chain):  # the outer element often carries the id or the class
+        for selector in _own_selectors(node):
+            if _selects(page, selector, chain):
+                return selector
+    for node in reversed(chain):
+        for selector in _anchored_selectors(node):
+            if _selects(page, selector, chain):
+                return selector
+    path = _path_selector(chain[-1])
+    return path if path and _selects(page, path, chain) else None
+
+
+def _selects(page: Page, selector: str, chain: list[LexborNode]) -> bool:
+    try:
+        first = select_first(page.tree, selector)
+    except Exception:  # an unusual name Lexbor will not parse: try the next form
+        return False
+    return first is not None and any(first.mem_id == n.mem_id for n in chain)
+
+
+def _stable(name: str) -> bool:
+    return bool(_NAME.match(name)) and not _HASHY.search(name) and len(name) <= 40
+
+
+def _classes(node: LexborNode) -> list[str]:
+    names = [c for c in (node.attributes.get("class") or "").split() if _stable(c)]
+    # Classes that say price or stock first: they are the ones least likely to change.
+    return sorted(names, key=lambda c: 0 if _PRICE_WORDS.search(c) or _STOCK_WORDS.search(c) else 1)
+
+
+def _own_selectors(node: LexborNode) -> Iterable[str]:
+    attributes = node.attributes
+    tag = node.tag or "*"
+    node_id = attributes.get("id")
+    if node_id and _stable(node_id):
+        yield f"#{node_id}"
+    itemprop = attributes.get("itemprop")
+    if itemprop and _NAME.match(itemprop):
+        yield f'[itemprop="{itemprop}"]'
+    for attribute in _ID_ATTRS:
+        value = attributes.get(attribute)
+        if value and _NAME.match(value):
+            yield f'[{attribute}="{value}"]'
+    classes = _classes(node)
+    for name in classes:
+        yield f".{name}"
+        yield f"{tag}.{name}"
+    for i, first in enumerate(classes):
+        for second in classes[i + 1 :]:
+            yield f".{first}.{second}"
+
+
+def _anchored_selectors(node: LexborNode) -> Iterable[str]:
+    tag = node.tag or "*"
+    own = [f".{c}" for c in _classes(node)] + [tag]
+    parent = node.parent
+    depth = 0
+    while parent is not None and parent.tag not in ("body", "html") and depth < 8:
+        anchors = []
+        parent_id = parent.attributes.get("id")
+        if parent_id and _stable(parent_id):
+            anchors.append(f"#{parent_id}")
+        anchors.extend(f".{c}" for c in _classes(parent)[:2])
+        for anchor in anchors:
+            for mine in own:
+                yield f"{anchor} {mine}"
+        parent = parent.parent
+        depth += 1
+
+
+def _path_selector(node: LexborNode) -> str | None:
+    """`#anchor > div:nth-of-type(2) > span`: the last resort, from the nearest stable id."""
+    parts: list[str] = []
+    current: LexborNode | None = node
+    while current is not None and current.tag not in ("html", None):
+        current_id = current.attributes.get("id")
+        if current_id and _stable(current_id):
+            parts.append(f"#{current_id}")
+            break
+        if current.tag == "body":
+            parts.append("body")
+            break
+        index, sibling = 1, current.prev
+        while sibling is not None:
+            if sibling.is_element_node and sibling.tag == current.tag:
+                index += 1
+            sibling = sibling.prev
+        parts.append(f"{current.tag}:nth-of-type({index})")
+        current = current.parent
+    return " > ".join(reversed(parts)) if parts else None
