@@ -35,8 +35,9 @@ expressions walk markup about twice as slowly as Lexbor builds the tree.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 
+from pricealert.availability import Availability
 from pricealert.extract.agree import believe
 from pricealert.extract.block import strong_block_reason, weak_block_reason
 from pricealert.extract.currency import normalize_amount, to_iso
@@ -97,7 +98,10 @@ def extract_page(
             method = "selector"
             winner = Found(amount, currency, None, None)
     priced: list[tuple[str, Found]] = []
-    for name, found, had in _strategies(page):
+    for name, step in _strategies(page):
+        if name != "opengraph" and priced and _settled(priced[0][1], stock, seen):
+            continue  # OpenGraph is always read: it is cheap, and a second opinion
+        found, had = step()
         had_product = had_product or had
         if found is None:
             continue
@@ -127,9 +131,9 @@ def extract_page(
     return Extraction(price, currency if price is not None else None, stock, title, method)
 
 
-def _strategies(page: Page) -> Iterator[tuple[str, Found | None, bool]]:
-    """Each strategy's result in order, computed only when asked for."""
-    steps: tuple[tuple[str, Callable[[], tuple[Found | None, bool]]], ...] = (
+def _strategies(page: Page) -> tuple[tuple[str, Callable[[], tuple[Found | None, bool]]], ...]:
+    """The strategies in order, each computed only when called."""
+    return (
         ("jsonld", lambda: extract_jsonld(page.tree, page.url, page.expected_currency)),
         (
             "microdata",
@@ -138,14 +142,17 @@ def _strategies(page: Page) -> Iterator[tuple[str, Found | None, bool]]:
         ("rdfa", lambda: extract_items(page.tree, RDFA, page.url, page.expected_currency)),
         ("opengraph", lambda: _meta_step(page)),
     )
-    for name, step in steps:
-        found, had = step()
-        yield name, found, had
 
 
 def _meta_step(page: Page) -> tuple[Found | None, bool]:
     found = extract_meta(page.meta, page.expected_currency)
     return found, found is not None and found.price is not None
+
+
+def _settled(winner: Found, stock: Availability | None, seen: list[Found]) -> bool:
+    """Whether later schema.org strategies can add nothing: price, currency and stock known."""
+    has_stock = stock is not None or any(f.availability is not None for f in [winner, *seen])
+    return has_stock and winner.currency is not None
 
 
 def _fallback_currency(page: Page, seen: list[Found]) -> str | None:

@@ -10,6 +10,7 @@ Names this package does not read are left as they are.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 _TYPES = (
@@ -39,12 +40,14 @@ def bare(name: str) -> str:
     return name.strip().rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].rsplit("#", 1)[-1]
 
 
+@lru_cache(maxsize=4096)
 def type_name(value: str) -> str:
     """A type name in its schema.org spelling (unknown types as written, bare)."""
     name = bare(value)
     return TYPE_NAMES.get(name.lower(), name)
 
 
+@lru_cache(maxsize=4096)
 def property_name(value: str) -> str:
     """A property name in its schema.org spelling (`@`-keywords and unknown names kept)."""
     if value.startswith("@"):
