@@ -145,7 +145,7 @@ def verdict(page: Any, reading: Reading) -> str:
 
 
 def score(pages: Sequence[Any], read: Callable[[bytes, str], Reading], runs: int = RUNS) -> Tally:
-    """Score one extractor over the corpus, timing each page in process (CPU time)."""
+    """Score one extractor over the corpus, timing each page `runs` times in process (CPU)."""
     tally = Tally()
     for page in pages:
         body = page.body()
@@ -155,7 +155,8 @@ def score(pages: Sequence[Any], read: Callable[[bytes, str], Reading], runs: int
             start = time.process_time_ns()
             read(body, page.url)
             times.append((time.process_time_ns() - start) / 1e6)
-        tally.cpu_ms.append(statistics.median(times))
+        if times:
+            tally.cpu_ms.append(statistics.median(times))
         _count(tally, page, reading)
     return tally
 
@@ -318,14 +319,27 @@ def build_report(manifest: Path = MANIFEST, runs: int = RUNS) -> dict[str, Any]:
     }
 
 
-def ratchet_of(report: dict[str, Any]) -> dict[str, int]:
-    """The counts the tests hold the extractor to."""
-    counts = {
-        k: int(report["ours"][k])
-        for k in (*HIGHER_IS_BETTER, *LOWER_IS_BETTER)
-        if k in report["ours"]
+def counts_of(tally: Tally, suggest: dict[str, Any]) -> dict[str, int]:
+    """The counts the ratchet holds: ours, and the suggest top-3 hits."""
+    summary = tally.summary()
+    counts = {k: int(summary[k]) for k in (*HIGHER_IS_BETTER, *LOWER_IS_BETTER) if k in summary}
+    counts["suggest_top3"] = int(suggest["top3"])
+    return counts
+
+
+def ratchet_of(report: dict[str, Any]) -> dict[str, Any]:
+    """What tests/extract/real_score.json records: our counts, and the peer's for comparison."""
+    ours_, peer_ = report["ours"], report["peer"]
+    counts: dict[str, Any] = {
+        k: int(ours_[k]) for k in (*HIGHER_IS_BETTER, *LOWER_IS_BETTER) if k in ours_
     }
     counts["suggest_top3"] = int(report["suggest"]["top3"])
+    counts["structured_right"] = int(ours_["structured_right"])
+    counts["peer"] = {  # extruct + lowest offer, from the same run (tests do not re-run it)
+        "right": peer_["right"],
+        "structured_right": peer_["structured_right"],
+        "wrong": peer_["wrong"],
+    }
     return counts
 
 
