@@ -264,3 +264,129 @@ def test_a_shared_symbol_is_read_by_the_pages_locale(
 def test_codes_that_are_words_are_not_a_currency_in_free_text() -> None:
     assert to_iso("ALL", in_text=True) is None
     assert to_iso("ALL") == "ALL"  # the Albanian lek, where structured data names it
+
+
+# --- the page casts doubt on a structured price --------------------------
+
+
+def test_a_structured_price_shown_only_crossed_out_is_a_was_price_and_gives_none() -> None:
+    body = b"""<html lang="lv"><body><div itemscope itemtype="https://schema.org/Product">
+      <div itemprop="offers" itemscope itemtype="https://schema.org/Offer">
+      <meta itemprop="priceCurrency" content="EUR"><meta itemprop="price" content="219.99">
+      </div></div>
+      <span class="original-price">EUR219.99</span> <span class="current-price">EUR110.00</span>
+      </body></html>"""
+    assert _price(body, "https://shop.example.lv/p") == (None, None)
+
+
+def test_a_structured_price_also_shown_not_crossed_out_is_believed() -> None:
+    body = b"""<html><body><script type="application/ld+json">
+      {"@type": "Product", "offers": {"price": "25.00", "priceCurrency": "USD"}}</script>
+      <s class="price-item--regular">$25.00</s><span class="price-item--sale">$25.00</span>
+      </body></html>"""
+    assert _price(body) == (Decimal("25.00"), "USD")
+
+
+def test_a_meta_standard_amount_makes_an_equal_structured_price_a_was_price() -> None:
+    body = _jsonld(
+        _product("150.00"),
+        extra='<meta property="og:price:standard_amount" content="150.00">'
+        '<meta property="product:price:amount" content="120.00">'
+        '<meta property="product:price:currency" content="USD">',
+    )
+    assert _price(body) == (Decimal("120.00"), "USD")
+
+
+def test_disagreeing_sources_are_settled_by_the_amount_the_page_shows() -> None:
+    node = {"@type": "Product", "offers": {"price": "67.84", "priceCurrency": "EUR"}}
+    body = _jsonld(
+        node,
+        extra='<meta property="product:price:amount" content="71.91">'
+        '<meta property="product:price:currency" content="EUR">',
+    ).replace(b"<body></body>", b"<body><span>71,91 \xe2\x82\xac</span></body>")
+    result = extract(body, "https://shop.example.pt/p")
+    assert (result.price, result.method) == (Decimal("71.91"), "opengraph")
+
+
+def test_disagreeing_sources_both_or_neither_shown_give_no_price() -> None:
+    body = _jsonld(
+        _product("150"),
+        extra='<meta property="product:price:amount" content="200">'
+        '<meta property="product:price:currency" content="USD">',
+    ).replace(b"<body></body>", b"<body>Current bid $200. Starting price $150.</body>")
+    assert _price(body) == (None, None)
+
+
+def test_a_number_without_a_currency_does_not_count_as_the_price_shown() -> None:
+    body = _jsonld(
+        {"@type": "Product", "offers": {"price": "43.90", "priceCurrency": "EUR"}},
+        extra='<meta property="product:price:amount" content="48.00">'
+        '<meta property="product:price:currency" content="USD">',
+    ).replace(b"<body></body>", b"<body>48 reviews. 53,11 \xe2\x82\xac IVA incluido</body>")
+    assert _price(body, "https://shop.example.es/p") == (None, None)
+
+
+# --- more real-page shapes -------------------------------------------------
+
+
+def test_an_offer_naming_the_page_says_nothing_when_the_other_offers_name_no_url() -> None:
+    hidden = {"@type": "Offer", "price": "18.00", "priceCurrency": "EUR", "url": URL}
+    shown = {"@type": "Offer", "price": "17.10", "priceCurrency": "EUR"}
+    assert _price(_jsonld({"@type": "Product", "offers": [hidden, shown]})) == (
+        Decimal("17.10"),
+        "EUR",
+    )
+
+
+def test_a_shop_shaped_low_price_object_gives_its_sale_value_not_its_list_value() -> None:
+    low = {"sales": {"value": 3499, "currency": "ARS"}, "list": {"value": 4999}}
+    node = {"@type": "Product", "offers": {"@type": "AggregateOffer", "lowprice": low}}
+    assert _price(_jsonld(node), "https://tienda.example.com.ar/p") == (Decimal("3499"), "ARS")
+
+
+def test_an_event_with_an_aggregate_offer_gives_the_ticket_price() -> None:
+    offer = {"@type": "AggregateOffer", "lowPrice": "5000", "priceCurrency": "CLP"}
+    node = {"@type": "TheaterEvent", "name": "Play", "offers": offer}
+    assert _price(_jsonld(node), "https://tickets.example.cl/e") == (Decimal("5000"), "CLP")
+
+
+def test_microdata_products_in_a_carousel_do_not_make_the_page_a_listing() -> None:
+    card = """<div itemscope itemtype="http://schema.org/Product"><span itemprop="name">Other</span>
+      <div itemprop="offers" itemscope itemtype="http://schema.org/Offer">
+      <meta itemprop="price" content="{}"></div></div>"""
+    body = f"""<html lang="fr"><body>
+      <section itemscope itemtype="http://schema.org/Product"><h1 itemprop="name">Housse</h1>
+      <div itemprop="offers" itemscope itemtype="http://schema.org/Offer">
+      <meta itemprop="price" content="36.99"><meta itemprop="priceCurrency" content="EUR">
+      </div></section>
+      <div class="owl-carousel">{card.format("29,9")}{card.format("59,9")}</div>
+      </body></html>""".encode()
+    assert _price(body, "https://shop.example.fr/p") == (Decimal("36.99"), "EUR")
+
+
+def test_products_whose_offers_name_the_page_without_its_query_are_the_page() -> None:
+    canonical = "https://shop.example.fr/t-shirt-p01044320.html"
+    nodes = [
+        {
+            "@type": "Product",
+            "name": "T-SHIRT",
+            "sku": f"62233813-{colour}-{size}",
+            "offers": {"price": "7.95", "priceCurrency": "EUR", "url": canonical},
+        }
+        for colour in ("600", "700")
+        for size in ("9", "12")
+    ]
+    assert _price(_jsonld(nodes), canonical + "?v1=62233813&v2=1539815") == (
+        Decimal("7.95"),
+        "EUR",
+    )
+
+
+def test_a_microdata_price_in_a_regular_price_class_is_read_when_it_is_the_only_one() -> None:
+    body = b"""<html><body><div itemscope itemtype="https://schema.org/Product">
+      <div itemprop="offers" itemscope itemtype="https://schema.org/Offer">
+      <div class="price-regular">
+      <span itemprop="price" content="71,91 \xe2\x82\xac 79,90 \xe2\x82\xac">
+      71,91 \xe2\x82\xac</span>
+      </div></div></div></body></html>"""
+    assert _price(body, "https://shop.example.pt/p") == (Decimal("71.91"), "EUR")
