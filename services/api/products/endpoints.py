@@ -15,6 +15,7 @@ from pricealert.repositories.prices import PriceRepository
 from pricealert.repositories.products import ProductRepository, WatchedProduct
 from pricealert.urls import normalise_url
 from services.api.deps import CurrentPrincipal, RedisDep, SessionDep, SettingsDep
+from services.api.products import preview
 from services.api.products.schemas import (
     CheckQueued,
     PriceHistoryOut,
@@ -195,3 +196,7 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
             f"{field} must carry a timezone (e.g. 2026-01-31T00:00:00Z)", field=field
         )
     return value
+
+
+# POST /products/preview lives in its own module: it fetches a page, which nothing else here does.
+router.include_router(preview.router)
