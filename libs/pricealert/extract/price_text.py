@@ -80,8 +80,11 @@ _UNIT_PRICE = re.compile(r"/\s*(?:kg|g|l|ml|100\s*g|100\s*ml|m)\b|per\s+(?:kg|10
 _TAX_IN = re.compile(
     r"税込|tax incl|incl\.? tax|inkl\.|incl\.? vat|inc\.? vat|\bttc\b|iva incl|brutto|含税", re.I
 )
-_TAX_EX = re.compile(
-    r"税抜|税別|本体価格|本体|excl\.?|ex\.? vat|zzgl|netto|\bht\b|\+\s*tax|\+\s*税|pre-tax", re.I
+TAX_EXCLUDED = _TAX_EX = re.compile(
+    r"税抜|税別|本体価格|本体|excl\.?|ex\.? vat|zzgl|netto|\bht\b|\+\s*tax|\+\s*税|pre-tax"
+    r"|ohne mwst|sans tva|hors tax|sin iva|senza iva|brez ddv|bez pdv|bez dph|bez vat|excl\.? btw"
+    r"|exkl\.? moms|ex\.? moms|ilman alv",
+    re.I,
 )
 _ARROW = re.compile(r"→|⇒|->|▶")
 _EXCLUDED_UNITS = frozenset(

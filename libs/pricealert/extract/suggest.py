@@ -42,7 +42,8 @@ from selectolax.lexbor import LexborNode
 
 from pricealert.availability import Availability
 from pricealert.extract.page import Page
-from pricealert.extract.price_text import parse_price
+from pricealert.extract.price_text import CURRENCY, parse_price
+from pricealert.extract.price_text import TAX_EXCLUDED as _TAX_EXCLUDED
 from pricealert.extract.selector import select_first
 from pricealert.extract.stock import text_availability
 from pricealert.extract.text import ASIDE_CLASS, STRUCK_TAGS, visible_text
@@ -57,7 +58,23 @@ _WAS_WORDS = re.compile(r"(?:^|[\s_-])(?:old|was|list|regular|compare|before|rrp
 _CHROME = re.compile(r"(?:^|[\s_-])(?:header|footer|nav|navbar|menu|breadcrumbs?|minicart)", re.I)
 _CHROME_TAGS = frozenset({"header", "footer", "nav", "aside"})
 _BIG_CLASS = re.compile(r"(?:^|[\s_:-])(?:big|large|lg|xl|[2-9]xl|xxl|huge|h1|h2|hero|main)", re.I)
-_FONT_SIZE = re.compile(r"font-size\s*:\s*([\d.]+)\s*(px|em|rem|pt)", re.I)
+_FONT_SIZE = re.compile(r"font(?:-size)?\s*:[^;]*?([\d.]+)\s*(px|em|rem|pt)", re.I)
+_CURRENCY_END = re.compile(rf"(?:{CURRENCY})\s*$")
+_CURRENCY_START = re.compile(rf"\s*(?:{CURRENCY})")
+_SAVING = re.compile(
+    r"\bsave\b|you save|\bsaving|現省|節省|省下|\boff\b|économisez|sparen|sie sparen|ahorra"
+    r"|risparmi|oszczędzasz|お得|割引額|値引",
+    re.I,
+)
+_PER_UNIT = re.compile(
+    r"/\s*(?:罐|個|件|本|枚|kg|g|l|ml|oz|lb|each|ea|unit|pc|pcs|st|stk)\b|\bper\s+\w+|每\S|起"
+    r"|\bfrom\b|\bab\b|à partir de|\bdesde\b|\bod\b",
+    re.I,
+)
+_LABELS = re.compile(
+    r"price|prix|preis|precio|preço|prezzo|cena|hinta|pris|特價|售價|价格|価格|販売価格|税込|売価",
+    re.I,
+)
 _BUY = re.compile(
     r"add to (?:cart|bag|basket)|buy now|in den warenkorb|ajouter au panier|añadir al carrito"
     r"|adicionar ao carrinho|do koszyka|カートに入れる|購入手続き|今すぐ購入|カートへ"
@@ -70,6 +87,7 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _HASHY = re.compile(r"[A-Za-z]+\d+[A-Za-z0-9]*\d|\d{3,}|^(?:css|sc|jsx|emotion|styled)-|__[\w]{5}$")
 _LINE_THROUGH = re.compile(r"line-through", re.I)
 _DIGITS = re.compile(r"\d+")
+_LABEL = 12  # characters an ancestor may add to a price's text ("Price:", "税込")
 _ID_ATTRS = ("data-testid", "data-test", "data-qa", "data-test-id", "data-automation-id")
 
 
@@ -186,20 +204,19 @@ def _price_spots(page: Page, walk: _Walk) -> list[_Spot]:
         chain = _chain(parent, walk, _MAX_PRICE_TEXT)
         if not chain or chain[0].mem_id in spots:
             continue
-        text = visible_text(chain[0])
-        amount = parse_price(text, default_currency=page.expected_currency, japanese=page.japanese)[
-            0
-        ]
-        if amount is None or amount <= 0:
-            continue
-        shown_currency = parse_price(text)[1] is not None
-        marks = " ".join(_marks(n) for n in chain)
-        if not shown_currency and not _PRICE_WORDS.search(marks):
-            continue  # a bare number with nothing saying it is a price ("4.5", "128")
-        # The outermost element of the chain carries the price: keep its text as shown.
         outer = chain[-1]
-        spot = _Spot(outer, chain, visible_text(outer), walk.positions[outer.mem_id])
-        _score_price(spot, marks, shown_currency, walk, page)
+        text = visible_text(outer)
+        amount = parse_price(text, default_currency=page.expected_currency, japanese=page.japanese)
+        if amount[0] is None or amount[0] <= 0:
+            continue
+        around = visible_text(outer.parent) if outer.parent is not None else ""
+        currency = "shown" if parse_price(text)[1] is not None else _beside(text, around)
+        own = " ".join(_marks(n) for n in chain)
+        marks = own + " " + (_marks(outer.parent) if outer.parent is not None else "")
+        if currency is None and not _PRICE_WORDS.search(marks):
+            continue  # a bare number with nothing saying it is a price ("4.5", "128")
+        spot = _Spot(outer, chain, text, walk.positions[outer.mem_id])
+        _score_price(spot, own, marks, currency, around, walk)
         for node in chain:
             spots[node.mem_id] = spot
     unique = list({id(s): s for s in spots.values()}.values())
@@ -207,23 +224,39 @@ def _price_spots(page: Page, walk: _Walk) -> list[_Spot]:
     return unique
 
 
+def _beside(text: str, around: str) -> str | None:
+    """`beside` when the enclosing text shows a currency right next to this text ("294 元")."""
+    compact = " ".join(text.split())
+    where = around.find(compact) if compact else -1
+    if where < 0:
+        return None
+    before, after = around[max(0, where - 4) : where], around[where + len(compact) :][:4]
+    return "beside" if _CURRENCY_END.search(before) or _CURRENCY_START.match(after) else None
+
+
 def _chain(parent: LexborNode, walk: _Walk, limit: int) -> list[LexborNode]:
-    """The element holding a text and the ancestors that show the same numbers, still short."""
+    """The element holding a text, and the ancestors that show little more than it.
+
+    An ancestor joins while its visible text stays short, shows the same numbers
+    and adds at most a label's worth of words ("Price:", "税込"): a block that
+    also holds the title or a second number is not this price's element.
+    """
     if parent.mem_id not in walk.positions:
         return []
     chain: list[LexborNode] = []
     numbers: list[str] | None = None
+    length = 0
     node: LexborNode | None = parent
     while node is not None and node.mem_id in walk.positions and node.tag != "body":
         if node.tag in STRUCK_TAGS or _LINE_THROUGH.search(node.attributes.get("style") or ""):
             return []  # a crossed-out price is never suggested
-        text = visible_text(node)
+        text = " ".join(visible_text(node).split())
         if len(text) > limit:
             break
         shown = _DIGITS.findall(text)
-        if numbers is not None and shown != numbers:
-            break  # the parent shows another number too: it is a block, not this price
-        numbers = shown
+        if numbers is not None and (shown != numbers or len(text) - length > _LABEL):
+            break  # the parent shows another number or more words: a block, not this price
+        numbers, length = shown, len(text)
         chain.append(node)
         node = node.parent
     if chain and _inside_struck(chain[-1]):
@@ -249,10 +282,19 @@ def _marks(node: LexborNode) -> str:
     )
 
 
-def _score_price(spot: _Spot, marks: str, shown_currency: bool, walk: _Walk, page: Page) -> None:
+def _score_price(
+    spot: _Spot, own: str, marks: str, currency: str | None, around: str, walk: _Walk
+) -> None:
+    """Score a price spot; `own` is the spot's markup, `marks` adds its container's."""
     add = _adder(spot)
-    if shown_currency:
+    if currency == "shown":
         add(2.0, "price-like text (a currency shown)")
+    elif currency == "beside":
+        add(1.5, "price-like text (a currency right beside it)")
+    if _LABELS.search(around):
+        add(1.0, "labelled as a price where it stands")
+    if _TAX_EXCLUDED.search(spot.text):
+        add(-2.0, "marked as a price without tax")
     if len(spot.text) <= 20:
         add(1.0, "the element shows little but the price")
     elif len(spot.text) > 30:
@@ -263,8 +305,12 @@ def _score_price(spot: _Spot, marks: str, shown_currency: bool, walk: _Walk, pag
         add(2.0, "'price' in its class or id")
     if _NOW_WORDS.search(marks):
         add(1.0, "marked as the current/sale price")
-    if _WAS_WORDS.search(marks):
+    if _WAS_WORDS.search(own):
         add(-3.0, "marked as an old/list price")
+    if _SAVING.search(spot.text):
+        add(-3.0, "a saving or discount, not a price")
+    if _PER_UNIT.search(spot.text):
+        add(-1.5, "a per-unit or 'from' price")
     _score_place(spot, walk, add)
     size = _font_hint(spot.chain)
     if size:
