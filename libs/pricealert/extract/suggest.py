@@ -450,15 +450,17 @@ def _candidate(page: Page, spot: _Spot, selector: str, kind: str) -> Candidate:
 
 
 def robust_selector(page: Page, chain: list[LexborNode]) -> str | None:
-    """A selector whose first match is one of `chain` (innermost first), as robust as found."""
-    for node in reversed(chain):  # the outer element often carries the id or the class
-        for selector in _own_selectors(node):
-            if _selects(page, selector, chain):
-                return selector
-    for node in reversed(chain):
-        for selector in _anchored_selectors(node):
-            if _selects(page, selector, chain):
-                return selector
+    """A selector whose first match is one of `chain` (innermost first), as robust as found.
+
+    Tiers, each tried over the whole chain: an id, `itemprop` or test id; then
+    stable classes; then a class or tag anchored at a stable ancestor; then, as
+    the last resort, an `:nth-of-type` path from the nearest stable id.
+    """
+    for tier in (_named_selectors, _class_selectors, _anchored_selectors):
+        for node in reversed(chain):  # the outer element often carries the name
+            for selector in tier(node):
+                if _selects(page, selector, chain):
+                    return selector
     path = _path_selector(chain[-1])
     return path if path and _selects(page, path, chain) else None
 
@@ -481,9 +483,8 @@ def _classes(node: LexborNode) -> list[str]:
     return sorted(names, key=lambda c: 0 if _PRICE_WORDS.search(c) or _STOCK_WORDS.search(c) else 1)
 
 
-def _own_selectors(node: LexborNode) -> Iterable[str]:
+def _named_selectors(node: LexborNode) -> Iterable[str]:
     attributes = node.attributes
-    tag = node.tag or "*"
     node_id = attributes.get("id")
     if node_id and _stable(node_id):
         yield f"#{node_id}"
@@ -494,6 +495,10 @@ def _own_selectors(node: LexborNode) -> Iterable[str]:
         value = attributes.get(attribute)
         if value and _NAME.match(value):
             yield f'[{attribute}="{value}"]'
+
+
+def _class_selectors(node: LexborNode) -> Iterable[str]:
+    tag = node.tag or "*"
     classes = _classes(node)
     for name in classes:
         yield f".{name}"
