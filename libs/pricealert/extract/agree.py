@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from decimal import Decimal
+from functools import lru_cache
 
 from selectolax.lexbor import LexborNode
 
@@ -48,6 +49,9 @@ _CROSSED_CLASS = re.compile(
 _CROSSED_CAMEL = re.compile(r"(?:old|was|original|strike)Price")
 _LINE_THROUGH = re.compile(r"line-through", re.I)
 _DIGIT_OR_MARK = frozenset(b"0123456789.,")
+_NOT_SHOWN_BEFORE = frozenset(b"0123456789.,\":='")
+_QUOTES = frozenset({b'"', b"'"})
+_TAG_NAME = re.compile(rb"<([A-Za-z][A-Za-z0-9]*)")
 _CROSSED_BYTES = re.compile(
     rb"<(?:del|s|strike)[\s>]|line-through"
     rb"|class=[\"'][^\"'>]*(?:old|was|original|strike|barred|crossed|before|rrp|msrp|uvp)",
@@ -159,24 +163,38 @@ def _meta_was(page: Page) -> bool:
 
 
 def _near_crossed_markup(page: Page, amount: Decimal) -> bool:
-    """A cheap first look: is the amount written anywhere just after crossed-out markup?
+    """A cheap first look: is the amount written anywhere inside crossed-out markup?
 
-    Searching the raw bytes for the amount's spellings costs a fraction of a
-    millisecond; only a page where one follows `<del>`, `<s>`, `line-through`
-    or an old/was class within a few hundred bytes pays for reading its elements.
+    The raw bytes are searched for the amount's spellings; an occurrence counts
+    when the nearest crossed-out marker before it (`<del>`, `<s>`, `<strike>`,
+    `line-through`, an old/was/original class) opened an element that has not
+    been closed yet. Only then does the page pay for reading its elements.
     """
     body = page.body
     seen = 0
     for match in _spellings(amount).finditer(body, max(0, body.find(b"<body"))):
-        start = match.start()
-        if start and body[start - 1] in _DIGIT_OR_MARK:
-            continue  # the tail of a longer number
+        start, end = match.span()
+        if (start and body[start - 1] in _NOT_SHOWN_BEFORE) or body[end : end + 1] in _QUOTES:
+            continue  # the tail of a longer number, or a value in JSON or an attribute
         seen += 1
-        if seen > 100 or _CROSSED_BYTES.search(body, max(0, start - 400), start):
-            return True  # crossed-out markup just before it, or written everywhere
+        if seen > 100:
+            return True  # a number written everywhere: look properly
+        markers = list(_CROSSED_BYTES.finditer(body, max(0, start - 400), start))
+        if markers and _still_open(body, markers[-1].start(), start):
+            return True
     return False
 
 
+def _still_open(body: bytes, marker: int, at: int) -> bool:
+    """Whether the element whose opening tag holds `marker` is still open at `at`."""
+    opening = body.rfind(b"<", max(0, marker - 400), marker + 1)
+    name = _TAG_NAME.match(body, opening) if opening >= 0 else None
+    if name is None:
+        return True  # cannot tell: look properly
+    return body.find(b"</" + name.group(1), marker, at) < 0
+
+
+@lru_cache(maxsize=1024)  # a worker sees the same prices check after check
 def _spellings(amount: Decimal) -> re.Pattern[bytes]:
     """`24990` → 24990, 24.990, 24,990, 24 990; `7.95` → 7.95, 7,95 (a bytes pattern)."""
     text = format(amount.normalize(), "f")
