@@ -2,15 +2,24 @@
 
 `extract()` is a pure function over the response bytes, the page URL and the
 product's optional selectors; it does no I/O. It decodes the bytes
-(`encoding`), parses them once with selectolax's Lexbor backend, and shares that
-tree between the strategies, which are tried in this order, stopping at the
-first that yields a price:
+(`encoding`), parses them once with selectolax's Lexbor backend (`page`), and
+shares that tree between the strategies:
 
 1. the product's configured CSS selector (`selector`) — when configured it is
    the only source of the price;
 2. schema.org JSON-LD (`jsonld`);
-3. schema.org microdata (`items`, `microdata`), then RDFa (`rdfa`);
-4. OpenGraph / `product:price:*` meta tags (`meta`, `opengraph`).
+3. schema.org microdata (`items`, `microdata`), then RDFa (`rdfa`) — skipped
+   once an earlier one gave price, currency and stock;
+4. OpenGraph / `product:price:*` meta tags (`meta`, `opengraph`), always read
+   as a second opinion (it is cheap).
+
+Type and property names are matched in any case and spelling (`vocab`); offers,
+specifications and odd price shapes are read by `offers`. The price is then the
+first strategy's, unless the page contradicts it (`agree`): a price the page
+shows only crossed out is a was-price, and sources that disagree are settled by
+the amount the page shows with its currency, or give no price. A wrong price is
+worse than none. Pages without structured data get no guess: `suggest` ranks
+candidate selectors for a person to choose.
 
 Availability comes from the stock selector when one is configured, else from
 the machine-readable availability of the strategy that gave the price, else of
@@ -24,7 +33,8 @@ ISO 4217 codes by the rules in `currency`.
 Cost: on 130–310 KB shop pages the Lexbor parse is most of the CPU (about
 2 µs per KB of ordinary markup; a Shift_JIS or EUC-JP page pays as much again
 for Python's decoder), then the vendor-marker scan for block pages
-(~0.17 ms), then the strategies (≤ 0.1 ms each). A worker calls
+(~0.17 ms), then the strategies (≤ 0.1 ms each) and the was-price look in
+`agree` (~0.2 ms: one byte scan for the price's spellings). A worker calls
 `keep_parser_memory()` once at startup (see `memory`): without it glibc gives
 the parse tree's ~2 MB back to the kernel after every page and page-faults it
 in again on the next, which nearly doubled the cost. Lexbor reads UTF-8 bytes

@@ -7,7 +7,8 @@ schema.org property names, any case on the page; see `vocab`) and read here:
   with offers or variants. Products inside an `ItemList` are a listing, and
   products nested in another product (related, accessories) are not the main
   one. Variants of one `ProductGroup` (`hasVariant`, or `isVariantOf` /
-  `inProductGroupWithID` pointing at the group) are one product.
+  `inProductGroupWithID` pointing at the group) are one product. An event
+  with offers (`Event`, `TheaterEvent`, ...: a ticket page) counts as one.
 - Several top-level products: those whose `url` (or an offer's) is the page's
   are the product — one of them, or several, which are then its variants (a
   shop that publishes one `Product` per size or colour, all on the page's
