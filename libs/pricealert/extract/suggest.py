@@ -25,16 +25,16 @@ Stock candidates are elements whose short text is stock words (`在庫あり`,
 `Sold out`), ranked by `stock`/`availability` in their markup and nearness to
 the buy button.
 
-Every selector is robust where the page allows it (an id, an `itemprop`, a
-stable class, anchored at a stable ancestor; an `:nth-of-type` path only as a
-last resort) and is checked to select exactly that element first, as
-`price_by_selector` reads it.
+Every selector is robust where the page allows it (`robust_selector`: an id,
+an `itemprop`, a stable class, anchored at a stable ancestor; an
+`:nth-of-type` path only as a last resort) and is checked to select exactly
+that element first, as `price_by_selector` reads it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -44,7 +44,7 @@ from pricealert.availability import Availability
 from pricealert.extract.page import Page
 from pricealert.extract.price_text import CURRENCY, parse_price
 from pricealert.extract.price_text import TAX_EXCLUDED as _TAX_EXCLUDED
-from pricealert.extract.selector import select_first
+from pricealert.extract.robust_selector import robust_selector
 from pricealert.extract.stock import text_availability
 from pricealert.extract.text import ASIDE_CLASS, STRUCK_TAGS, visible_text
 
@@ -83,12 +83,9 @@ _BUY = re.compile(
 )
 _BUY_CLASS = re.compile(r"add-?to-?cart|addtocart|buy-?button|btn-?cart|cart-?button", re.I)
 _STOCK_WORDS = re.compile(r"stock|avail|inventory|zaiko|lager|dispon|estoque|stan", re.I)
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-_HASHY = re.compile(r"[A-Za-z]+\d+[A-Za-z0-9]*\d|\d{3,}|^(?:css|sc|jsx|emotion|styled)-|__[\w]{5}$")
 _LINE_THROUGH = re.compile(r"line-through", re.I)
 _DIGITS = re.compile(r"\d+")
 _LABEL = 12  # characters an ancestor may add to a price's text ("Price:", "税込")
-_ID_ATTRS = ("data-testid", "data-test", "data-qa", "data-test-id", "data-automation-id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +117,11 @@ class _Spot:
     position: int
     reasons: list[str] = field(default_factory=list)
     score: float = 0.0
+
+    def add(self, points: float, reason: str) -> None:
+        """Score a signal and name it among the candidate's reasons."""
+        self.score += points
+        self.reasons.append(reason)
 
 
 def suggest(
@@ -286,7 +288,7 @@ def _score_price(
     spot: _Spot, own: str, marks: str, currency: str | None, around: str, walk: _Walk
 ) -> None:
     """Score a price spot; `own` is the spot's markup, `marks` adds its container's."""
-    add = _adder(spot)
+    add = spot.add
     if currency == "shown":
         add(2.0, "price-like text (a currency shown)")
     elif currency == "beside":
@@ -322,7 +324,7 @@ def _score_price(
         add(-3.0, "inside the header, footer or navigation")
 
 
-def _score_place(spot: _Spot, walk: _Walk, add: _AddFn) -> None:
+def _score_place(spot: _Spot, walk: _Walk, add: Callable[[float, str], None]) -> None:
     if walk.title is not None:
         distance = spot.position - walk.title
         if 0 < distance <= _NEAR:
@@ -335,19 +337,6 @@ def _score_place(spot: _Spot, walk: _Walk, add: _AddFn) -> None:
             add(2.0 * (1 - distance / _NEAR) + 0.5, "near the buy button")
     if walk.total and spot.position < walk.total * 0.4:
         add(0.5, "in the upper part of the page")
-
-
-class _AddFn:
-    def __init__(self, spot: _Spot) -> None:
-        self.spot = spot
-
-    def __call__(self, points: float, reason: str) -> None:
-        self.spot.score += points
-        self.spot.reasons.append(reason)
-
-
-def _adder(spot: _Spot) -> _AddFn:
-    return _AddFn(spot)
 
 
 def _font_hint(chain: Iterable[LexborNode]) -> float:
@@ -392,7 +381,7 @@ def _score_repeats(spots: list[_Spot], page: Page) -> None:
             amounts[amount] = amounts.get(amount, 0) + 1
     for spot, amount in zip(spots, parsed, strict=True):
         if amount is not None and amounts.get(amount, 0) > 1:
-            _adder(spot)(0.5, "the same amount is shown again on the page")
+            spot.add(0.5, "the same amount is shown again on the page")
 
 
 def _stock_spots(walk: _Walk) -> list[_Spot]:
@@ -407,7 +396,7 @@ def _stock_spots(walk: _Walk) -> list[_Spot]:
             continue
         outer = chain[-1]
         spot = _Spot(outer, chain, visible_text(outer), walk.positions[outer.mem_id])
-        add = _adder(spot)
+        add = spot.add
         add(1.0, "stock words")
         marks = " ".join(_marks(n) for n in chain)
         if _STOCK_WORDS.search(marks):
@@ -429,7 +418,7 @@ def _ranked(page: Page, spots: list[_Spot], limit: int, *, kind: str) -> list[Ca
     for spot in ordered:
         if len(out) >= limit:
             break
-        selector = robust_selector(page, spot.chain)
+        selector = robust_selector(page.tree, spot.chain)
         if selector is None or selector in seen:
             continue
         seen.add(selector)
@@ -447,102 +436,3 @@ def _candidate(page: Page, spot: _Spot, selector: str, kind: str) -> Candidate:
         text, default_currency=page.expected_currency, japanese=page.japanese
     )
     return Candidate(selector, text, score, reasons, price=amount, currency=currency)
-
-
-def robust_selector(page: Page, chain: list[LexborNode]) -> str | None:
-    """A selector whose first match is one of `chain` (innermost first), as robust as found.
-
-    Tiers, each tried over the whole chain: an id, `itemprop` or test id; then
-    stable classes; then a class or tag anchored at a stable ancestor; then, as
-    the last resort, an `:nth-of-type` path from the nearest stable id.
-    """
-    for tier in (_named_selectors, _class_selectors, _anchored_selectors):
-        for node in reversed(chain):  # the outer element often carries the name
-            for selector in tier(node):
-                if _selects(page, selector, chain):
-                    return selector
-    path = _path_selector(chain[-1])
-    return path if path and _selects(page, path, chain) else None
-
-
-def _selects(page: Page, selector: str, chain: list[LexborNode]) -> bool:
-    try:
-        first = select_first(page.tree, selector)
-    except Exception:  # an unusual name Lexbor will not parse: try the next form
-        return False
-    return first is not None and any(first.mem_id == n.mem_id for n in chain)
-
-
-def _stable(name: str) -> bool:
-    return bool(_NAME.match(name)) and not _HASHY.search(name) and len(name) <= 40
-
-
-def _classes(node: LexborNode) -> list[str]:
-    names = [c for c in (node.attributes.get("class") or "").split() if _stable(c)]
-    # Classes that say price or stock first: they are the ones least likely to change.
-    return sorted(names, key=lambda c: 0 if _PRICE_WORDS.search(c) or _STOCK_WORDS.search(c) else 1)
-
-
-def _named_selectors(node: LexborNode) -> Iterable[str]:
-    attributes = node.attributes
-    node_id = attributes.get("id")
-    if node_id and _stable(node_id):
-        yield f"#{node_id}"
-    itemprop = attributes.get("itemprop")
-    if itemprop and _NAME.match(itemprop):
-        yield f'[itemprop="{itemprop}"]'
-    for attribute in _ID_ATTRS:
-        value = attributes.get(attribute)
-        if value and _NAME.match(value):
-            yield f'[{attribute}="{value}"]'
-
-
-def _class_selectors(node: LexborNode) -> Iterable[str]:
-    tag = node.tag or "*"
-    classes = _classes(node)
-    for name in classes:
-        yield f".{name}"
-        yield f"{tag}.{name}"
-    for i, first in enumerate(classes):
-        for second in classes[i + 1 :]:
-            yield f".{first}.{second}"
-
-
-def _anchored_selectors(node: LexborNode) -> Iterable[str]:
-    tag = node.tag or "*"
-    own = [f".{c}" for c in _classes(node)] + [tag]
-    parent = node.parent
-    depth = 0
-    while parent is not None and parent.tag not in ("body", "html") and depth < 8:
-        anchors = []
-        parent_id = parent.attributes.get("id")
-        if parent_id and _stable(parent_id):
-            anchors.append(f"#{parent_id}")
-        anchors.extend(f".{c}" for c in _classes(parent)[:2])
-        for anchor in anchors:
-            for mine in own:
-                yield f"{anchor} {mine}"
-        parent = parent.parent
-        depth += 1
-
-
-def _path_selector(node: LexborNode) -> str | None:
-    """`#anchor > div:nth-of-type(2) > span`: the last resort, from the nearest stable id."""
-    parts: list[str] = []
-    current: LexborNode | None = node
-    while current is not None and current.tag not in ("html", None):
-        current_id = current.attributes.get("id")
-        if current_id and _stable(current_id):
-            parts.append(f"#{current_id}")
-            break
-        if current.tag == "body":
-            parts.append("body")
-            break
-        index, sibling = 1, current.prev
-        while sibling is not None:
-            if sibling.is_element_node and sibling.tag == current.tag:
-                index += 1
-            sibling = sibling.prev
-        parts.append(f"{current.tag}:nth-of-type({index})")
-        current = current.parent
-    return " > ".join(reversed(parts)) if parts else None
