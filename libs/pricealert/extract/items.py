@@ -83,17 +83,15 @@ def extract_items(
         for key, values in item.items():
             if key != "@type" and key not in _MANY:
                 item[key] = values[0]
-    roots: list[Node] = []
-    aside: list[Node] = []
-    for scope in scopes:
-        if scope.mem_id in owned:
-            continue
-        item = items[scope.mem_id]
-        is_product = bool(types_of(item) & PRODUCT_TYPES)
-        (aside if is_product and in_aside(scope) else roots).append(item)
-    if aside:  # products in a carousel or related block are a listing beside the page's own
-        roots.append({"@type": "ItemList", "itemListElement": aside})
-    return read_product(Graph(roots), page_url, expected_currency)
+    roots = [scope for scope in scopes if scope.mem_id not in owned]
+    products = [scope for scope in roots if types_of(items[scope.mem_id]) & PRODUCT_TYPES]
+    # Products in a carousel or related block are a listing beside the page's own product.
+    aside = {s.mem_id for s in products if in_aside(s)} if len(products) > 1 else set()
+    graph_roots: list[Node] = [items[s.mem_id] for s in roots if s.mem_id not in aside]
+    if aside:
+        listed = [items[s.mem_id] for s in products if s.mem_id in aside]
+        graph_roots.append({"@type": "ItemList", "itemListElement": listed})
+    return read_product(Graph(graph_roots), page_url, expected_currency)
 
 
 def _owner(element: LexborNode, items: dict[int, Node]) -> LexborNode | None:
