@@ -390,3 +390,21 @@ def test_a_microdata_price_in_a_regular_price_class_is_read_when_it_is_the_only_
       71,91 \xe2\x82\xac</span>
       </div></div></div></body></html>"""
     assert _price(body, "https://shop.example.pt/p") == (Decimal("71.91"), "EUR")
+
+
+def test_a_sale_price_after_a_closed_strike_and_in_a_bold_class_is_not_crossed_out() -> None:
+    body = _jsonld(
+        {"@type": "Product", "offers": {"price": "20.97", "priceCurrency": "EUR"}}
+    ).replace(
+        b"<body></body>",
+        b'<body><td>Price: <strike>42.62 \xe2\x82\xac</strike> <span class="bold red">'
+        b"20.97 \xe2\x82\xac</span></td></body>",
+    )
+    assert _price(body, "https://shop.example.bg/p") == (Decimal("20.97"), "EUR")
+
+
+def test_a_crossed_out_number_without_a_currency_is_not_a_was_price() -> None:
+    body = _jsonld(_product("48.00")).replace(
+        b"<body></body>", b'<body><span class="old-reviews">48</span> reviews</body>'
+    )
+    assert _price(body) == (Decimal("48.00"), "USD")

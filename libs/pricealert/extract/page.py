@@ -23,6 +23,7 @@ class Page:
             body[bom:] if codec == "utf-8" else body[bom:].decode(codec, "replace")
         )
         self.body = body
+        self.codec = codec
         self.url = url
         self.headers = headers
         self.tree = LexborHTMLParser(source)
