@@ -9,7 +9,7 @@ PA := $(BIN)/pricealert
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: help install run demo test test-e2e test-fast lint typecheck format migrate \
-        test-extract bench bench-quick bench-extract bench-scrape bench-pipeline bench-workers bench-api bench-scale \
+        test-extract extraction-report bench bench-quick bench-extract bench-scrape bench-pipeline bench-workers bench-api bench-scale \
         monitoring-check infra-check backup-verify restore-drill restore-drill-rds db-maintenance audit \
         perf-report alert-review forecast chaos clean
 
@@ -55,6 +55,9 @@ demo: install ## The real stack, a moving demo shop, each signed alert as it arr
 test-e2e: install ## The four services as real processes (about 2 min)
 	scripts/ensure_services.sh
 	$(BIN)/pytest -q tests/e2e
+
+extraction-report: install ## Real-page extraction score beside extruct + lowest offer, CPU per page, suggest top-3 (ARGS=--update-ratchet)
+	$(BIN)/python -m scripts.extraction_report $(ARGS)
 
 bench-pipeline: install ## Scrape → evaluate → notify with every service running (JSON)
 	scripts/ensure_services.sh

@@ -47,6 +47,12 @@ class ApiSettings(PriceAlertSettings):
     max_body_bytes: int = 64 * 1024
     default_check_interval_seconds: int = 3600
     min_check_interval_seconds: int = 60
+    #: Page previews per minute per API key (each fetches a shop page), within the key's limit.
+    preview_limit_per_minute: int = 30
+    #: A preview's whole fetch, redirects included, in seconds.
+    preview_timeout_seconds: float = 15.0
+    #: Largest page a preview reads (bytes, after decompression).
+    preview_max_bytes: int = 5 * 1024 * 1024
     #: How often the business gauges are refreshed from PostgreSQL.
     business_metrics_interval_seconds: float = 30.0
 

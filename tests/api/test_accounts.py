@@ -99,7 +99,7 @@ async def test_a_verified_email_gets_a_new_key_by_a_token_that_works_once(
     assert replay.json()["code"] == "invalid_token"
 
 
-async def test_recovery_answers_alike_whether_or_not_the_address_has_a_verified_account(
+async def test_recovery_answers_alike_whether_or_not_the_address_has_an_account(
     client: httpx.AsyncClient, sign_up: SignUp, outbox: Outbox
 ) -> None:
     await _verified(client, sign_up, outbox)
@@ -118,8 +118,8 @@ async def test_recovery_answers_alike_whether_or_not_the_address_has_a_verified_
     assert answers[0] == answers[1] == answers[2]
     assert answers[0][0] == 202
     sent = await outbox.run()
-    assert [a.outcome for a in sent] == ["sent"]  # one token, to the verified address only
-    assert len(outbox.emails_to("unverified@example.com")) == 1  # its sign-up code only
+    assert [a.outcome for a in sent] == ["sent", "sent"]  # a token to each address's owner
+    assert len(outbox.emails_to("unverified@example.com")) == 2  # sign-up code, then token
     assert outbox.emails_to("nobody@example.com") == []
 
 
@@ -190,14 +190,26 @@ async def test_an_expired_recovery_token_gives_no_key(
     assert len(list(await db_session.scalars(select(ApiKey)))) == 1
 
 
-async def test_an_unverified_address_is_sent_no_recovery_token(
+async def test_the_owner_of_an_address_someone_signed_up_with_claims_the_account(
     client: httpx.AsyncClient, sign_up: SignUp, outbox: Outbox
 ) -> None:
-    await sign_up("lost@example.com")
-    await outbox.run()  # the sign-up code, never entered
-    await client.post("/v1/users/recover", json={"email": "lost@example.com"})
-    assert await outbox.run() == []
-    assert len(outbox.emails_to("lost@example.com")) == 1
+    squatter = await sign_up("victim@example.com")  # never verified: not their mailbox
+    await outbox.run()
+    retried = await client.post("/v1/users", json={"email": "victim@example.com"})
+    assert retried.status_code == 409  # the owner cannot simply sign up again...
+
+    await client.post("/v1/users/recover", json={"email": "victim@example.com"})
+    assert [a.outcome for a in await outbox.run()] == ["sent"]  # ...but gets a recovery link
+    token = outbox.token_for("victim@example.com")
+    claimed = await client.post("/v1/users/recover/confirm", json={"token": token})
+
+    assert claimed.status_code == 201, claimed.text
+    owner = {"Authorization": f"Bearer {claimed.json()['api_key']}"}
+    me = (await client.get("/v1/users/me", headers=owner)).json()
+    assert me["id"] == squatter.id
+    assert me["email_verified_at"] is not None  # the token proved the address
+    assert (await client.get("/v1/users/me", headers=squatter.auth)).status_code == 401
+    assert [k["revoked_at"] is None for k in await _keys(client, owner)] == [False, True]
 
 
 async def test_the_recovery_answer_is_given_before_any_account_is_looked_up(

@@ -124,6 +124,7 @@ def _stand_in_for_logging() -> str:
                 "Export": output["Export"],
             }
             for name, output in outputs.items()
+            if "Export" in output  # only exports reach other stacks
         },
     }
     return json.dumps(stand_in)

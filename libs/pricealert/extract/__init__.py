@@ -2,15 +2,24 @@
 
 `extract()` is a pure function over the response bytes, the page URL and the
 product's optional selectors; it does no I/O. It decodes the bytes
-(`encoding`), parses them once with selectolax's Lexbor backend, and shares that
-tree between the strategies, which are tried in this order, stopping at the
-first that yields a price:
+(`encoding`), parses them once with selectolax's Lexbor backend (`page`), and
+shares that tree between the strategies:
 
 1. the product's configured CSS selector (`selector`) — when configured it is
    the only source of the price;
 2. schema.org JSON-LD (`jsonld`);
-3. schema.org microdata (`items`, `microdata`), then RDFa (`rdfa`);
-4. OpenGraph / `product:price:*` meta tags (`meta`, `opengraph`).
+3. schema.org microdata (`items`, `microdata`), then RDFa (`rdfa`) — skipped
+   once an earlier one gave price, currency and stock;
+4. OpenGraph / `product:price:*` meta tags (`meta`, `opengraph`), always read
+   as a second opinion (it is cheap).
+
+Type and property names are matched in any case and spelling (`vocab`); offers,
+specifications and odd price shapes are read by `offers`. The price is then the
+first strategy's, unless the page contradicts it (`agree`): a price the page
+shows only crossed out is a was-price, and sources that disagree are settled by
+the amount the page shows with its currency, or give no price. A wrong price is
+worse than none. Pages without structured data get no guess: `suggest` ranks
+candidate selectors for a person to choose.
 
 Availability comes from the stock selector when one is configured, else from
 the machine-readable availability of the strategy that gave the price, else of
@@ -24,7 +33,8 @@ ISO 4217 codes by the rules in `currency`.
 Cost: on 130–310 KB shop pages the Lexbor parse is most of the CPU (about
 2 µs per KB of ordinary markup; a Shift_JIS or EUC-JP page pays as much again
 for Python's decoder), then the vendor-marker scan for block pages
-(~0.17 ms), then the strategies (≤ 0.1 ms each). A worker calls
+(~0.17 ms), then the strategies (≤ 0.1 ms each) and the was-price look in
+`agree` (~0.2 ms: one byte scan for the price's spellings). A worker calls
 `keep_parser_memory()` once at startup (see `memory`): without it glibc gives
 the parse tree's ~2 MB back to the kernel after every page and page-faults it
 in again on the next, which nearly doubled the cost. Lexbor reads UTF-8 bytes
@@ -35,18 +45,17 @@ expressions walk markup about twice as slowly as Lexbor builds the tree.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-
-from selectolax.lexbor import LexborHTMLParser
+from collections.abc import Callable, Mapping
 
 from pricealert.availability import Availability
+from pricealert.extract.agree import believe
 from pricealert.extract.block import strong_block_reason, weak_block_reason
-from pricealert.extract.currency import normalize_amount, page_currency, tld_of, to_iso
-from pricealert.extract.encoding import detect_encoding
+from pricealert.extract.currency import normalize_amount, to_iso
 from pricealert.extract.items import MICRODATA, RDFA, extract_items
 from pricealert.extract.jsonld import extract_jsonld
 from pricealert.extract.memory import keep_parser_memory
-from pricealert.extract.meta import extract_meta, meta_properties
+from pricealert.extract.meta import extract_meta
+from pricealert.extract.page import Page, clean
 from pricealert.extract.price_text import parse_price
 from pricealert.extract.result import Extraction, Found
 from pricealert.extract.selector import (
@@ -55,38 +64,15 @@ from pricealert.extract.selector import (
     stock_by_selector,
 )
 
-__all__ = ["Extraction", "InvalidSelector", "extract", "keep_parser_memory", "parse_price"]
-
-_JAPANESE_CODECS = frozenset({"cp932", "shift_jis", "euc_jp", "iso2022_jp", "euc_jis_2004"})
-
-
-class _Page:
-    """One parsed page and what is known about it, shared by the strategies."""
-
-    def __init__(self, body: bytes, url: str, headers: Mapping[str, str] | None) -> None:
-        codec, bom = detect_encoding(body, headers)
-        # Lexbor reads UTF-8 bytes itself; decoding to str first would only cost time.
-        source: bytes | str = (
-            body[bom:] if codec == "utf-8" else body[bom:].decode(codec, "replace")
-        )
-        self.body = body
-        self.url = url
-        self.tree = LexborHTMLParser(source)
-        html = self.tree.css_first("html")
-        self.lang = (html.attributes.get("lang") or "").strip() if html is not None else ""
-        self.japanese = (
-            self.lang.lower().startswith("ja") or tld_of(url) == "jp" or codec in _JAPANESE_CODECS
-        )
-        self.expected_currency = page_currency(url, self.lang) or ("JPY" if self.japanese else None)
-        title_node = self.tree.css_first("title")
-        self.html_title = _clean(title_node.text()) if title_node is not None else None
-        self._meta: dict[str, str] | None = None
-
-    @property
-    def meta(self) -> dict[str, str]:
-        if self._meta is None:
-            self._meta = meta_properties(self.tree)
-        return self._meta
+__all__ = [
+    "Extraction",
+    "InvalidSelector",
+    "Page",
+    "extract",
+    "extract_page",
+    "keep_parser_memory",
+    "parse_price",
+]
 
 
 def extract(
@@ -98,8 +84,14 @@ def extract(
     headers: Mapping[str, str] | None = None,
 ) -> Extraction:
     """Read price, currency, stock and title from a product page's bytes."""
-    page = _Page(body, url, headers)
-    reason = strong_block_reason(body, page.html_title, headers)
+    return extract_page(Page(body, url, headers), selector=selector, stock_selector=stock_selector)
+
+
+def extract_page(
+    page: Page, *, selector: str | None = None, stock_selector: str | None = None
+) -> Extraction:
+    """`extract` on a page already parsed (the preview shares it with `suggest`)."""
+    reason = strong_block_reason(page.body, page.html_title, page.headers)
     if reason is not None:
         return Extraction(None, None, None, None, "none", blocked=True, block_reason=reason)
 
@@ -115,15 +107,21 @@ def extract(
         if amount is not None:
             method = "selector"
             winner = Found(amount, currency, None, None)
-    for name, found, had in _strategies(page):
+    priced: list[tuple[str, Found]] = []
+    for name, step in _strategies(page):
+        if name != "opengraph" and priced and _settled(priced[0][1], stock, seen):
+            continue  # OpenGraph is always read: it is cheap, and a second opinion
+        found, had = step()
         had_product = had_product or had
         if found is None:
             continue
         seen.append(found)
-        if winner is None and not selector and found.price is not None:
-            winner, method = found, name
-        if winner is not None and _settled(winner, stock, seen):
-            break
+        if found.price is not None:
+            priced.append((name, found))
+    if not selector:
+        believed = believe(page, priced)
+        if believed is not None:
+            method, winner = believed
 
     if winner is None and not had_product and not page.meta:
         body_node = page.tree.body
@@ -139,13 +137,13 @@ def extract(
         currency = _fallback_currency(page, seen)
     price = normalize_amount(winner.price, currency) if winner and winner.price else None
     title = next((f.title for f in [winner, *seen] if f is not None and f.title), None)
-    title = title or _clean(page.meta.get("og:title")) or page.html_title
+    title = title or clean(page.meta.get("og:title")) or page.html_title
     return Extraction(price, currency if price is not None else None, stock, title, method)
 
 
-def _strategies(page: _Page) -> Iterator[tuple[str, Found | None, bool]]:
-    """Each strategy's result in order, computed only when asked for."""
-    steps: tuple[tuple[str, Callable[[], tuple[Found | None, bool]]], ...] = (
+def _strategies(page: Page) -> tuple[tuple[str, Callable[[], tuple[Found | None, bool]]], ...]:
+    """The strategies in order, each computed only when called."""
+    return (
         ("jsonld", lambda: extract_jsonld(page.tree, page.url, page.expected_currency)),
         (
             "microdata",
@@ -154,23 +152,20 @@ def _strategies(page: _Page) -> Iterator[tuple[str, Found | None, bool]]:
         ("rdfa", lambda: extract_items(page.tree, RDFA, page.url, page.expected_currency)),
         ("opengraph", lambda: _meta_step(page)),
     )
-    for name, step in steps:
-        found, had = step()
-        yield name, found, had
 
 
-def _meta_step(page: _Page) -> tuple[Found | None, bool]:
+def _meta_step(page: Page) -> tuple[Found | None, bool]:
     found = extract_meta(page.meta, page.expected_currency)
     return found, found is not None and found.price is not None
 
 
 def _settled(winner: Found, stock: Availability | None, seen: list[Found]) -> bool:
-    """Whether later strategies can add nothing: price, currency and stock are known."""
+    """Whether later schema.org strategies can add nothing: price, currency and stock known."""
     has_stock = stock is not None or any(f.availability is not None for f in [winner, *seen])
     return has_stock and winner.currency is not None
 
 
-def _fallback_currency(page: _Page, seen: list[Found]) -> str | None:
+def _fallback_currency(page: Page, seen: list[Found]) -> str | None:
     """A currency for a price that showed none: structured data's, then the page's."""
     for found in seen:
         if found.currency is not None:
@@ -179,7 +174,3 @@ def _fallback_currency(page: _Page, seen: list[Found]) -> str | None:
         if page.meta.get(key):
             return to_iso(page.meta[key], default=page.expected_currency)
     return page.expected_currency
-
-
-def _clean(text: str | None) -> str | None:
-    return " ".join(text.split()) or None if text else None

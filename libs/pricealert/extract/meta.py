@@ -4,7 +4,9 @@ The last strategy, and the weakest: meta tags describe the page as a whole.
 Shops emit price tags only on product pages, so a price tag present is read as
 the page's product's price. `product:sale_price:amount`,
 when present, is the price being charged and wins over `product:price:amount`;
-`product:original_price:*` is a was-price and is never read.
+`product:original_price:*` is a was-price and is never read. A bare
+`og:price` or `product:price` (no `:amount`) is read last, with the matching
+`:currency` tag or a symbol in its own text.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ _PRICE_KEYS = (
     ("product:sale_price:amount", "product:sale_price:currency"),
     ("product:price:amount", "product:price:currency"),
     ("og:price:amount", "og:price:currency"),
+    ("product:price", "product:price:currency"),
+    ("og:price", "og:price:currency"),
 )
 _STOCK_KEYS = ("product:availability", "og:availability")
 

@@ -30,13 +30,13 @@ from decimal import Decimal, InvalidOperation
 
 from pricealert.extract.currency import ZERO_DECIMAL, normalize_amount, to_iso
 
-_CUR = (
+CURRENCY = _CUR = (
     r"(?:(?<![A-Za-z])(?:US|CA|AU|NZ|HK|MX|NT|R|C|A|S)\$|\$|€|£|¥|₹|₩|₽|₺|₫|₱|₪|฿|円|元|zł|Kč"
     r"|(?<![A-Za-z])(?:zl|Ft|lei|kr\.?|Rs\.?|Fr\.|RMB|[A-Z]{3})(?![A-Za-z]))"
 )
 # A space groups digits only before exactly three digits ("1 234,56"), so that
 # "2 x 3" or "Qty 1 280円" do not merge into one number.
-_NUMBER = re.compile(r"(?<![\d.,])\d+(?:(?:[.,'’]|\s(?=\d{3}(?!\d)))\d+)*")
+NUMBER = re.compile(r"(?<![\d.,])\d+(?:(?:[.,'’]|\s(?=\d{3}(?!\d)))\d+)*")
 _PREFIX = re.compile(rf"({_CUR})\s*$")
 _UNIT = r"ポイント|pts?\b|points?\b|P還元|倍|%|個|点|件|回払い|回|ヶ月|か月|カ月|x\b|×"
 _TAX_AFTER = (
@@ -66,7 +66,8 @@ _INSTALMENT = re.compile(
     re.I,
 )
 _INSTALMENT_COUNT = re.compile(
-    rf"\d+\s*(?:x|×|回払い|回|parcelas?|installments?|raten?)\s*(?:de|of|da|von|à)?\s*(?:{_CUR})?\s*$",
+    rf"\d+\s*(?:x|×|回払い|回|parcelas?|(?:interest-free )?(?:installments?|payments?)|raten?)"
+    rf"\s*(?:de|of|da|von|à)?\s*(?:{_CUR})?\s*$",
     re.I,
 )
 _WAS = re.compile(
@@ -79,8 +80,11 @@ _UNIT_PRICE = re.compile(r"/\s*(?:kg|g|l|ml|100\s*g|100\s*ml|m)\b|per\s+(?:kg|10
 _TAX_IN = re.compile(
     r"税込|tax incl|incl\.? tax|inkl\.|incl\.? vat|inc\.? vat|\bttc\b|iva incl|brutto|含税", re.I
 )
-_TAX_EX = re.compile(
-    r"税抜|税別|本体価格|本体|excl\.?|ex\.? vat|zzgl|netto|\bht\b|\+\s*tax|\+\s*税|pre-tax", re.I
+TAX_EXCLUDED = _TAX_EX = re.compile(
+    r"税抜|税別|本体価格|本体|excl\.?|ex\.? vat|zzgl|netto|\bht\b|\+\s*tax|\+\s*税|pre-tax"
+    r"|ohne mwst|sans tva|hors tax|sin iva|senza iva|brez ddv|bez pdv|bez dph|bez vat|excl\.? btw"
+    r"|exkl\.? moms|ex\.? moms|ilman alv",
+    re.I,
 )
 _ARROW = re.compile(r"→|⇒|->|▶")
 _EXCLUDED_UNITS = frozenset(
@@ -155,7 +159,7 @@ def parse_price(
 
 def _candidates(text: str, default_currency: str | None) -> list[_Candidate]:
     found: list[_Candidate] = []
-    matches = list(_NUMBER.finditer(text))
+    matches = list(NUMBER.finditer(text))
     claimed_end = 0
     for index, match in enumerate(matches):
         start, end = match.span()
@@ -174,7 +178,7 @@ def _candidates(text: str, default_currency: str | None) -> list[_Candidate]:
         claimed_end = suffix.end()
         unit = suffix.group("unit") or ""
         context = before + text[end:claimed_end]
-        currency = to_iso(token, default=default_currency) if token else None
+        currency = to_iso(token, default=default_currency, in_text=True) if token else None
         if _ARROW.search(before) and found:
             found[-1].excluded = True  # "¥3,980 → ¥2,980": the first is the old price
         excluded = (

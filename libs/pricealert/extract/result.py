@@ -34,6 +34,16 @@ class Extraction:
         return in_stock_of(self.availability)
 
 
+class ShownText(str):
+    """A value read from an element's visible text (`26,00 €`), not from an attribute.
+
+    Such a value is written for people, so it is read as price text (any
+    grouping, a currency symbol before or after), not as a schema.org number.
+    """
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Offer:
     """One offer a page makes, as read from structured data (price may be missing)."""
@@ -46,9 +56,14 @@ class Offer:
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    """What one strategy found: possibly a price, possibly only availability."""
+    """What one strategy found: possibly a price, possibly only availability.
+
+    `by_url` says the price is the offer whose URL is the page's among offers
+    with different URLs: the page's own variant, the most specific a page says.
+    """
 
     price: Decimal | None
     currency: str | None
     availability: Availability | None
     title: str | None
+    by_url: bool = False

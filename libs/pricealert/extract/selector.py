@@ -19,8 +19,7 @@ from pricealert.availability import Availability
 from pricealert.errors import InvalidInput
 from pricealert.extract.price_text import parse_price
 from pricealert.extract.stock import text_availability
-
-_STRUCK = frozenset({"del", "s", "strike"})
+from pricealert.extract.text import visible_text
 
 
 class InvalidSelector(InvalidInput):
@@ -45,7 +44,7 @@ def price_by_selector(
     node = select_first(tree, selector)
     if node is None:
         return None, None
-    shown = parse_price(_visible_text(node), default_currency=default_currency, japanese=japanese)
+    shown = parse_price(visible_text(node), default_currency=default_currency, japanese=japanese)
     attributes = node.attributes
     for attribute in ("content", "data-price", "value"):
         raw = attributes.get(attribute)
@@ -70,21 +69,4 @@ def stock_by_selector(tree: LexborHTMLParser, selector: str) -> Availability | N
             found = text_availability(raw)
             if found is not None:
                 return found
-    return text_availability(_visible_text(node))
-
-
-def _visible_text(node: LexborNode) -> str:
-    """Text of `node` without struck-through parts, with spaces between elements."""
-    parts: list[str] = []
-    _collect_text(node, parts)
-    return " ".join(part for part in parts if part)
-
-
-def _collect_text(node: LexborNode, parts: list[str]) -> None:
-    child = node.child
-    while child is not None:
-        if child.is_text_node:
-            parts.append((child.text_content or "").strip())
-        elif child.is_element_node and child.tag not in _STRUCK and child.tag != "script":
-            _collect_text(child, parts)
-        child = child.next
+    return text_availability(visible_text(node))

@@ -38,7 +38,7 @@ SELECT gen_random_uuid(), u.id,
 FROM app_user AS u
 """
 _PRODUCTS = """
-INSERT INTO product (url, domain, check_interval_seconds, status, price, currency, in_stock,
+INSERT INTO product (url, domain, check_interval_seconds, status, price, currency, availability,
                      title, next_check_at, last_checked_at, last_changed_at, last_result,
                      created_at, updated_at)
 SELECT 'https://' || d.domain || '/item/' || p, d.domain, 3600 * (1 + p % 6),
@@ -58,12 +58,13 @@ CROSS JOIN LATERAL (
 """
 # Each product gets history_rows / products rows; yen prices are whole, others have cents.
 _HISTORY = """
-INSERT INTO price_history (product_id, price, currency, in_stock, first_seen_at, last_seen_at,
-                           checks, suspicious, evaluated_at)
+INSERT INTO price_history (product_id, price, currency, availability, first_seen_at,
+                           last_seen_at, checks, suspicious, evaluated_at)
 SELECT p.id,
        CASE WHEN p.currency = 'JPY' THEN (1000 + (p.id * 31 + n * 17) % 9000)::numeric
             ELSE round(((1000 + (p.id * 31 + n * 17) % 9000) / 100.0)::numeric, 2) END,
-       p.currency, n % 11 <> 0,
+       p.currency,
+       CASE WHEN n % 11 = 0 THEN 'OutOfStock' WHEN n % 13 = 0 THEN 'PreOrder' ELSE 'InStock' END,
        timestamptz '2025-03-01 00:00:00+00' + (n * interval '6 hours'),
        timestamptz '2025-03-01 00:00:00+00' + (n * interval '6 hours') + interval '5 hours',
        1 + n % 6, n % 499 = 0,
@@ -73,8 +74,8 @@ CROSS JOIN generate_series(1, $1) AS n
 """
 _CURRENT = """
 UPDATE product AS p
-   SET price = h.price, in_stock = h.in_stock, last_changed_at = h.first_seen_at
-  FROM (SELECT DISTINCT ON (product_id) product_id, price, in_stock, first_seen_at
+   SET price = h.price, availability = h.availability, last_changed_at = h.first_seen_at
+  FROM (SELECT DISTINCT ON (product_id) product_id, price, availability, first_seen_at
           FROM price_history ORDER BY product_id, first_seen_at DESC) AS h
  WHERE h.product_id = p.id
 """
@@ -186,7 +187,8 @@ async def seed(conn: Any, history_rows: int) -> SeedPlan:
 
 #: A write as the scraper makes one: a new history row for an existing product, now.
 LIVE_WRITE = """
-INSERT INTO price_history (product_id, price, currency, in_stock, first_seen_at, last_seen_at)
-SELECT id, 1234, currency, true, now(), now() FROM product ORDER BY id LIMIT 1
+INSERT INTO price_history (product_id, price, currency, availability, first_seen_at,
+                           last_seen_at)
+SELECT id, 1234, currency, 'InStock', now(), now() FROM product ORDER BY id LIMIT 1
 RETURNING first_seen_at
 """

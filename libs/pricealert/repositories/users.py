@@ -113,12 +113,6 @@ class UserRepository:
         await self.session.refresh(row)
         return row, key
 
-    async def list_keys(self, user_id: uuid.UUID) -> list[ApiKey]:
-        rows = await self.session.scalars(
-            select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.created_at, ApiKey.id)
-        )
-        return list(rows)
-
     async def list_keys_page(
         self, user_id: uuid.UUID, cursor: str | None, limit: int
     ) -> Page[ApiKey]:
@@ -188,13 +182,15 @@ class UserRepository:
         """The user with this email, verified or not."""
         return await self.session.scalar(select(User).where(User.email == email.strip().lower()))
 
-    async def verified_user_by_email(self, email: str) -> User | None:
-        """The user with this email, if they have verified it."""
-        return await self.session.scalar(
-            select(User).where(
-                User.email == email.strip().lower(), User.email_verified_at.is_not(None)
-            )
+    async def revoke_all_keys(self, user_id: uuid.UUID, now: datetime) -> int:
+        """Revoke every live key of the user (an account claimed by its address's owner)."""
+        result = await self.session.execute(
+            update(ApiKey)
+            .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
         )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def authenticate(self, key: str, now: datetime) -> Principal | None:
         """The principal of a live key (not revoked, not expired), or None."""

@@ -30,6 +30,7 @@ from pricealert.repositories.prices import PriceRepository
 from pricealert.repositories.products import ProductRepository, WatchedProduct
 from pricealert.urls import normalise_url
 from services.api.deps import CurrentPrincipal, RedisDep, SessionDep, SettingsDep
+from services.api.products import preview
 from services.api.products.schemas import (
     CheckQueued,
     PriceHistoryOut,
@@ -273,3 +274,7 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
             rule="timezone_aware",
         )
     return value
+
+
+# POST /products/preview lives in its own module: it fetches a page, which nothing else here does.
+router.include_router(preview.router)

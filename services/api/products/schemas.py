@@ -100,3 +100,50 @@ class PriceStatsOut(ResponseModel):
 
 class CheckQueued(ResponseModel):
     status: str = "queued"
+
+
+# --- preview (POST /v1/products/preview): read a page before watching it ---
+
+
+class PreviewRequest(RequestModel):
+    url: str = Field(max_length=4096, description="The product page (http or https).")
+    selector: str | None = Field(
+        default=None, max_length=500, description="A CSS selector of the price to try."
+    )
+    stock_selector: str | None = Field(
+        default=None, max_length=500, description="A CSS selector of the stock words to try."
+    )
+
+    _selectors = field_validator("selector", "stock_selector")(_valid_selector)
+
+
+class CandidateOut(ResponseModel):
+    selector: str = Field(description="Selects exactly this element first (robust form).")
+    text: str = Field(description="What the element shows today.")
+    score: float
+    reasons: list[str] = Field(description="Why it ranked where it did.")
+    price: Decimal | None = Field(default=None, description="Price candidates: decimal string.")
+    currency: str | None = None
+    availability: str | None = Field(
+        default=None, description="Stock candidates: the schema.org availability the words mean."
+    )
+
+
+class SuggestionsOut(ResponseModel):
+    price: list[CandidateOut]
+    stock: list[CandidateOut]
+
+
+class PreviewOut(ResponseModel):
+    url: str = Field(description="The URL as it would be watched (normalised).")
+    final_url: str = Field(description="Where the page was read, after redirects.")
+    status: int
+    price: Decimal | None = Field(description="Decimal string, in `currency`; null if none.")
+    currency: str | None
+    availability: str | None = Field(description="schema.org ItemAvailability name, or null.")
+    in_stock: bool | None
+    title: str | None
+    method: str = Field(description="selector, jsonld, microdata, rdfa, opengraph or none.")
+    blocked: bool = Field(description="The shop served a captcha or bot wall.")
+    block_reason: str | None
+    suggestions: SuggestionsOut = Field(description="Ranked selectors; never applied by itself.")

@@ -5,7 +5,9 @@ account, and after the answer: finds the account (or makes one, with no key: the
 is what proves the address), issues a one-time `sign_in` token and has the notifier mail
 it as a link to the web UI (`PRICEALERT_WEB_BASE_URL`). `POST /v1/sign-in/confirm
 {"token"}` redeems it once: the address is verified (and the user's email channels to
-it, releasing what they held), and a *session* key is made, expiring after
+it, releasing what they held) — and, as for key recovery, an account whose address was
+never verified is claimed by the link's reader: every key made before (by whoever signed
+up with the address) is revoked — and a *session* key is made, expiring after
 `PRICEALERT_SESSION_KEY_TTL_HOURS`. Revoking a session key (signing out) is always
 allowed and session keys never count as the last working key: a new link signs in again.
 """
@@ -18,10 +20,9 @@ from fastapi import APIRouter, BackgroundTasks, FastAPI, Request, status
 
 from pricealert.db import session_scope
 from pricealert.logging import get_logger
-from pricealert.queues import SendOneTimeToken, deliveries, enqueue_after_commit
+from pricealert.queues import SendOneTimeToken, enqueue_after_commit
 from pricealert.repositories.tokens import Redeemed, TokenRepository
 from pricealert.repositories.users import UserRepository
-from pricealert.repositories.verification import VerificationRepository
 from pricealert.tokens import parse_token
 from services.api.deps import RedisDep, SessionDep, SettingsDep
 from services.api.middleware import client_address
@@ -34,7 +35,7 @@ from services.api.sessions.schemas import (
 )
 from services.api.users.endpoints import InvalidToken
 from services.api.users.schemas import ApiKeyOut, UserOut
-from services.api.users.verification import address_bucket
+from services.api.users.verification import address_bucket, verify_and_release
 
 router = APIRouter(prefix="/sign-in", tags=["sessions"])
 _security_log = get_logger("pricealert.security")
@@ -109,19 +110,23 @@ async def confirm_sign_in(
         _security_log.warning("sign_in.refused", category="security")
         raise invalid
     token = redemption.token
-    verifications = VerificationRepository(session)
-    channel_ids = await verifications.verify_address(token.user_id, "email", token.address, now)
-    released = await verifications.release_held(channel_ids, now)
-    for job in deliveries([str(n) for n in released.pending]):
-        enqueue_after_commit(session, redis, job)
     users = UserRepository(session)
+    user = await users.get_user(token.user_id)
+    if user.email_verified_at is None:
+        revoked = await users.revoke_all_keys(user.id, now)
+        if revoked:
+            _security_log.warning(
+                "account.claimed", category="security", user_id=str(user.id), keys_revoked=revoked
+            )
+    await verify_and_release(
+        session, redis, user.id, "email", token.address, now, purpose="sign_in"
+    )
     row, key = await users.create_key(
         token.user_id,
         name=body.name or "web sign-in",
         expires_at=now + timedelta(hours=settings.session_key_ttl_hours),
         kind="session",
     )
-    user = await users.get_user(token.user_id)
     await session.refresh(user)
     _security_log.info(
         "sign_in.confirmed", category="security", user_id=str(token.user_id), key_id=str(row.id)

@@ -38,6 +38,7 @@ from services.api.users.verification import (
     address_bucket,
     redeem_code,
     send_code,
+    verify_and_release,
 )
 
 router = APIRouter(tags=["users"])
@@ -193,8 +194,12 @@ async def recover(
     settings: SettingsDep,
     background: BackgroundTasks,
 ) -> RecoveryAccepted:
-    """Lost every key? A one-time recovery token is mailed to the account's address, if it
-    is verified. The answer is the same whether or not the address has an account."""
+    """Lost every key? A one-time recovery token is mailed to the account's address. The
+    answer is the same whether or not the address has an account.
+
+    Redeeming it proves the address: an account whose address was never verified (someone
+    may have signed up with an address that is not theirs) is claimed by the address's
+    owner — verified, its other keys revoked."""
     email = str(body.email).strip().lower()
     await enforce(
         request, f"recover:{client_address(request.scope)}", settings.recovery_limit_per_hour,
@@ -212,9 +217,9 @@ async def recover(
 async def _issue_recovery_token(app: FastAPI, email: str) -> None:
     try:
         async with session_scope(app.state.sessionmaker) as session:
-            user = await UserRepository(session).verified_user_by_email(email)
+            user = await UserRepository(session).user_by_email(email)
             if user is None:
-                _security_log.info("recovery.no_verified_account", category="security")
+                _security_log.info("recovery.no_account", category="security")
                 return
             token = await TokenRepository(session).issue(
                 purpose="key_recovery", user_id=user.id, via="email", address=user.email,
@@ -233,10 +238,16 @@ async def _issue_recovery_token(app: FastAPI, email: str) -> None:
     "/users/recover/confirm", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated
 )
 async def confirm_recovery(
-    body: RecoveryConfirm, request: Request, session: SessionDep, settings: SettingsDep
+    body: RecoveryConfirm,
+    request: Request,
+    session: SessionDep,
+    redis: RedisDep,
+    settings: SettingsDep,
 ) -> ApiKeyCreated:
     """Redeem a recovery token: a new API key, shown once. Your other keys are left as they
-    were (revoke any you think leaked, with the new key)."""
+    were (revoke any you think leaked, with the new key) — unless the account's address was
+    never verified: then the token proves it is yours, the address is verified and every
+    other key is revoked (whoever signed up with your address loses the account)."""
     await enforce(
         request, f"recover-confirm:{client_address(request.scope)}",
         settings.recovery_limit_per_hour, 3600,
@@ -253,9 +264,17 @@ async def confirm_recovery(
         _security_log.warning("recovery.refused", category="security")
         raise invalid
     user_id = redemption.token.user_id
-    row, key = await UserRepository(session).create_key(
-        user_id, name=f"recovered {now:%Y-%m-%d %H:%M} UTC"
-    )
+    users = UserRepository(session)
+    user = await users.get_user(user_id)
+    if user.email_verified_at is None:
+        revoked = await users.revoke_all_keys(user_id, now)
+        await verify_and_release(
+            session, redis, user_id, "email", user.email, now, purpose="key_recovery"
+        )
+        _security_log.warning(
+            "account.claimed", category="security", user_id=str(user_id), keys_revoked=revoked
+        )
+    row, key = await users.create_key(user_id, name=f"recovered {now:%Y-%m-%d %H:%M} UTC")
     _security_log.info(
         "api_key.recovered", category="security", user_id=str(user_id), key_id=str(row.id)
     )

@@ -120,6 +120,30 @@ async def send_code(
     return token
 
 
+async def verify_and_release(
+    session: AsyncSession,
+    redis: ArqRedis,
+    user_id: uuid.UUID,
+    via: str,
+    address: str,
+    now: datetime,
+    *,
+    purpose: str,
+) -> Released:
+    """Mark `address` proven for the user and queue the deliveries it releases (after
+    commit); what a redeemed code, or a redeemed recovery link, proves."""
+    verifications = VerificationRepository(session)
+    channel_ids = await verifications.verify_address(user_id, via, address, now)
+    released = await verifications.release_held(channel_ids, now)
+    for job in deliveries([str(n) for n in released.pending]):
+        enqueue_after_commit(session, redis, job)
+    _security_log.info(
+        "verification.verified", category="security", purpose=purpose, via=via,
+        channels=len(channel_ids), released=len(released.pending), expired=released.expired,
+    )  # fmt: skip
+    return released
+
+
 async def redeem_code(
     sessionmaker: async_sessionmaker[AsyncSession],
     redis: ArqRedis,
@@ -144,16 +168,9 @@ async def redeem_code(
         )
         token = redemption.token
         if redemption.outcome is Redeemed.OK and token is not None:
-            verifications = VerificationRepository(session)
-            channel_ids = await verifications.verify_address(user_id, token.via, token.address, now)
-            released = await verifications.release_held(channel_ids, now)
-            for job in deliveries([str(n) for n in released.pending]):
-                enqueue_after_commit(session, redis, job)
-            _security_log.info(
-                "verification.verified", category="security", purpose=purpose, via=token.via,
-                channels=len(channel_ids), released=len(released.pending),
-                expired=released.expired,
-            )  # fmt: skip
+            released = await verify_and_release(
+                session, redis, user_id, token.via, token.address, now, purpose=purpose
+            )
             return Verified(now, len(released.pending), released.expired)
     outcome = redemption.outcome
     if outcome is Redeemed.WRONG:
