@@ -79,15 +79,37 @@ async def test_a_link_works_once(client: httpx.AsyncClient, outbox: Outbox) -> N
     assert "ask for a new one" in replay.json()["detail"]
 
 
+async def _verified_alice(client: httpx.AsyncClient, sign_up: SignUp, outbox: Outbox) -> ApiUser:
+    alice = await sign_up("alice@example.com")
+    await outbox.run()
+    code = outbox.code_for("alice@example.com")
+    verified = await client.post("/v1/users/me/verify", json={"code": code}, headers=alice.auth)
+    assert verified.status_code == 200, verified.text
+    return alice
+
+
 async def test_an_existing_account_keeps_its_settings_and_gets_an_english_link(
-    client: httpx.AsyncClient, alice: ApiUser, outbox: Outbox
+    client: httpx.AsyncClient, sign_up: SignUp, outbox: Outbox
 ) -> None:
+    alice = await _verified_alice(client, sign_up, outbox)
     session = await _signed_in(
         client, outbox, "alice@example.com", locale="ja", time_zone="Asia/Tokyo"
     )
     assert session["user"]["id"] == alice.id
     assert (session["user"]["locale"], session["user"]["time_zone"]) == (None, "UTC")
     assert outbox.emails_to("alice@example.com")[-1]["Subject"] == "Sign in to PriceAlert"
+
+
+async def test_an_unverified_account_is_claimed_by_the_links_reader(
+    client: httpx.AsyncClient, alice: ApiUser, outbox: Outbox
+) -> None:
+    """Someone signed up with Alice's address: her sign-in link proves the mailbox is
+    hers, and the keys made before it stop working."""
+    session = await _signed_in(client, outbox, "alice@example.com")
+    assert session["user"]["id"] == alice.id
+    assert (await client.get("/v1/users/me", headers=alice.auth)).status_code == 401
+    me = await client.get("/v1/users/me", headers=_bearer(session["api_key"]))
+    assert me.json()["email_verified_at"] is not None
 
 
 async def test_the_link_verifies_the_address_and_releases_what_email_channels_held(
@@ -103,12 +125,14 @@ async def test_the_link_verifies_the_address_and_releases_what_email_channels_he
     )
     assert verified is not None
     user = await db_session.scalar(select(User).where(User.email == "alice@example.com"))
-    assert user is not None and user.email_verified_at is not None
+    assert user is not None
+    assert user.email_verified_at is not None
 
 
 async def test_sessions_are_listed_apart_and_never_count_as_the_last_working_key(
-    client: httpx.AsyncClient, alice: ApiUser, outbox: Outbox
+    client: httpx.AsyncClient, sign_up: SignUp, outbox: Outbox
 ) -> None:
+    alice = await _verified_alice(client, sign_up, outbox)
     session = await _signed_in(client, outbox, "alice@example.com")
     keys = (await client.get("/v1/api-keys", headers=alice.auth)).json()["items"]
     assert sorted(k["kind"] for k in keys) == ["api", "session"]
@@ -148,7 +172,7 @@ async def test_sign_in_answers_alike_and_is_limited_per_address(
 
 
 async def test_bad_preferences_are_refused_with_the_field_named(
-    client: httpx.AsyncClient, alice: ApiUser, sign_up: SignUp
+    client: httpx.AsyncClient, alice: ApiUser
 ) -> None:
     bad_zone = await client.patch(
         "/v1/users/me", json={"time_zone": "Mars/Olympus"}, headers=alice.auth

@@ -29,7 +29,7 @@ async def activity(
     )
     template = "activity_rows.html" if fragment else "activity.html"
     return visit.render(
-        template, notifications=page["items"], next_cursor=page["next_cursor"], status_filter=status,
-        statuses=STATUSES, channel_names={c["id"]: c for c in channels}, done=done,
-        first_page=not cursor,
+        template, notifications=page["items"], next_cursor=page["next_cursor"],
+        status_filter=status, statuses=STATUSES, channel_names={c["id"]: c for c in channels},
+        done=done, first_page=not cursor,
     )  # fmt: skip
