@@ -119,6 +119,11 @@ def install_error_pages(app: FastAPI) -> None:
             return visit.render("error.html", status=503, reason="unavailable")
         return visit.render("error.html", status=exc.status, reason="refused", detail=exc.detail)
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # A bug of ours: logged with its traceback (by the middleware), never shown.
+        return _visit(request).render("error.html", status=500, reason="unavailable")
+
     @app.exception_handler(404)
     async def not_found(request: Request, exc: Exception) -> Response:
         return _visit(request).render("error.html", status=404, reason="not_found")

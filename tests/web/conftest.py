@@ -10,8 +10,10 @@ driven by Playwright.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,9 +21,15 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from sqlalchemy import select
+from playwright.async_api import Browser, ConsoleMessage, Page, Response, async_playwright
 
+from pricealert.http import GuardedClient
+from pricealert.models import Product
 from services.api.main import create_app as create_api
+from services.scraper.check import ProductCheck
+from services.scraper.fetch import ShopFetcher
+from services.scraper.settings import ScraperSettings
 from services.api.settings import ApiSettings
 from services.web.main import create_app as create_web
 from services.web.settings import WebSettings
@@ -47,14 +55,35 @@ class WebUnderTest:
     web_app: FastAPI
     outbox: Outbox
 
-    async def sign_in_link(self, email: str) -> str:
-        """Send the queued sign-in email (as the notifier would) and read its link."""
-        await self.outbox.run()
+    async def sign_in_link(self, email: str, within: float = 10.0) -> str:
+        """Send the queued sign-in email (as the notifier would) and read its link. The API
+        issues the token after answering, so this waits for it."""
+        before = len(self.outbox.emails_to(email))
+        deadline = time.monotonic() + within
+        while len(self.outbox.emails_to(email)) <= before:
+            assert time.monotonic() < deadline, f"no sign-in email to {email}"
+            await self.outbox.run()
+            await asyncio.sleep(0.05)
         texts = [_text(m) for m in self.outbox.emails_to(email)]
-        assert texts, f"no email to {email}"
         match = LINK.search(texts[-1])
         assert match, texts[-1]
         return match.group(1)
+
+    async def check_products(self) -> list[str]:
+        """Check every product now, as the scraper would (it does not run here)."""
+        settings = ScraperSettings(
+            environment="test", fetch_allowed_hosts=["127.0.0.1"], respect_robots=False,
+            per_domain_delay_seconds=0.0,
+        )  # fmt: skip
+        sessionmaker = self.api_app.state.sessionmaker
+        async with sessionmaker() as session:
+            ids = list(await session.scalars(select(Product.id).order_by(Product.id)))
+        async with GuardedClient.from_settings(settings) as client:
+            check = ProductCheck(
+                sessionmaker, self.api_app.state.redis,
+                ShopFetcher(client, settings.fetch_policy()), settings,
+            )  # fmt: skip
+            return [await check.run(product_id) for product_id in ids]
 
 
 def _text(message: Any) -> str:
@@ -102,13 +131,24 @@ async def browser() -> AsyncIterator[Browser]:
 
 @dataclass
 class Console:
-    """What the page said on its console: errors fail the test that opened it."""
+    """What the page said on its console: errors fail the test that opened it. A page
+    answered 4xx on purpose (a form sent back with its errors: 422) is what the test looks
+    at, not an error; a failed image, script or fetch is."""
 
     errors: list[str] = field(default_factory=list)
+    documents: set[str] = field(default_factory=set)
 
     def record(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.errors.append(message.text)
+        if message.type != "error":
+            return
+        failed_url = message.location.get("url", "")
+        if message.text.startswith("Failed to load resource") and failed_url in self.documents:
+            return
+        self.errors.append(f"{message.text} ({failed_url})")
+
+    def response(self, response: Response) -> None:
+        if response.request.resource_type == "document" and 400 <= response.status < 500:
+            self.documents.add(response.url)
 
 
 @pytest.fixture
@@ -120,6 +160,7 @@ async def console() -> Console:
 async def page(browser: Browser, console: Console) -> AsyncIterator[Page]:
     context = await browser.new_context(locale="en-US", timezone_id="Asia/Tokyo")
     opened = await context.new_page()
+    opened.on("response", console.response)
     opened.on("console", console.record)
     opened.on("pageerror", lambda error: console.errors.append(str(error)))
     opened.on("dialog", lambda dialog: dialog.accept())

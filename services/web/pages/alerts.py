@@ -51,7 +51,7 @@ def _alert_body(fields: dict[str, list[str]], kind: str) -> dict[str, Any]:
 
 @router.get("/alerts")
 async def alerts_page(visit: SignedInDep, done: str = "") -> Response:
-    return visit.render("alerts.html", done=done, alert_form={}, errors={}, **await _lists(visit))
+    return visit.render("alerts.html", done=done, new_alert={}, errors={}, **await _lists(visit))
 
 
 @router.post("/alerts")
@@ -77,7 +77,7 @@ async def create_alert(visit: SignedInDep) -> Response:
             "alerts.html",
             status=error.status,
             done="",
-            alert_form=form,
+            new_alert=form,
             errors=errors,
             **await _lists(visit),
         )

@@ -166,5 +166,6 @@ async def save_settings(visit: SignedInDep) -> Response:
     assert visit.session is not None
     visit.session = replace(visit.session, time_zone=me["time_zone"], locale=me["locale"])
     visit.cookies[SESSION_COOKIE] = visit.codec.seal(visit.session)
-    visit.cookies[LANG_COOKIE] = None
+    if me["locale"]:
+        visit.cookies[LANG_COOKIE] = me["locale"]
     return visit.redirect("/settings?done=saved")

@@ -132,7 +132,7 @@ async def product_page(
 ) -> Response:
     view = await product_view(visit, product_id)
     days = days if days in CHART_DAYS else 90
-    return visit.render("product.html", done=done, days=days, alert_form={}, errors={}, **view)
+    return visit.render("product.html", done=done, days=days, new_alert={}, errors={}, **view)
 
 
 @router.get("/products/{product_id}/chart.svg")
