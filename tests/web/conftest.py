@@ -21,16 +21,16 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
 from playwright.async_api import Browser, ConsoleMessage, Page, Response, async_playwright
+from sqlalchemy import select
 
 from pricealert.http import GuardedClient
 from pricealert.models import Product
 from services.api.main import create_app as create_api
+from services.api.settings import ApiSettings
 from services.scraper.check import ProductCheck
 from services.scraper.fetch import ShopFetcher
 from services.scraper.settings import ScraperSettings
-from services.api.settings import ApiSettings
 from services.web.main import create_app as create_web
 from services.web.settings import WebSettings
 from tests.api.outbox import Outbox, aws, smtp
