@@ -32,6 +32,8 @@ _BUILTIN = (
     "pricealert.cli.maintenance",  # `db maintenance`, `perf report`, `alert review`, `audit`
     "pricealert.cli.slo",
     "pricealert.cli.chaos",  # chaos experiments (ops plan 9.4)
+    "pricealert.cli.servers",  # development PostgreSQL and Redis (`make run`, `make stop`)
+    "pricealert.cli.demo",  # the demo shop and webhook receiver (README walk-through)
 )
 
 
