@@ -143,7 +143,7 @@ def json_formatter(json_output: bool = True) -> logging.Formatter:
     else:
         tail = [
             _console_shape,
-            structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty(), pad_event=24),
+            structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty()),
         ]
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_PRE_CHAIN,
