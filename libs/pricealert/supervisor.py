@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import fcntl
 import os
 import secrets
@@ -37,11 +36,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
-
-import httpx
+from typing import TYPE_CHECKING, Final
 
 from pricealert.logging import get_logger
+
+if TYPE_CHECKING:
+    import httpx
 
 SERVICES: Final = ("api", "scraper", "evaluator", "notifier")
 #: Each worker's /metrics port: base + offset, + 100 per extra instance.
@@ -153,6 +153,8 @@ def _die_with(parent: int) -> Callable[[], None] | None:
     """A preexec function asking Linux to SIGTERM the child when `parent` dies."""
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes  # only the supervisor needs it
+
     libc = ctypes.CDLL(None, use_errno=True)
 
     def preexec() -> None:
@@ -290,6 +292,8 @@ class Supervisor:
             self._ready_changed.clear()
             await self._ready_changed.wait()
         if any(c.service == "api" for c in self.children):
+            import httpx  # here: workers import this module for notify_ready, and start faster
+
             async with httpx.AsyncClient(timeout=2.0) as client:
                 while not await _answers_ready(client, f"{self.api_url}/readyz"):  # noqa: ASYNC110 - HTTP polling has no event
                     await asyncio.sleep(0.2)
@@ -356,6 +360,8 @@ class Supervisor:
 
 
 async def _answers_ready(client: httpx.AsyncClient, url: str) -> bool:
+    import httpx
+
     try:
         return (await client.get(url)).status_code == 200
     except httpx.HTTPError:
