@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import secrets
 import signal
@@ -294,6 +295,7 @@ class Supervisor:
         if any(c.service == "api" for c in self.children):
             import httpx  # here: workers import this module for notify_ready, and start faster
 
+            logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per poll
             async with httpx.AsyncClient(timeout=2.0) as client:
                 while not await _answers_ready(client, f"{self.api_url}/readyz"):  # noqa: ASYNC110 - HTTP polling has no event
                     await asyncio.sleep(0.2)
