@@ -27,7 +27,8 @@ help: ## List the targets
 
 $(STAMP): pyproject.toml
 	@echo "First run: creating .venv and installing PriceAlert and its tools (about two minutes)"
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	  echo "make: '$(PYTHON) -m venv' failed; Debian and Ubuntu ship it apart: apt-get install python3-venv" >&2; exit 1; }
 	$(BIN)/pip install --quiet --upgrade pip wheel setuptools
 	$(BIN)/pip install --quiet -e '.[dev,local]'
 	@rm -f $(VENV)/.installed-*; touch $@
