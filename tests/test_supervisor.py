@@ -3,6 +3,7 @@ stops (instead of restarting forever) when a child cannot start. Real processes 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -73,9 +74,13 @@ class Run:
     def said(self) -> str:
         return self.stderr.read_text(errors="replace")
 
+    def logged(self) -> str:
+        return self.stdout.read_text(errors="replace")
+
     def wait_said(self, text: str) -> None:
+        """Wait for `text` on stderr or in the log (`supervisor.ready` carries the summary)."""
         deadline = time.monotonic() + DEADLINE_SECONDS
-        while text not in self.said():
+        while text not in self.said() + self.logged():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(
                     f"no {text!r} (exit {self.process.poll()}):\n{self.said()}\n"
@@ -124,7 +129,8 @@ def _alive(pids: list[int]) -> list[int]:
 def test_a_second_run_says_another_is_running_and_exits(
     run_env: dict[str, str], tmp_path: Path
 ) -> None:
-    first = Run(run_env, tmp_path)
+    """With logs for a person (as on a terminal), ready is said in a plain sentence."""
+    first = Run({**run_env, "PRICEALERT_LOG_FORMAT": "console"}, tmp_path)
     try:
         first.wait_said(READY)
         second = subprocess.run(
@@ -140,6 +146,7 @@ def test_a_second_run_says_another_is_running_and_exits(
 
     api = f"http://127.0.0.1:{run_env['PRICEALERT_API_PORT']}"
     assert f"API ready on {api} — {READY} (Ctrl-C stops them)" in first.said()
+    assert not first.logged().startswith("{")  # console lines, not JSON
     assert second.returncode == 2
     assert second.stderr.strip() == (
         f"error: already_running: another PriceAlert is running (pid {first.process.pid}); "
@@ -153,6 +160,10 @@ def test_children_die_with_a_sigkilled_supervisor_and_then_a_new_run_starts(
 ) -> None:
     first = Run(run_env, tmp_path)
     first.wait_said(READY)
+    # JSON logs (not a terminal): every line stays JSON; the ready event carries the summary.
+    assert first.said() == ""
+    ready = [json.loads(line) for line in first.logged().splitlines() if "supervisor.ready" in line]
+    assert ready[0]["summary"].endswith(READY)
     children = first.children()
     assert len(children) == 4
 
@@ -261,8 +272,8 @@ def test_a_child_that_cannot_start_stops_the_run_instead_of_restarting_forever(
         run.stop()
 
     assert run.process.returncode == 78
-    assert "scraper-0 cannot start" in run.said()
     log = run.stdout.read_text()
+    assert '"message": "process.cannot_start", ' in log
     assert log.count('"message": "process.started"') == 1  # never restarted
     assert '"error": "schema_outdated"' in log
     assert "Traceback" not in log + run.said()

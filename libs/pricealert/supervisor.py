@@ -18,8 +18,9 @@ period are killed.
   (`pricealert.worker.EXIT_CANNOT_START`, after one line naming it): everything
   stops and the supervisor exits 78, instead of restarting it forever.
 - **Ready, in words**: once `/readyz` answers 200 and every worker has said
-  READY (a datagram on `PRICEALERT_READY_SOCKET`), it prints "API ready on
-  http://… — scraper, evaluator, notifier running" on stderr.
+  READY (a datagram on `PRICEALERT_READY_SOCKET`), it logs `supervisor.ready`
+  with the summary "API ready on http://… — scraper, evaluator, notifier
+  running", and, when the logs are for a person (console), prints it on stderr.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from pricealert.logging import get_logger
+from pricealert.logging import get_logger, use_json
 
 if TYPE_CHECKING:
     import httpx
@@ -301,7 +302,7 @@ class Supervisor:
                     await asyncio.sleep(0.2)
         summary = self.ready_summary()
         _log.info("supervisor.ready", summary=summary)
-        print(f"{summary} (Ctrl-C stops them)", file=sys.stderr, flush=True)
+        _tell_a_person(f"{summary} (Ctrl-C stops them)")
 
     def ready_summary(self) -> str:
         """ "API ready on http://127.0.0.1:8000 — scraper, evaluator, notifier running"."""
@@ -328,11 +329,9 @@ class Supervisor:
                 return
             if code == EXIT_CANNOT_START:
                 _log.error("process.cannot_start", child=child.name, code=code)
-                print(
+                _tell_a_person(
                     f"{child.name} cannot start (see its worker.cannot_start line); "
-                    "stopping everything",
-                    file=sys.stderr,
-                    flush=True,
+                    "stopping everything"
                 )
                 self.exit_code = EXIT_CANNOT_START
                 self.stop()
@@ -359,6 +358,13 @@ class Supervisor:
                     with contextlib.suppress(ProcessLookupError):
                         process.kill()
             await asyncio.gather(*(p.wait() for p in running))
+
+
+def _tell_a_person(sentence: str) -> None:
+    """A plain sentence on stderr when a person reads the logs (console format); with JSON
+    logs every line stays JSON, and the log event says the same."""
+    if not use_json():
+        print(sentence, file=sys.stderr, flush=True)
 
 
 async def _answers_ready(client: httpx.AsyncClient, url: str) -> bool:
