@@ -122,8 +122,29 @@ def test_the_tests_get_their_own_variables(local_dir: Path) -> None:
 
     written = env_file(local_dir)
     assert written["PRICEALERT_TEST_PG"] == PG_HOST
+    assert written["PRICEALERT_TEST_SERVER_URL"] == f"postgresql://{PG_HOST}/postgres"
     assert written["PRICEALERT_TEST_REDIS"] == REDIS_BASE
-    assert "PRICEALERT_DATABASE_URL" not in written  # the tests' database is never the app's
+    assert "PRICEALERT_DATABASE_URL" not in written  # found, not started: left as configured
+
+
+def test_servers_started_for_the_tests_are_the_apps_too(local_dir: Path) -> None:
+    env = {
+        "PRICEALERT_TEST_PG": PG_HOST,
+        "PRICEALERT_TEST_REDIS": REDIS_BASE,
+        "PRICEALERT_LOCAL_DIR": str(local_dir),
+        "PRICEALERT_LOCAL_SERVERS": "embedded",
+    }
+
+    pg, redis = ensure_servers(Config.from_env(env, for_tests=True), say=lambda _line: None)
+
+    written = env_file(local_dir)
+    assert written["PRICEALERT_TEST_PG"] == f"postgres@127.0.0.1:{pg.port}"
+    assert written["PRICEALERT_TEST_REDIS"] == f"redis://127.0.0.1:{redis.port}"
+    # What the default app URLs would be on a machine where these servers hold the ports.
+    assert written["PRICEALERT_DATABASE_URL"] == (
+        f"postgresql+asyncpg://postgres@127.0.0.1:{pg.port}/pricealert"
+    )
+    assert written["PRICEALERT_REDIS_URL"] == f"redis://127.0.0.1:{redis.port}/0"
 
 
 def test_forced_system_servers_start_from_the_machines_programs(local_dir: Path) -> None:

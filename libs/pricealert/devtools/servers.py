@@ -131,7 +131,8 @@ class Config:
     redis: Endpoint
     mode: Mode = "auto"
     local_dir: Path = field(default_factory=lambda: Path(".local"))
-    #: For `make test`: the servers the tests use, written as PRICEALERT_TEST_PG/REDIS only.
+    #: For `make test`: the servers the tests use, written as PRICEALERT_TEST_PG/REDIS (and as
+    #: the app's URLs too when they were started here, not found).
     for_tests: bool = False
 
     @classmethod
@@ -595,19 +596,29 @@ def environment(servers: Iterable[Server], *, for_tests: bool = False) -> dict[s
     for server in servers:
         parts = urlsplit(server.url)
         origin = f"{parts.hostname}:{server.port}"
+        # For the tests, a server started here is also the app's (the tests assume the default
+        # app URL is their server, as it is when the standard ports answer).
+        moved = server.how != "reachable"
         if server.kind == "postgres":
+            user = parts.username or "postgres"
             if for_tests:
-                env["PRICEALERT_TEST_PG"] = f"{parts.username or 'postgres'}@{origin}"
-            else:
+                env["PRICEALERT_TEST_PG"] = f"{user}@{origin}"
+                # tests/ops reach the same server by URL.
+                env["PRICEALERT_TEST_SERVER_URL"] = f"postgresql://{user}@{origin}/postgres"
+            if not for_tests:
                 env["PRICEALERT_DATABASE_URL"] = server.url
+            elif moved:
+                env["PRICEALERT_DATABASE_URL"] = f"postgresql+asyncpg://{user}@{origin}/pricealert"
             if server.how == "embedded" and server.bin_dir is not None:
                 # pg_dump and pg_restore must be the server's own version (backups, drills).
                 path.append(str(server.bin_dir))
         else:
             if for_tests:
                 env["PRICEALERT_TEST_REDIS"] = f"redis://{origin}"
-            else:
+            if not for_tests:
                 env["PRICEALERT_REDIS_URL"] = server.url
+            elif moved:
+                env["PRICEALERT_REDIS_URL"] = f"redis://{origin}/0"
             if server.how == "embedded" and server.directory is not None:
                 links = _redis_links(server)
                 if links is not None:
