@@ -13,6 +13,7 @@ WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./
 COPY libs ./libs
 COPY services ./services
+# Without extras: the `local` extra's embedded PostgreSQL and Valkey are for development only.
 RUN pip install . && useradd --system --uid 10001 pricealert
 COPY monitoring ./monitoring
 

@@ -7,35 +7,51 @@ VENV := .venv
 BIN := $(VENV)/bin
 PA := $(BIN)/pricealert
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+LOCAL := $(or $(PRICEALERT_LOCAL_DIR),.local)
+#: Finds or starts PostgreSQL and Redis (`pricealert servers up`: the configured ones, else
+#: project-local ones in .local/) and writes the URLs in use to .local/servers.env ...
+SERVERS_UP := scripts/ensure_services.sh
+#: ... which a later recipe line sources, so the stack runs against them.
+WITH_SERVERS := source $(LOCAL)/servers.env &&
 
-.PHONY: help install run demo test test-e2e test-fast lint typecheck format migrate \
-        test-extract extraction-report bench bench-quick bench-extract bench-scrape bench-pipeline bench-workers bench-api bench-scale \
-        monitoring-check infra-check backup-verify restore-drill restore-drill-rds db-maintenance audit \
+.PHONY: help install run stop demo demo-shop demo-receiver test test-e2e lint typecheck format \
+        migrate test-extract extraction-report test-fetch test-pipeline bench bench-quick bench-extract \
+        bench-scrape bench-pipeline bench-workers bench-api bench-scale monitoring-generate \
+        monitoring-check infra-check backup backup-prune backup-verify restore-drill \
+        restore-drill-rds db-maintenance audit \
         perf-report alert-review forecast chaos clean
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' \
+	  '{ name[NR] = $$1; text[NR] = $$2; if (length($$1) > w) w = length($$1) } \
+	   END { for (i = 1; i <= NR; i++) printf "  %-" w "s  %s\n", name[i], text[i] }'
 
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "First run: creating .venv and installing PriceAlert and its tools (about two minutes)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	  echo "make: '$(PYTHON) -m venv' failed; Debian and Ubuntu ship it apart: apt-get install python3-venv" >&2; exit 1; }
 	$(BIN)/pip install --quiet --upgrade pip wheel setuptools
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,local]'
 	@rm -f $(VENV)/.installed-*; touch $@
 
 install: $(STAMP) ## Create .venv and install PriceAlert with its development tools
 
 migrate: install ## Apply database migrations (creates the database if missing)
-	$(PA) migrate
+	$(SERVERS_UP)
+	$(WITH_SERVERS) $(PA) migrate
 
 run: install ## Run the whole stack: API on PRICEALERT_API_PORT (8000) and the three workers
-	scripts/ensure_services.sh
-	$(PA) migrate
-	$(PA) run all
+	$(SERVERS_UP)
+	$(WITH_SERVERS) $(PA) migrate && exec $(PA) run all
+
+stop: install ## Stop the PostgreSQL and Redis that make started in .local/
+	$(PA) servers stop
 
 test: install ## The whole test suite (real PostgreSQL, Redis, Prometheus tools)
-	scripts/ensure_services.sh
-	PYTHON=$(BIN)/python bash monitoring/check.sh -p no:cacheprovider
-	$(BIN)/pytest -q -p no:cacheprovider --ignore=tests/monitoring
+	scripts/test_tools.sh
+	$(SERVERS_UP) --tests
+	$(WITH_SERVERS) PYTHON=$(BIN)/python bash monitoring/check.sh -p no:cacheprovider
+	$(WITH_SERVERS) $(BIN)/pytest -q -p no:cacheprovider --ignore=tests/monitoring
 
 lint: install ## ruff check + format check
 	$(BIN)/ruff check .
@@ -49,43 +65,48 @@ typecheck: install ## mypy --strict over the library, services and tests
 	$(BIN)/mypy libs services tests scripts
 
 demo: install ## The real stack, a moving demo shop, each signed alert as it arrives (~1 min; Ctrl-C ends)
-	scripts/ensure_services.sh
 	$(BIN)/python -m scripts.demo
 
+demo-shop: install ## The demo shop on 127.0.0.1:8180 for the README walk-through (prints its URLs)
+	$(PA) demo shop
+
+demo-receiver: install ## A webhook receiver on 127.0.0.1:8190 that checks signatures (SECRET=whsec_...)
+	$(PA) demo receiver $(if $(SECRET),--secret '$(SECRET)')
+
 test-e2e: install ## The four services as real processes (about 2 min)
-	scripts/ensure_services.sh
-	$(BIN)/pytest -q tests/e2e
+	$(SERVERS_UP) --tests
+	$(WITH_SERVERS) $(BIN)/pytest -q tests/e2e
 
 extraction-report: install ## Real-page extraction score beside extruct + lowest offer, CPU per page, suggest top-3 (ARGS=--update-ratchet)
 	$(BIN)/python -m scripts.extraction_report $(ARGS)
 
 bench-pipeline: install ## Scrape → evaluate → notify with every service running (JSON)
-	scripts/ensure_services.sh
-	$(BIN)/python -m scripts.bench.bench_pipeline $(ARGS)
+	$(SERVERS_UP)
+	$(WITH_SERVERS) $(BIN)/python -m scripts.bench.bench_pipeline $(ARGS)
 
 bench: install ## Every benchmark: JSON in bench-results.json and a table (never pass/fail)
-	scripts/ensure_services.sh
-	$(BIN)/python -m scripts.bench.run_all
+	$(SERVERS_UP)
+	$(WITH_SERVERS) $(BIN)/python -m scripts.bench.run_all
 
 bench-quick: install ## A short run of every benchmark
-	scripts/ensure_services.sh
-	$(BIN)/python -m scripts.bench.run_all --quick
+	$(SERVERS_UP)
+	$(WITH_SERVERS) $(BIN)/python -m scripts.bench.run_all --quick
 
 bench-scrape: install ## Scraper end to end: checks/s per core, CPU ms per check and its parts (JSON)
-	scripts/ensure_services.sh
-	$(BIN)/python -m scripts.bench.bench_scrape $(ARGS)
+	$(SERVERS_UP)
+	$(WITH_SERVERS) $(BIN)/python -m scripts.bench.bench_scrape $(ARGS)
 
 bench-api: install ## API read endpoints at fixed offered load, 100k products / 10M history rows (JSON)
-	scripts/ensure_services.sh
-	$(BIN)/python -m scripts.bench.bench_api $(ARGS)
+	$(SERVERS_UP)
+	$(WITH_SERVERS) $(BIN)/python -m scripts.bench.bench_api $(ARGS)
 
 bench-workers: install ## Evaluator and notifier alone: CPU per change evaluated and per webhook delivered (JSON)
-	scripts/ensure_services.sh
-	$(BIN)/python -m scripts.bench.bench_workers $(ARGS)
+	$(SERVERS_UP)
+	$(WITH_SERVERS) $(BIN)/python -m scripts.bench.bench_workers $(ARGS)
 
 bench-scale: install ## Claim latency with 1M products due per hour, service RSS, bytes per million checks
-	scripts/ensure_services.sh
-	$(BIN)/python -m scripts.bench.bench_scale $(ARGS)
+	$(SERVERS_UP)
+	$(WITH_SERVERS) $(BIN)/python -m scripts.bench.bench_scale $(ARGS)
 
 chaos: install ## Chaos experiments on a private local stack, short (~6 min); exit 1 when an invariant breaks
 	$(PA) chaos --short
@@ -122,7 +143,8 @@ backup-verify: install ## Restore the newest dump into a scratch database and co
 	$(PA) backup verify
 
 restore-drill: install ## Real schema + 100k history rows: back up, destroy, restore, prove data and app; RTO, RPO
-	$(PA) backup drill
+	$(SERVERS_UP)
+	$(WITH_SERVERS) $(PA) backup drill
 
 restore-drill-rds: install ## Both RDS restore paths against moto: each restored instance comes up like its source
 	$(PA) restore drill-rds

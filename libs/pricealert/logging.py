@@ -8,11 +8,19 @@ Fields: `timestamp` (ISO 8601 UTC), `level`, `logger`, `message`, `module`,
 Standard-library loggers (uvicorn, arq, sqlalchemy) are rendered the same way,
 so every line a service writes has one shape. Context (request id, user id, job
 fields) is bound with `bind_context` and travels in contextvars.
+
+The format is `PRICEALERT_LOG_FORMAT`: `json` (the production contract above),
+`console` (one readable line per event, for people), or `auto` (the default):
+console when the output is a terminal on a development or test machine, JSON
+otherwise — staging and production always log JSON. arq's own per-job lines
+("→ job started", "← job finished", health records) are logged at DEBUG: the
+jobs' own events say what happened.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from collections.abc import MutableMapping
@@ -23,6 +31,8 @@ from structlog.typing import EventDict, WrappedLogger
 
 Category = Literal["application", "security", "access", "database"]
 CATEGORIES: Final = ("application", "security", "access", "database")
+LogFormat = Literal["auto", "json", "console"]
+LOG_FORMATS: Final = ("auto", "json", "console")
 
 _SERVICE: dict[str, str] = {"name": "pricealert"}
 _CONTEXT_KEYS: Final = ("request_id", "user_id", "job_id", "job_try", "queue")
@@ -96,48 +106,116 @@ def set_service(service: str) -> None:
     _SERVICE["name"] = service
 
 
+def use_json(
+    log_format: str | None = None, *, stream: Any = None, environment: str | None = None
+) -> bool:
+    """Whether lines on `stream` are JSON: `log_format` (default `PRICEALERT_LOG_FORMAT`),
+    where `auto` means console only on a terminal outside staging and production."""
+    chosen = (log_format or os.environ.get("PRICEALERT_LOG_FORMAT") or "auto").lower()
+    if chosen == "json":
+        return True
+    if chosen == "console":
+        return False
+    environment = environment or os.environ.get("PRICEALERT_ENVIRONMENT", "development")
+    if environment in {"staging", "production"}:
+        return True
+    isatty = getattr(stream or sys.stdout, "isatty", None)
+    return not (callable(isatty) and isatty())
+
+
+def _console_shape(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """For people: time, level, event, its fields and [service] (the supervisor's terminal
+    shows every service's lines); no call site, logger or default category."""
+    for key in ("module", "func_name", "lineno", "positional_args"):
+        event_dict.pop(key, None)
+    if event_dict.get("category") == "application":
+        del event_dict["category"]
+    timestamp = str(event_dict.get("timestamp", ""))
+    event_dict["timestamp"] = timestamp[11:19] + "Z" if len(timestamp) >= 19 else timestamp
+    event_dict["logger"] = _SERVICE["name"]
+    return event_dict
+
+
 def json_formatter(json_output: bool = True) -> logging.Formatter:
     """The formatter that renders every record, structlog's or the stdlib's, as one line."""
-    renderer: Any = (
-        structlog.processors.JSONRenderer(ensure_ascii=False)
-        if json_output
-        else structlog.dev.ConsoleRenderer()
-    )
+    if json_output:
+        tail: list[Any] = [_shape, structlog.processors.JSONRenderer(ensure_ascii=False)]
+    else:
+        tail = [
+            _console_shape,
+            structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty()),
+        ]
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_PRE_CHAIN,
         processors=[
             _category_from_record,
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            _shape,
-            renderer,
+            *tail,
         ],
         pass_foreign_args=True,
     )
 
 
+def configured_formatter() -> logging.Formatter:
+    """The formatter `PRICEALERT_LOG_FORMAT` asks for on stdout (for arq's dictConfig)."""
+    return json_formatter(use_json())
+
+
+class ArqChatter(logging.Filter):
+    """arq's per-job lines ("0.01s → job(...)", "← ● ", retries, health records) at DEBUG."""
+
+    _PREFIXES: Final = ("%6.2fs ", "recording health")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not (isinstance(record.msg, str) and record.msg.startswith(self._PREFIXES)):
+            return True
+        if record.levelno <= logging.DEBUG:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        # A logger-level filter runs after the level check: apply the effective level again.
+        return logging.getLogger(record.name).getEffectiveLevel() <= logging.DEBUG
+
+
+def _quiet_arq() -> None:
+    worker_logger = logging.getLogger("arq.worker")
+    if not any(isinstance(f, ArqChatter) for f in worker_logger.filters):
+        worker_logger.addFilter(ArqChatter())
+
+
 #: For `arq --custom-log-dict pricealert.logging.ARQ_LOG_CONFIG ...`: arq's CLI configures
-#: logging before a worker starts; this makes even its first lines JSON of our shape.
+#: logging before a worker starts; this gives even its first lines our shape and format.
 ARQ_LOG_CONFIG: Final[dict[str, Any]] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "pricealert.logging.json_formatter"}},
+    "formatters": {"pricealert": {"()": "pricealert.logging.configured_formatter"}},
+    "filters": {"arq_chatter": {"()": "pricealert.logging.ArqChatter"}},
     "handlers": {
-        "json": {
+        "stdout": {
             "class": "logging.StreamHandler",
-            "formatter": "json",
+            "formatter": "pricealert",
             "stream": "ext://sys.stdout",
         }
     },
-    "root": {"handlers": ["json"], "level": "INFO"},
-    "loggers": {"arq": {"handlers": [], "propagate": True, "level": "INFO"}},
+    "root": {"handlers": ["stdout"], "level": "INFO"},
+    "loggers": {
+        "arq": {"handlers": [], "propagate": True, "level": "INFO"},
+        "arq.worker": {"filters": ["arq_chatter"]},
+    },
 }
 
 
 def configure_logging(
-    service: str, *, level: str = "INFO", json_output: bool = True, stream: Any = None
+    service: str,
+    *,
+    level: str = "INFO",
+    json_output: bool | None = None,
+    stream: Any = None,
 ) -> None:
-    """Route structlog and the standard library through one JSON renderer on `stream`."""
+    """Route structlog and the standard library through one renderer on `stream`: JSON, or
+    console lines when `json_output` is False (None: as `PRICEALERT_LOG_FORMAT` says)."""
     set_service(service)
+    if json_output is None:
+        json_output = use_json(stream=stream)
     structlog.configure(
         processors=[
             *_PRE_CHAIN,
@@ -155,6 +233,8 @@ def configure_logging(
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "arq"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    logging.getLogger("arq").setLevel(logging.NOTSET)  # PRICEALERT_LOG_LEVEL=DEBUG shows its jobs
+    _quiet_arq()
 
 
 def _category_from_record(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:

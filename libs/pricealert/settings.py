@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from pricealert.logging import use_json
+
 DEFAULT_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside development
 
 
@@ -38,7 +40,9 @@ class PriceAlertSettings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    log_json: bool = True
+    #: `json` (production's contract), `console` (for people), `auto`: console on a terminal
+    #: in development/test, JSON otherwise (see `pricealert.logging`).
+    log_format: Literal["auto", "json", "console"] = "auto"
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
     #: Hosts the guarded HTTP client may reach even though they resolve to private
     #: or loopback addresses: `host` or `host:port`, comma-separated. Empty in production.
@@ -62,6 +66,11 @@ class PriceAlertSettings(BaseSettings):
         ):
             raise ValueError("PRICEALERT_SECRET_KEY must be set outside development")
         return self
+
+    @property
+    def log_json(self) -> bool:
+        """Whether this process logs JSON (`log_format`, resolved against stdout)."""
+        return use_json(self.log_format, environment=self.environment)
 
     @property
     def sync_database_url(self) -> str:

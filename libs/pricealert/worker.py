@@ -11,6 +11,11 @@ the payload is the pydantic model of its queue contract. The wrapper:
 
 Only `arq.Retry` re-queues a job (arq's semantics); jobs raise it for transient
 failures and record permanent ones in PostgreSQL themselves.
+
+A worker that cannot start for a reason a person must fix (the schema is not
+migrated, its metrics port is taken) logs one `worker.cannot_start` line naming
+the error and exits with `EXIT_CANNOT_START` (78, sysexits' EX_CONFIG): the supervisor does
+not restart it, since a restart would fail the same way.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import contextlib
 import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from arq import Retry
 from arq.connections import RedisSettings
@@ -43,6 +48,7 @@ from pricealert.logging import (
 )
 from pricealert.queues import JobPayload
 from pricealert.settings import PriceAlertSettings
+from pricealert.supervisor import EXIT_CANNOT_START, notify_ready
 
 P = TypeVar("P", bound=JobPayload)
 JobContext = dict[str, Any]
@@ -58,6 +64,25 @@ ARQ_IN_PROGRESS_MARGIN_SECONDS = 10.0
 
 class SchemaOutdated(RuntimeError):
     """The database is not at the migrations' head: run `pricealert migrate` first."""
+
+
+def cannot_start(service: str, error: str, detail: str) -> NoReturn:
+    """Log the named reason in one line and exit with `EXIT_CANNOT_START` (no traceback)."""
+    _log.error("worker.cannot_start", service=service, error=error, detail=detail)
+    raise SystemExit(EXIT_CANNOT_START)
+
+
+def serve_metrics(service: str, port: int) -> None:
+    """The worker's /metrics on `port`, or a named exit when the port is taken."""
+    try:
+        start_http_server(port, addr="0.0.0.0")  # noqa: S104 - scraped by Prometheus
+    except OSError as exc:
+        cannot_start(
+            service,
+            "metrics_port_in_use",
+            f"cannot serve /metrics on port {port}: {exc.strerror} (PRICEALERT_METRICS_PORT; "
+            "`pricealert run --metrics-port-base` picks the workers' ports)",
+        )
 
 
 def job(queue: str, payload_model: type[P], fn: JobFunction[P], *, timeout: float) -> Function:
@@ -151,13 +176,17 @@ def build_worker_settings(
         ctx["settings"] = settings
         ctx["engine"] = engine
         ctx["sessionmaker"] = create_sessionmaker(engine)
-        await check_schema(ctx["sessionmaker"])
+        try:
+            await check_schema(ctx["sessionmaker"])
+        except SchemaOutdated as exc:
+            cannot_start(service, "schema_outdated", str(exc))
         if settings.metrics_port:
-            start_http_server(settings.metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped by Prometheus
+            serve_metrics(service, settings.metrics_port)
         ctx["queue_length_task"] = asyncio.create_task(_report_queue_lengths(ctx))
         if on_startup is not None:
             await on_startup(ctx)
         _log.info("worker.started", service=service, queue=queue)
+        notify_ready()  # the supervisor's "… running" line waits for every worker
 
     async def shutdown(ctx: JobContext) -> None:
         if on_shutdown is not None:

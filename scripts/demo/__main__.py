@@ -1,15 +1,20 @@
 """`make demo`: watch a moving shop through the real stack and see each alert arrive.
 
-    python -m scripts.demo [--duration 60] [--database pricealert_demo] [--redis-db 7]
+    python -m scripts.demo [--duration 60] [--alerts N] [--database pricealert_demo]
+                           [--redis-db 7]
 
-Resets its own database (`pricealert_demo`: dropped, created, migrated) and a
-Redis database of its own, so a developer's data is never touched. Starts the
-four services as `make run` does, a demo shop on 127.0.0.1 (US, dollars) and
-127.0.0.2 (JP, yen), and a webhook receiver that verifies every signature;
-signs up a user through the API, watches five products with one rule of each
-kind, then moves prices and prints each alert with how long it took from the
-shop's change to its arrival. Ends after `--duration` seconds or on Ctrl-C,
-stopping every process it started.
+Finds or starts PostgreSQL and Redis as `make run` does (`pricealert servers up`:
+the configured ones, else project-local ones in .local/ — the machine's programs
+or the embedded wheels). Resets its own database (`pricealert_demo`: dropped,
+created, migrated) and a Redis database of its own, so a developer's data is
+never touched. Starts the four services as `make run` does, a demo shop on
+127.0.0.1 (US, dollars) and 127.0.0.2 (JP, yen), and a webhook receiver that
+verifies every signature; signs up a user through the API, watches five
+products with one rule of each kind, then moves prices and prints each alert
+with how long it took from the shop's change to its arrival. Ends after
+`--duration` seconds, after `--alerts` verified alerts, or on Ctrl-C, stopping
+every process it started — the servers too, when it started them — and
+removing its scratch database and log (a failed run keeps the log and says where).
 """
 
 from __future__ import annotations
@@ -18,20 +23,23 @@ import argparse
 import asyncio
 import contextlib
 import re
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from datetime import datetime
+from pathlib import Path
 
 import asyncpg
 import redis as sync_redis
 
 from pricealert.db.migrate import upgrade
-from pricealert.settings import PriceAlertSettings
-from scripts.demo.catalogue import DemoShop
+from pricealert.devtools.demo_shop import DemoShop
+from pricealert.devtools.receiver import Receiver
+from pricealert.devtools.servers import Config, Server, ServerError, ensure_servers, stop_started
+from pricealert.devtools.stack import Api, Stack, StackError, reset_database, with_path
 from scripts.demo.display import Display
-from tests.support.receiver import Receiver
-from tests.support.stack import Api, Stack, StackError, reset_database, with_path
 
 CHECK_INTERVAL_SECONDS = 2  # the demo's products are checked this often
 WANDER_EVERY_SECONDS = 3.0
@@ -39,31 +47,55 @@ WANDER_EVERY_SECONDS = 3.0
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    base = PriceAlertSettings()
-    database_url = with_path(base.database_url, f"/{args.database}")
-    redis_url = with_path(base.redis_url, f"/{args.redis_db}")
     display = Display(sys.stdout)
+    display.step("PostgreSQL and Redis")
+    try:
+        servers = ensure_servers(Config.from_env(), say=display.note)
+    except ServerError as exc:
+        display.error(str(exc))
+        return 2
+    try:
+        return _with_servers(args, servers, display)
+    finally:
+        for line in stop_started(servers):
+            display.note(line)
+
+
+def _with_servers(args: argparse.Namespace, servers: list[Server], display: Display) -> int:
+    urls = {server.kind: server.url for server in servers}
+    database_url = with_path(urls["postgres"], f"/{args.database}")
+    redis_url = with_path(urls["redis"], f"/{args.redis_db}")
+    log_dir = Path(tempfile.mkdtemp(prefix="pricealert-demo-"))
     try:
         display.step(f"Resetting database {args.database} and Redis db {args.redis_db}")
         asyncio.run(reset_database(database_url))
         upgrade("head", database_url=database_url)
         _flush(redis_url)
     except (OSError, asyncpg.PostgresError, sync_redis.ConnectionError) as exc:
-        display.error(
-            f"PostgreSQL or Redis is not reachable ({exc}); run scripts/ensure_services.sh"
-        )
+        display.error(f"PostgreSQL or Redis is not reachable ({exc}); see `make run`")
         return 2
+    code = 1
     try:
-        return asyncio.run(_demo(args.duration, database_url, redis_url, display))
+        code = asyncio.run(_demo(args, database_url, redis_url, log_dir, display))
+        return code
     except StackError as exc:
         display.error(str(exc))
         return 1
     finally:
         with contextlib.suppress(sync_redis.ConnectionError):
             _flush(redis_url)
+        with contextlib.suppress(OSError, asyncpg.PostgresError):
+            asyncio.run(reset_database(database_url))  # drops the scratch database
+        if code == 0:
+            shutil.rmtree(log_dir, ignore_errors=True)
+            display.note(f"removed database {args.database} and the log")
+        else:
+            display.note(f"removed database {args.database}; the log is kept: {log_dir}")
 
 
-async def _demo(duration: float, database_url: str, redis_url: str, display: Display) -> int:
+async def _demo(
+    args: argparse.Namespace, database_url: str, redis_url: str, log_dir: Path, display: Display
+) -> int:
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -79,6 +111,7 @@ async def _demo(duration: float, database_url: str, redis_url: str, display: Dis
             redis_url,
             allowed_hosts=[*netlocs, receiver.netloc],
             env={"PRICEALERT_MIN_CHECK_INTERVAL_SECONDS": str(CHECK_INTERVAL_SECONDS)},
+            log_dir=log_dir,
         )
         display.step("Starting the stack: API, scraper, evaluator, notifier (real processes)")
         await stack.start()
@@ -87,7 +120,7 @@ async def _demo(duration: float, database_url: str, redis_url: str, display: Dis
         display.note(f"logs {stack.log_path}")
         async with Api(stack.api_url) as api:
             await _watch_everything(api, shop, receiver, display)
-            return await _run(duration, shop, receiver, display, stopped)
+            return await _run(args.duration, args.alerts, shop, receiver, display, stopped)
     finally:
         display.step("Stopping everything")
         if stack is not None:
@@ -131,17 +164,20 @@ async def _watch_everything(api: Api, shop: DemoShop, receiver: Receiver, displa
 
 async def _run(
     duration: float,
+    alerts: int | None,
     shop: DemoShop,
     receiver: Receiver,
     display: Display,
     stopped: asyncio.Event,
 ) -> int:
-    """Move prices and print alerts until `duration` is over or Ctrl-C."""
+    """Move prices and print alerts until `duration` is over, `alerts` arrived, or Ctrl-C."""
     display.step(f"Moving prices for {duration:.0f} s (Ctrl-C ends sooner)")
     started = time.monotonic()
     next_wander = 0.0
     shown: set[str] = set()
     while not stopped.is_set() and (elapsed := time.monotonic() - started) < duration:
+        if alerts is not None and display.verified >= alerts:
+            break
         moved = shop.scripted(elapsed)
         if moved is None and shop.script_done and elapsed >= next_wander:
             moved = shop.wander()
@@ -191,6 +227,9 @@ def _positive(value: str) -> float:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=_positive, default=60.0, help="seconds of price moves")
+    parser.add_argument(
+        "--alerts", type=int, default=None, help="end once this many verified alerts arrived"
+    )
     parser.add_argument(
         "--database",
         type=_database_name,

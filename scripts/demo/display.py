@@ -3,29 +3,10 @@
 from __future__ import annotations
 
 import statistics
-import unicodedata
-from decimal import Decimal
 from typing import Any, TextIO
 
-from scripts.demo.catalogue import Item
-from tests.support.receiver import Received
-
-SYMBOLS = {"USD": "$", "JPY": "¥"}
-
-
-def money(amount: Decimal | str | None, currency: str | None) -> str:
-    """`$84.90`, `¥3,980` (yen has no minor unit)."""
-    if amount is None or currency is None:
-        return "?"
-    value = Decimal(amount)
-    text = f"{value:,.0f}" if currency == "JPY" else f"{value:,.2f}"
-    return f"{SYMBOLS.get(currency, currency + ' ')}{text}"
-
-
-def padded(text: str, width: int) -> str:
-    """`text` padded to `width` terminal columns (CJK characters take two)."""
-    columns = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-    return text + " " * max(width - columns, 0)
+from pricealert.devtools.demo_shop import Item, money, padded
+from pricealert.devtools.receiver import Received
 
 
 class Display:

@@ -32,6 +32,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pricealert.cli import CommandError, add_command
 from pricealert.extract import Extraction, Page, extract, extract_page
@@ -154,6 +155,12 @@ async def _check(args: argparse.Namespace) -> int:
         outcome = await ShopFetcher(client, policy).fetch(url)
     if classify_fetch(outcome) is not None:
         detail = outcome.detail or (f"the shop answered {outcome.status}" if outcome.status else "")
+        if outcome.error == "blocked_address":
+            host = urlsplit(url).hostname or "HOST"
+            detail += (
+                f"; to try a shop on your own machine, allow it: "
+                f"PRICEALERT_FETCH_ALLOWED_HOSTS={host} (host or host:port, as written in the URL)"
+            )
         raise CommandError(outcome.error or "fetch_error", detail or "the fetch failed")
     result = extract(
         outcome.body,

@@ -83,6 +83,11 @@ def _budget(args: argparse.Namespace) -> int:
             + "  "
             + row[-1]
         )
+    if not args.prometheus:
+        print(
+            '"-": what is used and left is measured, not configured — pass --prometheus URL '
+            "(docker compose serves one on http://127.0.0.1:9090) to read it"
+        )
     return 0
 
 

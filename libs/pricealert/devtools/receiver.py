@@ -87,9 +87,9 @@ class Receiver:
     ) -> None:
         await self.close()
 
-    async def start(self, host: str = "127.0.0.1") -> str:
-        """Listen (OS-assigned port); returns the endpoint URL."""
-        origin = await self._shop.listen(host)
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Listen (`port` 0: OS-assigned); returns the endpoint URL."""
+        origin = await self._shop.listen(host, port=port)
         self._shop.handle(self.path, self._handle)
         return origin + self.path
 

@@ -156,10 +156,14 @@ class Shop:
         await self.close()
 
     async def listen(
-        self, host: str = "127.0.0.1", *, ssl_context: ssl.SSLContext | None = None
+        self,
+        host: str = "127.0.0.1",
+        *,
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> str:
-        """Start listening on `host` (OS-assigned port); returns the origin URL."""
-        server = await asyncio.start_server(self._connection, host, 0, ssl=ssl_context)
+        """Start listening on `host` (`port` 0: OS-assigned); returns the origin URL."""
+        server = await asyncio.start_server(self._connection, host, port, ssl=ssl_context)
         self._servers.append(server)
         port = server.sockets[0].getsockname()[1]
         name = f"[{host}]" if ":" in host else host

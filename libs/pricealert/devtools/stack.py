@@ -171,6 +171,7 @@ class Stack:
         command += ["--instances", str(self.instances), "--host", "127.0.0.1"]
         command += ["--port", str(self.api_port)]
         command += ["--metrics-port-base", str(self.metrics_port_base)]
+        command += ["--lock-file", str(self.log_dir / "run.lock")]  # one run per stack
         with self.log_path.open("ab") as log:
             self.supervisor = await asyncio.create_subprocess_exec(
                 *command,

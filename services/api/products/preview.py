@@ -32,7 +32,7 @@ from pricealert.urls import normalise_url
 from services.api.deps import CurrentPrincipal, SettingsDep
 from services.api.problems import MEDIA_TYPE
 from services.api.products.schemas import CandidateOut, PreviewOut, PreviewRequest, SuggestionsOut
-from services.api.ratelimit import RateLimiter
+from services.api.ratelimit import enforce
 
 router = APIRouter()
 
@@ -55,10 +55,10 @@ async def preview_product(
     body: PreviewRequest, principal: CurrentPrincipal, settings: SettingsDep, request: Request
 ) -> PreviewOut:
     """Read a page as PriceAlert would, with selector suggestions; stores nothing."""
-    limiter: RateLimiter = request.app.state.rate_limiter
-    await limiter.hit(
-        f"preview:{principal.key_id}", settings.preview_limit_per_minute, window_seconds=60
-    )
+    await enforce(
+        request, f"preview:{principal.key_id}", settings.preview_limit_per_minute, 60,
+        what="previews",
+    )  # fmt: skip
     url = normalise_url(body.url)
     async with GuardedClient.from_settings(
         settings,

@@ -1,18 +1,26 @@
 """The demo shop: two shops (US in dollars, JP in yen) whose prices and stock move.
 
-The first moves are scripted so every rule kind fires within the first 20
-seconds; after that prices wander at random (within ±8 %, so the scraper's
-suspicious-jump confirmation never holds an alert back).
+`make demo` moves them itself: the first moves are scripted so every rule kind
+fires within the first 20 seconds; after that prices wander at random (within
+±8 %, so the scraper's suspicious-jump confirmation never holds an alert back).
+
+`pricealert demo shop` (the README walk-through) serves the same catalogue on
+fixed ports and moves a product only when told, by a POST to its page:
+
+    curl -X POST http://127.0.0.1:8180/p/lamp -d price=84.90      # or -d in_stock=false
 """
 
 from __future__ import annotations
 
 import random
 import time
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+from urllib.parse import parse_qs
 
-from tests.support.shop import Page, RecordedRequest, Shop
+from pricealert.devtools.shop import Page, RecordedRequest, Shop
 
 US, JP = 0, 1  # which listener of the shop (two loopback addresses, two "domains")
 
@@ -36,6 +44,10 @@ class Item:
 
     def page(self, _request: RecordedRequest) -> Page:
         """The product page as the shop serves it now (JSON-LD, as most shops have)."""
+        return self.html()
+
+    def html(self) -> Page:
+        """The product page (JSON-LD, as most shops have)."""
         availability = "InStock" if self.in_stock else "OutOfStock"
         return Page.html(
             f"<!doctype html><html><head><meta charset='utf-8'><title>{self.name}</title>"
@@ -90,14 +102,34 @@ class DemoShop:
         self.shop = Shop(record=False)
         self.rng = rng or random.Random()
         self._script = list(SCRIPT)
+        #: Called after a POST moved an item (the shop command prints it).
+        self.on_move: Callable[[Item], None] | None = None
 
-    async def start(self) -> list[str]:
-        """Listen on 127.0.0.1 (US) and 127.0.0.2 (JP); returns their `host:port`s."""
-        await self.shop.listen("127.0.0.1")
-        await self.shop.listen("127.0.0.2")
+    async def start(self, port: int = 0, *, editable: bool = False) -> list[str]:
+        """Listen on 127.0.0.1 (US) and 127.0.0.2 (JP), on `port` (0: any free one); returns
+        their `host:port`s. `editable`: a POST to a product's page changes it."""
+        await self.shop.listen("127.0.0.1", port=port)
+        await self.shop.listen("127.0.0.2", port=port)
         for item in self.items.values():
-            self.shop.handle(item.path, item.page)
+            self.shop.handle(item.path, self._editable(item) if editable else item.page)
         return [self.shop.netloc(US), self.shop.netloc(JP)]
+
+    def _editable(self, item: Item) -> Callable[[RecordedRequest], Page]:
+        def handle(request: RecordedRequest) -> Page:
+            if request.method != "POST":
+                return item.html()
+            try:
+                price, in_stock = parse_change(request.body)
+            except ValueError as exc:
+                return Page(status=400, body=f"{exc}\n".encode(), content_type="text/plain")
+            item.move(price, in_stock)
+            if self.on_move is not None:
+                self.on_move(item)
+            stock = "in stock" if item.in_stock else "out of stock"
+            text = f"{item.name}: now {item.price} {item.currency}, {stock}\n"
+            return Page(body=text.encode(), content_type="text/plain; charset=utf-8")
+
+        return handle
 
     def url(self, item: Item) -> str:
         return self.shop.url(item.path, item.shop)
@@ -134,3 +166,41 @@ class DemoShop:
 
     async def close(self) -> None:
         await self.shop.close()
+
+
+def parse_change(body: bytes) -> tuple[Decimal | None, bool | None]:
+    """`price=84.90` and/or `in_stock=true|false` from a form body; ValueError when wrong."""
+    form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+    price = in_stock = None
+    if "price" in form:
+        try:
+            price = Decimal(form["price"])
+        except InvalidOperation:
+            raise ValueError(f"price={form['price']!r} is not a number") from None
+        if not price.is_finite() or price <= 0:
+            raise ValueError("price must be a positive number")
+    if "in_stock" in form:
+        if form["in_stock"].lower() not in {"true", "false"}:
+            raise ValueError("in_stock must be true or false")
+        in_stock = form["in_stock"].lower() == "true"
+    if price is None and in_stock is None:
+        raise ValueError("say price=NUMBER and/or in_stock=true|false")
+    return price, in_stock
+
+
+SYMBOLS = {"USD": "$", "JPY": "¥"}
+
+
+def money(amount: Decimal | str | None, currency: str | None) -> str:
+    """`$84.90`, `¥3,980` (yen has no minor unit)."""
+    if amount is None or currency is None:
+        return "?"
+    value = Decimal(amount)
+    text = f"{value:,.0f}" if currency == "JPY" else f"{value:,.2f}"
+    return f"{SYMBOLS.get(currency, currency + ' ')}{text}"
+
+
+def padded(text: str, width: int) -> str:
+    """`text` padded to `width` terminal columns (CJK characters take two)."""
+    columns = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(width - columns, 0)
