@@ -13,9 +13,6 @@ from pricealert.settings import PriceAlertSettings
 
 class WebSettings(PriceAlertSettings):
     service_name: str = "web"
-    #: Where the web service listens (`uvicorn services.web.main:app` in containers).
-    web_host: str = "127.0.0.1"
-    web_port: int = 8080
     #: The API the web UI is a client of: its /v1 is the only way to the data.
     api_url: str = "http://127.0.0.1:8000"
     #: Total time one API call may take before the page says the service is unavailable.

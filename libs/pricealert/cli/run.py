@@ -1,4 +1,4 @@
-"""`pricealert run api|scraper|evaluator|notifier|all`: the services under one supervisor.
+"""`pricealert run api|web|scraper|evaluator|notifier|all`: the services under one supervisor.
 
 Refuses to start (a named error, exit 2) when another run of this checkout holds
 `.local/run.lock` or a port it needs is taken, rather than restarting children
@@ -36,6 +36,9 @@ def register(subparsers: Any) -> None:
     command.add_argument("--instances", type=int, default=1, help="processes per worker service")
     command.add_argument("--host", default=None, help="API bind address (PRICEALERT_API_HOST)")
     command.add_argument("--port", type=int, default=None, help="API port (PRICEALERT_API_PORT)")
+    command.add_argument(
+        "--web-port", type=int, default=None, help="web UI port (PRICEALERT_WEB_PORT, 8080)"
+    )
     command.add_argument(
         "--metrics-port-base",
         type=int,
@@ -78,6 +81,10 @@ def _check_ports(supervisor: Supervisor) -> None:
     wanted: list[tuple[str, int, str]] = []
     if "api" in supervisor.services:
         wanted.append((supervisor.host, supervisor.port, "the API (PRICEALERT_API_PORT, --port)"))
+    if "web" in supervisor.services:
+        wanted.append(
+            (supervisor.host, supervisor.web_port, "the web UI (PRICEALERT_WEB_PORT, --web-port)")
+        )
     if supervisor.metrics_port_base:
         for child in supervisor.children:
             metrics_port = child.env.get("PRICEALERT_METRICS_PORT")
@@ -119,6 +126,7 @@ def _run(args: argparse.Namespace) -> int:
             instances=args.instances,
             host=args.host or settings.api_host,
             port=args.port or settings.api_port,
+            web_port=args.web_port or settings.web_port,
             metrics_port_base=metrics_base,
             pass_fds=(lock.fd,) if lock.fd is not None else (),
         )

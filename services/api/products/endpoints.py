@@ -6,6 +6,7 @@ import uuid
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from fastapi import APIRouter, Query, Request, Response, status
 
@@ -226,10 +227,20 @@ async def price_chart(
             "22,90 € / $1,299.00).",
         ),
     ] = None,
+    tz: Annotated[
+        str,
+        Query(
+            max_length=64,
+            description="The IANA time zone the time axis is read in (`Asia/Tokyo`); UTC "
+            "by default.",
+        ),
+    ] = "UTC",
 ) -> Response:
     """The price history as a chart a person reads at a glance: dates, prices in the
     currency's format, out-of-stock spans shaded, the lowest price ever and your "below"
-    alerts on this product as lines, the current price labelled. Times are UTC."""
+    alerts on this product as lines, the current price labelled. Times are UTC unless `tz`
+    names another zone."""
+    zone = _zone(tz)
     watched = await ProductRepository(session).get(principal.user_id, product_id)
     now = datetime.now(UTC)
     rows = await PriceRepository(session).history(
@@ -247,8 +258,25 @@ async def price_chart(
         lowest_ever=stats.lowest,
         locale=_chart_locale(locale, request.headers.get("accept-language")),
         title=watched.product.title,
+        zone=zone,
     )
     return Response(svg, media_type="image/svg+xml")
+
+
+def _zone(name: str) -> ZoneInfo:
+    """The time zone called `name`, or a 422 naming the parameter."""
+    try:
+        if name in _TIME_ZONES:
+            return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        pass
+    raise InvalidInput(
+        f"unknown time zone {name!r}: give an IANA name such as Asia/Tokyo or UTC",
+        field="tz", rule="time_zone", location="query",
+    )  # fmt: skip
+
+
+_TIME_ZONES = frozenset(available_timezones())
 
 
 def _chart_locale(requested: str | None, accept_language: str | None) -> str | None:

@@ -63,8 +63,10 @@ async def sign_in(visit: VisitDep) -> Response:
 
 
 @router.get("/sign-in/confirm")
-async def confirm_form(visit: VisitDep, token: str = "") -> Response:
-    response = visit.render("confirm_sign_in.html", token=token[:200])
+async def confirm_form(visit: VisitDep, token: str = "", next: str = "") -> Response:
+    response = visit.render(
+        "confirm_sign_in.html", token=token[:200], next=local_path(next[:500], "/products")
+    )
     # The token is in this page's URL: it must not travel on in a Referer.
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
@@ -74,13 +76,16 @@ async def confirm_form(visit: VisitDep, token: str = "") -> Response:
 async def confirm(visit: VisitDep) -> Response:
     fields = await visit.form()
     token = one(fields, "token")
+    next_page = local_path(one(fields, "next"), "/products")
     name = _browser_name(visit.request.headers.get("user-agent", ""))
     try:
         created = await visit.api("POST", "/v1/sign-in/confirm", {"token": token, "name": name})
     except ApiError as error:
         if error.status not in (422, 429):
             raise
-        return visit.render("confirm_sign_in.html", status=error.status, token="", error=True)
+        return visit.render(
+            "confirm_sign_in.html", status=error.status, token="", error=True, next=next_page
+        )
     user = created["user"]
     visit.sign_in_as(
         Session(
@@ -93,7 +98,7 @@ async def confirm(visit: VisitDep) -> Response:
         )
     )
     visit.cookies.pop(LANG_COOKIE, None)
-    return visit.redirect("/products")
+    return visit.redirect(next_page)
 
 
 def _browser_name(user_agent: str) -> str:

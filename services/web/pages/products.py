@@ -4,6 +4,7 @@ one product's page (prices, statistics, chart, history, status, its alerts), its
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from typing import Any
 
@@ -132,6 +133,10 @@ async def product_page(
 ) -> Response:
     view = await product_view(visit, product_id)
     days = days if days in CHART_DAYS else 90
+    drawn = [view["product"]["last_checked_at"], view["product"]["status"]] + [
+        f"{a['id']}:{a['threshold']}:{a['enabled']}" for a in view["alerts"] if a["kind"] == "below"
+    ]
+    view["chart_version"] = hashlib.sha256(repr(drawn).encode()).hexdigest()[:12]
     return visit.render("product.html", done=done, days=days, new_alert={}, errors={}, **view)
 
 
@@ -142,12 +147,18 @@ async def chart(
     days: int = Query(default=90, ge=1, le=3650),
     width: int = Query(default=760, ge=320, le=1600),
     height: int = Query(default=300, ge=160, le=900),
+    v: str = "",
 ) -> Response:
-    """The API's chart, in the reader's locale (the same as the page's amounts)."""
+    """The API's chart, in the reader's locale and time zone (as the page's amounts and
+    times). Its URL carries a version (`v`: the last check and the alerts drawn on it), so
+    a browser may keep it a few minutes and still never shows a stale one."""
     assert visit.session is not None
     svg = await visit.client.raw(
         "GET", f"/v1/products/{product_id}/chart.svg",
-        params={"days": days, "width": width, "height": height, "locale": visit.locale},
+        params={
+            "days": days, "width": width, "height": height, "locale": visit.locale,
+            "tz": visit.session.time_zone,
+        },
         key=visit.session.api_key, client_address=visit.client_address,
         request_id=visit.request_id,
     )  # fmt: skip
