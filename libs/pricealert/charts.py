@@ -9,8 +9,9 @@ thresholds as labelled dashed lines, and the current price labelled at the end.
 strip inline SVG; every client shows an inline PNG), so the two cannot drift apart.
 
 Times are UTC unless the reader's zone is given (`zone`: the web UI passes the user's).
-Text is drawn in DejaVu Sans (matplotlib ships it, so every machine has it), with any CJK fallback font the system has (Debian's fonts-droid-fallback: `.ci/run`
-and the Dockerfile install it) for Japanese and Chinese dates and the full-width yen. Pure.
+Text is drawn in DejaVu Sans (matplotlib ships it, so every machine has it), with any CJK
+fallback font the system has (Debian's fonts-droid-fallback: `.ci/run` and the Dockerfile
+install it) for Japanese and Chinese dates and the full-width yen. Pure.
 """
 
 from __future__ import annotations
