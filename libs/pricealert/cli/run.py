@@ -69,6 +69,9 @@ def _metrics_port_base(value: int | None) -> int:
 def _port_taken(host: str, port: int) -> bool:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family) as probe:
+        # As uvicorn binds: connections of a run just stopped, in TIME_WAIT, do not hold the
+        # port (the web UI's pooled connections to the API leave some); a listener does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
