@@ -9,11 +9,12 @@ stack, where a price drop arrives in the notification log)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import pytest
+from playwright.async_api import Browser, expect
 from playwright.async_api import Page as BrowserPage
-from playwright.async_api import expect
 
 from tests.support.receiver import Receiver
 from tests.support.shop import Page, Shop
@@ -205,3 +206,38 @@ async def test_japanese_is_switched_to_and_remembered_and_signing_out_ends_the_s
     await expect(page.get_by_role("status")).to_have_text("サインアウトしました。")
     await page.goto(f"{web.url}/products")
     await expect(page).to_have_url(f"{web.url}/sign-in")
+
+
+async def test_every_essential_action_works_without_javascript(
+    web: WebUnderTest, browser: Browser, shop: Shop, receiver: Receiver
+) -> None:
+    context = await browser.new_context(java_script_enabled=False, locale="en-US")
+    page = await context.new_page()
+    try:
+        await sign_in(page, web, "ada@example.com")
+        await page.goto(f"{web.url}/products/new")
+        await page.get_by_label("Product page URL").fill(shop.url("/kettle"))
+        await page.get_by_role("button", name="Read the page").click()
+        await expect(page.get_by_test_id("preview-price")).to_have_text("¥1,280")
+        await page.get_by_role("button", name="Watch this product").click()
+        await expect(page.get_by_role("status")).to_contain_text("The product is watched")
+
+        await page.get_by_role("link", name="Channels").click()
+        await page.get_by_label("Kind").select_option("webhook")
+        await page.get_by_label("Address, number or URL").fill(receiver.url)
+        await page.get_by_role("button", name="Add channel").click()
+        await expect(page.get_by_test_id("webhook-secret")).to_have_value(re.compile("^whsec_"))
+
+        await page.get_by_role("link", name="Alerts").click()
+        await page.get_by_label("When").select_option("back_in_stock")
+        await page.get_by_role("button", name="Set alert").click()
+        await expect(page.get_by_role("status")).to_contain_text("The alert is set")
+        await page.locator("table tbody tr").first.get_by_role("button", name="Delete").click()
+        await expect(page.get_by_role("status")).to_contain_text("The alert is deleted")
+
+        await page.get_by_role("link", name="Activity").click()
+        await expect(page.locator("tbody")).to_contain_text("Nothing yet")
+        await page.get_by_role("button", name="Sign out").click()
+        await expect(page.get_by_role("status")).to_have_text("You are signed out.")
+    finally:
+        await context.close()
