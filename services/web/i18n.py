@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel.dates import format_skeleton, format_time
+from babel import Locale
+from babel.dates import DateTimePattern, get_time_format
 from babel.messages.pofile import read_po
+from babel.numbers import NumberPattern, get_currency_precision
 
 from pricealert.money import format_money, parse_locale, preferred_languages
 
@@ -86,12 +88,27 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+@lru_cache(maxsize=32)
+def _patterns(locale: str) -> tuple[Locale, DateTimePattern, DateTimePattern, NumberPattern]:
+    """A locale's CLDR patterns, parsed once: a page formats hundreds of amounts and times,
+    and babel's one-call functions look each pattern up again every time."""
+    cldr = Locale.parse(locale)
+    day = cldr.datetime_skeletons["yMMMd"]
+    assert isinstance(day, DateTimePattern)
+    time_pattern = get_time_format("short", locale=cldr)
+    currency = cldr.currency_formats["standard"]
+    assert isinstance(currency, NumberPattern)
+    return cldr, day, time_pattern, currency
+
+
 class Formatter:
-    """Amounts and times for one reader."""
+    """Amounts and times for one reader (the same text as `pricealert.money.format_money`
+    and babel's date functions give, from patterns parsed once per locale)."""
 
     def __init__(self, locale: str, time_zone: str) -> None:
         self.locale = locale
         self.zone = zone(time_zone)
+        self._cldr, self._day, self._time, self._currency = _patterns(locale)
 
     def money(self, amount: Decimal | str | None, currency: str | None) -> str:
         if amount is None or amount == "":
@@ -99,7 +116,12 @@ class Formatter:
         value = Decimal(str(amount))
         if not currency:
             return format(value, "f")
-        return format_money(value, currency, self.locale)
+        code = currency.upper()
+        try:
+            get_currency_precision(code)
+        except Exception:  # an unknown code: babel's own function says it its way
+            return format_money(value, code, self.locale)
+        return str(self._currency.apply(value, self._cldr, currency=code, currency_digits=True))
 
     def when(self, at: datetime | str | None) -> str:
         """A date and time in the reader's zone: `Dec 3, 2026 6:05 PM`, `2026年12月3日 18:05`."""
@@ -107,11 +129,10 @@ class Formatter:
             return "—"
         moment = datetime.fromisoformat(at) if isinstance(at, str) else at
         local = moment.astimezone(self.zone)
-        day = format_skeleton("yMMMd", local, locale=self.locale)
-        return f"{day} {format_time(local, 'short', locale=self.locale)}"
+        return f"{self._day.apply(local, self._cldr)} {self._time.apply(local, self._cldr)}"
 
     def day(self, at: datetime | str | None) -> str:
         if at is None or at == "":
             return "—"
         moment = datetime.fromisoformat(at) if isinstance(at, str) else at
-        return str(format_skeleton("yMMMd", moment.astimezone(self.zone), locale=self.locale))
+        return str(self._day.apply(moment.astimezone(self.zone), self._cldr))

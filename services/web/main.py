@@ -32,12 +32,14 @@ HERE = Path(__file__).parent
 _log = get_logger("pricealert.web")
 
 
-def templates() -> Environment:
+def templates(reload: bool = False) -> Environment:
+    """The pages' templates, compiled once (checked for changes only when `reload`)."""
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=reload,
     )
     env.globals["static_url"] = static_url
     env.globals["hours"] = hours
@@ -70,7 +72,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     )  # fmt: skip
     app.state.settings = settings
     app.state.codec = SessionCodec(settings.secret_key.get_secret_value())
-    app.state.templates = templates()
+    app.state.templates = templates(reload=settings.environment == "development")
     for module in (auth, products, alerts, channels, activity, keys, rum):
         app.include_router(module.router)
     app.mount("/static", CachedStaticFiles(directory=HERE / "static"), name="static")

@@ -151,3 +151,16 @@ async def test_the_time_axis_is_read_in_the_zone_asked_for(
     assert utc.status_code == kolkata.status_code == 200
     # Day ticks fall on each zone's own midnights, 5 h 30 apart: the axis moves.
     assert utc.text != kolkata.text
+
+
+async def test_the_history_can_be_cut_to_its_newest_rows(
+    client: httpx.AsyncClient, db_session: AsyncSession, alice: ApiUser
+) -> None:
+    mine = await _priced_product(client, db_session, alice, "EUR")
+    path = f"/v1/products/{mine}/prices"
+    every = (await client.get(path, headers=alice.auth)).json()["items"]
+    newest = (await client.get(path, params={"limit": 1}, headers=alice.auth)).json()["items"]
+    assert [r["price"] for r in every] == ["24.90", "22.90"]  # oldest first
+    assert [r["price"] for r in newest] == ["22.90"]
+    refused = await client.get(path, params={"limit": 0}, headers=alice.auth)
+    assert (refused.status_code, refused.json()["field"]) == (422, "limit")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -155,9 +156,14 @@ async def test_a_price_drop_arrives_in_the_activity_log_of_a_person_signed_in_by
     await page.goto(product_url)
     await expect(page.get_by_test_id("current-price")).to_have_text("$84.90")
     await expect(page.get_by_test_id("lowest")).to_have_text("$84.90")
-    chart = page.locator("img.chart")
+    chart = page.locator("figure.chart svg")
     await expect(chart).to_be_visible()
-    assert await chart.evaluate("img => img.complete && img.naturalWidth > 0")
+    box = await chart.bounding_box()
+    assert box is not None
+    assert box["width"] > 300
+    assert box["height"] > 100
+    await expect(chart).to_have_attribute("aria-label", re.compile(r"\$84\.90"))
+    await expect(chart.locator("text", has_text="$84.90").first).to_be_visible()
     history = page.locator("section", has=page.get_by_role("heading", name="Changes"))
     await expect(history.locator("tbody tr")).to_have_count(2)
     await _shoot(page, "product")

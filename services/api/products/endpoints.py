@@ -27,7 +27,7 @@ from pricealert.http import refusal_reason
 from pricealert.money import LOCALE_TAG, parse_locale, preferred_languages
 from pricealert.queues import CheckProduct, enqueue_after_commit
 from pricealert.repositories.alerts import AlertRepository
-from pricealert.repositories.prices import PriceRepository
+from pricealert.repositories.prices import MAX_HISTORY_ROWS, PriceRepository
 from pricealert.repositories.products import ProductRepository, WatchedProduct
 from pricealert.urls import normalise_url
 from services.api.deps import CurrentPrincipal, RedisDep, SessionDep, SettingsDep
@@ -173,13 +173,22 @@ async def price_history(
     session: SessionDep,
     since: datetime | None = None,
     until: datetime | None = None,
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=MAX_HISTORY_ROWS,
+            description="Only the newest this many rows (still listed oldest first): a page "
+            "showing the latest changes need not read a year of them.",
+        ),
+    ] = MAX_HISTORY_ROWS,
 ) -> PriceHistoryOut:
     """The change-only history: each row is one state, from first to last seen."""
     since, until = _aware(since, "since"), _aware(until, "until")
     if since and until and since > until:
         raise InvalidInput("since must not be after until", field="since", rule="ordered")
     watched = await ProductRepository(session).get(principal.user_id, product_id)
-    rows = await PriceRepository(session).history(watched.product.id, since, until)
+    rows = await PriceRepository(session).history(watched.product.id, since, until, limit)
     return PriceHistoryOut(
         product_id=product_id, items=[PricePointOut.model_validate(r) for r in rows]
     )
