@@ -170,5 +170,13 @@ async def test_a_price_drop_arrives_in_the_activity_log_of_a_person_signed_in_by
     for name, path in (("alerts", "/alerts"), ("channels", "/channels"), ("keys", "/keys")):
         await page.goto(f"{web}{path}")
         await _shoot(page, name)
+
+    # In Japanese: words, amounts and the chart's dates as a Japanese reader writes them.
+    await page.goto(product_url)
+    await page.get_by_role("button", name="日本語").click()
+    await expect(page.get_by_role("heading", name="価格の推移")).to_be_visible()
+    await expect(page.get_by_test_id("current-price")).to_have_text("$84.90")
+    await expect(page.locator("figure.chart svg text", has_text="月").first).to_be_attached()
+    await _shoot(page, "product-ja")
     await context.close()
     assert console.errors == [], console.errors
