@@ -244,7 +244,7 @@ async def run(loads: int, warmup: int) -> dict[str, Any]:
                 try:
                     log(f"warm: {loads} loads of the product page ({rows} history rows)")
                     warm = await measure(browser, url, cookie, loads, warmup, cold=False)
-                    log(f"cold: {loads} loads, a new browser context each")
+                    log(f"cold: {loads} loads, the browser's cache off")
                     cold = await measure(browser, url, cookie, loads, warmup, cold=True)
                 finally:
                     await browser.close()

@@ -7,7 +7,8 @@ line (supervisor and children share one stdout) in a file:
 
     async with Stack(database_url, redis_url, allowed_hosts=[shop.netloc()]) as stack:
         stack.api_url                               # "http://127.0.0.1:41234"
-        [c.service for c in stack.children()]       # ["api", "evaluator", "notifier", "scraper"]
+        stack.web_url                               # the web UI, on a port of its own
+        [c.service for c in stack.children()]       # ["api", "evaluator", ..., "web"]
         pid = stack.kill("notifier")                # SIGKILL one child; the supervisor restarts it
         await stack.wait_ready()                    # back to full strength
         stack.log_path.read_text()                  # what every process said
@@ -114,7 +115,7 @@ def _port_free(port: int) -> bool:
 
 
 class Stack:
-    """The four services under one supervisor process (see the module docstring)."""
+    """The five services under one supervisor process (see the module docstring)."""
 
     def __init__(
         self,
