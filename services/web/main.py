@@ -57,6 +57,8 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     settings = settings or get_web_settings()
     configure_logging("web", level=settings.log_level, json_output=settings.log_json)
     logging.getLogger("uvicorn.access").propagate = False
+    # Every page makes several API calls: the access lines of both services say enough.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
