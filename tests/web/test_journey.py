@@ -241,3 +241,22 @@ async def test_every_essential_action_works_without_javascript(
         await expect(page.get_by_role("status")).to_have_text("You are signed out.")
     finally:
         await context.close()
+
+
+async def test_a_failing_product_says_why_on_its_page(
+    web: WebUnderTest, page: BrowserPage, shop: Shop
+) -> None:
+    shop.serve("/flaky", STRUCTURED)
+    await sign_in(page, web, "ada@example.com")
+    await page.goto(f"{web.url}/products/new")
+    await page.get_by_label("Product page URL").fill(shop.url("/flaky"))
+    await page.get_by_role("button", name="Read the page").click()
+    await page.get_by_role("button", name="Watch this product").click()
+    await expect(page.get_by_role("status")).to_contain_text("The product is watched")
+    shop.serve("/flaky", Page(status=404))
+    assert await web.check_products() != ["changed"]
+
+    await page.reload()
+    await expect(page.locator(".summary .badge")).to_have_text("Failing")
+    await expect(page.get_by_test_id("last-error")).to_contain_text("Last check failed:")
+    await expect(page.get_by_test_id("last-error")).to_contain_text("404")
