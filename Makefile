@@ -9,7 +9,7 @@ PA := $(BIN)/pricealert
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: help install run demo test test-e2e test-fast lint typecheck format migrate \
-        test-extract bench bench-quick bench-extract bench-scrape bench-pipeline bench-workers bench-api bench-scale \
+        test-extract bench bench-quick bench-extract bench-scrape bench-pipeline bench-workers bench-api bench-scale bench-http \
         monitoring-check infra-check backup-verify restore-drill db-maintenance audit \
         perf-report alert-review forecast chaos clean
 
@@ -83,6 +83,9 @@ bench-workers: install ## Evaluator and notifier alone: CPU per change evaluated
 bench-scale: install ## Claim latency with 1M products due per hour, service RSS, bytes per million checks
 	scripts/ensure_services.sh
 	$(BIN)/python -m scripts.bench.bench_scale $(ARGS)
+
+bench-http: install ## CPU ms per GET: guarded client, bare aiohttp and httpx against nginx (JSON)
+	$(BIN)/python -m scripts.bench.http_client_bench $(ARGS)
 
 chaos: install ## Chaos experiments on a private local stack, short (~6 min); exit 1 when an invariant breaks
 	$(PA) chaos --short

@@ -28,7 +28,7 @@ from selectolax.lexbor import LexborHTMLParser
 from pricealert.extract import extract, keep_parser_memory
 from pricealert.extract.encoding import detect_encoding
 
-CORPUS = Path(__file__).resolve().parents[2] / "tests" / "scraper" / "extract" / "corpus"
+CORPUS = Path(__file__).resolve().parents[2] / "tests" / "extract" / "corpus"
 
 #: name → (corpus file, URL, selector, size in KB)
 SHAPES: dict[str, tuple[str, str, str | None, int]] = {
