@@ -1,8 +1,9 @@
-"""Response headers: a read-only, case-insensitive `Mapping[str, str]`."""
+"""What a request comes back with: `FetchResult`, and its `Headers`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 
 
 def _text(raw: bytes) -> str:
@@ -13,7 +14,7 @@ def _text(raw: bytes) -> str:
 
 
 class Headers(Mapping[str, str]):
-    """Header names are case-insensitive; iteration gives lower-case names.
+    """Response headers: read-only, case-insensitive; iteration gives lower-case names.
 
     A repeated header reads as its values joined with ", " (RFC 9110 5.3),
     like `httpx.Headers`.
@@ -51,3 +52,22 @@ class Headers(Mapping[str, str]):
 
     def __repr__(self) -> str:
         return f"Headers({self._map!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """One completed exchange (after redirects): what the server answered, and what it cost."""
+
+    url: str  #: final URL, after redirects
+    status: int
+    headers: Headers  #: case-insensitive `Mapping[str, str]`
+    body: bytes  #: decoded (gzip/deflate/br undone)
+    elapsed: float  #: seconds, DNS and redirects included
+    bytes_received: int  #: body bytes on the wire, final response only
+    redirects: tuple[str, ...]  #: the URLs that redirected, in order
+    address: str  #: the IP address the final response came from
+
+    @property
+    def is_success(self) -> bool:
+        """True for a 2xx status."""
+        return 200 <= self.status < 300
