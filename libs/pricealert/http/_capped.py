@@ -48,12 +48,13 @@ async def read_capped(
         if decoder is not None:
             chunk = decoder.feed(chunk, max_bytes - size)
         size += len(chunk)
-        if content.total_raw_bytes > max_bytes:
+        # total_bytes: what arrived from the wire, framing removed (nothing decodes in aiohttp)
+        if content.total_bytes > max_bytes:
             raise TooLarge(f"body exceeds {max_bytes} bytes on the wire", url=url)
         if size > max_bytes:
             raise TooLarge(f"body exceeds {max_bytes} bytes after decompression", url=url)
         chunks.append(chunk)
-    received = content.total_raw_bytes
+    received = content.total_bytes
     if decoder is not None and received:
         decoder.finish()
     return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), received
@@ -71,9 +72,13 @@ class _Decoder(Protocol):
 
 def _decoder_for(headers: Mapping[str, str], url: str) -> _Decoder | None:
     """The decoder the body's codings need; `DecodingFailed` for one the client did not ask for."""
-    codings = [c.strip().lower() for c in headers.get("Transfer-Encoding", "").split(",")]
+    transfer = headers.get("Transfer-Encoding")
+    content = headers.get("Content-Encoding")
+    if content is None and (transfer is None or transfer == "chunked"):
+        return None  # most pages
+    codings = [c.strip().lower() for c in (transfer or "").split(",")]
     codings = [c for c in codings if c not in _IDENTITY and c != "chunked"]
-    content = headers.get("Content-Encoding", "").strip().lower()
+    content = (content or "").strip().lower()
     if content not in _IDENTITY:
         codings.append(content)
     if not codings:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json as jsonlib
 import re
@@ -10,8 +9,9 @@ import ssl
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import aiohttp
 import certifi
@@ -35,7 +35,6 @@ from pricealert.http._errors import (
 from pricealert.http._guard import (
     CURRENT_HOP,
     GuardedConnector,
-    GuardedRequest,
     Hop,
     guarded_socket,
 )
@@ -60,6 +59,7 @@ _OWN_HEADERS: Final = frozenset(
     {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "te",
      "trailer", "upgrade", "proxy-connection", "accept-encoding"}
 )  # fmt: skip
+_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE: Final = re.compile(r"[\r\n\0]")
 #: Response head limits: the status line, one header field, and how many fields.
@@ -70,6 +70,8 @@ MAX_HEADERS: Final = 100
 _SMALL_REDIRECT_BODY: Final = 64 * 1024
 _IDLE_EXPIRY: Final = 30.0
 _LARGE_BODY: Final = 1024 * 1024
+#: A page up to 2 x this is buffered without pausing the socket (each pause is 2 syscalls).
+_READ_BUFSIZE = 2**18
 _DNS_TTL: Final = 30
 
 
@@ -81,14 +83,14 @@ class _Target:
     text: str  #: normalised, as reported in results
     host: str  #: ASCII (IDNA encoded), lower-case, IPv6 without brackets
     port: int
+    https: bool
 
     @property
     def origin(self) -> tuple[str, str, int]:
         return self.url.scheme, self.host, self.port
 
 
-@dataclass(frozen=True, slots=True)
-class _Hop:
+class _Hop(NamedTuple):
     status: int
     headers: Headers
     body: bytes
@@ -116,6 +118,7 @@ class GuardedClient:
         max_connections: int = 1024,
     ) -> None:
         self._allowed = AllowedHosts(allowed_hosts)
+        self._any_allowed = bool(self._allowed)
         self._user_agent = user_agent
         self._total_timeout = total_timeout
         self._max_bytes = max_bytes
@@ -124,10 +127,11 @@ class GuardedClient:
         self._ssl = ssl_context
         self._per_host = max_connections_per_host
         self._max_connections = max_connections
-        # connect: the pool wait and the connection together; sock_connect: the TCP and TLS
-        # handshakes of one attempt (Happy Eyeballs starts the next address after 0.25 s).
+        # total: aiohttp's, per hop, set to what is left of ours; connect: the pool wait and
+        # the connection together; sock_connect: the TCP and TLS handshakes of one attempt
+        # (Happy Eyeballs starts the next address after 0.25 s); sock_read: silence.
         self._timeout = aiohttp.ClientTimeout(
-            total=None,
+            total=total_timeout,
             connect=connect_timeout * 2,
             sock_connect=connect_timeout,
             sock_read=read_timeout,
@@ -164,11 +168,16 @@ class GuardedClient:
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
-            request_class=GuardedRequest,
+            headers={
+                "Accept": "*/*",
+                "User-Agent": self._user_agent,
+                "Accept-Encoding": ACCEPT_ENCODING,  # exactly what read_capped can bound
+            },
             cookie_jar=aiohttp.DummyCookieJar(),  # no cookies kept between requests
             trust_env=False,  # no proxies, netrc or certificates from the environment
             timeout=self._timeout,
             auto_decompress=False,  # decoded by read_capped, under the cap
+            read_bufsize=_READ_BUFSIZE,
             max_line_size=MAX_LINE_SIZE,
             max_field_size=MAX_FIELD_SIZE,
             max_headers=MAX_HEADERS,
@@ -198,48 +207,38 @@ class GuardedClient:
         total_timeout: float | None = None,
     ) -> FetchResult:
         """Send one request under the policy; raises a `FetchError` subclass on any failure."""
-        total = self._total_timeout if total_timeout is None else total_timeout
         started = time.monotonic()
-        try:
-            async with asyncio.timeout(total):
-                return await self._request(
-                    method.upper(), url, headers, content, json, follow_redirects,
-                    raise_for_status, self._max_bytes if max_bytes is None else max_bytes, started,
-                )  # fmt: skip
-        except TimeoutError as exc:
-            raise FetchTimeout(f"no complete answer within {total} s", url=url) from exc
-
-    async def _request(
-        self,
-        method: str,
-        url: str,
-        extra_headers: Mapping[str, str] | None,
-        content: bytes | None,
-        json: Any,
-        follow_redirects: bool,
-        raise_for_status: bool,
-        max_bytes: int,
-        started: float,
-    ) -> FetchResult:
+        total = self._total_timeout if total_timeout is None else total_timeout
+        cap = self._max_bytes if max_bytes is None else max_bytes
         target = _parse_url(url)
-        if not _TOKEN.fullmatch(method):
+        if (method := method.upper()) not in _METHODS and not _TOKEN.fullmatch(method):
             raise ValueError(f"not an HTTP method: {method!r}")
-        # lower-case name -> (name as given, value); Host and framing are aiohttp's
-        headers = {"accept": ("Accept", "*/*"), "user-agent": ("User-Agent", self._user_agent)}
-        if extra_headers:
-            for name, value in extra_headers.items():
+        # lower-case name -> (name as given, value): the caller's, over the session's
+        # defaults (Accept, User-Agent); Host, framing and Accept-Encoding are ours alone.
+        extra: dict[str, tuple[str, str]] = {}
+        if headers:
+            for name, value in headers.items():
                 if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
                     raise ConnectionFailed(f"invalid request header {name!r}", url=url)
                 key = name.lower()
                 if key not in _OWN_HEADERS:
-                    headers[key] = (name, value.strip())
-        headers["accept-encoding"] = ("Accept-Encoding", ACCEPT_ENCODING)  # what we can bound
+                    extra[key] = (name, value.strip())
         if json is not None:
             content = jsonlib.dumps(json, separators=(",", ":"), ensure_ascii=False).encode()
-            headers.setdefault("content-type", ("Content-Type", "application/json"))
+            extra.setdefault("content-type", ("Content-Type", "application/json"))
         redirects: list[str] = []
         while True:
-            hop = await self._hop(method, target, headers, content, max_bytes, follow_redirects)
+            # aiohttp's total timeout, per hop: what is left of ours
+            timeouts = self._timeout
+            if redirects or total != timeouts.total:
+                left = total - (time.monotonic() - started)
+                if left <= 0:
+                    raise FetchTimeout(f"no complete answer within {total} s", url=url)
+                timeouts = aiohttp.ClientTimeout(
+                    total=left, connect=timeouts.connect, sock_connect=timeouts.sock_connect,
+                    sock_read=timeouts.sock_read,
+                )  # fmt: skip
+            hop = await self._hop(method, target, extra, content, cap, follow_redirects, timeouts)
             if hop.location is None:
                 break
             if len(redirects) == self._max_redirects:
@@ -252,13 +251,13 @@ class GuardedClient:
             next_target = _parse_url(str(joined))
             if next_target.origin != target.origin:
                 for name in _DROP_ON_NEW_ORIGIN:
-                    headers.pop(name, None)
+                    extra.pop(name, None)
             if (hop.status == 303 and method != "HEAD") or (
                 hop.status in {301, 302} and method == "POST"
             ):
                 method, content = "GET", None
                 for name in _BODY_HEADERS:
-                    headers.pop(name, None)
+                    extra.pop(name, None)
             target = next_target
         result = FetchResult(
             url=target.text,
@@ -282,28 +281,41 @@ class GuardedClient:
         content: bytes | None,
         max_bytes: int,
         follow: bool,
+        timeouts: aiohttp.ClientTimeout,
     ) -> _Hop:
         """One request to one URL, under the hop's guard; a followed redirect's body is skipped."""
-        hop = Hop(exempt=bool(self._allowed) and self._allowed.allows(target.host, target.port))
+        hop = Hop(exempt=self._any_allowed and self._allowed.allows(target.host, target.port))
         token = CURRENT_HOP.set(hop)
-        session = self._session or self._open_session()
         try:
-            response = await session.request(
+            response = await (self._session or self._open_session()).request(
                 method,
                 target.url,
-                headers=[pair for pair in headers.values()],
+                headers=list(headers.values()) if headers else None,
+                timeout=timeouts,
                 # aiohttp streams a large body from a file object (and warns about raw bytes)
                 data=io.BytesIO(content) if content and len(content) > _LARGE_BODY else content,
                 allow_redirects=False,
-                ssl=self._ssl_context() if target.url.scheme == "https" else True,
+                ssl=self._ssl_context() if target.https else True,
             )
             try:
-                return await _answer(response, hop, method, target, max_bytes, follow)
+                status = response.status
+                if status == 101:
+                    raise ConnectionFailed("the server switched protocols", url=target.text)
+                location = None
+                if follow and status in REDIRECT_STATUSES and "Location" in response.headers:
+                    location = _location(response, target.text)
+                    await _skip_body(response, target.text)
+                    body, received = b"", 0
+                else:
+                    body, received = await read_capped(response, max_bytes=max_bytes,
+                                                       url=target.text)  # fmt: skip
             except BaseException:
                 response.close()  # a response not read to its end: the connection goes
                 raise
+            headers_read = Headers.of_multidict(response.headers)
+            return _Hop(status, headers_read, body, received, hop.address, location)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise _failure(exc, hop, target.text) from exc
+            raise _failure(exc, hop, target.text, timeouts) from exc
         except (BlockedAddress, DNSFailure) as exc:
             if exc.url:
                 raise
@@ -320,27 +332,12 @@ class GuardedClient:
         return self._ssl
 
 
-async def _answer(
-    response: aiohttp.ClientResponse,
-    hop: Hop,
-    method: str,
-    target: _Target,
-    max_bytes: int,
-    follow: bool,
-) -> _Hop:
-    """What one response comes to: a redirect to follow, or the final answer, read under the cap."""
-    status = response.status
-    if status == 101:
-        raise ConnectionFailed("the server switched protocols", url=target.text)
-    headers = Headers(response.raw_headers)
-    if follow and status in REDIRECT_STATUSES and "location" in headers:
-        locations = set(response.headers.getall("Location"))
-        if len(locations) > 1:
-            raise ConnectionFailed("a redirect with two different Locations", url=target.text)
-        await _skip_body(response, target.text)
-        return _Hop(status, headers, b"", 0, hop.address, locations.pop())
-    body, received = await read_capped(response, max_bytes=max_bytes, url=target.text)
-    return _Hop(status, headers, body, received, hop.address, None)
+def _location(response: aiohttp.ClientResponse, url: str) -> str:
+    """Where a redirect points; two different answers are an error, not a guess."""
+    locations = set(response.headers.getall("Location"))
+    if len(locations) > 1:
+        raise ConnectionFailed("a redirect with two different Locations", url=url)
+    return locations.pop()
 
 
 async def _skip_body(response: aiohttp.ClientResponse, url: str) -> None:
@@ -355,7 +352,7 @@ async def _skip_body(response: aiohttp.ClientResponse, url: str) -> None:
     response.close()
 
 
-def _failure(exc: BaseException, hop: Hop, url: str) -> FetchError:
+def _failure(exc: BaseException, hop: Hop, url: str, timeouts: aiohttp.ClientTimeout) -> FetchError:
     """The named failure for what aiohttp (or the socket factory) raised."""
     if hop.refused is not None:
         return BlockedAddress(f"connection refused by policy: {hop.refused}", url=url)
@@ -363,8 +360,12 @@ def _failure(exc: BaseException, hop: Hop, url: str) -> FetchError:
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         phase = "connect" if hop.connecting else "pool"
         return FetchTimeout(f"{phase} timeout: {detail}", url=url, phase=phase)
-    if isinstance(exc, TimeoutError):  # SocketTimeoutError: silence while reading
-        return FetchTimeout(f"read timeout: {detail}", url=url, phase="read")
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        detail = f"read timeout: nothing for {timeouts.sock_read} s"
+        return FetchTimeout(detail, url=url, phase="read")
+    if isinstance(exc, TimeoutError):  # aiohttp's total: what was left of ours
+        detail = f"no complete answer within {timeouts.total:.3g} s"
+        return FetchTimeout(detail, url=url, phase="total")
     if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
         return TLSFailure(detail, url=url)
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
@@ -387,7 +388,9 @@ def _is_coding_error(exc: BaseException) -> bool:
     return False
 
 
+@lru_cache(maxsize=4096)
 def _parse_url(raw: str) -> _Target:
+    """The URL checked and normalised (cached: the scraper asks for the same pages again)."""
     try:
         url = URL(raw)
     except (ValueError, TypeError) as exc:
@@ -407,4 +410,4 @@ def _parse_url(raw: str) -> _Target:
     if host.endswith(".") and parse_ip_literal(host[:-1]) is not None:
         host = host[:-1]  # `127.0.0.1.` is an address, not a name
         url = url.with_host(host)
-    return _Target(url=url, text=str(url), host=host, port=url.port or 0)
+    return _Target(url, str(url), host, url.port or 0, url.scheme == "https")

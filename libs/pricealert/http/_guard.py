@@ -15,14 +15,18 @@ exemption and can report a refusal and the peer back to it.
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import functools
 import socket
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any, cast
 
 import aiohttp
 from aiohappyeyeballs import AddrInfoType
-from aiohttp.client_reqrep import ClientResponse, ConnectionKey
+from aiohttp.client_proto import ResponseHandler
+from aiohttp.client_reqrep import ConnectionKey
 from aiohttp.connector import Connection
 from aiohttp.tracing import Trace
 
@@ -64,29 +68,90 @@ def guarded_socket(addr_info: AddrInfoType) -> socket.socket:
 
 
 class GuardedConnector(aiohttp.TCPConnector):
-    """A pool that never hands out a connection with anything already waiting on it.
+    """aiohttp's connector, with a pool that never hands out a connection with anything on it.
 
     aiohttp keeps parsing on an idle pooled connection, so a response the server
     sent unasked would be read as the answer to the next request on it (aiohttp
     checks only that the connection is open). Such a connection is closed instead.
+    Each connection handed out tells the hop which address it goes to.
     """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        handler = functools.partial(GuardedHandler, loop=self._loop)
+        self._factory = cast("functools.partial[ResponseHandler]", handler)
 
     async def _get(self, key: ConnectionKey, traces: list[Trace]) -> Connection | None:
         while (connection := await super()._get(key, traces)) is not None:
             protocol = connection.protocol
             if protocol is not None and not protocol.should_close:
+                _note_peer(protocol)
                 return connection
             connection.close()
         return None
 
+    async def _create_connection(
+        self,
+        req: aiohttp.ClientRequest,
+        traces: list[Trace],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's signature, overridden
+    ) -> ResponseHandler:
+        protocol = await super()._create_connection(req, traces, timeout)
+        _note_peer(protocol)
+        return protocol
 
-class GuardedRequest(aiohttp.ClientRequest):
-    """Records which address each request went out to (pooled connections included)."""
 
-    async def send(self, conn: Connection) -> ClientResponse:
-        hop = CURRENT_HOP.get()
-        transport = conn.transport
-        if hop is not None and transport is not None:
-            peer = transport.get_extra_info("peername")
-            hop.address = str(peer[0]) if peer else ""
-        return await super().send(conn)
+def _note_peer(protocol: ResponseHandler) -> None:
+    hop = CURRENT_HOP.get()
+    if hop is not None and isinstance(protocol, GuardedHandler):
+        hop.address = protocol.peer_address
+
+
+class GuardedHandler(ResponseHandler):
+    """aiohttp's protocol, knowing its peer, with a read timeout that costs (almost) no timers.
+
+    aiohttp cancels and re-arms its `sock_read` timer on every network read, and
+    arms a new one for every response. Here a read only notes the time; the one
+    timer of a connection, when it fires early, re-arms itself for what is left,
+    and outlives a response when the next one reuses the connection. Fewer timers
+    also keep the event loop's timer heap small, which every other timer pays for.
+    """
+
+    peer_address = ""
+    _reading = False  #: a read deadline applies (a response is awaited and not paused)
+    _last_read = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        self.peer_address = str(peer[0]) if peer else ""
+
+    def _reschedule_timeout(self) -> None:
+        timeout = self._read_timeout
+        if not timeout:
+            self._reading = False
+            return
+        loop = self._loop
+        self._reading = True
+        self._last_read = now = loop.time()
+        handle = self._read_timeout_handle
+        if handle is not None and handle.when() > now + timeout:  # armed for a longer one
+            handle.cancel()
+            handle = None
+        if handle is None:
+            self._read_timeout_handle = loop.call_at(now + timeout, self._check_read_timeout)
+
+    def _drop_timeout(self) -> None:
+        self._reading = False  # the timer stays armed; it finds nothing to do and stops
+
+    def _check_read_timeout(self) -> None:
+        self._read_timeout_handle = None
+        timeout = self._read_timeout
+        if not (self._reading and timeout and self.transport is not None):
+            return
+        deadline = self._last_read + timeout
+        if self._loop.time() + 0.001 >= deadline:
+            self._reading = False
+            self._on_read_timeout()
+        else:
+            self._read_timeout_handle = self._loop.call_at(deadline, self._check_read_timeout)
