@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -223,6 +224,26 @@ async def test_bytes_after_a_complete_response_stop_reuse() -> None:
             result = await client.get(url(server))
             assert (result.body, result.headers["content-length"]) == (b"ok", "2")
         assert server.connections == 2
+
+
+async def test_the_read_timeout_holds_on_a_reused_connection(shop: Shop) -> None:
+    shop.serve("/fast", Page.html("ok"))
+    shop.serve("/slow", Page.html("late", delay=2.0))
+    async with GuardedClient(allowed_hosts=[shop.netloc()], read_timeout=0.3) as client:
+        assert (await client.get(shop.url("/fast"))).body == b"ok"
+        started = time.monotonic()
+        with pytest.raises(FetchTimeout) as failed:
+            await client.get(shop.url("/slow"))
+    assert failed.value.phase == "read"
+    assert time.monotonic() - started < 1.0
+    assert [r.connection for r in shop.requests] == [1, 1]
+
+
+async def test_a_slow_but_steady_body_is_not_a_read_timeout(shop: Shop) -> None:
+    shop.serve("/drip", Page.html("x" * 40, chunk_size=4, chunk_delay=0.1, chunked=True))
+    async with GuardedClient(allowed_hosts=[shop.netloc()], read_timeout=0.3) as client:
+        for _ in range(2):  # the second time on the pooled connection
+            assert (await client.get(shop.url("/drip"))).body == b"x" * 40
 
 
 # -- connecting -------------------------------------------------------------------------

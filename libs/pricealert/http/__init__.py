@@ -6,9 +6,9 @@ so they are treated as hostile:
 - only `http` and `https`; no credentials in the URL; IPv4 addresses only in
   dotted-quad form (`http://2130706433/`, `http://0x7f.1/`,
   `http://0177.0.0.1/`, `http://127.1/` are refused as `bad_url` before any lookup);
-- names are resolved once per connection, through aiohttp's resolver hook
-  (`getaddrinfo` in a worker thread; answers cached 30 s), and a name is
-  refused if *any* answer is private, loopback,
+- names are resolved through aiohttp's resolver hook (`getaddrinfo` in a
+  worker thread; answers cached 30 s), and a name is refused if *any* answer
+  is private, loopback,
   link-local, carrier-grade NAT (100.64/10), unique-local (fc00::/7), multicast,
   reserved, unspecified, documentation/benchmark space, a cloud metadata address
   (169.254.169.254, 169.254.170.2, fd00:ec2::254), IPv4-mapped or -compatible
@@ -40,7 +40,7 @@ resolver, and again by the socket factory as the socket is made), the original
 verified against.
 
 Transport: aiohttp (`_guard` holds what it needs of us: the socket factory, a
-connector, a request class). Connections are kept alive per (scheme, name,
+connector and its protocol). Connections are kept alive per (scheme, name,
 port), so one verified for one name is never reused for another; at most
 `max_connections_per_host` per name and `max_connections` in all (more
 requests wait, up to the connect timeout); idle ones expire after 30 s. A

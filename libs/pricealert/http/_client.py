@@ -15,7 +15,6 @@ from typing import Any, Final, NamedTuple
 
 import aiohttp
 import certifi
-from aiohttp.http_exceptions import ContentEncodingError
 from yarl import URL
 
 from pricealert.http._addresses import AllowedHosts, is_numeric_spelling, parse_ip_literal
@@ -24,7 +23,6 @@ from pricealert.http._errors import (
     BadURL,
     BlockedAddress,
     ConnectionFailed,
-    DecodingFailed,
     DNSFailure,
     FetchError,
     FetchTimeout,
@@ -51,7 +49,7 @@ except PackageNotFoundError:  # running from a checkout that was never installed
 DEFAULT_USER_AGENT: Final = f"PriceAlert/{_VERSION} (+https://pricealert.example/bot)"
 DEFAULT_MAX_BYTES: Final = 5 * 1024 * 1024
 REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+_SCHEMES: Final = frozenset({"http", "https"})
 _DROP_ON_NEW_ORIGIN: Final = ("authorization", "cookie", "proxy-authorization")
 _BODY_HEADERS: Final = ("content-type", "content-length", "transfer-encoding")
 #: Headers the connection layer owns: never taken from the caller.
@@ -71,7 +69,7 @@ _SMALL_REDIRECT_BODY: Final = 64 * 1024
 _IDLE_EXPIRY: Final = 30.0
 _LARGE_BODY: Final = 1024 * 1024
 #: A page up to 2 x this is buffered without pausing the socket (each pause is 2 syscalls).
-_READ_BUFSIZE = 2**18
+_READ_BUFSIZE: Final = 2**18
 _DNS_TTL: Final = 30
 
 
@@ -372,20 +370,9 @@ def _failure(exc: BaseException, hop: Hop, url: str, timeouts: aiohttp.ClientTim
         return DNSFailure(detail, url=url)
     if isinstance(exc, aiohttp.InvalidURL):
         return BadURL(detail, url=url)
-    if isinstance(exc, aiohttp.ClientPayloadError) and _is_coding_error(exc):
-        return DecodingFailed(f"the body could not be decoded: {detail}", url=url)
     if isinstance(exc, aiohttp.ClientResponseError):  # the parser refused the response head
         return ConnectionFailed(f"invalid HTTP response: {exc.message}", url=url)
     return ConnectionFailed(detail, url=url)
-
-
-def _is_coding_error(exc: BaseException) -> bool:
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ContentEncodingError):
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return False
 
 
 @lru_cache(maxsize=4096)
@@ -395,7 +382,7 @@ def _parse_url(raw: str) -> _Target:
         url = URL(raw)
     except (ValueError, TypeError) as exc:
         raise BadURL(f"not a valid URL: {exc}", url=str(raw)) from exc
-    if url.scheme not in _DEFAULT_PORTS:
+    if url.scheme not in _SCHEMES:
         raise BadURL("only http and https URLs may be fetched", url=raw)
     host = url.raw_host
     if not host:

@@ -10,7 +10,11 @@ the request's host is exempt (`PRICEALERT_FETCH_ALLOWED_HOSTS`).
 Which request a socket belongs to travels in a context variable (`Hop`) set
 around each hop: aiohttp opens connections in the requesting task (or in tasks
 it starts from it, which copy the context), so the factory knows the hop's
-exemption and can report a refusal and the peer back to it.
+exemption and can report a refusal, and the connector the peer, back to it.
+
+These hooks are aiohttp's private ones (`TCPConnector._get`, `_create_connection`,
+`_factory`; `ResponseHandler._reschedule_timeout`, `_drop_timeout`), hence the
+`<3.15` pin; tests/http exercises each of them.
 """
 
 from __future__ import annotations
