@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TypeVar, overload
 
 from multidict import CIMultiDict, CIMultiDictProxy
+
+_T = TypeVar("_T")
 
 
 def _obs_text(value: str) -> str:
@@ -20,11 +23,11 @@ class Headers(Mapping[str, str]):
     """Response headers: read-only, case-insensitive; iteration gives lower-case names.
 
     A repeated header reads as its values joined with ", " (RFC 9110 5.3),
-    like `httpx.Headers`. A view of aiohttp's parsed headers: nothing is copied
-    until asked for.
+    like `httpx.Headers`. Made from aiohttp's parsed headers without copying;
+    the lower-cased mapping is built on first use.
     """
 
-    __slots__ = ("_fields",)
+    __slots__ = ("_fields", "_map")
 
     def __init__(self, raw: Iterable[tuple[bytes, bytes]] = ()) -> None:
         fields: CIMultiDict[str] = CIMultiDict()
@@ -35,12 +38,14 @@ class Headers(Mapping[str, str]):
                 text = value.decode("latin-1").strip()
             fields.add(name.decode("latin-1"), text)
         self._fields: CIMultiDict[str] | CIMultiDictProxy[str] = fields
+        self._map: dict[str, str] | None = None
 
     @classmethod
     def of_multidict(cls, fields: CIMultiDictProxy[str]) -> Headers:
         """A view of aiohttp's headers (decoded there; undecodable bytes kept as surrogates)."""
         made = cls.__new__(cls)
         made._fields = fields
+        made._map = None
         return made
 
     @classmethod
@@ -50,27 +55,39 @@ class Headers(Mapping[str, str]):
         made._fields = CIMultiDict(headers)
         return made
 
+    def _mapping(self) -> dict[str, str]:
+        mapping = self._map
+        if mapping is None:
+            mapping = self._map = {}
+            for name, value in self._fields.items():
+                key = name.lower()
+                if not value.isascii():  # surrogates for bytes that were not UTF-8
+                    value = _obs_text(value)
+                mapping[key] = f"{mapping[key]}, {value}" if key in mapping else value
+        return mapping
+
     def __getitem__(self, name: str) -> str:
-        values = self._fields.getall(name, None)
-        if values is None:
-            raise KeyError(name)
-        value = values[0] if len(values) == 1 else ", ".join(values)
-        return value if value.isascii() else _obs_text(value)
+        return self._mapping()[name.lower()]
+
+    @overload
+    def get(self, key: str, /) -> str | None: ...
+    @overload
+    def get(self, key: str, /, default: str | _T) -> str | _T: ...
+    def get(self, key: str, /, default: object = None) -> object:
+        """The value of `key` (any case), or `default`."""
+        return self._mapping().get(key.lower(), default)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name in self._fields
+        return isinstance(name, str) and name.lower() in self._mapping()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._names())
+        return iter(self._mapping())
 
     def __len__(self) -> int:
-        return len(self._names())
-
-    def _names(self) -> dict[str, None]:
-        return dict.fromkeys(name.lower() for name in self._fields)
+        return len(self._mapping())
 
     def __repr__(self) -> str:
-        return f"Headers({dict(self)!r})"
+        return f"Headers({self._mapping()!r})"
 
 
 @dataclass(frozen=True, slots=True)
