@@ -31,33 +31,73 @@ _IDENTITY: Final = frozenset({"", "identity"})
 _MAX_MEMBERS: Final = 1024
 
 
+def read_arrived(
+    response: aiohttp.ClientResponse, *, max_bytes: int, url: str
+) -> tuple[bytes, int] | None:
+    """The body as `read_capped` gives it when all of it has arrived already, else None.
+
+    No waiting, so no coroutine: a page read with its head (most are) costs no
+    more task switches than the head did.
+    """
+    content = response.content
+    if isinstance(content, EmptyStreamReader):  # HEAD, 204, 304: no body, whatever the head says
+        return b"", 0
+    if not content.is_eof():
+        return None
+    body = _Body(response, max_bytes, url)
+    body.add(content.read_nowait(), content.total_bytes)
+    return body.finish(content.total_bytes)
+
+
 async def read_capped(
     response: aiohttp.ClientResponse, *, max_bytes: int, url: str
 ) -> tuple[bytes, int]:
     """The decoded body and its size on the wire; `TooLarge` past `max_bytes` either way."""
+    arrived = read_arrived(response, max_bytes=max_bytes, url=url)
+    if arrived is not None:
+        return arrived
     content = response.content
-    if isinstance(content, EmptyStreamReader):  # HEAD, 204, 304: no body, whatever the head says
-        return b"", 0
-    declared = response.content_length
-    if declared is not None and declared > max_bytes:
-        raise TooLarge(f"Content-Length {declared} exceeds {max_bytes} bytes", url=url)
-    decoder = _decoder_for(response.headers, url)
-    chunks: list[bytes] = []
-    size = 0
+    body = _Body(response, max_bytes, url)
     while chunk := await content.readany():
-        if decoder is not None:
-            chunk = decoder.feed(chunk, max_bytes - size)
-        size += len(chunk)
-        # total_bytes: what arrived from the wire, framing removed (nothing decodes in aiohttp)
-        if content.total_bytes > max_bytes:
-            raise TooLarge(f"body exceeds {max_bytes} bytes on the wire", url=url)
-        if size > max_bytes:
-            raise TooLarge(f"body exceeds {max_bytes} bytes after decompression", url=url)
-        chunks.append(chunk)
-    received = content.total_bytes
-    if decoder is not None and received:
-        decoder.finish()
-    return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), received
+        body.add(chunk, content.total_bytes)
+    return body.finish(content.total_bytes)
+
+
+class _Body:
+    """A body as it arrives: decoded, counted on the wire and after decoding, capped."""
+
+    __slots__ = ("_chunks", "_decoder", "_max_bytes", "_size", "_url")
+
+    def __init__(self, response: aiohttp.ClientResponse, max_bytes: int, url: str) -> None:
+        declared = response.content_length
+        if declared is not None and declared > max_bytes:
+            raise TooLarge(f"Content-Length {declared} exceeds {max_bytes} bytes", url=url)
+        self._decoder = _decoder_for(response.headers, url)
+        self._max_bytes = max_bytes
+        self._url = url
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def add(self, chunk: bytes, received: int) -> None:
+        """The next piece, and how many body bytes have come off the wire so far."""
+        # received: aiohttp's count with the framing removed (it decodes nothing here)
+        if received > self._max_bytes:
+            raise TooLarge(f"body exceeds {self._max_bytes} bytes on the wire", url=self._url)
+        if self._decoder is not None:
+            chunk = self._decoder.feed(chunk, self._max_bytes - self._size)
+        self._size += len(chunk)
+        if self._size > self._max_bytes:
+            raise TooLarge(
+                f"body exceeds {self._max_bytes} bytes after decompression", url=self._url
+            )
+        self._chunks.append(chunk)
+
+    def finish(self, received: int) -> tuple[bytes, int]:
+        """The whole decoded body and its size on the wire."""
+        if self._decoder is not None and received:
+            self._decoder.finish()
+        chunks = self._chunks
+        return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), received
 
 
 class _Decoder(Protocol):

@@ -7,7 +7,7 @@ import json as jsonlib
 import re
 import ssl
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
@@ -18,7 +18,7 @@ import certifi
 from yarl import URL
 
 from pricealert.http._addresses import AllowedHosts, is_numeric_spelling, parse_ip_literal
-from pricealert.http._capped import ACCEPT_ENCODING, read_capped
+from pricealert.http._capped import ACCEPT_ENCODING, read_arrived, read_capped
 from pricealert.http._errors import (
     BadURL,
     BlockedAddress,
@@ -183,13 +183,14 @@ class GuardedClient:
         )
         return self._session
 
-    async def get(self, url: str, **options: Any) -> FetchResult:
+    # get/post hand back request()'s coroutine: one coroutine per request, not two.
+    def get(self, url: str, **options: Any) -> Awaitable[FetchResult]:
         """`request("GET", url, ...)`."""
-        return await self.request("GET", url, **options)
+        return self.request("GET", url, **options)
 
-    async def post(self, url: str, **options: Any) -> FetchResult:
+    def post(self, url: str, **options: Any) -> Awaitable[FetchResult]:
         """`request("POST", url, ...)`."""
-        return await self.request("POST", url, **options)
+        return self.request("POST", url, **options)
 
     async def request(
         self,
@@ -305,8 +306,10 @@ class GuardedClient:
                     await _skip_body(response, target.text)
                     body, received = b"", 0
                 else:
-                    body, received = await read_capped(response, max_bytes=max_bytes,
-                                                       url=target.text)  # fmt: skip
+                    arrived = read_arrived(response, max_bytes=max_bytes, url=target.text)
+                    if arrived is None:
+                        arrived = await read_capped(response, max_bytes=max_bytes, url=target.text)
+                    body, received = arrived
             except BaseException:
                 response.close()  # a response not read to its end: the connection goes
                 raise
