@@ -16,7 +16,7 @@ WITH_SERVERS := source $(LOCAL)/servers.env &&
 
 .PHONY: help install run stop demo demo-shop demo-receiver test test-e2e lint typecheck format \
         migrate test-extract extraction-report test-fetch test-pipeline bench bench-quick bench-extract \
-        bench-scrape bench-pipeline bench-workers bench-api bench-scale monitoring-generate \
+        bench-scrape bench-pipeline bench-workers bench-api bench-scale bench-http monitoring-generate \
         monitoring-check infra-check backup backup-prune backup-verify restore-drill \
         restore-drill-rds db-maintenance audit \
         perf-report alert-review forecast chaos clean
@@ -107,6 +107,9 @@ bench-workers: install ## Evaluator and notifier alone: CPU per change evaluated
 bench-scale: install ## Claim latency with 1M products due per hour, service RSS, bytes per million checks
 	$(SERVERS_UP)
 	$(WITH_SERVERS) $(BIN)/python -m scripts.bench.bench_scale $(ARGS)
+
+bench-http: install ## CPU ms per GET: guarded client, bare aiohttp and httpx against nginx (JSON)
+	$(BIN)/python -m scripts.bench.http_client_bench $(ARGS)
 
 chaos: install ## Chaos experiments on a private local stack, short (~6 min); exit 1 when an invariant breaks
 	$(PA) chaos --short
