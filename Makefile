@@ -16,8 +16,8 @@ WITH_SERVERS := source $(LOCAL)/servers.env &&
 
 .PHONY: help install run stop demo demo-shop demo-receiver test test-e2e lint typecheck format \
         migrate test-extract extraction-report test-fetch test-pipeline bench bench-quick bench-extract \
-        bench-scrape bench-pipeline bench-workers bench-api bench-scale bench-web test-web \
-        web-screenshots monitoring-generate \
+        bench-scrape bench-pipeline bench-workers bench-api bench-scale bench-http bench-web \
+        test-web web-screenshots monitoring-generate \
         monitoring-check infra-check backup backup-prune backup-verify restore-drill \
         restore-drill-rds db-maintenance audit \
         perf-report alert-review forecast chaos clean
@@ -108,6 +108,9 @@ bench-workers: install ## Evaluator and notifier alone: CPU per change evaluated
 bench-scale: install ## Claim latency with 1M products due per hour, service RSS, bytes per million checks
 	$(SERVERS_UP)
 	$(WITH_SERVERS) $(BIN)/python -m scripts.bench.bench_scale $(ARGS)
+
+bench-http: install ## CPU ms per GET: guarded client, bare aiohttp and httpx against nginx (JSON)
+	$(BIN)/python -m scripts.bench.http_client_bench $(ARGS)
 
 bench-web: install ## Product page load (a year of history) in Debian's chromium: p50/p95 warm and cold (JSON)
 	$(SERVERS_UP)

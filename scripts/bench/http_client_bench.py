@@ -1,50 +1,225 @@
-"""CPU per GET of the guarded client against the benchmark shop on loopback.
+"""CPU per GET, side by side: the guarded client, bare aiohttp and httpx, against nginx.
 
-The shop (`scrape_shop.py`, its own process, so its CPU is not counted) serves
-realistic product pages (~200 KB) from 16 loopback "domains" over keep-alive.
-The client runs 50 concurrent GETs with at most 4 connections per domain, as
-the scraper does; after a warm-up, `time.process_time()` over `--requests`
-GETs gives the client's CPU per GET, event loop included.
+nginx (Debian's `nginx-light`; its own processes, so its CPU is not counted)
+serves one ~212 KB product page on 16 loopback "domains" (127.0.0.1-16) over
+keep-alive. Each client gets `--requests` GETs (after a warm-up) at concurrency
+1 and 50, at most 4 connections per domain where the client has such a limit
+(the scraper's setting); `time.process_time()` over the GETs gives the client's
+CPU per GET, event loop included. Rounds interleave the clients, so a busy
+moment on this shared machine falls on all of them alike; medians are printed.
 
-    PYTHONPATH=. python scripts/bench/http_client_bench.py [--requests 2000] [--rounds 3]
+    PYTHONPATH=. python -m scripts.bench.http_client_bench [--requests 2000] [--rounds 3]
+        [--clients guarded,aiohttp,httpx] [--concurrency 1,50] [--loop asyncio|uvloop]
 
-prints one JSON object: medians over the rounds of `cpu_ms_per_get`,
-`gets_per_s` (wall) and `body_kb` (mean decoded body), per event loop.
+Without nginx on the PATH it falls back to the Python bench shop
+(`scrape_shop.py`) and says so in `server`. Prints one JSON object:
+`{client: {"c1": {...}, "c50": {...}}}` with `cpu_ms_per_get`, `gets_per_s`
+(wall) and `body_kb`, and the load average before and after.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-from pricealert.http import GuardedClient
-from scripts.bench.common import emit, log, machine_info, median_of
-from scripts.bench.scrape_setup import shop_process
+from scripts.bench.common import emit, load_average, log, machine_info, median_of
 
-CONCURRENCY = 50
+ORIGINS = 16
+PAGE_KB = 212
 WARMUP = 200
+PER_HOST = 4
+
+Get = Callable[[str], Awaitable[bytes]]
+#: Debian installs nginx in /usr/sbin, which a user's PATH may lack.
+_SEARCH_PATH = f"{os.environ.get('PATH', '')}:/usr/sbin"
 
 
-async def measure(origins: list[str], requests: int) -> dict[str, float]:
-    """One round: a fresh client, a warm-up, then `requests` timed GETs."""
-    client = GuardedClient(
-        allowed_hosts=[o.split("://", 1)[1] for o in origins], max_connections_per_host=4
+# -- the server -----------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+_NGINX_CONF = """\
+daemon off;
+master_process on;
+worker_processes 1;
+{user}
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 75s;
+    keepalive_requests 1000000;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    default_type "text/html; charset=utf-8";
+    server {{
+{listen}
+        root {dir}/www;
+        location /p/ {{ try_files /page.html =404; }}
+    }}
+}}
+"""
+
+
+@contextlib.contextmanager
+def nginx(page: bytes) -> Iterator[list[str]]:
+    """nginx serving `page` at /p/<anything> on 127.0.0.1-16; yields the origins."""
+    binary = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
+    if binary is None:
+        raise FileNotFoundError("nginx")
+    port = _free_port()
+    hosts = [f"127.0.0.{n}" for n in range(1, ORIGINS + 1)]
+    with tempfile.TemporaryDirectory(prefix="pricealert-bench-nginx-") as tmp:
+        root = Path(tmp)
+        (root / "www").mkdir()
+        (root / "www" / "page.html").write_bytes(page)
+        config = _NGINX_CONF.format(
+            dir=root,
+            user="user root;" if os.geteuid() == 0 else "",
+            listen="\n".join(f"        listen {host}:{port};" for host in hosts),
+        )
+        (root / "nginx.conf").write_text(config)
+        process = subprocess.Popen(  # noqa: S603 - a fixed command line of our own
+            [binary, "-p", root, "-c", root / "nginx.conf", "-e", root / "error.log"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            _wait_listening(hosts, port, process)
+            yield [f"http://{host}:{port}" for host in hosts]
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def _wait_listening(hosts: list[str], port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 10
+    for host in hosts:
+        while True:
+            if process.poll() is not None:
+                said = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                raise RuntimeError(f"nginx exited: {said}")
+            with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("nginx did not start listening")
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def server() -> Iterator[tuple[str, list[str]]]:
+    """("nginx", origins), or the Python bench shop where nginx is not installed."""
+    from scripts.bench.bench_extract import build_page
+
+    if shutil.which("nginx", path=_SEARCH_PATH) is not None:
+        with nginx(build_page("jp_yodobashi_like.html", PAGE_KB)) as origins:
+            yield "nginx", origins
+        return
+    from scripts.bench.scrape_setup import shop_process
+
+    log("nginx not found (apt-get install nginx-light): using the Python bench shop")
+    with shop_process(ORIGINS) as shop:
+        yield "python bench shop", shop.origins
+
+
+# -- the clients ----------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def guarded(origins: list[str]) -> AsyncIterator[Get]:
+    from pricealert.http import GuardedClient
+
+    async with GuardedClient(
+        allowed_hosts=[o.split("://", 1)[1] for o in origins], max_connections_per_host=PER_HOST
+    ) as client:
+
+        async def get(url: str) -> bytes:
+            result = await client.get(url)
+            assert result.status == 200, result.status
+            return result.body
+
+        yield get
+
+
+@contextlib.asynccontextmanager
+async def bare_aiohttp(origins: list[str]) -> AsyncIterator[Get]:
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=PER_HOST)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def get(url: str) -> bytes:
+            async with session.get(url) as response:
+                assert response.status == 200, response.status
+                return await response.read()
+
+        yield get
+
+
+@contextlib.asynccontextmanager
+async def bare_httpx(origins: list[str]) -> AsyncIterator[Get]:
+    import httpx
+
+    limits = httpx.Limits(max_connections=ORIGINS * PER_HOST, max_keepalive_connections=None)
+    async with httpx.AsyncClient(limits=limits) as client:
+
+        async def get(url: str) -> bytes:
+            response = await client.get(url)
+            assert response.status_code == 200, response.status_code
+            return response.content
+
+        yield get
+
+
+CLIENTS: dict[str, Callable[[list[str]], contextlib.AbstractAsyncContextManager[Get]]] = {
+    "guarded": guarded,
+    "aiohttp": bare_aiohttp,
+    "httpx": bare_httpx,
+}
+
+
+# -- the measurement ------------------------------------------------------------------
+
+
+async def measure(
+    client: str, origins: list[str], requests: int, concurrency: int
+) -> dict[str, float]:
+    """One round for one client: a fresh client, a warm-up, then `requests` timed GETs."""
     urls = [f"{origins[i % len(origins)]}/p/{i}" for i in range(requests)]
-    gate = asyncio.Semaphore(CONCURRENCY)
+    gate = asyncio.Semaphore(concurrency)
     body_bytes = 0
 
-    async def one(url: str) -> None:
-        nonlocal body_bytes
-        async with gate:
-            result = await client.get(url)
-        assert result.status == 200, result.status
-        body_bytes += len(result.body)
+    async with CLIENTS[client](origins) as get:
 
-    async with client:
+        async def one(url: str) -> None:
+            nonlocal body_bytes
+            async with gate:
+                body = await get(url)
+            body_bytes += len(body)
+
         await asyncio.gather(*(one(u) for u in urls[:WARMUP]))
         body_bytes = 0
         cpu, wall = time.process_time(), time.perf_counter()
@@ -57,7 +232,7 @@ async def measure(origins: list[str], requests: int) -> dict[str, float]:
     }
 
 
-def runner(loop: str) -> Callable[[Coroutine[Any, Any, dict[str, float]]], dict[str, float]]:
+def runner(loop: str) -> Callable[[Any], dict[str, float]]:
     """How to run a round on `loop` ("asyncio" or "uvloop")."""
     if loop == "uvloop":
         import uvloop
@@ -70,18 +245,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--loops", default="asyncio,uvloop")
+    parser.add_argument("--clients", default=",".join(CLIENTS))
+    parser.add_argument("--concurrency", default="1,50")
+    parser.add_argument("--loop", default="asyncio", choices=["asyncio", "uvloop"])
     args = parser.parse_args()
+    clients = args.clients.split(",")
+    levels = [int(c) for c in args.concurrency.split(",")]
+    run = runner(args.loop)
+    rounds: dict[tuple[str, int], list[dict[str, float]]] = {}
+    load_before = load_average()
+    with server() as (served_by, origins):
+        for n in range(args.rounds):
+            for concurrency in levels:
+                for client in clients:
+                    figures = run(measure(client, origins, args.requests, concurrency))
+                    rounds.setdefault((client, concurrency), []).append(figures)
+                    log(f"round {n + 1} c={concurrency} {client}: {figures}")
     results: dict[str, Any] = {}
-    with shop_process(16) as shop:
-        for loop in args.loops.split(","):
-            run = runner(loop)
-            rounds = []
-            for n in range(args.rounds):
-                rounds.append(run(measure(shop.origins, args.requests)))
-                log(f"{loop} round {n + 1}: {rounds[-1]}")
-            results[loop] = median_of(rounds)
-    emit({"benchmark": "http_client", "machine": machine_info(), **results})
+    for (client, concurrency), measured in rounds.items():
+        results.setdefault(client, {})[f"c{concurrency}"] = median_of(measured)
+    emit({
+        "benchmark": "http_client",
+        "server": served_by,
+        "loop": args.loop,
+        "requests": args.requests,
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+        "machine": machine_info(),
+        **results,
+    })  # fmt: skip
 
 
 if __name__ == "__main__":

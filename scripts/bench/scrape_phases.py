@@ -76,7 +76,8 @@ class RoundTrips:
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("parse_and_extract", ("libs/pricealert/extract/", "selectolax", "price_parser",
                            "services/scraper/observe.py", "scrape_phases.py")),
-    ("fetch_http", ("httpx/", "httpcore/", "h11/", "anyio/", "sniffio/", "idna/",
+    ("fetch_http", ("aiohttp/", "yarl/", "multidict/", "propcache/", "aiohappyeyeballs/",
+                    "httpx/", "httpcore/", "h11/", "anyio/", "sniffio/", "idna/",
                     "pricealert/http/", "services/scraper/fetch.py", "services/scraper/robots.py")),
     ("database", ("sqlalchemy/", "asyncpg/", "greenlet", "pricealert/repositories/",
                   "pricealert/db/", "pricealert/models.py")),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -30,3 +32,28 @@ async def closed_client() -> AsyncIterator[GuardedClient]:
     """A client with no exemptions, as in production."""
     async with GuardedClient(connect_timeout=0.5, read_timeout=0.5, total_timeout=2.0) as guarded:
         yield guarded
+
+
+@contextmanager
+def unanswered_port(host: str = "127.0.0.1", port: int = 0) -> Iterator[int]:
+    """A listening port whose accept queue is full, so new connections hang in SYN."""
+    listener = socket.socket()
+    listener.bind((host, port))
+    listener.listen(0)
+    fillers: list[socket.socket] = []
+    try:
+        for _ in range(16):
+            filler = socket.socket()
+            filler.settimeout(0.2)
+            fillers.append(filler)
+            try:
+                filler.connect(listener.getsockname())
+            except TimeoutError:
+                break
+        else:
+            pytest.skip("this kernel never fills a listen backlog")
+        yield listener.getsockname()[1]
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()

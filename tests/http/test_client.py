@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import socket
 import zlib
 from collections.abc import Iterator
 
+import brotli
 import pytest
 
 from pricealert.http import (
@@ -18,6 +20,7 @@ from pricealert.http import (
     TooLarge,
     TooManyRedirects,
 )
+from tests.http.conftest import unanswered_port
 from tests.support.shop import Page, Shop
 
 
@@ -40,23 +43,37 @@ async def test_requests_carry_an_honest_user_agent_and_only_bounded_encodings(
     await client.get(shop.url("/p"), headers={"Accept-Encoding": "br", "Host": "evil.example"})
     sent = shop.requests[0].headers
     assert sent["user-agent"].startswith("PriceAlert/")
-    assert sent["accept-encoding"] == "gzip, deflate"
+    assert sent["accept-encoding"] == "gzip, deflate, br"
     assert sent["host"] == shop.netloc()
 
 
-async def test_gzip_and_deflate_bodies_are_decoded(client: GuardedClient, shop: Shop) -> None:
+async def test_gzip_deflate_and_brotli_bodies_are_decoded(
+    client: GuardedClient, shop: Shop
+) -> None:
     text = "<html>" + "price " * 500 + "</html>"
     shop.serve("/gz", Page.gzipped(text))
+    shop.serve(
+        "/x-gz", Page(body=gzip.compress(text.encode()), headers={"Content-Encoding": "x-gzip"})
+    )
     shop.serve(
         "/zlib", Page(body=zlib.compress(text.encode()), headers={"Content-Encoding": "deflate"})
     )
     raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
     shop.serve("/raw", Page(body=raw.compress(text.encode()) + raw.flush(),
                             headers={"Content-Encoding": "deflate"}))  # fmt: skip
-    for path in ("/gz", "/zlib", "/raw"):
+    shop.serve("/br", Page(body=brotli.compress(text.encode()), headers={"Content-Encoding": "br"}))
+    for path in ("/gz", "/x-gz", "/zlib", "/raw", "/br"):
         result = await client.get(shop.url(path))
         assert result.body == text.encode(), path
         assert result.bytes_received < len(text)
+
+
+async def test_a_gzip_body_of_several_members_is_read_whole(
+    client: GuardedClient, shop: Shop
+) -> None:
+    members = gzip.compress(b"<p>first half, ") + gzip.compress(b"second half</p>")
+    shop.serve("/two", Page(body=members, headers={"Content-Encoding": "gzip"}))
+    assert (await client.get(shop.url("/two"))).body == b"<p>first half, second half</p>"
 
 
 async def test_declared_length_over_the_cap_is_refused_before_reading(
@@ -89,8 +106,29 @@ async def test_gzip_bomb_stops_at_the_cap_after_decompression(
         await client.get(shop.url("/bomb"))  # default cap: 5 MB
 
 
-async def test_corrupt_gzip_is_a_decoding_error(client: GuardedClient, shop: Shop) -> None:
-    shop.serve("/bad", Page(body=b"\x1f\x8b\x08\x00garbage", headers={"Content-Encoding": "gzip"}))
+async def test_brotli_bomb_stops_at_the_cap_after_decompression(
+    client: GuardedClient, shop: Shop
+) -> None:
+    bomb = brotli.compress(bytes(50_000_000), quality=1)
+    assert len(bomb) < 100_000
+    shop.serve("/bomb", Page(body=bomb, headers={"Content-Encoding": "br"}))
+    with pytest.raises(TooLarge, match="after decompression"):
+        await client.get(shop.url("/bomb"), max_bytes=1_000_000)
+
+
+@pytest.mark.parametrize(
+    ("body", "coding"),
+    [
+        (b"\x1f\x8b\x08\x00garbage", "gzip"),
+        (gzip.compress(b"<p>a whole page</p>" * 50)[:-12], "gzip"),  # the stream stops short
+        (brotli.compress(b"<p>a whole page</p>" * 500)[:-8], "br"),
+        (b"not brotli at all", "br"),
+    ],
+)
+async def test_corrupt_or_truncated_compressed_body_is_a_decoding_error(
+    client: GuardedClient, shop: Shop, body: bytes, coding: str
+) -> None:
+    shop.serve("/bad", Page(body=body, headers={"Content-Encoding": coding}))
     with pytest.raises(DecodingFailed):
         await client.get(shop.url("/bad"))
 
@@ -98,9 +136,11 @@ async def test_corrupt_gzip_is_a_decoding_error(client: GuardedClient, shop: Sho
 async def test_unrequested_content_coding_is_a_decoding_error(
     client: GuardedClient, shop: Shop
 ) -> None:
-    shop.serve("/br", Page(body=b"\x0b\x02\x80", headers={"Content-Encoding": "br"}))
-    with pytest.raises(DecodingFailed, match="br"):
-        await client.get(shop.url("/br"))
+    shop.serve("/z", Page(body=b"(\xb5/\xfd", headers={"Content-Encoding": "zstd"}))
+    shop.serve("/two", Page(body=b"xx", headers={"Content-Encoding": "gzip, br"}))
+    for path, coding in (("/z", "zstd"), ("/two", "gzip, br")):
+        with pytest.raises(DecodingFailed, match=coding):
+            await client.get(shop.url(path))
 
 
 async def test_truncated_body_is_a_connection_error(client: GuardedClient, shop: Shop) -> None:
@@ -140,27 +180,8 @@ async def test_trickling_body_hits_the_total_timeout(shop: Shop) -> None:
 
 @pytest.fixture
 def full_backlog() -> Iterator[int]:
-    """A listening port whose accept queue is full, so new connections hang in SYN."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    fillers: list[socket.socket] = []
-    try:
-        for _ in range(16):
-            filler = socket.socket()
-            filler.settimeout(0.2)
-            fillers.append(filler)
-            try:
-                filler.connect(listener.getsockname())
-            except TimeoutError:
-                break
-        else:
-            pytest.skip("this kernel never fills a listen backlog")
-        yield listener.getsockname()[1]
-    finally:
-        for filler in fillers:
-            filler.close()
-        listener.close()
+    with unanswered_port() as port:
+        yield port
 
 
 async def test_unanswered_connect_hits_the_connect_timeout(full_backlog: int) -> None:
@@ -265,7 +286,7 @@ async def test_concurrent_requests_to_many_hosts_all_complete() -> None:
             await shop.listen(f"127.0.0.{last}")
         shop.serve("/p", Page.html("ok"))
         async with GuardedClient(allowed_hosts=[f"127.0.0.{n}" for n in range(2, 6)],
-                                 max_hosts=2) as client:  # fmt: skip
+                                 max_connections=3) as client:  # fmt: skip
             results = await asyncio.gather(
                 *(client.get(shop.url("/p", origin=n % 4)) for n in range(40))
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pricealert.http import BadURL, BlockedAddress, GuardedClient, refusal_reason
-from pricealert.http._precheck import BLOCKED_PORTS
+from pricealert.http._addresses import BLOCKED_PORTS
 from tests.http.test_ssrf import BAD_URLS, REFUSED_URLS
 
 

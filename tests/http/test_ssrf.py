@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+import socket
+
 import pytest
 
 from pricealert.http import (
@@ -10,7 +14,12 @@ from pricealert.http import (
     DNSFailure,
     FetchError,
     GuardedClient,
+    IPAddress,
+    _guard,
+    _resolver,
+    blocked_reason,
 )
+from pricealert.http._guard import CURRENT_HOP, AddressRefused, Hop, guarded_socket
 from tests.support.shop import Page, Shop, StaticResolver
 
 REFUSED_URLS = [
@@ -195,3 +204,125 @@ async def test_unknown_name_is_a_dns_error(closed_client: GuardedClient) -> None
     with pytest.raises(DNSFailure) as failed:
         await closed_client.get(f"http://{'a' * 64}.example/")
     assert failed.value.code == "dns_error"
+
+
+class RebindingResolver:
+    """A name whose first answer is one address and every later answer another."""
+
+    def __init__(self, first: str, then: str) -> None:
+        self.answers = [ipaddress.ip_address(first), ipaddress.ip_address(then)]
+        self.lookups = 0
+
+    async def resolve(self, host: str, port: int) -> list[IPAddress]:
+        self.lookups += 1
+        return [self.answers[min(self.lookups, 2) - 1]]
+
+
+async def test_a_rebinding_name_is_connected_to_the_answer_that_was_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Nothing public may be connected to from a test, so 127.0.0.2 plays the public
+    # address the name first answers, and 127.0.0.3 the internal one it turns to.
+    def policy(address: IPAddress) -> str | None:
+        return None if str(address) == "127.0.0.2" else blocked_reason(address)
+
+    monkeypatch.setattr(_resolver, "blocked_reason", policy)
+    monkeypatch.setattr(_guard, "blocked_reason", policy)
+    reached_internal: list[str] = []
+
+    async def internal(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        reached_internal.append("connection")
+        writer.close()
+
+    async with Shop() as public:
+        port = int((await public.listen("127.0.0.2")).rsplit(":", 1)[1])
+        public.serve("/p", Page.html("public"))
+        internal_server = await asyncio.start_server(internal, "127.0.0.3", port)
+        try:
+            resolver = RebindingResolver("127.0.0.2", then="127.0.0.3")
+            async with GuardedClient(resolver=resolver) as client:
+                results = [await client.get(f"http://rebind.test:{port}/p") for _ in range(3)]
+            # One lookup, checked; aiohttp connected to its answer and never asked again.
+            assert [(r.body, r.address) for r in results] == [(b"public", "127.0.0.2")] * 3
+            assert resolver.lookups == 1
+            # A fresh lookup that turns internal is refused before any connection.
+            async with GuardedClient(resolver=resolver) as client:
+                with pytest.raises(BlockedAddress, match=r"127\.0\.0\.3: loopback"):
+                    await client.get(f"http://rebind.test:{port}/p")
+        finally:
+            internal_server.close()
+            await internal_server.wait_closed()
+    assert reached_internal == []
+
+
+def _addr_info(host: str, port: int = 80) -> tuple[int, int, int, str, tuple[object, ...]]:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sockaddr: tuple[object, ...] = (host, port, 0, 0) if ":" in host else (host, port)
+    return family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", sockaddr
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "169.254.169.254", "::ffff:7f00:1"])
+def test_the_socket_factory_refuses_a_blocked_address_whatever_resolved_it(address: str) -> None:
+    hop = Hop(exempt=False)
+    token = CURRENT_HOP.set(hop)
+    try:
+        with pytest.raises(AddressRefused):
+            guarded_socket(_addr_info(address))
+    finally:
+        CURRENT_HOP.reset(token)
+    assert hop.refused is not None
+    assert address in hop.refused
+    with pytest.raises(AddressRefused):  # outside any request: no exemption either
+        guarded_socket(_addr_info(address))
+
+
+def test_the_socket_factory_makes_sockets_for_public_and_exempt_addresses() -> None:
+    with guarded_socket(_addr_info("93.184.216.34")) as made:  # made, never connected
+        assert made.family == socket.AF_INET
+    token = CURRENT_HOP.set(Hop(exempt=True))
+    try:
+        with guarded_socket(_addr_info("127.0.0.1")) as made:
+            assert made.type == socket.SOCK_STREAM
+    finally:
+        CURRENT_HOP.reset(token)
+
+
+async def test_an_allowed_address_is_reachable_by_its_literal_only(shop: Shop) -> None:
+    port = shop.netloc().rsplit(":", 1)[1]
+    shop.serve("/p", Page.html("ok"))
+    async with GuardedClient(allowed_hosts=["127.0.0.1"]) as client:
+        assert (await client.get(f"http://127.0.0.1:{port}/p")).address == "127.0.0.1"
+        with pytest.raises(BlockedAddress):  # the name resolving to it is not exempt
+            await client.get(f"http://localhost:{port}/p")
+
+
+@pytest.mark.parametrize(("port", "service"), [(6379, "Redis"), (22, "SSH"), (5432, "PostgreSQL")])
+async def test_a_port_of_a_non_http_service_is_refused_before_any_lookup(
+    port: int, service: str
+) -> None:
+    resolver = StaticResolver({"public.test": ["93.184.216.34"]})
+    async with GuardedClient(resolver=resolver) as client:
+        with pytest.raises(BlockedAddress, match=f"port {port} is {service}"):
+            await client.get(f"http://public.test:{port}/")
+    assert resolver.lookups == {}
+
+
+async def test_a_redirect_to_a_non_http_port_is_refused_on_that_hop() -> None:
+    async with Shop() as shop:
+        await shop.listen()
+        shop.serve("/go", Page(status=302, headers={"Location": "http://mail.test:25/"}))
+        resolver = StaticResolver({"mail.test": ["93.184.216.34"]})
+        async with GuardedClient(allowed_hosts=[shop.netloc()], resolver=resolver) as client:
+            with pytest.raises(BlockedAddress, match="port 25 is SMTP"):
+                await client.get(shop.url("/go"))
+        assert resolver.lookups == {}
+        assert len(shop.requests_to("/go")) == 1
+
+
+async def test_an_allowlisted_host_may_use_any_port() -> None:
+    resolver = StaticResolver({"redis.test": ["127.0.0.1"]})
+    async with GuardedClient(allowed_hosts=["redis.test:6379"], resolver=resolver) as client:
+        with pytest.raises(FetchError) as caught:
+            await client.get("http://redis.test:6379/")  # Redis is no web server, but tried
+    assert not isinstance(caught.value, BlockedAddress)
+    assert resolver.lookups == {"redis.test": 1}

@@ -171,3 +171,38 @@ def _port(entry: str, text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise ValueError(f"allowed host entry {entry!r}: port must be 1-65535")
     return int(text)
+
+
+#: Ports no web page or webhook is served on, where a request would speak HTTP to
+#: another protocol (the cross-protocol requests the WHATWG Fetch standard's "bad port"
+#: list refuses in browsers, for the same reason), and datastores and control planes
+#: that answer without authentication.
+BLOCKED_PORTS: Final = {
+    # The Fetch standard's bad ports (https://fetch.spec.whatwg.org/#port-blocking).
+    1: "tcpmux", 7: "echo", 9: "discard", 11: "systat", 13: "daytime", 15: "netstat",
+    17: "qotd", 19: "chargen", 20: "FTP data", 21: "FTP", 22: "SSH", 23: "telnet",
+    25: "SMTP", 37: "time", 42: "name", 43: "whois", 53: "DNS", 69: "TFTP", 77: "RJE",
+    79: "finger", 87: "ttylink", 95: "supdup", 101: "hostname", 102: "ISO-TSAP",
+    103: "gppitnp", 104: "ACR-NEMA", 109: "POP2", 110: "POP3", 111: "sunrpc",
+    113: "ident", 115: "SFTP", 117: "UUCP path", 119: "NNTP", 123: "NTP",
+    135: "RPC endpoint mapper", 137: "NetBIOS name", 139: "NetBIOS session", 143: "IMAP",
+    161: "SNMP", 179: "BGP", 389: "LDAP", 427: "SLP", 465: "SMTP submission (TLS)",
+    512: "rexec", 513: "rlogin", 514: "rsh", 515: "LPD", 526: "tempo", 530: "courier",
+    531: "chat", 532: "netnews", 540: "UUCP", 548: "AFP", 554: "RTSP", 556: "remotefs",
+    563: "NNTP (TLS)", 587: "SMTP submission", 601: "syslog", 636: "LDAP (TLS)",
+    989: "FTP data (TLS)", 990: "FTP (TLS)", 993: "IMAP (TLS)", 995: "POP3 (TLS)",
+    1719: "H.323 RAS", 1720: "H.323", 1723: "PPTP", 2049: "NFS", 3659: "Apple SASL",
+    4045: "lockd", 4190: "ManageSieve", 5060: "SIP", 5061: "SIP (TLS)", 6000: "X11",
+    6566: "SANE", 6665: "IRC", 6666: "IRC", 6667: "IRC", 6668: "IRC", 6669: "IRC",
+    6679: "IRC (TLS)", 6697: "IRC (TLS)", 10080: "Amanda",
+    # Datastores and control planes.
+    2375: "Docker API", 2376: "Docker API (TLS)", 2379: "etcd", 2380: "etcd peer",
+    3306: "MySQL", 5432: "PostgreSQL", 6379: "Redis", 9200: "Elasticsearch",
+    10250: "kubelet", 11211: "memcached", 27017: "MongoDB",
+}  # fmt: skip
+
+
+def blocked_port_reason(port: int) -> str | None:
+    """Why `port` is never fetched (a non-HTTP service's), or None."""
+    service = BLOCKED_PORTS.get(port)
+    return None if service is None else f"port {port} is {service}, not a web server"

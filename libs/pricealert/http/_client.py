@@ -1,39 +1,48 @@
-"""`GuardedClient`: check the URL, resolve, check the addresses, connect to the checked one."""
+"""`GuardedClient`: check the URL, let aiohttp speak HTTP under the guard, follow redirects."""
 
 from __future__ import annotations
 
-import asyncio
+import io
 import json as jsonlib
 import re
 import ssl
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
-import httpx
+import aiohttp
+import certifi
+from yarl import URL
 
 from pricealert.http._addresses import (
     AllowedHosts,
-    IPAddress,
-    blocked_reason,
+    blocked_port_reason,
     is_numeric_spelling,
     parse_ip_literal,
 )
-from pricealert.http._body import ACCEPT_ENCODING
-from pricealert.http._connection import NotConnected, Response, open_connection
+from pricealert.http._capped import ACCEPT_ENCODING, read_arrived, read_capped
 from pricealert.http._errors import (
     BadURL,
     BlockedAddress,
     ConnectionFailed,
+    DNSFailure,
+    FetchError,
     FetchTimeout,
     HTTPStatusError,
+    TLSFailure,
     TooManyRedirects,
 )
-from pricealert.http._headers import Headers
-from pricealert.http._pool import ConnectionPool
-from pricealert.http._resolver import CachingResolver, Resolver
+from pricealert.http._guard import (
+    CURRENT_HOP,
+    GuardedConnector,
+    Hop,
+    guarded_socket,
+)
+from pricealert.http._resolver import GuardedResolver, Resolver, SystemResolver
+from pricealert.http._result import FetchResult, Headers
 from pricealert.settings import PriceAlertSettings
 
 try:
@@ -45,63 +54,52 @@ except PackageNotFoundError:  # running from a checkout that was never installed
 DEFAULT_USER_AGENT: Final = f"PriceAlert/{_VERSION} (+https://pricealert.example/bot)"
 DEFAULT_MAX_BYTES: Final = 5 * 1024 * 1024
 REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+_SCHEMES: Final = frozenset({"http", "https"})
 _DROP_ON_NEW_ORIGIN: Final = ("authorization", "cookie", "proxy-authorization")
 _BODY_HEADERS: Final = ("content-type", "content-length", "transfer-encoding")
 #: Headers the connection layer owns: never taken from the caller.
 _OWN_HEADERS: Final = frozenset(
     {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "te",
-     "trailer", "upgrade", "proxy-connection"}
+     "trailer", "upgrade", "proxy-connection", "accept-encoding"}
 )  # fmt: skip
+_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE: Final = re.compile(r"[\r\n\0]")
-_METHODS_WITH_BODY: Final = frozenset({"POST", "PUT", "PATCH"})
-
-
-@dataclass(frozen=True, slots=True)
-class FetchResult:
-    """One completed exchange (after redirects): what the server answered, and what it cost."""
-
-    url: str  #: final URL, after redirects
-    status: int
-    headers: Headers  #: case-insensitive `Mapping[str, str]`
-    body: bytes  #: decoded (gzip/deflate undone)
-    elapsed: float  #: seconds, DNS and redirects included
-    bytes_received: int  #: body bytes on the wire, final response only
-    redirects: tuple[str, ...]  #: the URLs that redirected, in order
-    address: str  #: the IP address the final response came from
-
-    @property
-    def is_success(self) -> bool:
-        """True for a 2xx status."""
-        return 200 <= self.status < 300
+#: Response head limits: the status line, one header field, and how many fields.
+MAX_LINE_SIZE: Final = 8190
+MAX_FIELD_SIZE: Final = 16 * 1024
+MAX_HEADERS: Final = 100
+#: A redirect's body is read (so the connection is kept) only when it is declared this small.
+_SMALL_REDIRECT_BODY: Final = 64 * 1024
+_IDLE_EXPIRY: Final = 30.0
+_LARGE_BODY: Final = 1024 * 1024
+#: A page up to 2 x this is buffered without pausing the socket (each pause is 2 syscalls).
+_READ_BUFSIZE: Final = 2**18
+_DNS_TTL: Final = 30
 
 
 @dataclass(frozen=True, slots=True)
 class _Target:
-    """A checked URL, parsed once (by httpx's parser, so spelling rules stay one place's)."""
+    """A checked URL, parsed once (by yarl, aiohttp's own parser)."""
 
-    parsed: httpx.URL
-    url: str  #: normalised, as reported in results
-    scheme: str
-    host: str  #: lower-case, IPv6 without brackets, IDNA decoded
-    raw_host: str  #: ASCII (IDNA encoded): what is resolved and verified in TLS
+    url: URL
+    text: str  #: normalised, as reported in results
+    host: str  #: ASCII (IDNA encoded), lower-case, IPv6 without brackets
     port: int
-    netloc: str  #: host[:port], ASCII: the Host header
-    path: str  #: path and query, encoded: the request target
+    https: bool
 
     @property
     def origin(self) -> tuple[str, str, int]:
-        return self.scheme, self.host, self.port
+        return self.url.scheme, self.host, self.port
 
 
-@dataclass(frozen=True, slots=True)
-class _Hop:
+class _Hop(NamedTuple):
     status: int
     headers: Headers
     body: bytes
     received: int
     address: str
+    location: str | None  #: where a redirect points, when it is to be followed
 
 
 class GuardedClient:
@@ -120,20 +118,28 @@ class GuardedClient:
         resolver: Resolver | None = None,
         ssl_context: ssl.SSLContext | None = None,
         max_connections_per_host: int = 4,
-        max_hosts: int = 512,
+        max_connections: int = 1024,
     ) -> None:
         self._allowed = AllowedHosts(allowed_hosts)
+        self._any_allowed = bool(self._allowed)
         self._user_agent = user_agent
-        self._connect_timeout = connect_timeout
-        self._read_timeout = read_timeout
-        self._write_timeout = read_timeout
-        self._pool_timeout = connect_timeout
         self._total_timeout = total_timeout
         self._max_bytes = max_bytes
         self._max_redirects = max_redirects
-        self._resolver: Resolver = resolver or CachingResolver()
+        self._lookup: Resolver = resolver or SystemResolver()
         self._ssl = ssl_context
-        self._pool = ConnectionPool(max_hosts=max_hosts, max_connections=max_connections_per_host)
+        self._per_host = max_connections_per_host
+        self._max_connections = max_connections
+        # total: aiohttp's, per hop, set to what is left of ours; connect: the pool wait and
+        # the connection together; sock_connect: the TCP and TLS handshakes of one attempt
+        # (Happy Eyeballs starts the next address after 0.25 s); sock_read: silence.
+        self._timeout = aiohttp.ClientTimeout(
+            total=total_timeout,
+            connect=connect_timeout * 2,
+            sock_connect=connect_timeout,
+            sock_read=read_timeout,
+        )
+        self._session: aiohttp.ClientSession | None = None
 
     @classmethod
     def from_settings(cls, settings: PriceAlertSettings, **options: Any) -> GuardedClient:
@@ -147,16 +153,49 @@ class GuardedClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close every pooled connection (requests in flight finish first)."""
-        self._pool.close()
+        """Close every pooled connection."""
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
 
-    async def get(self, url: str, **options: Any) -> FetchResult:
+    def _open_session(self) -> aiohttp.ClientSession:
+        # Made on first use, inside the running loop that will use it.
+        connector = GuardedConnector(
+            resolver=GuardedResolver(self._lookup, self._allowed),
+            socket_factory=guarded_socket,
+            limit=self._max_connections,
+            limit_per_host=self._per_host,
+            keepalive_timeout=_IDLE_EXPIRY,
+            ttl_dns_cache=_DNS_TTL,
+            dns_cache_max_size=4096,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            headers={
+                "Accept": "*/*",
+                "User-Agent": self._user_agent,
+                "Accept-Encoding": ACCEPT_ENCODING,  # exactly what read_capped can bound
+            },
+            cookie_jar=aiohttp.DummyCookieJar(),  # no cookies kept between requests
+            trust_env=False,  # no proxies, netrc or certificates from the environment
+            timeout=self._timeout,
+            auto_decompress=False,  # decoded by read_capped, under the cap
+            read_bufsize=_READ_BUFSIZE,
+            max_line_size=MAX_LINE_SIZE,
+            max_field_size=MAX_FIELD_SIZE,
+            max_headers=MAX_HEADERS,
+            raise_for_status=False,
+        )
+        return self._session
+
+    # get/post hand back request()'s coroutine: one coroutine per request, not two.
+    def get(self, url: str, **options: Any) -> Awaitable[FetchResult]:
         """`request("GET", url, ...)`."""
-        return await self.request("GET", url, **options)
+        return self.request("GET", url, **options)
 
-    async def post(self, url: str, **options: Any) -> FetchResult:
+    def post(self, url: str, **options: Any) -> Awaitable[FetchResult]:
         """`request("POST", url, ...)`."""
-        return await self.request("POST", url, **options)
+        return self.request("POST", url, **options)
 
     async def request(
         self,
@@ -172,71 +211,60 @@ class GuardedClient:
         total_timeout: float | None = None,
     ) -> FetchResult:
         """Send one request under the policy; raises a `FetchError` subclass on any failure."""
-        total = self._total_timeout if total_timeout is None else total_timeout
         started = time.monotonic()
-        try:
-            async with asyncio.timeout(total):
-                return await self._request(
-                    method.upper(), url, headers, content, json, follow_redirects,
-                    raise_for_status, self._max_bytes if max_bytes is None else max_bytes, started,
-                )  # fmt: skip
-        except TimeoutError as exc:
-            raise FetchTimeout(f"no complete answer within {total} s", url=url) from exc
-
-    async def _request(
-        self,
-        method: str,
-        url: str,
-        extra_headers: Mapping[str, str] | None,
-        content: bytes | None,
-        json: Any,
-        follow_redirects: bool,
-        raise_for_status: bool,
-        max_bytes: int,
-        started: float,
-    ) -> FetchResult:
+        total = self._total_timeout if total_timeout is None else total_timeout
+        cap = self._max_bytes if max_bytes is None else max_bytes
         target = _parse_url(url)
-        if not _TOKEN.fullmatch(method):
+        if (method := method.upper()) not in _METHODS and not _TOKEN.fullmatch(method):
             raise ValueError(f"not an HTTP method: {method!r}")
-        # lower-case name -> (name as given, value); Host and framing are the connection's
-        headers = {"accept": ("Accept", "*/*"), "user-agent": ("User-Agent", self._user_agent)}
-        if extra_headers:
-            for name, value in extra_headers.items():
+        # lower-case name -> (name as given, value): the caller's, over the session's
+        # defaults (Accept, User-Agent); Host, framing and Accept-Encoding are ours alone.
+        extra: dict[str, tuple[str, str]] = {}
+        if headers:
+            for name, value in headers.items():
                 if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
                     raise ConnectionFailed(f"invalid request header {name!r}", url=url)
                 key = name.lower()
                 if key not in _OWN_HEADERS:
-                    headers[key] = (name, value.strip())
-        headers["accept-encoding"] = ("Accept-Encoding", ACCEPT_ENCODING)  # what we can bound
+                    extra[key] = (name, value.strip())
         if json is not None:
             content = jsonlib.dumps(json, separators=(",", ":"), ensure_ascii=False).encode()
-            headers.setdefault("content-type", ("Content-Type", "application/json"))
+            extra.setdefault("content-type", ("Content-Type", "application/json"))
         redirects: list[str] = []
         while True:
-            hop = await self._hop(method, target, headers, content, max_bytes, follow_redirects)
-            location = hop.headers.get("location") if follow_redirects else None
-            if hop.status not in REDIRECT_STATUSES or not location:
+            # aiohttp's total timeout, per hop: what is left of ours
+            timeouts = self._timeout
+            if redirects or total != timeouts.total:
+                left = total - (time.monotonic() - started)
+                if left <= 0:
+                    raise FetchTimeout(f"no complete answer within {total} s", url=url)
+                timeouts = aiohttp.ClientTimeout(
+                    total=left, connect=timeouts.connect, sock_connect=timeouts.sock_connect,
+                    sock_read=timeouts.sock_read,
+                )  # fmt: skip
+            hop = await self._hop(method, target, extra, content, cap, follow_redirects, timeouts)
+            if hop.location is None:
                 break
             if len(redirects) == self._max_redirects:
                 raise TooManyRedirects(f"more than {self._max_redirects} redirects", url=url)
-            redirects.append(target.url)
+            redirects.append(target.text)
             try:
-                joined = target.parsed.join(location)
-            except httpx.InvalidURL as exc:
-                raise BadURL(f"redirect to an invalid URL: {location!r}", url=url) from exc
+                joined = target.url.join(URL(hop.location))
+            except ValueError as exc:
+                raise BadURL(f"redirect to an invalid URL: {hop.location!r}", url=url) from exc
             next_target = _parse_url(str(joined))
             if next_target.origin != target.origin:
                 for name in _DROP_ON_NEW_ORIGIN:
-                    headers.pop(name, None)
+                    extra.pop(name, None)
             if (hop.status == 303 and method != "HEAD") or (
                 hop.status in {301, 302} and method == "POST"
             ):
                 method, content = "GET", None
                 for name in _BODY_HEADERS:
-                    headers.pop(name, None)
+                    extra.pop(name, None)
             target = next_target
         result = FetchResult(
-            url=target.url,
+            url=target.text,
             status=hop.status,
             headers=hop.headers,
             body=hop.body,
@@ -257,124 +285,126 @@ class GuardedClient:
         content: bytes | None,
         max_bytes: int,
         follow: bool,
+        timeouts: aiohttp.ClientTimeout,
     ) -> _Hop:
-        """One request to one checked address; a redirect's body is not read."""
-        addresses = await self._checked_addresses(target)
-        request = _encode_request(method, target, headers, content)
-        last = len(addresses) - 1
-        for attempt, address in enumerate(addresses):
-            try:
-                response = await self._exchange(target, str(address), request, method,
-                                                 max_bytes, follow)  # fmt: skip
-            except NotConnected:
-                # Not connected, so nothing was sent: the name's next checked address may answer.
-                if attempt == last:
-                    raise
-                continue
-            return _Hop(response.status, response.headers, response.body, response.received,
-                        str(address))  # fmt: skip
-        raise AssertionError("unreachable: addresses is never empty")
-
-    async def _exchange(
-        self,
-        target: _Target,
-        address: str,
-        request: bytes,
-        method: str,
-        max_bytes: int,
-        follow: bool,
-    ) -> Response:
-        # Pinning: the connection goes to the checked address; the name travels in Host
-        # (in `request`) and, for https, in SNI and as the name the certificate must match.
-        destination, connection = await self._pool.acquire(
-            (target.scheme, target.host, address, target.port),
-            pool_timeout=self._pool_timeout,
-            url=target.url,
-        )
+        """One request to one URL, under the hop's guard; a followed redirect's body is skipped."""
+        hop = Hop(exempt=self._any_allowed and self._allowed.allows(target.host, target.port))
+        if not hop.exempt and (reason := blocked_port_reason(target.port)) is not None:
+            raise BlockedAddress(f"refused by policy: {reason}", url=target.text)
+        token = CURRENT_HOP.set(hop)
         try:
-            if connection is None:
-                https = target.scheme == "https"
-                connection = await open_connection(
-                    address,
-                    target.port,
-                    tls=self._ssl_context() if https else None,
-                    server_hostname=target.raw_host.removesuffix(".") if https else None,
-                    connect_timeout=self._connect_timeout,
-                    url=target.url,
-                )
-            return await connection.exchange(
-                request,
-                method=method,
-                url=target.url,
-                max_bytes=max_bytes,
-                skip_redirect_body=follow,
-                read_timeout=self._read_timeout,
-                write_timeout=self._write_timeout,
+            response = await (self._session or self._open_session()).request(
+                method,
+                target.url,
+                headers=list(headers.values()) if headers else None,
+                timeout=timeouts,
+                # aiohttp streams a large body from a file object (and warns about raw bytes)
+                data=io.BytesIO(content) if content and len(content) > _LARGE_BODY else content,
+                allow_redirects=False,
+                ssl=self._ssl_context() if target.https else True,
             )
+            try:
+                status = response.status
+                if status == 101:
+                    raise ConnectionFailed("the server switched protocols", url=target.text)
+                location = None
+                if follow and status in REDIRECT_STATUSES and "Location" in response.headers:
+                    location = _location(response, target.text)
+                    await _skip_body(response, target.text)
+                    body, received = b"", 0
+                else:
+                    arrived = read_arrived(response, max_bytes=max_bytes, url=target.text)
+                    if arrived is None:
+                        arrived = await read_capped(response, max_bytes=max_bytes, url=target.text)
+                    body, received = arrived
+            except BaseException:
+                response.close()  # a response not read to its end: the connection goes
+                raise
+            headers_read = Headers.of_multidict(response.headers)
+            return _Hop(status, headers_read, body, received, hop.address, location)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise _failure(exc, hop, target.text, timeouts) from exc
+        except (BlockedAddress, DNSFailure) as exc:
+            if exc.url:
+                raise
+            raise type(exc)(exc.detail, url=target.text) from exc  # from the resolver
         finally:
-            self._pool.release(destination, connection)
-
-    async def _checked_addresses(self, target: _Target) -> list[IPAddress]:
-        host, port = target.host, target.port
-        literal = parse_ip_literal(host.removesuffix("."))
-        if literal is not None:
-            addresses = [literal]
-        else:
-            addresses = await self._resolver.resolve(target.raw_host, port)
-        if self._allowed and self._allowed.allows(host, port):
-            return addresses
-        for address in addresses:
-            reason = blocked_reason(address)
-            if reason is not None:
-                raise BlockedAddress(f"{host} is {address}: {reason}", url=target.url)
-        return addresses
+            CURRENT_HOP.reset(token)
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
             # Built once and shared: loading the CA bundle costs ~20 ms. Certifi's CAs,
             # nothing from the environment (SSL_CERT_FILE and the like).
-            self._ssl = httpx.create_ssl_context(trust_env=False)
+            self._ssl = ssl.create_default_context(cafile=certifi.where())
             self._ssl.set_alpn_protocols(["http/1.1"])
         return self._ssl
 
 
+def _location(response: aiohttp.ClientResponse, url: str) -> str:
+    """Where a redirect points; two different answers are an error, not a guess."""
+    locations = set(response.headers.getall("Location"))
+    if len(locations) > 1:
+        raise ConnectionFailed("a redirect with two different Locations", url=url)
+    return locations.pop()
+
+
+async def _skip_body(response: aiohttp.ClientResponse, url: str) -> None:
+    """Read a small redirect body so that its connection is kept; close on a large or bad one."""
+    declared = response.content_length
+    if declared is not None and declared <= _SMALL_REDIRECT_BODY:
+        try:
+            await read_capped(response, max_bytes=_SMALL_REDIRECT_BODY, url=url)
+            return
+        except (FetchError, aiohttp.ClientError):
+            pass  # its body does not matter: the redirect is followed all the same
+    response.close()
+
+
+def _failure(exc: BaseException, hop: Hop, url: str, timeouts: aiohttp.ClientTimeout) -> FetchError:
+    """The named failure for what aiohttp (or the socket factory) raised."""
+    if hop.refused is not None:
+        return BlockedAddress(f"connection refused by policy: {hop.refused}", url=url)
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        phase = "connect" if hop.connecting else "pool"
+        return FetchTimeout(f"{phase} timeout: {detail}", url=url, phase=phase)
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        detail = f"read timeout: nothing for {timeouts.sock_read} s"
+        return FetchTimeout(detail, url=url, phase="read")
+    if isinstance(exc, TimeoutError):  # aiohttp's total: what was left of ours
+        detail = f"no complete answer within {timeouts.total:.3g} s"
+        return FetchTimeout(detail, url=url, phase="total")
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+        return TLSFailure(detail, url=url)
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return DNSFailure(detail, url=url)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return BadURL(detail, url=url)
+    if isinstance(exc, aiohttp.ClientResponseError):  # the parser refused the response head
+        return ConnectionFailed(f"invalid HTTP response: {exc.message}", url=url)
+    return ConnectionFailed(detail, url=url)
+
+
+@lru_cache(maxsize=4096)
 def _parse_url(raw: str) -> _Target:
+    """The URL checked and normalised (cached: the scraper asks for the same pages again)."""
     try:
-        url = httpx.URL(raw)
-    except (httpx.InvalidURL, TypeError) as exc:
+        url = URL(raw)
+    except (ValueError, TypeError) as exc:
         raise BadURL(f"not a valid URL: {exc}", url=str(raw)) from exc
-    if url.scheme not in _DEFAULT_PORTS:
+    if url.scheme not in _SCHEMES:
         raise BadURL("only http and https URLs may be fetched", url=raw)
-    if not url.host:
+    host = url.raw_host
+    if not host:
         raise BadURL("the URL has no host", url=raw)
-    if url.userinfo:
+    if url.raw_user or url.raw_password:
         raise BadURL("credentials in URLs are not allowed", url=raw)
-    if url.port == 0:
+    if url.explicit_port == 0:
         raise BadURL("port 0 is not a port", url=raw)
-    if is_numeric_spelling(url.host):
-        raise BadURL(f"{url.host!r} is an IP address in a non-canonical spelling", url=raw)
-    return _Target(
-        parsed=url,
-        url=str(url),
-        scheme=url.scheme,
-        host=url.host,
-        raw_host=url.raw_host.decode("ascii"),
-        port=url.port or _DEFAULT_PORTS[url.scheme],
-        netloc=url.netloc.decode("ascii"),
-        path=url.raw_path.decode("ascii"),
-    )
-
-
-def _encode_request(
-    method: str, target: _Target, headers: dict[str, tuple[str, str]], content: bytes | None
-) -> bytes:
-    """The request head (and body), with the original host[:port] in Host."""
-    lines = [f"{method} {target.path} HTTP/1.1\r\nHost: {target.netloc}\r\n"]
-    lines += [f"{name}: {value}\r\n" for name, value in headers.values()]
-    if content is not None:
-        lines.append(f"Content-Length: {len(content)}\r\n")
-    elif method in _METHODS_WITH_BODY:
-        lines.append("Content-Length: 0\r\n")
-    lines.append("\r\n")
-    head = "".join(lines).encode("utf-8")
-    return head + content if content else head
+    if is_numeric_spelling(host):
+        raise BadURL(f"{host!r} is an IP address in a non-canonical spelling", url=raw)
+    url = url.with_fragment(None)
+    if host.endswith(".") and parse_ip_literal(host[:-1]) is not None:
+        host = host[:-1]  # `127.0.0.1.` is an address, not a name
+        url = url.with_host(host)
+    return _Target(url, str(url), host, url.port or 0, url.scheme == "https")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pricealert.errors import PriceAlertError
 
 if TYPE_CHECKING:
-    from pricealert.http._client import FetchResult
+    from pricealert.http._result import FetchResult
 
 
 class FetchError(PriceAlertError):

@@ -1,21 +1,26 @@
-"""Name resolution for the guarded client: the system resolver behind a short TTL cache.
+"""Name resolution for the guarded client, and the name check aiohttp runs it through.
 
-`getaddrinfo` gives no TTL, so answers are kept for a fixed short time (30 s by
-default): long enough to spare a thread hop per request, short enough that a
-moved shop is found again quickly. Whatever is cached, the client checks the
-answer it uses and connects to exactly that address.
+`Resolver` is the small interface a lookup satisfies (the system's, or a test's
+hosts file); `GuardedResolver` puts the policy on it for aiohttp: a name is
+refused if ANY of its answers is refused, before a connection is attempted.
+aiohttp's connector caches the accepted answers (30 s: `getaddrinfo` gives no
+TTL; short enough that a moved shop is found again soon) and lets one lookup
+per name run at a time. Whatever it caches, the socket factory checks the
+address each connection actually goes to (`pricealert.http._guard`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-import time
-from collections import OrderedDict
 from typing import Protocol
 
-from pricealert.http._addresses import IPAddress, parse_ip_literal
-from pricealert.http._errors import DNSFailure
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+from pricealert.http._addresses import AllowedHosts, IPAddress, blocked_reason, parse_ip_literal
+from pricealert.http._errors import BlockedAddress, DNSFailure
+
+_NUMERIC_FLAGS = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
 
 
 class Resolver(Protocol):
@@ -26,53 +31,55 @@ class Resolver(Protocol):
         ...
 
 
-class CachingResolver:
-    """`loop.getaddrinfo` (a worker thread) with a TTL cache and one lookup per name at a time."""
-
-    def __init__(self, *, ttl: float = 30.0, max_entries: int = 4096) -> None:
-        self._ttl = ttl
-        self._max_entries = max_entries
-        self._cache: OrderedDict[str, tuple[float, list[IPAddress]]] = OrderedDict()
-        self._inflight: dict[str, asyncio.Future[list[IPAddress]]] = {}
+class SystemResolver:
+    """The system's resolver: `loop.getaddrinfo` (a worker thread)."""
 
     async def resolve(self, host: str, port: int) -> list[IPAddress]:
-        """Cached addresses of `host`, looked up again once the TTL has passed."""
-        cached = self._cache.get(host)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        lookup = self._inflight.get(host)
-        if lookup is None:
-            # The lookup is its own task so that one caller's cancellation (a total
-            # timeout) does not fail the other callers waiting for the same name.
-            lookup = asyncio.ensure_future(_getaddrinfo(host, port))
-            self._inflight[host] = lookup
-            lookup.add_done_callback(lambda done: self._finish(host, done))
-        return await asyncio.shield(lookup)
-
-    def _finish(self, host: str, lookup: asyncio.Future[list[IPAddress]]) -> None:
-        del self._inflight[host]
-        if not lookup.cancelled() and lookup.exception() is None:
-            self._store(host, time.monotonic() + self._ttl, lookup.result())
-
-    def _store(self, host: str, expires: float, addresses: list[IPAddress]) -> None:
-        self._cache[host] = (expires, addresses)
-        self._cache.move_to_end(host)
-        while len(self._cache) > self._max_entries:
-            self._cache.popitem(last=False)
+        """All addresses of `host`, as `getaddrinfo` orders them."""
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise DNSFailure(f"{host} did not resolve: {exc}") from exc
+        addresses: list[IPAddress] = []
+        for _family, _type, _proto, _name, sockaddr in infos:
+            # A link-local IPv6 answer carries a %zone; without it the policy sees (and refuses) it.
+            address = parse_ip_literal(str(sockaddr[0]).partition("%")[0])
+            if address is not None and address not in addresses:
+                addresses.append(address)
+        if not addresses:
+            raise DNSFailure(f"{host} has no usable address")
+        return addresses
 
 
-async def _getaddrinfo(host: str, port: int) -> list[IPAddress]:
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise DNSFailure(f"{host} did not resolve: {exc}") from exc
-    addresses: list[IPAddress] = []
-    for _family, _type, _proto, _name, sockaddr in infos:
-        # A link-local IPv6 answer carries a %zone; without it the policy sees (and refuses) it.
-        address = parse_ip_literal(str(sockaddr[0]).partition("%")[0])
-        if address is not None and address not in addresses:
-            addresses.append(address)
-    if not addresses:
-        raise DNSFailure(f"{host} has no usable address")
-    return addresses
+class GuardedResolver(AbstractResolver):
+    """aiohttp's resolver: `lookup`'s answers, refused whole if any one is refused."""
+
+    def __init__(self, lookup: Resolver, allowed: AllowedHosts) -> None:
+        self._lookup = lookup
+        self._allowed = allowed
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        """The checked answers for `host`; `BlockedAddress` or `DNSFailure` otherwise."""
+        addresses = await self._lookup.resolve(host, port)
+        if not (self._allowed and self._allowed.allows(host, port)):
+            for address in addresses:
+                reason = blocked_reason(address)
+                if reason is not None:
+                    raise BlockedAddress(f"{host} is {address}: {reason}")
+        return [
+            ResolveResult(
+                hostname=host,
+                host=str(address),
+                port=port,
+                family=socket.AF_INET6 if address.version == 6 else socket.AF_INET,
+                proto=0,
+                flags=_NUMERIC_FLAGS,
+            )
+            for address in addresses
+        ]
+
+    async def close(self) -> None:
+        """Nothing to release: the lookup owns no resources here."""
