@@ -116,7 +116,7 @@ bench-web: install ## Product page load (a year of history) in Debian's chromium
 	$(SERVERS_UP)
 	$(WITH_SERVERS) $(BIN)/python -m scripts.bench.bench_web $(ARGS)
 
-test-web: install ## The web UI's tests: pages, sign-in, i18n, and a real browser (about 3 min)
+test-web: install ## The web UI's tests: pages, sign-in, i18n, and a real browser (about 1½ min)
 	$(SERVERS_UP) --tests
 	$(WITH_SERVERS) $(BIN)/pytest -q -p no:cacheprovider tests/web tests/api/test_sign_in.py
 
