@@ -18,5 +18,6 @@ RUN pip install . && useradd --system --uid 10001 pricealert
 COPY monitoring ./monitoring
 
 USER pricealert
-EXPOSE 8000 9101 9102 9103
+# 8000 the API, 8080 the web UI (`uvicorn services.web.main:app`), 91xx the workers' /metrics.
+EXPOSE 8000 8080 9101 9102 9103
 CMD ["python", "-m", "pricealert", "--help"]

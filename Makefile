@@ -16,7 +16,8 @@ WITH_SERVERS := source $(LOCAL)/servers.env &&
 
 .PHONY: help install run stop demo demo-shop demo-receiver test test-e2e lint typecheck format \
         migrate test-extract extraction-report test-fetch test-pipeline bench bench-quick bench-extract \
-        bench-scrape bench-pipeline bench-workers bench-api bench-scale bench-http monitoring-generate \
+        bench-scrape bench-pipeline bench-workers bench-api bench-scale bench-http bench-web \
+        test-web web-screenshots monitoring-generate \
         monitoring-check infra-check backup backup-prune backup-verify restore-drill \
         restore-drill-rds db-maintenance audit \
         perf-report alert-review forecast chaos clean
@@ -40,7 +41,7 @@ migrate: install ## Apply database migrations (creates the database if missing)
 	$(SERVERS_UP)
 	$(WITH_SERVERS) $(PA) migrate
 
-run: install ## Run the whole stack: API on PRICEALERT_API_PORT (8000) and the three workers
+run: install ## Run the whole stack: API on :8000, web UI on :8080 (PRICEALERT_WEB_PORT), three workers
 	$(SERVERS_UP)
 	$(WITH_SERVERS) $(PA) migrate && exec $(PA) run all
 
@@ -110,6 +111,19 @@ bench-scale: install ## Claim latency with 1M products due per hour, service RSS
 
 bench-http: install ## CPU ms per GET: guarded client, bare aiohttp and httpx against nginx (JSON)
 	$(BIN)/python -m scripts.bench.http_client_bench $(ARGS)
+
+bench-web: install ## Product page load (a year of history) in Debian's chromium: p50/p95 warm and cold (JSON)
+	$(SERVERS_UP)
+	$(WITH_SERVERS) $(BIN)/python -m scripts.bench.bench_web $(ARGS)
+
+test-web: install ## The web UI's tests: pages, sign-in, i18n, and a real browser (about 1½ min)
+	$(SERVERS_UP) --tests
+	$(WITH_SERVERS) $(BIN)/pytest -q -p no:cacheprovider tests/web tests/api/test_sign_in.py
+
+web-screenshots: install ## Photograph the web UI's main pages into services/web/screenshots/ (for the README)
+	$(SERVERS_UP) --tests
+	$(WITH_SERVERS) PRICEALERT_WEB_SCREENSHOTS=$(CURDIR)/services/web/screenshots \
+	  $(BIN)/pytest -q -p no:cacheprovider tests/web/test_stack.py
 
 chaos: install ## Chaos experiments on a private local stack, short (~6 min); exit 1 when an invariant breaks
 	$(PA) chaos --short

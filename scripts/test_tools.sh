@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# What `make test` needs beyond Python: the Prometheus tools the monitoring tests run for real.
+# What `make test` needs beyond Python: the Prometheus tools the monitoring tests run for real,
+# and the chromium the web UI's tests drive (Playwright launches Debian's; it downloads none).
 # Names every missing program and the Debian package that provides it, then fails.
 set -uo pipefail
 missing=() packages=()
@@ -13,8 +14,9 @@ need promtool prometheus
 need prometheus prometheus
 need amtool prometheus-alertmanager
 need alertmanager prometheus-alertmanager prometheus-alertmanager
+need chromium chromium
 if ((${#missing[@]})); then
-  echo "make test: the monitoring tests run the real Prometheus tools; missing:" >&2
+  echo "make test: the monitoring and web tests run real programs; missing:" >&2
   printf '  %s\n' "${missing[@]}" >&2
   echo "  install them:  sudo apt-get install -y ${packages[*]}   (.ci/run does)" >&2
   exit 1

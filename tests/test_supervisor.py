@@ -45,6 +45,7 @@ def run_env(fresh_database_url: str, tmp_path: Path) -> Iterator[dict[str, str]]
             "PRICEALERT_DATABASE_URL": fresh_database_url,
             "PRICEALERT_REDIS_URL": redis_url,
             "PRICEALERT_API_PORT": str(_free_port()),
+            "PRICEALERT_WEB_PORT": str(_free_port()),
             "PRICEALERT_METRICS_PORT_BASE": "0",
             "PRICEALERT_LOCAL_DIR": str(tmp_path / "local"),
             "PRICEALERT_DATABASE_POOL_SIZE": "3",
@@ -145,7 +146,8 @@ def test_a_second_run_says_another_is_running_and_exits(
         first.stop()
 
     api = f"http://127.0.0.1:{run_env['PRICEALERT_API_PORT']}"
-    assert f"API ready on {api} — {READY} (Ctrl-C stops them)" in first.said()
+    web = f"http://127.0.0.1:{run_env['PRICEALERT_WEB_PORT']}"
+    assert f"API ready on {api} — {READY} — web UI on {web} (Ctrl-C stops them)" in first.said()
     assert not first.logged().startswith("{")  # console lines, not JSON
     assert second.returncode == 2
     assert second.stderr.strip() == (
@@ -163,9 +165,9 @@ def test_children_die_with_a_sigkilled_supervisor_and_then_a_new_run_starts(
     # JSON logs (not a terminal): every line stays JSON; the ready event carries the summary.
     assert first.said() == ""
     ready = [json.loads(line) for line in first.logged().splitlines() if "supervisor.ready" in line]
-    assert ready[0]["summary"].endswith(READY)
+    assert f"— {READY} — web UI on http://127.0.0.1:" in ready[0]["summary"]
     children = first.children()
-    assert len(children) == 4
+    assert len(children) == 5
 
     first.process.send_signal(signal.SIGKILL)
     first.process.wait()

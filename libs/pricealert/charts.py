@@ -8,9 +8,10 @@ thresholds as labelled dashed lines, and the current price labelled at the end.
 `price_chart_png` is that very SVG rasterised by resvg (email: Gmail and Outlook desktop
 strip inline SVG; every client shows an inline PNG), so the two cannot drift apart.
 
-Times are UTC. Text is drawn in DejaVu Sans (matplotlib ships it, so every machine has
-it), with any CJK fallback font the system has (Debian's fonts-droid-fallback: `.ci/run`
-and the Dockerfile install it) for Japanese and Chinese dates and the full-width yen. Pure.
+Times are UTC unless the reader's zone is given (`zone`: the web UI passes the user's).
+Text is drawn in DejaVu Sans (matplotlib ships it, so every machine has it), with any CJK
+fallback font the system has (Debian's fonts-droid-fallback: `.ci/run` and the Dockerfile
+install it) for Japanese and Chinese dates and the full-width yen. Pure.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import importlib.util
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from functools import lru_cache
 from html import escape
@@ -126,8 +127,12 @@ def _price_step(low: Decimal, high: Decimal, ticks: int, places: int) -> Decimal
     return max(Decimal(10) * magnitude, smallest)
 
 
-def _time_ticks(start: datetime, end: datetime, max_ticks: int) -> tuple[list[datetime], str]:
-    """Round instants on the axis and how to label them (`time`, `day` or `month`)."""
+def _time_ticks(
+    start: datetime, end: datetime, max_ticks: int, zone: tzinfo = UTC
+) -> tuple[list[datetime], str]:
+    """Round instants on the axis (round on the reader's clock, `zone`) and how to label
+    them (`time`, `day` or `month`)."""
+    start, end = start.astimezone(zone), end.astimezone(zone)
     span = (end - start).total_seconds()
     for hours in (1, 2, 3, 6, 12):
         if span / (hours * 3600) <= max_ticks:
@@ -138,15 +143,16 @@ def _time_ticks(start: datetime, end: datetime, max_ticks: int) -> tuple[list[da
         if span / (days * 86400) <= max_ticks:
             first = start.replace(hour=0, minute=0, second=0, microsecond=0)
             ticks = [first + timedelta(days=d) for d in range(0, int(span // 86400) + 2)]
-            epoch_day = datetime(1970, 1, 5, tzinfo=UTC)  # a Monday: weekly ticks on Mondays
-            picked = [t for t in ticks if ((t - epoch_day).days % days == 0)]
+            # Weekly ticks on Mondays (1970-01-05 was one), counted on the reader's calendar.
+            epoch_day = datetime(1970, 1, 5, tzinfo=UTC)
+            picked = [t for t in ticks if (t.replace(tzinfo=UTC) - epoch_day).days % days == 0]
             return [t for t in picked if start <= t <= end], "day"
     for months in (1, 2, 3, 6, 12, 24, 60, 120):
         if span / (months * 30.44 * 86400) <= max_ticks:
             ticks = []
             year, month = start.year, start.month
             while True:
-                at = datetime(year, month, 1, tzinfo=UTC)
+                at = datetime(year, month, 1, tzinfo=zone)
                 if at > end:
                     break
                 if at >= start and (year * 12 + month - 1) % months == 0:
@@ -169,12 +175,14 @@ def price_chart_svg(
     lowest_ever: Decimal | None = None,
     locale: str | None = None,
     title: str | None = None,
+    zone: tzinfo = UTC,
 ) -> str:
     """The last `days` of `rows` (history rows, oldest first) as an SVG chart.
 
     `thresholds`: the reader's "below" alert prices, drawn as lines; `lowest_ever`: the
     lowest price of the product's whole history; `locale`: how to write amounts and
-    dates (default: the currency's home locale, `money.home_locale`)."""
+    dates (default: the currency's home locale, `money.home_locale`); `zone`: the time zone
+    the time axis is read in (UTC by default)."""
     label = title or "Price history"
     currency = next((r.currency for r in reversed(rows) if r.price is not None), None)
     where = locale or (home_locale(currency) if currency else "en")
@@ -258,7 +266,7 @@ def price_chart_svg(
             f'text-anchor="end" fill="{TEXT_COLOUR}">{escape(text)}</text>'
         )
     # The time axis: dates (or hours, for a short span) at round instants.
-    times, unit = _time_ticks(start, now, max(2, int((right - left) // 70)))
+    times, unit = _time_ticks(start, now, max(2, int((right - left) // 70)), zone)
     for at in times:
         tx = x(at)
         if unit == "time":

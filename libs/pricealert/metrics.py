@@ -31,6 +31,8 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 HTTP_LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0)
 #: Job duration buckets: they resolve the plan's "task time >= 60 s".
 JOB_DURATION_BUCKETS: Final = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+#: Page loads measured in browsers: resolve the web SLO's 2 s and the SLA's 5 s.
+PAGE_LOAD_BUCKETS: Final = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 15.0, 30.0)
 #: Delay from change detected to delivery: resolves the SLO's 10 minutes and 30 minutes.
 DELIVERY_DELAY_BUCKETS: Final = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 
@@ -160,6 +162,37 @@ NOTIFICATIONS_PENDING = Gauge(
     registry=registry,
 )
 
+# --- web UI ---------------------------------------------------------------------------
+# Its own names: the API's SLOs sum http_requests_total without a job filter, and the web's
+# requests (each one several API calls) must not count twice.
+WEB_PAGE_LOAD = Histogram(
+    "pricealert_web_page_load_seconds",
+    "Page load time measured in the browser (Navigation Timing: start of navigation to the "
+    "load event), reported by each page's beacon, by page template.",
+    ["page"],
+    buckets=PAGE_LOAD_BUCKETS,
+    registry=registry,
+)
+WEB_REQUESTS = Counter(
+    "pricealert_web_requests_total",
+    "Web UI requests by route template and exact status code.",
+    ["method", "route", "status"],
+    registry=registry,
+)
+WEB_REQUEST_DURATION = Histogram(
+    "pricealert_web_request_duration_seconds",
+    "Web UI server time per request (its API calls included), by route template.",
+    ["method", "route"],
+    buckets=HTTP_LATENCY_BUCKETS,
+    registry=registry,
+)
+WEB_BEACONS_REFUSED = Counter(
+    "pricealert_web_beacons_refused_total",
+    "Page-load beacons not counted, by reason: malformed, unknown_page, out_of_range, bad_token.",
+    ["reason"],
+    registry=registry,
+)
+
 
 #: prometheus_client's default process and platform collectors, exported by every service.
 PROCESS_METRIC_NAMES: Final = frozenset(
@@ -195,7 +228,8 @@ def all_metric_docs() -> list[MetricDoc]:
         JOBS_IN_PROGRESS, SCRAPES, FETCH_DURATION,
         FETCH_BYTES, CLAIM_LAG, PRICE_CHANGES, RULE_EVALUATIONS, ALERTS_FIRED,
         NOTIFICATIONS, NOTIFICATION_DELAY, ACTIVE_USERS, WATCHED_PRODUCTS,
-        PRODUCTS_BY_STATUS, NOTIFICATIONS_PENDING,
+        PRODUCTS_BY_STATUS, NOTIFICATIONS_PENDING, WEB_PAGE_LOAD, WEB_REQUESTS,
+        WEB_REQUEST_DURATION, WEB_BEACONS_REFUSED,
     ):  # fmt: skip
         metric_type = metric._type  # prometheus_client keeps these private
         name = metric._name
@@ -215,6 +249,6 @@ _SERVICE_OF: Final = {
     "scrapes": "scraper", "fetch": "scraper", "claim": "scraper", "price": "scraper",
     "rule": "evaluator", "alerts": "evaluator",
     "notifications": "notifier", "notification": "notifier",
-    "active": "api", "watched": "api", "products": "api", "http": "api",
+    "active": "api", "watched": "api", "products": "api", "http": "api", "web": "web",
     "pricealert_notifications_pending": "api",  # a business gauge the API refreshes
 }  # fmt: skip

@@ -62,6 +62,11 @@ NOTIFICATION_STATUSES = (
 VERIFIED_CHANNEL_KINDS = ("email", "sms")
 TOKEN_PURPOSES = ("email_verification", "channel_verification", "key_recovery", "sign_in")
 TOKEN_SEND_STATUSES = ("pending", "sent", "failed")
+#: `api`: a key the user made (or got at sign-up or recovery), theirs to keep; `session`: a
+#: key a sign-in link made for one browser, expiring on its own and revoked at sign-out.
+API_KEY_KINDS = ("api", "session")
+#: The languages a user may pick for the web UI and the messages sent to them.
+USER_LOCALES = ("en", "ja")
 
 
 #: The names `availability` columns take (schema.org ItemAvailability), and those in stock.
@@ -140,6 +145,12 @@ class User(Base):
     #: When the user proved they read mail at `email` (a code sent there); key recovery
     #: needs it.
     email_verified_at: Mapped[datetime | None]
+    #: The IANA time zone times are shown in (web UI); UTC until the user picks one.
+    time_zone: Mapped[str] = mapped_column(String(64), server_default="UTC")
+    #: The language the user picked (`USER_LOCALES`); NULL: the browser's.
+    locale: Mapped[str | None] = mapped_column(String(8))
+
+    __table_args__ = (CheckConstraint(_in("locale", USER_LOCALES), name="locale"),)
 
 
 class ApiKey(Base):
@@ -154,8 +165,12 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    kind: Mapped[str] = mapped_column(String(16), server_default="api")
 
-    __table_args__ = (Index("ix_api_key_user_id", "user_id"),)
+    __table_args__ = (
+        Index("ix_api_key_user_id", "user_id"),
+        CheckConstraint(_in("kind", API_KEY_KINDS), name="kind"),
+    )
 
 
 class Product(Base):

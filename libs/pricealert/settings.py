@@ -39,6 +39,8 @@ class PriceAlertSettings(BaseSettings):
     #: Where the API listens (the supervisor needs it too, so it lives here).
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    #: Where the web UI listens (`pricealert run` binds it on `api_host`).
+    web_port: int = 8080
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     #: `json` (production's contract), `console` (for people), `auto`: console on a terminal
     #: in development/test, JSON otherwise (see `pricealert.logging`).

@@ -17,10 +17,14 @@ period are killed.
 - **A child that cannot start** for a reason a person must fix exits with 78
   (`pricealert.worker.EXIT_CANNOT_START`, after one line naming it): everything
   stops and the supervisor exits 78, instead of restarting it forever.
-- **Ready, in words**: once `/readyz` answers 200 and every worker has said
-  READY (a datagram on `PRICEALERT_READY_SOCKET`), it logs `supervisor.ready`
-  with the summary "API ready on http://… — scraper, evaluator, notifier
-  running", and, when the logs are for a person (console), prints it on stderr.
+- **Ready, in words**: once the API's and the web UI's `/readyz` answer 200 and
+  every worker has said READY (a datagram on `PRICEALERT_READY_SOCKET`), it logs
+  `supervisor.ready` with the summary "API ready on http://… — scraper,
+  evaluator, notifier running — web UI on http://…", and, when the logs are for a
+  person (console), prints it on stderr.
+- **The web UI is a client of the API**: its child is told the API's URL
+  (`PRICEALERT_API_URL`), and every child the web UI's (`PRICEALERT_WEB_BASE_URL`:
+  the notifier writes sign-in links to it), unless the environment says otherwise.
 """
 
 from __future__ import annotations
@@ -45,7 +49,9 @@ from pricealert.logging import get_logger, use_json
 if TYPE_CHECKING:
     import httpx
 
-SERVICES: Final = ("api", "scraper", "evaluator", "notifier")
+SERVICES: Final = ("api", "web", "scraper", "evaluator", "notifier")
+#: The HTTP services: one process each (uvicorn), the others are arq workers.
+HTTP_SERVICES: Final = ("api", "web")
 #: Each worker's /metrics port: base + offset, + 100 per extra instance.
 METRICS_PORT_OFFSETS: Final = {"scraper": 1, "evaluator": 2, "notifier": 3}
 MAX_BACKOFF_SECONDS: Final = 30.0
@@ -175,12 +181,13 @@ def worker_command(service: str) -> list[str]:
     ]  # fmt: skip
 
 
-def service_command(service: str, *, host: str, port: int) -> list[str]:
-    """The command that runs one service (the same in Docker, ECS and here)."""
-    if service == "api":
+def service_command(service: str, *, host: str, port: int, web_port: int = 8080) -> list[str]:
+    """The command that runs one service (the same in Docker, ECS and here); `port` is the
+    API's, `web_port` the web UI's."""
+    if service in HTTP_SERVICES:
         return [
-            sys.executable, "-m", "uvicorn", "services.api.main:app",
-            "--host", host, "--port", str(port),
+            sys.executable, "-m", "uvicorn", f"services.{service}.main:app",
+            "--host", host, "--port", str(port if service == "api" else web_port),
             "--no-access-log", "--proxy-headers", "--loop", "uvloop", "--http", "httptools",
         ]  # fmt: skip
     if service in SERVICES:
@@ -208,6 +215,7 @@ class Supervisor:
     instances: int = 1
     host: str = "127.0.0.1"
     port: int = 8000
+    web_port: int = 8080
     metrics_port_base: int = 0
     grace_seconds: float = 25.0
     #: File descriptors every child inherits (the run lock).
@@ -221,19 +229,24 @@ class Supervisor:
 
     def __post_init__(self) -> None:
         for service in self.services:
-            count = 1 if service == "api" else self.instances
+            count = 1 if service in HTTP_SERVICES else self.instances
             for index in range(count):
                 env = dict(os.environ)
                 env["PRICEALERT_SERVICE_INSTANCE"] = str(index)
                 env[CHILD_NAME_ENV] = f"{service}-{index}"
-                if service != "api" and self.metrics_port_base:
+                env.setdefault("PRICEALERT_WEB_BASE_URL", self.web_url)
+                if service == "web":
+                    env.setdefault("PRICEALERT_API_URL", self.api_url)
+                if service not in HTTP_SERVICES and self.metrics_port_base:
                     port = self.metrics_port_base + METRICS_PORT_OFFSETS[service] + 100 * index
                     env["PRICEALERT_METRICS_PORT"] = str(port)
                 self.children.append(
                     Child(
                         name=f"{service}-{index}",
                         service=service,
-                        command=service_command(service, host=self.host, port=self.port),
+                        command=service_command(
+                            service, host=self.host, port=self.port, web_port=self.web_port
+                        ),
                         env=env,
                     )
                 )
@@ -265,9 +278,17 @@ class Supervisor:
     @property
     def api_url(self) -> str:
         """Where the API answers (a wildcard bind is reached on loopback)."""
+        return self._url(self.port)
+
+    @property
+    def web_url(self) -> str:
+        """Where the web UI answers."""
+        return self._url(self.web_port)
+
+    def _url(self, port: int) -> str:
         host = "127.0.0.1" if self.host in {"0.0.0.0", "::", ""} else self.host  # noqa: S104
         host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.port}"
+        return f"http://{host}:{port}"
 
     def _open_ready_socket(self) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -289,29 +310,37 @@ class Supervisor:
         return sock
 
     async def _announce_when_ready(self) -> None:
-        workers = {c.name for c in self.children if c.service != "api"}
+        workers = {c.name for c in self.children if c.service not in HTTP_SERVICES}
         while not workers <= self._ready:
             self._ready_changed.clear()
             await self._ready_changed.wait()
-        if any(c.service == "api" for c in self.children):
+        urls = {"api": self.api_url, "web": self.web_url}
+        servers = [urls[s] for s in HTTP_SERVICES if any(c.service == s for c in self.children)]
+        if servers:
             import httpx  # here: workers import this module for notify_ready, and start faster
 
             logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per poll
             async with httpx.AsyncClient(timeout=2.0) as client:
-                while not await _answers_ready(client, f"{self.api_url}/readyz"):  # noqa: ASYNC110 - HTTP polling has no event
-                    await asyncio.sleep(0.2)
+                for server in servers:
+                    while not await _answers_ready(client, f"{server}/readyz"):  # noqa: ASYNC110 - HTTP polling has no event
+                        await asyncio.sleep(0.2)
         summary = self.ready_summary()
         _log.info("supervisor.ready", summary=summary)
         _tell_a_person(f"{summary} (Ctrl-C stops them)")
 
     def ready_summary(self) -> str:
-        """ "API ready on http://127.0.0.1:8000 — scraper, evaluator, notifier running"."""
-        workers = list(dict.fromkeys(c.service for c in self.children if c.service != "api"))
+        """ "API ready on http://127.0.0.1:8000 — scraper, evaluator, notifier running — web UI
+        on http://127.0.0.1:8080"."""
+        workers = list(
+            dict.fromkeys(c.service for c in self.children if c.service not in HTTP_SERVICES)
+        )
         each = f" ({self.instances} each)" if self.instances > 1 and workers else ""
-        running = f"{', '.join(workers)} running{each}" if workers else ""
-        if "api" not in self.services:
-            return running
-        return f"API ready on {self.api_url}" + (f" — {running}" if running else "")
+        parts = [f"{', '.join(workers)} running{each}"] if workers else []
+        if "api" in self.services:
+            parts.insert(0, f"API ready on {self.api_url}")
+        if "web" in self.services:
+            parts.append(f"web UI on {self.web_url}")
+        return " — ".join(parts)
 
     async def _keep_running(self, child: Child) -> None:
         while not self._stopping.is_set():

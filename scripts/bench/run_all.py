@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "workers": ("bench_workers.py", ["--products", "300", "--runs", "1"]),
     "api": ("bench_api.py", ["--quick"]),
     "scale": ("bench_scale.py", ["--quick"]),
+    "web": ("bench_web.py", ["--quick"]),
 }
 TIMEOUT_SECONDS = 3600
 
@@ -176,6 +177,16 @@ def headline(name: str, result: dict[str, Any]) -> list[dict[str, Any]]:
              "value": f"{evaluator.get('cpu_ms_per_change')} ms CPU"},
             {"benchmark": "workers", "figure": "notifier per delivery",
              "value": f"{notifier.get('cpu_ms_per_delivery')} ms CPU"},
+        ]  # fmt: skip
+    if name == "web":
+        return [
+            {
+                "benchmark": "web", "figure": f"product page load, {kind} cache",
+                "value": f"p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms (target < "
+                f"{result.get('target_p95_ms')} ms), first byte {r['median_first_byte_ms']} ms",
+                "load": (result.get("load_average") or [None])[0],
+            }
+            for kind, r in ((k, result[k]) for k in ("warm", "cold") if k in result)
         ]  # fmt: skip
     settings = {"elapsed_s", "runs", "iterations"}
     scalars = {k: v for k, v in result.items() if isinstance(v, int | float) and k not in settings}

@@ -11,7 +11,10 @@ never touched. Starts the four services as `make run` does, a demo shop on
 127.0.0.1 (US, dollars) and 127.0.0.2 (JP, yen), and a webhook receiver that
 verifies every signature; signs up a user through the API, watches five
 products with one rule of each kind, then moves prices and prints each alert
-with how long it took from the shop's change to its arrival. Ends after
+with how long it took from the shop's change to its arrival. The web UI runs too: the
+demo catches the notifier's mail (a loopback SMTP server) and prints a sign-in link
+that opens the demo account's activity page, where the alerts appear as they arrive
+(opened in a browser when the machine has a display). Ends after
 `--duration` seconds, after `--alerts` verified alerts, or on Ctrl-C, stopping
 every process it started — the servers too, when it started them — and
 removing its scratch database and log (a failed run keeps the log and says where).
@@ -22,12 +25,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import re
 import shutil
 import signal
 import sys
 import tempfile
 import time
+import webbrowser
 from datetime import datetime
 from pathlib import Path
 
@@ -36,6 +41,7 @@ import redis as sync_redis
 
 from pricealert.db.migrate import upgrade
 from pricealert.devtools.demo_shop import DemoShop
+from pricealert.devtools.mailbox import CODE, SIGN_IN_LINK, Mailbox
 from pricealert.devtools.receiver import Receiver
 from pricealert.devtools.servers import Config, Server, ServerError, ensure_servers, stop_started
 from pricealert.devtools.stack import Api, Stack, StackError, reset_database, with_path
@@ -43,6 +49,7 @@ from scripts.demo.display import Display
 
 CHECK_INTERVAL_SECONDS = 2  # the demo's products are checked this often
 WANDER_EVERY_SECONDS = 3.0
+DEMO_EMAIL = "demo@pricealert.example"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,21 +113,29 @@ async def _demo(
     try:
         netlocs = await shop.start()
         await receiver.start()
-        stack = Stack(
-            database_url,
-            redis_url,
-            allowed_hosts=[*netlocs, receiver.netloc],
-            env={"PRICEALERT_MIN_CHECK_INTERVAL_SECONDS": str(CHECK_INTERVAL_SECONDS)},
-            log_dir=log_dir,
-        )
-        display.step("Starting the stack: API, scraper, evaluator, notifier (real processes)")
-        await stack.start()
-        assert stack.supervisor is not None
-        display.note(f"API {stack.api_url} · process group {stack.supervisor.pid}")
-        display.note(f"logs {stack.log_path}")
-        async with Api(stack.api_url) as api:
-            await _watch_everything(api, shop, receiver, display)
-            return await _run(args.duration, args.alerts, shop, receiver, display, stopped)
+        async with Mailbox() as mailbox:
+            stack = Stack(
+                database_url,
+                redis_url,
+                allowed_hosts=[*netlocs, receiver.netloc],
+                env={
+                    "PRICEALERT_MIN_CHECK_INTERVAL_SECONDS": str(CHECK_INTERVAL_SECONDS),
+                    "PRICEALERT_SMTP_HOST": mailbox.host,
+                    "PRICEALERT_SMTP_PORT": str(mailbox.port),
+                },
+                log_dir=log_dir,
+            )
+            display.step(
+                "Starting the stack: API, web UI, scraper, evaluator, notifier (real processes)"
+            )
+            await stack.start()
+            assert stack.supervisor is not None
+            display.note(f"API {stack.api_url} · process group {stack.supervisor.pid}")
+            display.note(f"logs {stack.log_path}")
+            async with Api(stack.api_url) as api:
+                await _watch_everything(api, shop, receiver, display)
+                await _open_web_ui(api, stack, mailbox, display)
+                return await _run(args.duration, args.alerts, shop, receiver, display, stopped)
     finally:
         display.step("Stopping everything")
         if stack is not None:
@@ -131,9 +146,25 @@ async def _demo(
         await shop.close()
 
 
+async def _open_web_ui(api: Api, stack: Stack, mailbox: Mailbox, display: Display) -> None:
+    """Verify the demo account's address with the code it was mailed, then ask for a
+    sign-in link for the browser, landing on the activity page."""
+    code = await mailbox.wait_for(CODE, DEMO_EMAIL)
+    await api.call("POST", "/v1/users/me/verify", {"code": code})
+    before = mailbox.count(DEMO_EMAIL)
+    await api.call("POST", "/v1/sign-in", {"email": DEMO_EMAIL})
+    link = await mailbox.wait_for(SIGN_IN_LINK, DEMO_EMAIL, after=before)
+    link += "&next=/activity"
+    display.step(f"Web UI {stack.web_url} — watch the alerts arrive (signs you in as the demo):")
+    display.link(link)
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform == "darwin":
+        with contextlib.suppress(webbrowser.Error):
+            webbrowser.open(link)
+
+
 async def _watch_everything(api: Api, shop: DemoShop, receiver: Receiver, display: Display) -> None:
     """Sign up, add the signed webhook, watch each product and add its rule."""
-    await api.sign_up("demo@pricealert.example")
+    await api.sign_up(DEMO_EMAIL)
     channel = await api.call("POST", "/v1/channels", {"kind": "webhook", "target": receiver.url})
     receiver.secret = channel["secret"]
     display.step(f"Signed up; webhook channel → {receiver.url} (secret {channel['secret'][:12]}…)")

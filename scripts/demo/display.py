@@ -29,6 +29,9 @@ class Display:
     def note(self, text: str) -> None:
         self._print(self._paint("2", f"    {text}"))
 
+    def link(self, url: str) -> None:
+        self._print(self._paint("1;34", f"    {url}"))
+
     def error(self, text: str) -> None:
         self._print(self._paint("31", f"demo: {text}"))
 

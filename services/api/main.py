@@ -40,6 +40,7 @@ from services.api.ratelimit import (
     describe_limits,
     document_rate_limits,
 )
+from services.api.sessions.endpoints import router as sessions_router
 from services.api.settings import ApiSettings, get_api_settings
 from services.api.users.endpoints import router as users_router
 
@@ -104,7 +105,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
     v1 = APIRouter(prefix="/v1", responses=COMMON_ERRORS)
     for router in (
-        users_router, products_router, channels_router, alerts_router, notifications_router,
+        users_router, sessions_router, products_router, channels_router, alerts_router,
+        notifications_router,
     ):  # fmt: skip
         v1.include_router(router)
     app.include_router(v1)

@@ -26,6 +26,11 @@ class ApiSettings(PriceAlertSettings):
     #: Key recovery requests per hour per client address, and per email address asked for.
     recovery_limit_per_hour: int = Field(default=10, ge=1)
     recovery_limit_per_email_per_hour: int = Field(default=3, ge=1)
+    #: Sign-in links asked for, per hour per client address and per email address.
+    sign_in_limit_per_hour: int = Field(default=20, ge=1)
+    sign_in_limit_per_email_per_hour: int = Field(default=5, ge=1)
+    #: How long the key a sign-in link makes (one browser's session) works.
+    session_key_ttl_hours: int = Field(default=14 * 24, ge=1, le=90 * 24)
     #: Verification codes (email and SMS) sent per hour per user, and the wait between two
     #: codes for one channel.
     verification_messages_per_hour: int = Field(default=10, ge=1)

@@ -127,6 +127,8 @@ def _token_message(payload: dict[str, Any], public_base_url: str) -> Message:
     secret, minutes = str(payload["secret"]), int(payload["expires_minutes"])
     purpose = payload.get("purpose")
     not_you = "If you did not ask for this, ignore this message: nothing more will be sent here."
+    if purpose == "sign_in":
+        return _sign_in_message(payload, secret, minutes)
     if purpose == "key_recovery":
         body = '{"token":"' + secret + '"}'
         return Message(
@@ -161,6 +163,41 @@ def _token_message(payload: dict[str, Any], public_base_url: str) -> Message:
         title="PriceAlert",
         footer="Sent by PriceAlert because this address was given to it.",
         short=f"PriceAlert code: {secret} (valid {minutes} min). Not you? Ignore this message.",
+    )
+
+
+def _sign_in_message(payload: dict[str, Any], secret: str, minutes: int) -> Message:
+    """A sign-in link to the web UI, in the user's language (English unless they chose
+    Japanese)."""
+    web = str(payload.get("web_base_url") or "").rstrip("/")
+    link = f"{web}/sign-in/confirm?token={secret}"
+    if payload.get("locale") == "ja":
+        return Message(
+            subject="PriceAlert へのサインイン",
+            lines=(
+                "次のリンクを開いて PriceAlert にサインインしてください"
+                f"（1 回限り、{minutes} 分間有効）。",
+                link,
+                "心当たりがない場合は、このメールを無視してください。"
+                "このリンクがなければ誰もサインインできません。",
+            ),
+            product_url=None,
+            history_url=None,
+            title="PriceAlert",
+            footer="このアドレスでのサインインが求められたため、PriceAlert が送信しました。",
+        )
+    return Message(
+        subject="Sign in to PriceAlert",
+        lines=(
+            f"Open this link to sign in to PriceAlert (it works once, for {minutes} minutes):",
+            link,
+            "If you did not ask for this, ignore this message: nobody can sign in without "
+            "this link.",
+        ),
+        product_url=None,
+        history_url=None,
+        title="PriceAlert",
+        footer="Sent by PriceAlert because a sign-in was asked for this address.",
     )
 
 

@@ -38,6 +38,9 @@ class NotifierSettings(PriceAlertSettings):
     http_timeout_seconds: float = Field(default=10.0, gt=0)
     #: Public base URL of the API, for links in messages (`{url}/v1/products/{id}/prices`).
     public_base_url: str = "http://127.0.0.1:8000"
+    #: Public base URL of the web UI, for sign-in links (`{url}/sign-in/confirm?token=...`).
+    #: Configuration, never a request's say: a link must not lead anywhere else.
+    web_base_url: str = "http://127.0.0.1:8080"
 
     # --- email ------------------------------------------------------------------------
     email_backend: Literal["smtp", "ses"] = "smtp"

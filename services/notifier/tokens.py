@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from pricealert.db import session_scope
 from pricealert.logging import get_logger
 from pricealert.repositories.tokens import TokenRepository, TokenToSend
+from pricealert.repositories.users import UserRepository
 from pricealert.tokens import derive_secret, hash_secret, present
 from services.notifier.channels import Delivery, DeliveryFailed, Sender, TransientFailure
 from services.notifier.delivery import Attempt, retry_delay
@@ -44,6 +45,8 @@ _log = get_logger(__name__)
 class _Claimed:
     token: TokenToSend
     secret: str
+    #: The user's language (sign-in links are written in it), None: not chosen.
+    locale: str | None
 
 
 class TokenSender:
@@ -75,7 +78,7 @@ class TokenSender:
             channel_kind=token.via,
             target=token.address,
             secret=None,
-            payload=self._payload(token, claimed.secret),
+            payload=self._payload(token, claimed.secret, claimed.locale),
             detected_at=token.created_at,
             attempt=token.attempt,
         )
@@ -106,9 +109,10 @@ class TokenSender:
                 return None
             secret = derive_secret(key, token.id, token.purpose)
             await tokens.set_secret_hash(token.id, hash_secret(token.id, secret))
-        return _Claimed(token, present(token.id, token.purpose, secret))
+            locale = (await UserRepository(session).get_user(token.user_id)).locale
+        return _Claimed(token, present(token.id, token.purpose, secret), locale)
 
-    def _payload(self, token: TokenToSend, secret: str) -> dict[str, Any]:
+    def _payload(self, token: TokenToSend, secret: str, locale: str | None) -> dict[str, Any]:
         minutes = max(1, int((token.expires_at - token.created_at).total_seconds() // 60))
         return {
             "type": TOKEN_EVENT,
@@ -116,6 +120,8 @@ class TokenSender:
             "secret": secret,
             "expires_minutes": minutes,
             "channel_id": str(token.channel_id) if token.channel_id else None,
+            "locale": locale,
+            "web_base_url": self.settings.web_base_url,
         }
 
     async def _fail(self, token: TokenToSend, reason: str) -> Attempt:

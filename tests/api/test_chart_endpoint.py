@@ -118,6 +118,7 @@ async def test_the_size_range_and_locale_come_from_the_query_or_the_reader(
         ({"width": "wide"}, "width", "int_parsing"),
         ({"locale": "xx-QQ"}, "locale", "locale"),
         ({"locale": "../../etc"}, "locale", "string_pattern_mismatch"),
+        ({"tz": "Mars/Olympus"}, "tz", "time_zone"),
     ],
 )
 async def test_bad_chart_parameters_get_the_one_validation_problem(
@@ -138,3 +139,28 @@ async def test_bad_chart_parameters_get_the_one_validation_problem(
     assert response.headers["content-type"] == "application/problem+json"
     [error] = response.json()["errors"]
     assert (error["in"], error["name"], error["rule"]) == ("query", name, rule)
+
+
+async def test_the_time_axis_is_read_in_the_zone_asked_for(
+    client: httpx.AsyncClient, db_session: AsyncSession, alice: ApiUser
+) -> None:
+    mine = await _priced_product(client, db_session, alice, "USD")
+    path = f"/v1/products/{mine}/chart.svg"
+    utc = await client.get(path, params={"days": 30}, headers=alice.auth)
+    kolkata = await client.get(path, params={"days": 30, "tz": "Asia/Kolkata"}, headers=alice.auth)
+    assert utc.status_code == kolkata.status_code == 200
+    # Day ticks fall on each zone's own midnights, 5 h 30 apart: the axis moves.
+    assert utc.text != kolkata.text
+
+
+async def test_the_history_can_be_cut_to_its_newest_rows(
+    client: httpx.AsyncClient, db_session: AsyncSession, alice: ApiUser
+) -> None:
+    mine = await _priced_product(client, db_session, alice, "EUR")
+    path = f"/v1/products/{mine}/prices"
+    every = (await client.get(path, headers=alice.auth)).json()["items"]
+    newest = (await client.get(path, params={"limit": 1}, headers=alice.auth)).json()["items"]
+    assert [r["price"] for r in every] == ["24.90", "22.90"]  # oldest first
+    assert [r["price"] for r in newest] == ["22.90"]
+    refused = await client.get(path, params={"limit": 0}, headers=alice.auth)
+    assert (refused.status_code, refused.json()["field"]) == (422, "limit")

@@ -275,3 +275,20 @@ def test_japanese_dates_are_drawn_not_dropped() -> None:
     missing = glyphs("\ue000")
     assert glyphs("月") != missing
     assert glyphs("￥") != missing
+
+
+def test_time_ticks_fall_on_the_readers_midnights() -> None:
+    from datetime import timedelta as _td
+    from zoneinfo import ZoneInfo
+
+    from pricealert.charts import _time_ticks
+
+    zone = ZoneInfo("Asia/Kolkata")
+    end = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    ticks, unit = _time_ticks(end - _td(days=7), end, 10, zone)
+    assert unit == "day"
+    assert ticks
+    for tick in ticks:
+        local = tick.astimezone(zone)
+        assert (local.hour, local.minute) == (0, 0)
+        assert tick.astimezone(UTC).minute == 30  # 00:00 in Kolkata is hh:30 in UTC

@@ -66,6 +66,7 @@ def walkthrough_env(fresh_database_url: str, tmp_path: Path) -> Iterator[dict[st
             "PRICEALERT_DATABASE_URL": fresh_database_url,
             "PRICEALERT_REDIS_URL": redis_url,
             "PRICEALERT_API_PORT": str(_free_port()),
+            "PRICEALERT_WEB_PORT": str(_free_port()),
             "PRICEALERT_DEMO_SHOP_PORT": str(_free_port()),
             "PRICEALERT_DEMO_RECEIVER_PORT": str(_free_port()),
             "PRICEALERT_METRICS_PORT_BASE": "0",
@@ -160,7 +161,11 @@ def test_the_readme_walkthrough_as_written_ends_in_a_signed_webhook(
         stack.interrupt()
 
     api = f"http://127.0.0.1:{walkthrough_env['PRICEALERT_API_PORT']}"
-    assert f"API ready on {api} — scraper, evaluator, notifier running" in stack.output()
+    web = f"http://127.0.0.1:{walkthrough_env['PRICEALERT_WEB_PORT']}"
+    assert (
+        f"API ready on {api} — scraper, evaluator, notifier running — web UI on {web}"
+        in stack.output()
+    )
     assert "Walnut desk lamp" in shop.output()
     assert "moved  Walnut desk lamp: now $84.90, in stock" in shop.output()
     assert done.returncode == 0, done.stdout + done.stderr

@@ -27,10 +27,11 @@ PLAN_2_1_INFRA = {
 #: Which alarms carry each row, and the CloudWatch metric each one reads.
 ALARMS = {
     ("EC2/ECS インスタンス", "CPU 使用率"): {
-        f"{s}CpuAlarm": "CPUUtilization" for s in ("Api", "Scraper", "Evaluator", "Notifier")
+        f"{s}CpuAlarm": "CPUUtilization" for s in ("Api", "Web", "Scraper", "Evaluator", "Notifier")
     },
     ("EC2/ECS インスタンス", "メモリ使用率"): {
-        f"{s}MemoryAlarm": "MemoryUtilization" for s in ("Api", "Scraper", "Evaluator", "Notifier")
+        f"{s}MemoryAlarm": "MemoryUtilization"
+        for s in ("Api", "Web", "Scraper", "Evaluator", "Notifier")
     },
     ("RDS", "CPU 使用率"): {"DatabaseCpuAlarm": "CPUUtilization"},
     ("RDS", "ディスク使用率"): {"DatabaseDiskAlarm": "FreeStorageSpace"},

@@ -84,14 +84,15 @@ def test_only_the_collector_reaches_the_workers_metrics_port() -> None:
 
 
 def test_the_service_tasks_admit_nothing_but_the_load_balancer_and_the_collector() -> None:
-    sources = {
-        str(r.get("SourceSecurityGroupId") or r.get("CidrIp"))
-        for r in _ingress("ServiceSecurityGroup")
-    }
+    rules = _ingress("ServiceSecurityGroup")
+    sources = {str(r.get("SourceSecurityGroupId") or r.get("CidrIp")) for r in rules}
     assert sources == {
         str({"Ref": "LoadBalancerSecurityGroup"}),
         str({"Ref": "CollectorSecurityGroup"}),
+        str({"Ref": "ServiceSecurityGroup"}),  # the web UI's tasks calling the API
     }
+    (own,) = [r for r in rules if r.get("SourceSecurityGroupId") == {"Ref": "ServiceSecurityGroup"}]
+    assert (own["FromPort"], own["ToPort"]) == (8000, 8000)
     assert "SecurityGroupIngress" not in props("network", "CollectorSecurityGroup")
 
 
@@ -159,10 +160,11 @@ def test_the_collector_scrapes_every_task_of_every_service_under_the_rules_job_n
     text, values = _collector_config()
     config = yaml.safe_load(text)
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    for service in ("api", "scraper", "evaluator", "notifier"):
+    ports = {"api": 8000, "web": 8080}
+    for service in ("api", "web", "scraper", "evaluator", "notifier"):
         (sd,) = jobs[service]["dns_sd_configs"]
         assert sd["names"] == [f"{service}.{values['Namespace']}"]
-        assert sd["port"] == (8000 if service == "api" else 9100)
+        assert sd["port"] == ports.get(service, 9100)
     # every job a rule selects exists on AWS (node: compose/self-hosted only)
     selected = {
         m
@@ -215,7 +217,7 @@ def test_every_ecs_task_ships_its_logs_through_one_firelens_router() -> None:
         role = task["TaskRoleArn"]["Fn::GetAtt"][0]
         shipping = {"Fn::ImportValue": {"Fn::Sub": "${LoggingStackName}-ShipLogsPolicyArn"}}
         assert shipping in props(name, role)["ManagedPolicyArns"], logical_id
-    assert count == 12  # 4 services, 3 jobs, the collector (4 containers), Grafana
+    assert count == 13  # 5 services, 3 jobs, the collector (4 containers), Grafana
 
 
 @pytest.mark.parametrize("name", TEMPLATES)

@@ -63,6 +63,7 @@ STACKS: list[tuple[str, dict[str, str]]] = [
             "DatabaseUrlSecretArn": SECRET,
             "RedisUrlSecretArn": SECRET,
             "SecretKeySecretArn": SECRET,
+            "WebHostName": "app.pricealert.example",
         },
     ),
     (
@@ -226,6 +227,7 @@ def test_the_cluster_runs_the_four_services_and_the_queue_publisher(created: obj
         "notifier",
         "queue-metrics",
         "scraper",
+        "web",
     ]
     for service in services:
         task = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])
@@ -283,10 +285,14 @@ def test_the_load_balancer_answers_metrics_with_a_404_of_its_own(created: object
     rules = [r for r in elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
              if not r["IsDefault"]]  # fmt: skip
 
-    (rule,) = rules
-    assert rule["Priority"] == "1"
+    by_priority = {int(r["Priority"]): r for r in rules}
+    assert sorted(by_priority) == [1, 10]  # /metrics first, then the web UI's host
+    rule = by_priority[1]
     assert "/metrics" in rule["Conditions"][0]["PathPatternConfig"]["Values"]
     assert rule["Actions"][0]["FixedResponseConfig"]["StatusCode"] == "404"
+    web = by_priority[10]
+    assert web["Conditions"][0]["HostHeaderConfig"]["Values"] == ["app.pricealert.example"]
+    assert web["Actions"][0]["Type"] == "forward"
 
 
 def test_the_escalation_state_machines_exist_and_page_the_paging_topics(created: object) -> None:
@@ -307,6 +313,7 @@ def test_the_escalation_state_machines_exist_and_page_the_paging_topics(created:
 
 
 def test_the_api_target_group_checks_readiness_on_the_api_port(created: object) -> None:
-    (group,) = boto3.client("elbv2").describe_target_groups()["TargetGroups"]
+    groups = boto3.client("elbv2").describe_target_groups()["TargetGroups"]
 
-    assert (group["HealthCheckPath"], group["Port"], group["TargetType"]) == ("/readyz", 8000, "ip")
+    checked = sorted((g["HealthCheckPath"], g["Port"], g["TargetType"]) for g in groups)
+    assert checked == [("/readyz", 8000, "ip"), ("/readyz", 8080, "ip")]  # the API, the web UI

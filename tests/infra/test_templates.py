@@ -196,7 +196,7 @@ def test_every_container_runs_the_one_image_parameter() -> None:
     images = {(name, lid): c["Image"] for name, lid, c in _containers()}
 
     assert set(map(str, images.values())) == {str({"Ref": "ImageUri"})}
-    assert len(images) == 7  # four services, three jobs
+    assert len(images) == 8  # five services, three jobs
 
 
 @pytest.mark.parametrize(("task", "command"), sorted(COMMANDS.items()))
@@ -210,8 +210,10 @@ def test_the_migration_task_runs_pricealert_migrate() -> None:
 
 def test_the_api_health_check_asks_healthz_and_workers_ask_arq() -> None:
     api = _app("ApiTaskDefinition")
+    web = _app("WebTaskDefinition")
 
     assert "http://127.0.0.1:8000/healthz" in api["HealthCheck"]["Command"][-1]
+    assert "http://127.0.0.1:8080/healthz" in web["HealthCheck"]["Command"][-1]
     for task, command in COMMANDS.items():
         if command[0] == "arq":
             worker = _app(task)
@@ -323,3 +325,35 @@ def test_the_notifier_sends_through_ses_and_sns_with_its_role_not_a_stored_secre
     ]
     allowed = {action for statement in statements for action in statement["Action"]}
     assert {"ses:SendRawEmail", "sns:Publish"} <= allowed
+
+
+def test_the_web_ui_is_reached_by_its_host_name_and_scales_like_the_api() -> None:
+    rule = props("services", "WebByHostName")
+    assert rule["Conditions"] == [
+        {"Field": "host-header", "HostHeaderConfig": {"Values": [{"Ref": "WebHostName"}]}}
+    ]
+    assert rule["Actions"][0]["TargetGroupArn"] == {"Ref": "WebTargetGroup"}
+    # /metrics is answered by the ALB before any host is routed.
+    assert props("services", "MetricsNotPublic")["Priority"] < rule["Priority"]
+    web_target = props("services", "WebScalableTarget")
+    assert (
+        number("services", web_target["MinCapacity"]),
+        number("services", web_target["MaxCapacity"]),
+    ) == (2, 10)
+    for policy, api_policy in (
+        ("WebCpuScalingPolicy", "ApiCpuScalingPolicy"),
+        ("WebRequestCountScalingPolicy", "ApiRequestCountScalingPolicy"),
+    ):
+        web_config = props("services", policy)["TargetTrackingScalingPolicyConfiguration"]
+        api_config = props("services", api_policy)["TargetTrackingScalingPolicyConfiguration"]
+        assert web_config["TargetValue"] == api_config["TargetValue"]
+        assert (
+            web_config["PredefinedMetricSpecification"]["PredefinedMetricType"]
+            == (api_config["PredefinedMetricSpecification"]["PredefinedMetricType"])
+        )
+    environment = {e["Name"]: e["Value"] for e in _app("WebTaskDefinition")["Environment"]}
+    assert environment["PRICEALERT_API_URL"] == {
+        "Fn::Sub": "http://api.${EnvironmentName}.pricealert.internal:8000"
+    }
+    notifier = {e["Name"]: e["Value"] for e in _app("NotifierTaskDefinition")["Environment"]}
+    assert notifier["PRICEALERT_WEB_BASE_URL"] == {"Fn::Sub": "https://${WebHostName}"}

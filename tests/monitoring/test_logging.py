@@ -253,7 +253,7 @@ def test_compose_services_log_to_fluent_bit_under_the_tag_the_pipeline_matches()
     fluent_bit = services["fluent-bit"]
     pipeline = (LOGGING / "pipeline.conf").read_text(encoding="utf-8")
     match = re.search(r"Match\s+(\S+)", pipeline)[1]  # type: ignore[index]
-    for name in ("migrate", "api", "scraper", "evaluator", "notifier"):
+    for name in ("migrate", "api", "web", "scraper", "evaluator", "notifier"):
         logging = services[name]["logging"]
         assert logging["driver"] == "fluentd", name
         assert logging["options"]["fluentd-async"] == "true"

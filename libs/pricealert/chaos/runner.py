@@ -36,6 +36,7 @@ from pricealert.chaos.records import Bounds, Records
 from pricealert.chaos.servers import PrivatePostgres, PrivateRedis, libpq_url
 from pricealert.chaos.world import FaultyReceiver, FaultyShop, PriceSchedule
 from pricealert.devtools.stack import WORKERS, Api, Stack, StackError
+from pricealert.supervisor import HTTP_SERVICES
 
 SETUP_TIMEOUT_SECONDS = 60.0
 ROLLBACK_TIMEOUT_SECONDS = 60.0
@@ -194,8 +195,9 @@ async def _run(
 
 
 async def _rollback_complete(stack: Stack) -> Check:
-    """Every process of the stack back and /readyz 200, within the stated time."""
-    wanted = 1 + len(WORKERS) * stack.instances
+    """Every process of the stack back (the API, the web UI, each worker instance) and the
+    API's /readyz 200, within the stated time."""
+    wanted = len(HTTP_SERVICES) + len(WORKERS) * stack.instances
     started = time.monotonic()
     async with httpx.AsyncClient(timeout=2.0) as http:
         while True:

@@ -1,4 +1,4 @@
-"""`pricealert run api|scraper|evaluator|notifier|all`: the services under one supervisor.
+"""`pricealert run api|web|scraper|evaluator|notifier|all`: the services under one supervisor.
 
 Refuses to start (a named error, exit 2) when another run of this checkout holds
 `.local/run.lock` or a port it needs is taken, rather than restarting children
@@ -37,6 +37,9 @@ def register(subparsers: Any) -> None:
     command.add_argument("--host", default=None, help="API bind address (PRICEALERT_API_HOST)")
     command.add_argument("--port", type=int, default=None, help="API port (PRICEALERT_API_PORT)")
     command.add_argument(
+        "--web-port", type=int, default=None, help="web UI port (PRICEALERT_WEB_PORT, 8080)"
+    )
+    command.add_argument(
         "--metrics-port-base",
         type=int,
         default=None,
@@ -66,6 +69,9 @@ def _metrics_port_base(value: int | None) -> int:
 def _port_taken(host: str, port: int) -> bool:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family) as probe:
+        # As uvicorn binds: connections of a run just stopped, in TIME_WAIT, do not hold the
+        # port (the web UI's pooled connections to the API leave some); a listener does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
@@ -78,6 +84,10 @@ def _check_ports(supervisor: Supervisor) -> None:
     wanted: list[tuple[str, int, str]] = []
     if "api" in supervisor.services:
         wanted.append((supervisor.host, supervisor.port, "the API (PRICEALERT_API_PORT, --port)"))
+    if "web" in supervisor.services:
+        wanted.append(
+            (supervisor.host, supervisor.web_port, "the web UI (PRICEALERT_WEB_PORT, --web-port)")
+        )
     if supervisor.metrics_port_base:
         for child in supervisor.children:
             metrics_port = child.env.get("PRICEALERT_METRICS_PORT")
@@ -119,6 +129,7 @@ def _run(args: argparse.Namespace) -> int:
             instances=args.instances,
             host=args.host or settings.api_host,
             port=args.port or settings.api_port,
+            web_port=args.web_port or settings.web_port,
             metrics_port_base=metrics_base,
             pass_fds=(lock.fd,) if lock.fd is not None else (),
         )

@@ -7,7 +7,8 @@ line (supervisor and children share one stdout) in a file:
 
     async with Stack(database_url, redis_url, allowed_hosts=[shop.netloc()]) as stack:
         stack.api_url                               # "http://127.0.0.1:41234"
-        [c.service for c in stack.children()]       # ["api", "evaluator", "notifier", "scraper"]
+        stack.web_url                               # the web UI, on a port of its own
+        [c.service for c in stack.children()]       # ["api", "evaluator", ..., "web"]
         pid = stack.kill("notifier")                # SIGKILL one child; the supervisor restarts it
         await stack.wait_ready()                    # back to full strength
         stack.log_path.read_text()                  # what every process said
@@ -76,7 +77,7 @@ class StackError(RuntimeError):
 @dataclass(frozen=True)
 class ChildProcess:
     pid: int
-    service: str  # api | scraper | evaluator | notifier
+    service: str  # api | web | scraper | evaluator | notifier
     instance: int
 
 
@@ -114,7 +115,7 @@ def _port_free(port: int) -> bool:
 
 
 class Stack:
-    """The four services under one supervisor process (see the module docstring)."""
+    """The five services under one supervisor process (see the module docstring)."""
 
     def __init__(
         self,
@@ -135,6 +136,8 @@ class Stack:
         self.metrics_port_base = metrics_port_base
         self.api_port = free_port()
         self.api_url = f"http://127.0.0.1:{self.api_port}"
+        self.web_port = free_port()
+        self.web_url = f"http://127.0.0.1:{self.web_port}"
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="pricealert-stack-"))
@@ -169,7 +172,7 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "pricealert", "run", "all"]
         command += ["--instances", str(self.instances), "--host", "127.0.0.1"]
-        command += ["--port", str(self.api_port)]
+        command += ["--port", str(self.api_port), "--web-port", str(self.web_port)]
         command += ["--metrics-port-base", str(self.metrics_port_base)]
         command += ["--lock-file", str(self.log_dir / "run.lock")]  # one run per stack
         with self.log_path.open("ab") as log:
@@ -199,7 +202,11 @@ class Stack:
                 self._raise_if_exited()
                 started = self.started_counts()
                 workers_up = all(started[name] >= count for name, count in wanted.items())
-                if workers_up and await _ready(client, f"{self.api_url}/readyz"):
+                if (
+                    workers_up
+                    and await _ready(client, f"{self.api_url}/readyz")
+                    and await _ready(client, f"{self.web_url}/readyz")
+                ):
                     return
                 if time.monotonic() > deadline:
                     raise StackError(
@@ -298,6 +305,8 @@ class Stack:
                 "PRICEALERT_REDIS_URL": self.redis_url,
                 "PRICEALERT_FETCH_ALLOWED_HOSTS": ",".join(allowed_hosts),
                 "PRICEALERT_PUBLIC_BASE_URL": self.api_url,
+                "PRICEALERT_WEB_BASE_URL": self.web_url,
+                "PRICEALERT_API_URL": self.api_url,
             }
         )
         env.update(overrides)
@@ -401,8 +410,8 @@ def _service_of(pid: int) -> str | None:
     except OSError:
         return None
     for arg in (a.decode(errors="replace") for a in argv):
-        if arg == "services.api.main:app":
-            return "api"
+        if arg in ("services.api.main:app", "services.web.main:app"):
+            return arg.split(".")[1]
         if arg.startswith("services.") and arg.endswith(".worker.WorkerSettings"):
             return arg.split(".")[1]
     return None

@@ -17,14 +17,19 @@ class NotificationRepository:
         self.session = session
 
     async def list_page(
-        self, user_id: uuid.UUID, cursor: str | None, limit: int, status: str | None = None
+        self,
+        user_id: uuid.UUID,
+        cursor: str | None,
+        limit: int,
+        status: str | None = None,
+        newest_first: bool = False,
     ) -> Page[Notification]:
         query = select(Notification).where(Notification.user_id == user_id)
         if status is not None:
             query = query.where(Notification.status == status)
         rows = list(
             await self.session.scalars(
-                keyset(query, Notification.created_at, Notification.id, cursor, limit)
+                keyset(query, Notification.created_at, Notification.id, cursor, limit, newest_first)
             )
         )
         return page_of(rows, limit, lambda n: (n.created_at, n.id))

@@ -51,13 +51,22 @@ def keyset(
     id_: InstrumentedAttribute[uuid.UUID],
     cursor: str | None,
     limit: int,
+    descending: bool = False,
 ) -> Select[*Ts]:
-    """Order by (created_at, id) and start after the cursor; fetch one extra to see a next page."""
+    """Order by (created_at, id) — newest first when `descending` — and start after the
+    cursor; fetch one extra to see a next page."""
     if cursor:
         after_at, after_id = decode_cursor(cursor)
-        query = query.where(
-            or_(created_at > after_at, and_(created_at == after_at, id_ > after_id))
-        )
+        if descending:
+            query = query.where(
+                or_(created_at < after_at, and_(created_at == after_at, id_ < after_id))
+            )
+        else:
+            query = query.where(
+                or_(created_at > after_at, and_(created_at == after_at, id_ > after_id))
+            )
+    if descending:
+        return query.order_by(created_at.desc(), id_.desc()).limit(limit + 1)
     return query.order_by(created_at, id_).limit(limit + 1)
 
 

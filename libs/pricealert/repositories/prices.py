@@ -31,16 +31,21 @@ class PriceRepository:
         self.session = session
 
     async def history(
-        self, product_id: int, since: datetime | None, until: datetime | None
+        self,
+        product_id: int,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int = MAX_HISTORY_ROWS,
     ) -> list[PriceHistory]:
-        """History rows overlapping [since, until], oldest first (at most MAX_HISTORY_ROWS)."""
+        """The newest `limit` history rows overlapping [since, until] (at most
+        MAX_HISTORY_ROWS), oldest first."""
         query = select(PriceHistory).where(PriceHistory.product_id == product_id)
         if since is not None:
             query = query.where(PriceHistory.last_seen_at >= since)
         if until is not None:
             query = query.where(PriceHistory.first_seen_at <= until)
         query = query.order_by(PriceHistory.first_seen_at.desc(), PriceHistory.id.desc())
-        rows = list(await self.session.scalars(query.limit(MAX_HISTORY_ROWS)))
+        rows = list(await self.session.scalars(query.limit(min(limit, MAX_HISTORY_ROWS))))
         rows.reverse()
         return rows
 

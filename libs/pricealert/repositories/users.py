@@ -55,13 +55,15 @@ class UserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def create_user(self, email: str) -> User:
+    async def create_user(
+        self, email: str, *, time_zone: str = "UTC", locale: str | None = None
+    ) -> User:
         """A new user; `Conflict` when the email is taken."""
         email = email.strip().lower()
         existing = await self.session.scalar(select(User.id).where(User.email == email))
         if existing is not None:
             raise Conflict("a user with this email already exists", field="email")
-        user = User(email=email)
+        user = User(email=email, time_zone=time_zone, locale=locale)
         self.session.add(user)
         await self.session.flush()
         return user
@@ -89,12 +91,22 @@ class UserRepository:
         return user
 
     async def create_key(
-        self, user_id: uuid.UUID, name: str | None = None, expires_at: datetime | None = None
+        self,
+        user_id: uuid.UUID,
+        name: str | None = None,
+        expires_at: datetime | None = None,
+        kind: str = "api",
     ) -> tuple[ApiKey, str]:
-        """A new key for the user: the row, and the clear key to show once."""
+        """A new key for the user (`kind`: `api`, or a sign-in's `session`): the row, and
+        the clear key to show once."""
         key, prefix = new_key()
         row = ApiKey(
-            user_id=user_id, prefix=prefix, key_hash=hash_key(key), name=name, expires_at=expires_at
+            user_id=user_id,
+            prefix=prefix,
+            key_hash=hash_key(key),
+            name=name,
+            expires_at=expires_at,
+            kind=kind,
         )
         self.session.add(row)
         await self.session.flush()
@@ -117,7 +129,10 @@ class UserRepository:
 
     async def revoke_key(self, user_id: uuid.UUID, key_id: uuid.UUID, now: datetime) -> None:
         """Revoke one of the user's keys (idempotent); `NotFound` for anyone else's;
-        `LastActiveKey` when no other key of theirs would still work."""
+        `LastActiveKey` when it is an API key and no other API key of theirs would still
+        work. Session keys (a browser's sign-in) are always revocable (that is signing
+        out: a new link signs in again) and never count as the other working key: they
+        expire on their own."""
         # The user's row is the lock: two requests revoking a user's last two keys at once
         # are serialised, and the second sees the first's revocation.
         await self.session.execute(select(User.id).where(User.id == user_id).with_for_update())
@@ -128,12 +143,17 @@ class UserRepository:
             raise NotFound("api key not found")
         if row.revoked_at is not None:
             return
+        if row.kind == "session":
+            row.revoked_at = now
+            await self.session.flush()
+            return
         others = await self.session.scalar(
             select(func.count())
             .select_from(ApiKey)
             .where(
                 ApiKey.user_id == user_id,
                 ApiKey.id != key_id,
+                ApiKey.kind == "api",
                 ApiKey.revoked_at.is_(None),
                 or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
             )
@@ -145,6 +165,18 @@ class UserRepository:
             )
         row.revoked_at = now
         await self.session.flush()
+
+    async def set_preferences(
+        self, user_id: uuid.UUID, *, time_zone: str | None = None, locale: str | None = None
+    ) -> User:
+        """Change the user's time zone and language (None keeps one)."""
+        user = await self.get_user(user_id)
+        if time_zone is not None:
+            user.time_zone = time_zone
+        if locale is not None:
+            user.locale = locale
+        await self.session.flush()
+        return user
 
     async def user_by_email(self, email: str) -> User | None:
         """The user with this email, verified or not."""

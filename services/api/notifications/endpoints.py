@@ -42,6 +42,16 @@ async def list_notifications(
     | None = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    order: Annotated[
+        Literal["asc", "desc"],
+        Query(
+            description="`asc`: oldest first (the default, like every list); `desc`: newest "
+            "first, as a log is read. A cursor continues in the order it was made in."
+        ),
+    ] = "asc",
 ) -> PageOut[NotificationOut]:
-    page = await NotificationRepository(session).list_page(principal.user_id, cursor, limit, status)
+    """The delivery log: every notification and what became of it."""
+    page = await NotificationRepository(session).list_page(
+        principal.user_id, cursor, limit, status, newest_first=order == "desc"
+    )
     return PageOut(items=[notification_out(n) for n in page.items], next_cursor=page.next_cursor)

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from fastapi import APIRouter, Query, Request, Response, status
 
@@ -26,7 +27,7 @@ from pricealert.http import refusal_reason
 from pricealert.money import LOCALE_TAG, parse_locale, preferred_languages
 from pricealert.queues import CheckProduct, enqueue_after_commit
 from pricealert.repositories.alerts import AlertRepository
-from pricealert.repositories.prices import PriceRepository
+from pricealert.repositories.prices import MAX_HISTORY_ROWS, PriceRepository
 from pricealert.repositories.products import ProductRepository, WatchedProduct
 from pricealert.urls import normalise_url
 from services.api.deps import CurrentPrincipal, RedisDep, SessionDep, SettingsDep
@@ -172,13 +173,22 @@ async def price_history(
     session: SessionDep,
     since: datetime | None = None,
     until: datetime | None = None,
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=MAX_HISTORY_ROWS,
+            description="Only the newest this many rows (still listed oldest first): a page "
+            "showing the latest changes need not read a year of them.",
+        ),
+    ] = MAX_HISTORY_ROWS,
 ) -> PriceHistoryOut:
     """The change-only history: each row is one state, from first to last seen."""
     since, until = _aware(since, "since"), _aware(until, "until")
     if since and until and since > until:
         raise InvalidInput("since must not be after until", field="since", rule="ordered")
     watched = await ProductRepository(session).get(principal.user_id, product_id)
-    rows = await PriceRepository(session).history(watched.product.id, since, until)
+    rows = await PriceRepository(session).history(watched.product.id, since, until, limit)
     return PriceHistoryOut(
         product_id=product_id, items=[PricePointOut.model_validate(r) for r in rows]
     )
@@ -226,10 +236,20 @@ async def price_chart(
             "22,90 € / $1,299.00).",
         ),
     ] = None,
+    tz: Annotated[
+        str,
+        Query(
+            max_length=64,
+            description="The IANA time zone the time axis is read in (`Asia/Tokyo`); UTC "
+            "by default.",
+        ),
+    ] = "UTC",
 ) -> Response:
     """The price history as a chart a person reads at a glance: dates, prices in the
     currency's format, out-of-stock spans shaded, the lowest price ever and your "below"
-    alerts on this product as lines, the current price labelled. Times are UTC."""
+    alerts on this product as lines, the current price labelled. Times are UTC unless `tz`
+    names another zone."""
+    zone = _zone(tz)
     watched = await ProductRepository(session).get(principal.user_id, product_id)
     now = datetime.now(UTC)
     rows = await PriceRepository(session).history(
@@ -247,8 +267,25 @@ async def price_chart(
         lowest_ever=stats.lowest,
         locale=_chart_locale(locale, request.headers.get("accept-language")),
         title=watched.product.title,
+        zone=zone,
     )
     return Response(svg, media_type="image/svg+xml")
+
+
+def _zone(name: str) -> ZoneInfo:
+    """The time zone called `name`, or a 422 naming the parameter."""
+    try:
+        if name in _TIME_ZONES:
+            return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        pass
+    raise InvalidInput(
+        f"unknown time zone {name!r}: give an IANA name such as Asia/Tokyo or UTC",
+        field="tz", rule="time_zone", location="query",
+    )  # fmt: skip
+
+
+_TIME_ZONES = frozenset(available_timezones())
 
 
 def _chart_locale(requested: str | None, accept_language: str | None) -> str | None:

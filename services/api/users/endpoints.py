@@ -131,11 +131,15 @@ async def me(principal: CurrentPrincipal, session: SessionDep) -> UserOut:
 
 @router.patch("/users/me", response_model=UserOut)
 async def update_me(body: UserUpdate, principal: CurrentPrincipal, session: SessionDep) -> UserOut:
-    """Set the calling user's daily notification and SMS caps."""
-    user = await UserRepository(session).set_caps(
+    """Set the calling user's daily notification and SMS caps, time zone and language."""
+    users = UserRepository(session)
+    await users.set_caps(
         principal.user_id,
         daily_notification_cap=body.daily_notification_cap,
         daily_sms_cap=body.daily_sms_cap,
+    )
+    user = await users.set_preferences(
+        principal.user_id, time_zone=body.time_zone, locale=body.locale
     )
     return UserOut.model_validate(user)
 

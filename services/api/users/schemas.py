@@ -1,14 +1,33 @@
 from __future__ import annotations
 
 import uuid
+import zoneinfo
 from datetime import datetime
+from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field
+from pydantic import AfterValidator, EmailStr, Field
 
 from pricealert.tokens import TOKEN_TTL
 from services.api.schemas import RequestModel, ResponseModel
 
 TOKEN_TTL_MINUTES = int(TOKEN_TTL.total_seconds() // 60)
+
+
+def _known_time_zone(value: str) -> str:
+    """An IANA time zone name this server's tz database knows (`Asia/Tokyo`, `UTC`)."""
+    if value not in _TIME_ZONES:
+        raise ValueError("not an IANA time zone name (such as Asia/Tokyo, Europe/Paris or UTC)")
+    return value
+
+
+_TIME_ZONES = frozenset(zoneinfo.available_timezones())
+TimeZone = Annotated[
+    str,
+    Field(max_length=64, description="An IANA time zone name: `Asia/Tokyo`, `UTC`."),
+    AfterValidator(_known_time_zone),
+]
+#: The languages the web UI and sign-in emails speak.
+Locale = Literal["en", "ja"]
 
 
 class UserCreate(RequestModel):
@@ -43,15 +62,23 @@ class UserOut(ResponseModel):
         description="SMS per rolling 24 hours (SMS costs money); counted within the overall cap."
     )
     email_verified_at: datetime | None = Field(
-        description="When the user entered the code mailed to `email`; null until then."
+        description="When the user entered the code mailed to `email` (or opened a sign-in "
+        "link sent there); null until then."
+    )
+    time_zone: str = Field(description="IANA time zone the web UI shows times in.")
+    locale: Locale | None = Field(
+        description="The language the user picked; null: the browser's (Accept-Language)."
     )
 
 
 class UserUpdate(RequestModel):
-    """The caps the user sets for themself; a field left out keeps its value."""
+    """The caps, time zone and language the user sets for themself; a field left out keeps
+    its value."""
 
     daily_notification_cap: int | None = Field(default=None, ge=1, le=MAX_DAILY_NOTIFICATIONS)
     daily_sms_cap: int | None = Field(default=None, ge=0, le=MAX_DAILY_SMS)
+    time_zone: TimeZone | None = None
+    locale: Locale | None = None
 
 
 class ApiKeyCreate(RequestModel):
@@ -64,6 +91,11 @@ class ApiKeyCreate(RequestModel):
 class ApiKeyOut(ResponseModel):
     id: uuid.UUID
     prefix: str = Field(description="The first characters of the key, to recognise it.")
+    kind: Literal["api", "session"] = Field(
+        description="`api`: a key you made (or got at sign-up or recovery); `session`: a "
+        "browser's sign-in (POST /v1/sign-in/confirm), expiring on its own. Revoking a "
+        "session signs that browser out; sessions never count as your last working key."
+    )
     name: str | None
     created_at: datetime
     last_used_at: datetime | None

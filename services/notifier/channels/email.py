@@ -54,8 +54,15 @@ def build_email(delivery: Delivery, settings: NotifierSettings) -> EmailMessage:
     return email
 
 
+def _fact(line: str) -> str:
+    """A line of the message; one that is a link (a sign-in link) is a link in HTML too."""
+    if line.startswith(("https://", "http://")) and " " not in line:
+        return f'<a href="{escape(line)}">{escape(line)}</a>'
+    return escape(line)
+
+
 def _html(message: Message, chart_id: str | None) -> str:
-    facts = "".join(f"<li>{escape(line)}</li>" for line in message.lines)
+    facts = "".join(f"<li>{_fact(line)}</li>" for line in message.lines)
     links = []
     if message.product_url:
         links.append(f'<a href="{escape(message.product_url)}">Open the product page</a>')

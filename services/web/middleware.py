@@ -1,0 +1,81 @@
+"""The web service's one pure-ASGI middleware: request id, access log, request metrics,
+and the security headers every answer carries."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pricealert import metrics
+from pricealert.logging import bind_context, clear_context, get_logger
+
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_UNMEASURED = ("/metrics", "/healthz", "/readyz")
+_access_log = get_logger("pricealert.access")
+_error_log = get_logger("pricealert.web")
+
+#: Headers of every answer (pages add their Content-Security-Policy and caching).
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+)
+
+
+class WebRequestMiddleware:
+    def __init__(self, app: ASGIApp, csp: str) -> None:
+        self.app = app
+        self.csp = (b"content-security-policy", csp.encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope) or uuid.uuid4().hex
+        clear_context()
+        bind_context(request_id=request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                names = {name for name, _ in headers}
+                headers.append((b"x-request-id", request_id.encode()))
+                headers += [h for h in SECURITY_HEADERS if h[0] not in names]
+                if b"content-security-policy" not in names:
+                    headers.append(self.csp)
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as exc:
+            _error_log.error("request.failed", exc_info=exc)
+            raise
+        finally:
+            elapsed = max(time.perf_counter() - started, 0.0)
+            route = getattr(scope.get("route"), "path", None)
+            if route is not None and route not in _UNMEASURED:
+                metrics.WEB_REQUESTS.labels(scope["method"], route, str(status)).inc()
+                metrics.WEB_REQUEST_DURATION.labels(scope["method"], route).observe(elapsed)
+            _access_log.info(
+                "http.request", category="access", method=scope["method"], path=scope["path"],
+                status=status, duration_ms=round(elapsed * 1000, 2),
+            )  # fmt: skip
+            clear_context()
+
+
+def _request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            return candidate if _VALID_REQUEST_ID.match(candidate) else None
+    return None
