@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +22,9 @@ from pydantic import ValidationError
 
 from pricealert.cli import CommandError, add_command
 from pricealert.cli.restore_rds import register_restore_subcommands
-from pricealert.ops import backup, drill, pg, restore
+from pricealert.errors import PriceAlertError
+from pricealert.ops import backup, backup_health, drill, pg, restore
+from pricealert.ops.storage import BackupStore
 
 
 def register(subparsers: Any) -> None:
@@ -112,12 +115,29 @@ def _create(args: argparse.Namespace) -> int:
     settings = _settings()
     url = args.database_url or settings.sync_database_url
     store = settings.store(args.bucket)
-    metadata = asyncio.run(backup.create_backup(url, store, args.prefix or settings.backup_prefix))
+    prefix = args.prefix or settings.backup_prefix
+    try:
+        metadata = asyncio.run(backup.create_backup(url, store, prefix))
+    except backup.BackupExists:
+        raise  # another run of this second succeeded or is running: not a failure
+    except Exception as exc:
+        _record_failure(store, prefix, url, exc)
+        raise
     rows = sum(t.rows for t in metadata.tables)
     print(f"backup {store.location}/{metadata.key}")
     print(f"  {metadata.size} bytes, sha256 {metadata.sha256}")
     print(f"  {len(metadata.tables)} tables, {rows} rows, PostgreSQL {metadata.server_version}")
     return 0
+
+
+def _record_failure(store: BackupStore, prefix: str, url: str, exc: Exception) -> None:
+    """Leave the failure where the backup exporter sees it (PriceAlertBackupFailed)."""
+    code = exc.code if isinstance(exc, PriceAlertError) else type(exc).__name__
+    detail = exc.detail if isinstance(exc, PriceAlertError) else str(exc)
+    try:
+        backup_health.record_failure(store, prefix, pg.database_name(url), code, detail)
+    except Exception as record_exc:
+        print(f"warning: could not record the failure: {record_exc}", file=sys.stderr)
 
 
 def _list(args: argparse.Namespace) -> int:
