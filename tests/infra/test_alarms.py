@@ -42,6 +42,7 @@ ALARMS = {
 EXTRA_ALARMS = {
     "QueueMetricsMissingAlarm": "worker autoscaling is blind without its metric",
     "BackupJobsFailedAlarm": "plan 5.1: a failed snapshot or copy job (issue 14)",
+    "BackupDumpFailedAlarm": "plan 5.1: the weekly pg_dump task failed (issue 15)",
 }
 OPERATORS = {"above": "GreaterThanThreshold", "at_or_below": "LessThanOrEqualToThreshold"}
 POLICY = load_policy(REPO_MONITORING_DIR / "escalation.yaml")

@@ -95,6 +95,7 @@ UNSUPPORTED = {
     "AWS::Scheduler::Schedule",
     # paging.yaml (and alarms.yaml)
     "AWS::CloudWatch::Alarm",
+    "AWS::Logs::MetricFilter",  # alarms.yaml: backup failure events counted
     "AWS::SNS::Subscription",
     "AWS::SNS::TopicPolicy",
 }
