@@ -18,7 +18,7 @@ WITH_SERVERS := source $(LOCAL)/servers.env &&
         migrate test-extract extraction-report test-fetch test-pipeline bench bench-quick bench-extract \
         bench-scrape bench-pipeline bench-workers bench-api bench-scale bench-http bench-web \
         test-web web-screenshots monitoring-generate \
-        monitoring-check infra-check backup backup-prune backup-verify restore-drill \
+        monitoring-check infra-check backup backup-prune backup-verify config-backup restore-drill \
         restore-drill-rds db-maintenance audit \
         perf-report alert-review forecast chaos clean
 
@@ -152,6 +152,9 @@ infra-check: install ## cfn-lint and the CloudFormation tests (moto)
 
 backup: install ## pg_dump to PRICEALERT_BACKUP_BUCKET (bucket, s3://bucket or file:///dir)
 	$(PA) backup create
+
+config-backup: install ## Export templates, monitoring config, deployed parameters and task definitions to the versioned config bucket if changed
+	$(PA) config backup
 
 backup-prune: install ## Delete dumps past retention (90 days); DRY_RUN=1 to only list
 	$(PA) backup prune $(if $(DRY_RUN),--dry-run)
