@@ -31,6 +31,8 @@ COPY libs ./libs
 COPY services ./services
 # Without extras: the `local` extra's embedded PostgreSQL and Valkey are for development only.
 RUN pip install . && useradd --system --uid 10001 pricealert
+# compose's `backups` volume mounts here (file:///backups): writable by the service user.
+RUN install -d -o pricealert -g pricealert /backups
 COPY monitoring ./monitoring
 
 USER pricealert

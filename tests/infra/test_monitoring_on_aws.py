@@ -217,7 +217,7 @@ def test_every_ecs_task_ships_its_logs_through_one_firelens_router() -> None:
         role = task["TaskRoleArn"]["Fn::GetAtt"][0]
         shipping = {"Fn::ImportValue": {"Fn::Sub": "${LoggingStackName}-ShipLogsPolicyArn"}}
         assert shipping in props(name, role)["ManagedPolicyArns"], logical_id
-    assert count == 13  # 5 services, 3 jobs, the collector (4 containers), Grafana
+    assert count == 14  # 5 services, 3 jobs, the collector (5 containers), Grafana
 
 
 @pytest.mark.parametrize("name", TEMPLATES)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from pricealert.ops import pg
@@ -23,6 +24,7 @@ from pricealert.ops.backup_exporter import (
     CHECK_SUCCESS,
     LAST_FAILURE,
     LAST_SUCCESS,
+    METRIC_NAMES,
     BackupExporterSettings,
     BackupMetrics,
     refresh,
@@ -224,3 +226,34 @@ def test_the_exporter_process_serves_the_store_it_watches_over_http(tmp_path: Pa
     assert samples[(CHECK_SUCCESS, (("kind", "pg_dump"),))] == 1
     assert not any(labels and dict(labels).get("kind") == "rds_snapshot" for _, labels in samples)
     assert process.returncode == 0  # SIGTERM ends it cleanly
+
+
+def test_the_metric_contract_lists_exactly_what_the_exporter_serves() -> None:
+    root = Path(__file__).resolve().parents[2]
+    exporters = yaml.safe_load((root / "monitoring" / "exporters.yml").read_text(encoding="utf-8"))
+    listed = exporters["exporters"]["pricealert_backup_exporter"]
+    metrics = BackupMetrics()
+    metrics.observe(PG_DUMP, lambda: [BackupHealth(PG_DUMP, "pricealert", T0, None)])
+    served = {family.name for family in metrics.registry.collect() if family.samples}
+
+    assert listed["job"] == "backup"
+    assert set(listed["metrics"]) == set(METRIC_NAMES) == served
+
+
+def test_compose_and_the_aws_collector_scrape_the_exporter_as_job_backup() -> None:
+    root = Path(__file__).resolve().parents[2]
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text(encoding="utf-8"))
+    service = compose["services"]["backup-exporter"]
+    prometheus = yaml.safe_load(
+        (root / "monitoring" / "prometheus" / "prometheus.yml").read_text(encoding="utf-8")
+    )
+    jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
+
+    assert service["command"][:3] == ["python", "-m", "pricealert.ops.backup_exporter"]
+    assert service["environment"]["PRICEALERT_BACKUP_BUCKET"] == "file:///backups"
+    assert "backups:/backups" in service["volumes"]
+    assert jobs["backup"]["static_configs"] == [{"targets": ["backup-exporter:9188"]}]
+    collector = (root / "infra" / "observability.yaml").read_text(encoding="utf-8")
+    assert "- job_name: backup" in collector
+    assert "static_configs: [{targets: ['127.0.0.1:9188']}]" in collector
+    assert 'pricealert.ops.backup_exporter, --address, 127.0.0.1, --port, "9188"' in collector
