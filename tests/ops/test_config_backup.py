@@ -137,7 +137,7 @@ def test_diff_against_the_working_tree_shows_what_a_deploy_would_change(
 def test_a_bucket_without_versioning_is_refused_by_name(s3: object, cli: Cli, repo: Path) -> None:
     boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="plain")
 
-    code, out, err = cli("config", "backup", "--bucket=plain", f"--root={repo}")
+    code, _, err = cli("config", "backup", "--bucket=plain", f"--root={repo}")
 
     assert code == 2
     assert err.startswith("error: config_bucket_not_versioned: ")
