@@ -127,6 +127,11 @@ def test_a_failed_create_is_recorded_with_its_error_code(s3_store: BackupStore, 
     assert record.error in err
     assert datetime.now(UTC) - record.failed_at < timedelta(minutes=1)
     assert s3_store.exists(failure_key(PREFIX, "pricealert"))
+    code, out, _ = cli("backup", "list", f"--bucket=s3://{BUCKET}")
+    assert code == 0
+    assert (
+        f"LAST ATTEMPT FAILED {record.failed_at.isoformat()}  pricealert  {record.error}: " in out
+    )
 
 
 def test_the_newest_available_rds_snapshot_is_the_success(aws: None) -> None:

@@ -143,11 +143,22 @@ def _record_failure(store: BackupStore, prefix: str, url: str, exc: Exception) -
 def _list(args: argparse.Namespace) -> int:
     settings = _settings()
     store = settings.store(args.bucket)
-    entries = backup.list_backups(store, args.prefix or settings.backup_prefix, args.database)
+    prefix = args.prefix or settings.backup_prefix
+    entries = backup.list_backups(store, prefix, args.database)
     if not entries:
         print(f"no backups in {store.location}")
     for entry in entries:
         print(f"{entry.created_at.isoformat()}  {entry.size:>12}  {entry.key}")
+    # The failure PriceAlertBackupFailed fires for, while no backup has succeeded since.
+    for health in backup_health.dump_health(store, prefix):
+        if not health.failing or args.database not in {None, health.target}:
+            continue
+        record = backup_health.read_failure(store, prefix, health.target)
+        if record is not None:
+            print(
+                f"LAST ATTEMPT FAILED {record.failed_at.isoformat()}  {health.target}  "
+                f"{record.error}: {record.detail}"
+            )
     return 0
 
 
