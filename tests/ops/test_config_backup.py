@@ -79,6 +79,7 @@ def test_the_real_repository_exports_templates_rules_routing_and_dashboards() ->
     files = config_backup.collect_files(REPO)
 
     assert "infra/data.yaml" in files
+    assert "docker-compose.yml" in files
     assert "infra/escalation.generated.yaml" in files
     assert "monitoring/prometheus/alerts/infra.yml" in files
     assert "monitoring/prometheus/rules/infra.generated.yml" in files

@@ -5,6 +5,7 @@ versioned S3 bucket (infra/data.yaml `ConfigBucket`); each S3 object version is
 one configuration version. The bundle holds
 
     infra/*.yaml                       the CloudFormation templates (and infra/parameters/)
+    docker-compose.yml                 the compose deployment
     monitoring/...                     Prometheus rules and config, Alertmanager, Grafana
                                        dashboards and provisioning, escalation, SLOs, log routing
     deployed/stacks/<stack>.json       each named stack's parameters as deployed
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 #: What "the deployable configuration" is, relative to the repository root.
 CONFIG_PATTERNS: Final = (
+    "docker-compose.yml",
     "infra/*.yaml",
     "infra/parameters/**/*",
     "monitoring/*.yaml",
