@@ -357,3 +357,24 @@ def test_the_web_ui_is_reached_by_its_host_name_and_scales_like_the_api() -> Non
     }
     notifier = {e["Name"]: e["Value"] for e in _app("NotifierTaskDefinition")["Environment"]}
     assert notifier["PRICEALERT_WEB_BASE_URL"] == {"Fn::Sub": "https://${WebHostName}"}
+
+
+ECS_SERVICES = [
+    (name, logical_id)
+    for name in TEMPLATES
+    for logical_id in resources(name, "AWS::ECS::Service")
+]
+
+
+def test_every_template_with_services_is_checked_for_circuit_breakers() -> None:
+    # The deploy path (infra/README.md) relies on ECS rolling a failed deployment back.
+    assert {name for name, _ in ECS_SERVICES} == {"services", "jobs", "observability"}
+    assert len(ECS_SERVICES) >= 8
+
+
+@pytest.mark.parametrize(("name", "logical_id"), ECS_SERVICES)
+def test_every_ecs_service_rolls_a_failed_deployment_back(name: str, logical_id: str) -> None:
+    deployment = props(name, logical_id).get("DeploymentConfiguration", {})
+    assert deployment.get("DeploymentCircuitBreaker") == {"Enable": True, "Rollback": True}
+    # A rolling deployment (ECS), not CodeDeploy or external, is what the breaker watches.
+    assert props(name, logical_id).get("DeploymentController", {"Type": "ECS"}) == {"Type": "ECS"}
