@@ -21,6 +21,7 @@ from typing import Any
 import boto3
 
 from pricealert.cli import CommandError, add_command
+from pricealert.monitoring.aws import load_template
 from pricealert.ops import change_risk, deploy, incident
 from pricealert.ops.deploy import StackPlan
 
@@ -120,8 +121,6 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _declared(path: Path) -> list[str]:
-    from pricealert.monitoring.aws import load_template
-
     return list(load_template(path).get("Parameters", {}))
 
 
