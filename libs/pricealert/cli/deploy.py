@@ -126,9 +126,10 @@ def _declared(path: Path) -> list[str]:
 
 def _print_plan(plan: StackPlan) -> None:
     a = plan.assessment
-    print(f"{plan.stack_name}: {plan.change_set_type} — risk {a.risk}, {a.change_class} change")
     if plan.change_set_id is None:
-        print(f"  no changes ({plan.status_reason})")
+        print(f"{plan.stack_name}: no changes ({plan.status_reason})")
+        return
+    print(f"{plan.stack_name}: {plan.change_set_type} — risk {a.risk}, {a.change_class} change")
     for name, (before, after) in plan.changed_parameters.items():
         print(f"  parameter {name}: {before if before is not None else '(new)'} → {after}")
     if plan.changes:
