@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ import boto3
 import pytest
 
 import pricealert.cli
+from pricealert.ops import change_records
+from pricealert.ops.storage import open_store
 from tests.support.aws import moto_aws
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
@@ -230,3 +233,44 @@ def test_the_human_output_names_each_change_and_the_execute_command(
     assert "parameter OperatorCidr: 10.0.0.0/16 → 10.9.0.0/16" in out
     assert "class: normal change (risk medium) — change advisory board" in out
     assert "aws cloudformation execute-change-set --change-set-name arn:aws:cloudformation:" in out
+
+
+def test_an_emergency_change_waits_for_its_review_until_it_is_closed(
+    cfn: object, infra: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _create(cfn, infra, "network")
+    args = ["network", "-p", "OperatorCidr=10.99.0.0/16", "--emergency", "--reason", "VPN moved"]
+    code, plan = _plan(infra, *args, "--approver", "lead", "--who", "aiko", capsys=capsys)
+    assert code == 11
+    change_id = plan["emergency_record"]
+
+    assert pricealert.cli.main(["deploy", "emergencies"]) == 0
+    listed = capsys.readouterr().out
+    assert f"{change_id}  review due" in listed
+    assert "by aiko, approved by lead: VPN moved (pricealert-production-network)" in listed
+
+    argv = ["deploy", "reviewed", change_id, "--notes", "right call", "--who", "cab"]
+    assert pricealert.cli.main(argv) == 0
+    assert f"{change_id} reviewed by cab" in capsys.readouterr().out
+    assert pricealert.cli.main(["deploy", "emergencies"]) == 0
+    assert "no emergency change waits for its review" in capsys.readouterr().out
+    assert pricealert.cli.main(["deploy", "emergencies", "--all", "--json"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["review_notes"] == "right call"
+
+    assert pricealert.cli.main(argv) == 2
+    assert "change_already_reviewed" in capsys.readouterr().err
+    assert pricealert.cli.main(["deploy", "reviewed", "CHG-19990101-1", "--notes", "x"]) == 2
+    assert "change_not_found" in capsys.readouterr().err
+
+
+def test_a_review_not_done_within_seven_days_is_overdue(tmp_path: Path) -> None:
+    store = open_store(tmp_path.as_uri())
+    opened = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+    change_id = change_records.record_emergency(
+        store, [], reason="r", approver="a", who="w", now=opened
+    )
+    (record,) = change_records.emergencies(store)
+    assert record["id"] == change_id == "CHG-20261201-1"
+    assert not change_records.is_overdue(record, opened + timedelta(days=6, hours=23))
+    assert change_records.is_overdue(record, opened + timedelta(days=7, minutes=1))

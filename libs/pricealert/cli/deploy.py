@@ -3,6 +3,8 @@
     deploy plan services jobs --parameter ImageUri=<ecr>/pricealert:2026.12.03
     deploy plan data --parameter DbInstanceClass=db.t3.xlarge
     deploy plan services --parameter ImageUri=… --emergency --reason "…" --approver lead
+    deploy emergencies [--all] [--json]           emergency changes waiting for review
+    deploy reviewed CHG-20261203-1 --notes "…"    close one's review
 
 Nothing is executed. Exit code: 0 standard change (or no change), 10 normal
 change (change advisory board), 11 emergency change (recorded for review),
@@ -22,7 +24,7 @@ import boto3
 
 from pricealert.cli import CommandError, add_command
 from pricealert.monitoring.aws import load_template
-from pricealert.ops import change_risk, deploy, incident
+from pricealert.ops import change_records, change_risk, deploy, incident
 from pricealert.ops.deploy import StackPlan
 
 _INFRA = Path("infra")
@@ -59,6 +61,22 @@ def register(subparsers: Any) -> None:
     plan.add_argument("--who", default=None, help="who plans (default: the login name)")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
 
+    listing = add_command(
+        commands,
+        "emergencies",
+        _emergencies,
+        "Emergency changes waiting for their review (due 7 days after), overdue first.",
+    )
+    listing.add_argument("--all", action="store_true", help="reviewed ones too")
+    listing.add_argument("--json", action="store_true")
+
+    reviewed = add_command(
+        commands, "reviewed", _reviewed, "Close the review of an emergency change."
+    )
+    reviewed.add_argument("id", help="CHG-YYYYMMDD-n")
+    reviewed.add_argument("--notes", required=True, help="the review's outcome")
+    reviewed.add_argument("--who", default=None, help="who reviewed (default: the login name)")
+
 
 def _plan(args: argparse.Namespace) -> int:
     if args.emergency and not (args.reason.strip() and args.approver.strip()):
@@ -90,9 +108,9 @@ def _plan(args: argparse.Namespace) -> int:
     overall = change_risk.combine(p.assessment for p in plans)
     record_id = None
     if args.emergency and not overall.refused:
-        record_id = deploy.record_emergency(
+        record_id = change_records.record_emergency(
             incident.IncidentSettings().store(),
-            plans,
+            [deploy.plan_as_dict(p) for p in plans],
             reason=args.reason,
             approver=args.approver,
             who=args.who or incident.who_default(),
@@ -162,3 +180,36 @@ def _print_verdict(
     for plan in plans:
         if plan.change_set_id:
             print(f"  aws cloudformation execute-change-set --change-set-name {plan.change_set_id}")
+
+
+def _emergencies(args: argparse.Namespace) -> int:
+    records = change_records.emergencies(
+        incident.IncidentSettings().store(), include_reviewed=args.all
+    )
+    if args.json:
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+        return 0
+    if not records:
+        print("no emergency change waits for its review")
+    for r in records:
+        state = (
+            f"reviewed by {r['reviewed_by']}"
+            if r["reviewed"]
+            else ("OVERDUE" if change_records.is_overdue(r) else "review due")
+            + f" {r['review_due'][:10]}"
+        )
+        stacks = ", ".join(s["stack"] for s in r["stacks"])
+        who = f"by {r['who']}, approved by {r['approver']}"
+        print(f"{r['id']}  {state}  {who}: {r['reason']} ({stacks})")
+    return 0
+
+
+def _reviewed(args: argparse.Namespace) -> int:
+    record = change_records.mark_reviewed(
+        incident.IncidentSettings().store(),
+        args.id,
+        who=args.who or incident.who_default(),
+        notes=args.notes,
+    )
+    print(f"{record['id']} reviewed by {record['reviewed_by']}")
+    return 0

@@ -11,9 +11,8 @@ run with `aws cloudformation execute-change-set --change-set-name <arn>`
 (ECS's circuit breaker rolls a failed service deployment back). A change set
 with no changes is deleted: it could not be executed anyway.
 
-An emergency change (`--emergency`) is recorded in the incident store
-(`PRICEALERT_INCIDENT_STORE`, key `changes/<id>.json`) with its reason,
-approver and change sets, due for the after-the-fact review within 7 days.
+An emergency change (`--emergency`) is recorded for its after-the-fact review
+(`pricealert.ops.change_records`).
 
 Refusals are `DeployPlanError`s with a stable `code`: `unknown_stack`,
 `invalid_parameter`, `missing_parameter`, `template_too_large`,
@@ -23,12 +22,9 @@ Refusals are `DeployPlanError`s with a stable `code`: `unknown_stack`,
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +33,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pricealert.errors import PriceAlertError
 from pricealert.monitoring.aws import load_template
 from pricealert.ops.change_risk import Assessment, ResourceChange, assess
-from pricealert.ops.storage import BackupStore
 
 #: CloudFormation refuses a TemplateBody over this many bytes (TemplateURL then).
 MAX_TEMPLATE_BODY = 51_200
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 _NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
-EMERGENCY_REVIEW_WITHIN = timedelta(days=7)
 
 
 class DeployPlanError(PriceAlertError):
@@ -255,35 +249,6 @@ class _aws_errors:  # a context manager that reads as a clause
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
         if isinstance(exc, ClientError | BotoCoreError):
             raise DeployPlanError("aws_error", str(exc)) from exc
-
-
-def record_emergency(
-    store: BackupStore,
-    plans: Sequence[StackPlan],
-    *,
-    reason: str,
-    approver: str,
-    who: str,
-    now: datetime | None = None,
-) -> str:
-    """Store an emergency change for its after-the-fact review; returns its id."""
-    at = now or datetime.now(UTC)
-    prefix = f"CHG-{at:%Y%m%d}-"
-    taken = [o.key for o in store.list(f"changes/{prefix}") if o.key.endswith(".json")]
-    change_id = f"{prefix}{len(taken) + 1}"
-    record = {
-        "id": change_id,
-        "class": "emergency",
-        "at": at.isoformat(),
-        "who": who,
-        "approver": approver,
-        "reason": reason,
-        "review_due": (at + EMERGENCY_REVIEW_WITHIN).isoformat(),
-        "reviewed": False,
-        "stacks": [plan_as_dict(p) for p in plans],
-    }
-    store.upload(f"changes/{change_id}.json", io.BytesIO(json.dumps(record, indent=2).encode()))
-    return change_id
 
 
 def plan_as_dict(plan: StackPlan) -> dict[str, Any]:
