@@ -400,6 +400,10 @@ def test_x_forwarded_for_is_believed_from_the_vpc_only(task: str) -> None:
         "Fn::ImportValue": {"Fn::Sub": "${NetworkStackName}-VpcCidr"}
     }
     assert template("network")["Outputs"]["VpcCidr"]["Value"] == {"Ref": "VpcCidr"}
+    attributes = {
+        a["Key"]: a["Value"] for a in props("services", "LoadBalancer")["LoadBalancerAttributes"]
+    }
+    assert attributes["routing.http.xff_header_processing.mode"] == "append"
 
 
 async def _client_seen(trusted: str, peer: str, forwarded: str) -> str:
