@@ -19,7 +19,7 @@ WITH_SERVERS := source $(LOCAL)/servers.env &&
         bench-scrape bench-pipeline bench-workers bench-api bench-scale bench-http bench-web \
         test-web web-screenshots monitoring-generate \
         monitoring-check infra-check backup backup-prune backup-verify config-backup restore-drill \
-        restore-drill-rds db-maintenance audit \
+        restore-drill-rds deploy-plan db-maintenance audit \
         perf-report alert-review forecast chaos clean
 
 help: ## List the targets
@@ -168,6 +168,12 @@ restore-drill: install ## Real schema + 100k history rows: back up, destroy, res
 
 restore-drill-rds: install ## Both RDS restore paths against moto: each restored instance comes up like its source
 	$(PA) restore drill-rds
+
+deploy-plan: install ## STACKS="services jobs" PARAMS="ImageUri=..." [EMERGENCY="reason" APPROVER=name]: change sets + class (7.3)
+	$(PA) deploy plan $(STACKS) $(foreach p,$(PARAMS),--parameter $(p)) \
+	  $(if $(ENV),--env $(ENV)) $(if $(REGION),--region $(REGION)) $(if $(S3_BUCKET),--s3-bucket $(S3_BUCKET)) \
+	  $(if $(EMERGENCY),--emergency --reason '$(EMERGENCY)' --approver '$(APPROVER)') \
+	  $(if $(ALLOW_DATA_LOSS),--allow-data-loss)
 
 db-maintenance: install ## ANALYZE, bloat and unused-index report; REINDEX=1 to reindex
 	$(PA) db maintenance $(if $(REINDEX),--reindex)

@@ -13,7 +13,17 @@ from pricealert.ops import queue_metrics_publisher as publisher
 from pricealert.queues import EVALUATE_QUEUE, NOTIFY_QUEUE, SCRAPE_QUEUE
 from pricealert.supervisor import SERVICES, service_command
 
-from .cfn import INFRA, STACK_PARAMETERS, TEMPLATES, number, props, resources, template, walk
+from .cfn import (
+    INFRA,
+    STACK_PARAMETERS,
+    TEMPLATES,
+    number,
+    props,
+    resolve,
+    resources,
+    template,
+    walk,
+)
 
 #: The regions the stacks are deployed to: Tokyo, and Osaka for the DR copies.
 REGIONS = ["ap-northeast-1", "ap-northeast-3"]
@@ -357,3 +367,73 @@ def test_the_web_ui_is_reached_by_its_host_name_and_scales_like_the_api() -> Non
     }
     notifier = {e["Name"]: e["Value"] for e in _app("NotifierTaskDefinition")["Environment"]}
     assert notifier["PRICEALERT_WEB_BASE_URL"] == {"Fn::Sub": "https://${WebHostName}"}
+
+
+ECS_SERVICES = [
+    (name, logical_id) for name in TEMPLATES for logical_id in resources(name, "AWS::ECS::Service")
+]
+
+
+def test_every_template_with_services_is_checked_for_circuit_breakers() -> None:
+    # The deploy path (infra/README.md) relies on ECS rolling a failed deployment back.
+    assert {name for name, _ in ECS_SERVICES} == {"services", "jobs", "observability"}
+    assert len(ECS_SERVICES) >= 8
+
+
+@pytest.mark.parametrize(("name", "logical_id"), ECS_SERVICES)
+def test_every_ecs_service_rolls_a_failed_deployment_back(name: str, logical_id: str) -> None:
+    deployment = props(name, logical_id).get("DeploymentConfiguration", {})
+    assert deployment.get("DeploymentCircuitBreaker") == {"Enable": True, "Rollback": True}
+    # A rolling deployment (ECS), not CodeDeploy or external, is what the breaker watches.
+    assert props(name, logical_id).get("DeploymentController", {"Type": "ECS"}) == {"Type": "ECS"}
+
+
+def _forwarded_allow_ips(task: str) -> Any:
+    (value,) = [e["Value"] for e in _app(task)["Environment"] if e["Name"] == "FORWARDED_ALLOW_IPS"]
+    return value
+
+
+@pytest.mark.parametrize("task", ["ApiTaskDefinition", "WebTaskDefinition"])
+def test_x_forwarded_for_is_believed_from_the_vpc_only(task: str) -> None:
+    assert "--proxy-headers" in _app(task)["Command"]
+    assert _forwarded_allow_ips(task) == {
+        "Fn::ImportValue": {"Fn::Sub": "${NetworkStackName}-VpcCidr"}
+    }
+    assert template("network")["Outputs"]["VpcCidr"]["Value"] == {"Ref": "VpcCidr"}
+    attributes = {
+        a["Key"]: a["Value"] for a in props("services", "LoadBalancer")["LoadBalancerAttributes"]
+    }
+    assert attributes["routing.http.xff_header_processing.mode"] == "append"
+
+
+async def _client_seen(trusted: str, peer: str, forwarded: str) -> str:
+    """The client address uvicorn's own proxy-headers middleware gives the app."""
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    seen: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["client"][0])
+
+    middleware = ProxyHeadersMiddleware(app, trusted_hosts=trusted)
+    scope = {
+        "type": "http",
+        "scheme": "http",
+        "client": (peer, 51234),
+        "headers": [(b"x-forwarded-for", forwarded.encode())],
+    }
+    await middleware(scope, None, None)  # type: ignore[arg-type]
+    return seen[0]
+
+
+async def test_a_client_cannot_choose_its_address_through_the_alb() -> None:
+    vpc = str(resolve("network", {"Ref": "VpcCidr"}))
+    alb = "10.40.1.37"  # in the default public subnet A
+    web = "10.40.33.20"  # a web task (private subnet A) passing on the person's address
+    spoofed = "198.51.100.7, 203.0.113.9"  # the client wrote the first, the ALB appended its peer
+    assert await _client_seen(vpc, alb, spoofed) == "203.0.113.9"
+    assert await _client_seen(vpc, alb, "10.40.0.99, 203.0.113.9") == "203.0.113.9"
+    assert await _client_seen(vpc, web, "203.0.113.9") == "203.0.113.9"
+    # From outside the VPC the header is ignored; and "*" (before) took the client's word.
+    assert await _client_seen(vpc, "203.0.113.50", spoofed) == "203.0.113.50"
+    assert await _client_seen("*", alb, spoofed) == "198.51.100.7"

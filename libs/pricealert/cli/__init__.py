@@ -35,6 +35,7 @@ _BUILTIN = (
     "pricealert.cli.incident",  # incident records and postmortems (ops plan 7.2)
     "pricealert.cli.review",  # the quarterly operations review (ops plan 9.3)
     "pricealert.cli.config",  # configuration backup to a versioned bucket (ops plan 5.1)
+    "pricealert.cli.deploy",  # change sets and their change class (ops plan 7.3)
     "pricealert.cli.servers",  # development PostgreSQL and Redis (`make run`, `make stop`)
     "pricealert.cli.demo",  # the demo shop and webhook receiver (README walk-through)
 )

@@ -21,6 +21,7 @@ import yaml
 
 from pricealert.errors import InvalidInput
 from pricealert.monitoring.yamlio import dump_yaml
+from pricealert.priorities import with_priority
 
 SOURCES: Final = ("app", "infra")
 PLACEHOLDER: Final = "$threshold"
@@ -89,7 +90,7 @@ def render_rules(
         rules = []
         for rule in group["rules"]:
             if "alert" in rule:
-                rule = _render_alert(rule, overrides or {})
+                rule = with_priority(_render_alert(rule, overrides or {}))
             rules.append(rule)
         group["rules"] = rules
     return rendered

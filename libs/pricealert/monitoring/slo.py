@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pricealert.errors import InvalidInput
 from pricealert.monitoring.yamlio import dump_yaml
+from pricealert.priorities import with_priority
 
 RATIO_WINDOWS: Final = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 THRESHOLD_WINDOWS: Final = ("5m", "1h")
@@ -244,6 +245,8 @@ def generate_rules(spec: SLOSpec) -> dict[str, Any]:
             groups.append(_ratio_rules(slo))
         elif isinstance(slo, ThresholdSLO):
             groups.append(_threshold_rules(slo))
+    for group in groups:
+        group["rules"] = [with_priority(rule) for rule in group["rules"]]
     return {"groups": groups}
 
 

@@ -14,7 +14,7 @@ beside the record — the timeline, the duration, and the alerts that fired from
 30 minutes before the incident was opened until it was closed (Prometheus's own
 `ALERTS` series) — leaving the causes and the action items to the people who
 were there. Priorities P1–P4 and how each is answered come from one table,
-`PRIORITIES` (the alert severities map onto it: critical → P1, high → P2,
+`pricealert.priorities.PRIORITIES` (the alert severities map onto it: critical → P1, high → P2,
 medium → P3, low → P4).
 """
 
@@ -33,32 +33,11 @@ from pydantic import BaseModel, Field
 from pricealert.errors import Conflict, InvalidInput, NotFound
 from pricealert.ops.forecast_io import prometheus_api
 from pricealert.ops.storage import BackupStore, ObjectNotFound, open_store
+from pricealert.priorities import PRIORITIES as PRIORITIES
+from pricealert.priorities import PRIORITY_OF_SEVERITY as PRIORITY_OF_SEVERITY
+from pricealert.priorities import Priority as Priority
 from pricealert.settings import PriceAlertSettings
 
-Priority = Literal["P1", "P2", "P3", "P4"]
-
-
-@dataclass(frozen=True)
-class PriorityClass:
-    """Plan 7.2: how an incident of this priority is answered, and which alerts start one."""
-
-    priority: Priority
-    name: str
-    severity: str  # the alert severity label that maps to it
-    response: str
-
-
-#: The one table of priorities: alert severities, runbooks and the handbook refer to it.
-PRIORITIES: dict[str, PriorityClass] = {
-    p.priority: p
-    for p in (
-        PriorityClass("P1", "緊急 / urgent", "critical", "page the on-call (PagerDuty); start now"),
-        PriorityClass("P2", "高 / high", "high", "team Slack + on-call SMS; start now"),
-        PriorityClass("P3", "中 / medium", "medium", "open a ticket; handle in working hours"),
-        PriorityClass("P4", "低 / low", "low", "add to the next sprint"),
-    )
-}
-PRIORITY_OF_SEVERITY = {p.severity: p.priority for p in PRIORITIES.values()}
 ALERTS_BEFORE_OPEN = timedelta(minutes=30)
 
 
