@@ -18,7 +18,8 @@
 6. mark the rows evaluated — in the same statement as step 5 and the rule states.
 
 The report it returns says what to enqueue and which metrics to count; the
-caller does both after commit.
+caller does both after commit. Steps 3 and 4 are the pure `decide` and `settle`,
+which `batch.py` runs over a whole batch of changes read and written at once.
 """
 
 from __future__ import annotations

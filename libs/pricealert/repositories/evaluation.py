@@ -5,7 +5,9 @@ product's enabled rules with their channels and the product), `changes_through`
 (the rows to evaluate and the rows just before them), `lock_users` and
 `cap_usage` only when a rule fired, and `record` (notifications, rule states and
 `evaluated_at` in one statement). Rows come back as small frozen values, not ORM
-entities: an evaluation reads a few columns of a few rows and keeps none.
+entities: an evaluation reads a few columns of a few rows and keeps none. A batch of
+changes reads its rules and rows in one statement each (`evaluation_batch.py`) and
+shares the caps and the write with this module.
 
 Concurrency: `lock_rules` takes the product's enabled rules `FOR UPDATE`, so two
 evaluations of one product's changes run one after the other; `lock_users`
