@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Set
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -65,8 +65,19 @@ class EvaluationReport:
         """Count rule results and created notifications (call after commit)."""
         for (kind, result), count in self.results.items():
             metrics.RULE_EVALUATIONS.labels(kind, result).inc(count)
-        for _notification_id, channel in self.created:
-            metrics.ALERTS_FIRED.labels(channel).inc()
+        for channel, count in Counter(channel for _id, channel in self.created).items():
+            metrics.ALERTS_FIRED.labels(channel).inc(count)
+
+    @classmethod
+    def merged(cls, reports: Sequence[EvaluationReport]) -> EvaluationReport:
+        """One report of several (a batch's, to log and count once)."""
+        merged = cls()
+        for report in reports:
+            merged.rows += report.rows
+            merged.results.update(report.results)
+            merged.created += report.created
+            merged.withheld.update(report.withheld)
+        return merged
 
     def count_inserted(
         self, notifications: list[NewNotification], inserted: Set[uuid.UUID]

@@ -3,7 +3,6 @@ and the sweeper."""
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from pricealert.db import after_commit, session_scope
@@ -18,6 +17,7 @@ from pricealert.queues import (
 from pricealert.repositories.evaluation import EvaluationRepository
 from pricealert.worker import JobContext
 from services.evaluator.batch import evaluate_batch
+from services.evaluator.evaluate import EvaluationReport
 from services.evaluator.evaluate import evaluate_changes as evaluate_changes_of_product
 from services.evaluator.settings import EvaluatorSettings
 
@@ -61,25 +61,22 @@ async def _evaluate_batch(ctx: JobContext, job: EvaluateChanges) -> list[str]:
     """The batch's evaluation, committed; the notifications it created (to deliver)."""
     changes = [(change.product_id, change.history_id) for change in job.changes]
     async with session_scope(ctx["sessionmaker"]) as session:
-        reports = await evaluate_batch(session, changes, now=datetime.now(UTC))
+        report = EvaluationReport.merged(
+            await evaluate_batch(session, changes, now=datetime.now(UTC))
+        )
 
         async def count() -> None:
-            for report in reports:
-                report.record_metrics()
+            report.record_metrics()
 
         after_commit(session, count)
-    withheld: Counter[str] = Counter()
-    for report in reports:
-        withheld.update(report.withheld)
-    created = [str(n_id) for report in reports for n_id, _channel in report.created]
     _log.info(
         "evaluation.finished",
         changes=len(changes),
-        rows=sum(len(report.rows) for report in reports),
-        notifications=len(created),
-        withheld=dict(withheld),
+        rows=len(report.rows),
+        notifications=len(report.created),
+        withheld=dict(report.withheld),
     )
-    return created
+    return [str(notification_id) for notification_id, _channel in report.created]
 
 
 async def _evaluate(ctx: JobContext, job: EvaluateChange) -> list[str]:
