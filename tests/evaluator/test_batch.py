@@ -23,6 +23,7 @@ from pricealert.db import create_sessionmaker, session_scope
 from pricealert.models import AlertRule, Notification, PriceHistory
 from pricealert.queues import EvaluateChange, EvaluateChanges
 from services.evaluator.batch import evaluate_batch
+from services.evaluator.evaluate import evaluate_changes as evaluate_changes_of_product
 from services.evaluator.settings import EvaluatorSettings
 from services.evaluator.tasks import evaluate_changes
 from tests.evaluator import factories as make
@@ -162,7 +163,7 @@ async def committed(fresh_database_url: str) -> AsyncIterator[async_sessionmaker
     await engine.dispose()
 
 
-async def test_batches_racing_over_the_same_products_create_each_notification_once(
+async def test_batches_and_single_jobs_racing_on_the_same_products_notify_each_change_once(
     committed: async_sessionmaker[AsyncSession],
 ) -> None:
     async with session_scope(committed) as session:
@@ -175,7 +176,17 @@ async def test_batches_racing_over_the_same_products_create_each_notification_on
             reports = await evaluate_batch(session, pairs, now=NOW)
         return sum(len(report.created) for report in reports)
 
-    created = await asyncio.gather(*(run(b) for b in batches), *(run(b) for b in batches[::-1]))
+    async def run_one(product_id: int, history_id: int) -> int:
+        # The sweeper's single jobs take the same locks in the same order.
+        async with session_scope(committed) as session:
+            report = await evaluate_changes_of_product(session, product_id, history_id, now=NOW)
+        return len(report.created)
+
+    created = await asyncio.gather(
+        *(run(b) for b in batches),
+        *(run_one(p, h) for p, h in changes[::-1]),
+        *(run(b) for b in batches[::-1]),
+    )
 
     assert sum(created) == 6
     async with committed() as session:
