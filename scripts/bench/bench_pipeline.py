@@ -2,6 +2,7 @@
 
     python -m scripts.bench.bench_pipeline [--products 1500] [--interval 5] [--change-every 10]
                                            [--users 500] [--duration 60] [--instances 1]
+                                           [--evaluate-one-by-one]
 
 The defaults offer 300 checks/s (what the scraper benchmark sustains on this machine
 class, wall clock) with every other check a price change; `--change-every 50` makes it
@@ -108,7 +109,10 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             redis_url,
             allowed_hosts=[origin.split("://", 1)[1], receiver.netloc],
             instances=args.instances,
-            env=STACK_ENV,
+            env={
+                **STACK_ENV,
+                "PRICEALERT_EVALUATE_BATCHES_TOGETHER": str(not args.evaluate_one_by_one).lower(),
+            },
         )
         await stack.start()
         async with Api(stack.api_url, timeout=60) as api:
@@ -244,6 +248,7 @@ async def _measure(
             "check_interval_seconds": args.interval,
             "change_every_seconds": args.change_every,
             "worker_instances": args.instances,
+            "evaluate_batches_together": not args.evaluate_one_by_one,
             "window_seconds": round(window, 1),
         },
         "offered_checks_per_second": round(args.products / args.interval, 1),
@@ -288,6 +293,10 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="measured seconds")
     parser.add_argument("--instances", type=int, default=1, help="processes per worker")
     parser.add_argument("--warmup-timeout", type=float, default=180.0)
+    parser.add_argument(
+        "--evaluate-one-by-one", action="store_true",
+        help="baseline: the evaluator takes each change of a batch in its own unit of work",
+    )  # fmt: skip
     parser.add_argument("--database", type=_database_name, default="pricealert_bench")
     parser.add_argument("--redis-db", type=int, default=8, choices=range(16))
     args = parser.parse_args()

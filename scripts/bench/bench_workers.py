@@ -12,6 +12,11 @@ until the real evaluator (`services.evaluator.worker.WorkerSettings` under arq's
 same, in a child process: `workers_notifier.py`) has delivered every notification
 to a signature-checking receiver (a third process: `workers_receiver.py`).
 
+The evaluator evaluates each batch's changes together, in shared statements; unless
+`--no-baseline`, every measured round is preceded by one in which it evaluates each
+change of a batch in its own unit of work (the path before issue 17, kept behind
+`PRICEALERT_EVALUATE_BATCHES_TOGETHER=false`), reported beside as the baseline.
+
 Reported per change (evaluator) and per delivery (notifier), median of `--runs`
 rounds after one warm-up: the worker's CPU (`time.process_time`, the queueing
 pipeline's own CPU taken out), the CPU of the PostgreSQL backends serving it
@@ -106,6 +111,14 @@ class Bench:
             found.setdefault(row["application_name"], []).append(row["pid"])
         return found
 
+    def evaluate_batches_together(self, together: bool) -> None:
+        """Switch the running evaluator between shared statements per batch and the baseline,
+        one unit of work per change (`EvaluatorSettings.evaluate_batches_together`)."""
+        settings = self.worker.ctx["settings"]
+        self.worker.ctx["settings"] = settings.model_copy(
+            update={"evaluate_batches_together": together}
+        )
+
     async def round(
         self, profiler: cProfile.Profile | None = None, notifier_profile: str = ""
     ) -> dict[str, Any]:
@@ -151,12 +164,14 @@ class Bench:
             / changes
             for key in mine_after
         }
+        pg_evaluator_ms = cpu_between(pg_before["evaluator"], pg_evaluator) * 1000 / changes
         return {
             "changes": changes,
             "evaluator": {
+                "cpu_ms_per_change_with_postgres": evaluator_cpu * 1000 / changes
+                + pg_evaluator_ms,
                 "cpu_ms_per_change": evaluator_cpu * 1000 / changes,
-                "postgres_cpu_ms_per_change": cpu_between(pg_before["evaluator"], pg_evaluator)
-                * 1000 / changes,
+                "postgres_cpu_ms_per_change": pg_evaluator_ms,
                 **{f"{k}_per_change": v for k, v in evaluator.items()},
             },
             "notifier": {
@@ -247,8 +262,18 @@ async def run(args: argparse.Namespace, database_url: str, plain_url: str) -> di
     report: dict[str, Any] = {}
     try:
         await bench.round()  # warm-up: connections, statement caches
-        rounds = [await bench.round() for _ in range(args.runs)]
+        rounds, baseline = [], []
+        for _ in range(args.runs):  # interleaved, so both see the same machine
+            if args.baseline and args.batch > 1:
+                bench.evaluate_batches_together(False)
+                baseline.append(await bench.round())
+                bench.evaluate_batches_together(True)
+            rounds.append(await bench.round())
         report["evaluator"] = median_of(rounds, "evaluator")
+        if baseline:
+            report["evaluator_baseline_one_unit_of_work_per_change"] = median_of(
+                baseline, "evaluator"
+            )
         report["notifier"] = median_of(rounds, "notifier")
         report["evaluator_cpu_ms_per_change_each_round"] = [
             round(r["evaluator"]["cpu_ms_per_change"], 3) for r in rounds
@@ -298,6 +323,10 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=1000, help="changes per round")
     parser.add_argument("--runs", type=int, default=3, help="measured rounds")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--no-baseline", dest="baseline", action="store_false",
+        help="skip the rounds evaluating each change of a batch in its own unit of work",
+    )  # fmt: skip
     parser.add_argument(
         "--batch", type=int, default=25,
         help="changes per evaluate_changes job, as the scraper hands them on (1: one job each)",

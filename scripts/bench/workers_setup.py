@@ -40,7 +40,7 @@ async def add_watched_products(engine: AsyncEngine, count: int, webhook_url: str
         await connection.execute(
             insert(Channel).values(
                 id=channel_id, user_id=user_id, kind="webhook", target=webhook_url,
-                secret=WEBHOOK_SECRET,
+                secret=WEBHOOK_SECRET, verified_at=T0,  # unverified channels are held
             )
         )  # fmt: skip
         products = (

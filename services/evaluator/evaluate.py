@@ -18,15 +18,18 @@
 6. mark the rows evaluated — in the same statement as step 5 and the rule states.
 
 The report it returns says what to enqueue and which metrics to count; the
-caller does both after commit.
+caller does both after commit. Steps 3 and 4 are the pure `decide` and `settle`,
+which `batch.py` runs over a whole batch of changes read and written at once.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,12 +65,35 @@ class EvaluationReport:
         """Count rule results and created notifications (call after commit)."""
         for (kind, result), count in self.results.items():
             metrics.RULE_EVALUATIONS.labels(kind, result).inc(count)
-        for _notification_id, channel in self.created:
-            metrics.ALERTS_FIRED.labels(channel).inc()
+        for channel, count in Counter(channel for _id, channel in self.created).items():
+            metrics.ALERTS_FIRED.labels(channel).inc(count)
+
+    @classmethod
+    def merged(cls, reports: Sequence[EvaluationReport]) -> EvaluationReport:
+        """One report of several (a batch's, to log and count once)."""
+        merged = cls()
+        for report in reports:
+            merged.rows += report.rows
+            merged.results.update(report.results)
+            merged.created += report.created
+            merged.withheld.update(report.withheld)
+        return merged
+
+    def count_inserted(
+        self, notifications: list[NewNotification], inserted: Set[uuid.UUID]
+    ) -> None:
+        """Note which of `notifications` were really inserted: to deliver, or withheld."""
+        for notification in notifications:
+            if notification.id not in inserted:
+                continue
+            if notification.status == "pending":
+                self.created.append((notification.id, notification.channel_kind))
+            else:
+                self.withheld[notification.status] += 1
 
 
 @dataclass
-class _Step:
+class Step:
     row: HistoryRow
     rule: RuleRow
     decision: Decision
@@ -76,14 +102,14 @@ class _Step:
 
 
 @dataclass
-class _Budget:
+class Budget:
     """What a user may still receive today."""
 
     total_left: int
     sms_left: int
 
     @classmethod
-    def of(cls, usage: CapUsage) -> _Budget:
+    def of(cls, usage: CapUsage) -> Budget:
         return cls(usage.daily_cap - usage.total, usage.sms_cap - usage.sms)
 
 
@@ -107,33 +133,36 @@ async def evaluate_changes(
     notifications: list[NewNotification] = []
     states: list[RuleState] = []
     if rules and product is not None:
-        steps = await _decide(repo, rules, changes)
-        notifications, states = await _apply(repo, product, steps, now, report)
-    inserted = await repo.record(product_id, notifications, states, report.rows, now)
-    for notification in notifications:
-        if notification.id not in inserted:
-            continue
-        if notification.status == "pending":
-            report.created.append((notification.id, notification.channel_kind))
-        else:
-            report.withheld[notification.status] += 1
+        lowest = None
+        if any(rule.kind == "lowest_ever" for rule in rules):
+            lowest = {row.id: await repo.lowest_before(row) for row in changes.rows}
+        steps = decide(rules, changes, lowest)
+        firing = sorted({s.rule.user_id for s in steps if s.decision.outcome is Outcome.FIRED})
+        usage = await repo.cap_usage(await repo.lock_users(firing), now - CAP_WINDOW)
+        budgets = {user_id: Budget.of(used) for user_id, used in usage.items()}
+        last_fired = {s.rule.id: s.rule.last_fired_at for s in steps}
+        notifications, states = settle(product, steps, report, budgets, last_fired)
+    inserted = await repo.record(notifications, states, report.rows, now)
+    report.count_inserted(notifications, inserted)
     return report
 
 
-async def _decide(
-    repo: EvaluationRepository, rules: list[RuleRow], changes: Changes
-) -> list[_Step]:
-    """Phase one, no writes: each rule's decision on each row, state chained in memory."""
+def decide(
+    rules: list[RuleRow], changes: Changes, lowest: Mapping[int, Decimal | None] | None
+) -> list[Step]:
+    """Phase one, pure: each rule's decision on each row, state chained in memory.
+
+    `lowest` is each row's lowest earlier price (`lowest_before`), needed only when a rule
+    is `lowest_ever`."""
     states = {rule.id: rule.state for rule in rules}
-    needs_lowest = any(rule.kind == "lowest_ever" for rule in rules)
-    steps: list[_Step] = []
+    steps: list[Step] = []
     previous, last_priced = changes.previous, changes.last_priced
     for row in changes.rows:
         change = Change(
             new=Observation(row.state, row.suspicious),
             previous=_observation(previous),
             last_priced=_observation(last_priced),
-            lowest_before=await repo.lowest_before(row) if needs_lowest else None,
+            lowest_before=None if lowest is None else lowest.get(row.id),
         )
         for rule in rules:
             state = states[rule.id]
@@ -141,26 +170,22 @@ async def _decide(
                 continue  # the rule was made after this change, or has seen it already
             decision = evaluate(Rule(rule.kind, rule.threshold), change, state)
             states[rule.id] = decision.state
-            steps.append(_Step(row, rule, decision, previous, last_priced))
+            steps.append(Step(row, rule, decision, previous, last_priced))
         previous = row
         if row.state.price is not None:
             last_priced = row
     return steps
 
 
-async def _apply(
-    repo: EvaluationRepository,
+def settle(
     product: ProductRef,
-    steps: list[_Step],
-    now: datetime,
+    steps: list[Step],
     report: EvaluationReport,
+    budgets: Mapping[uuid.UUID, Budget],
+    last_fired: dict[uuid.UUID, datetime | None],
 ) -> tuple[list[NewNotification], list[RuleState]]:
-    """Phase two: cooldowns, caps, notifications, rule state."""
-    firing_users = sorted({s.rule.user_id for s in steps if s.decision.outcome is Outcome.FIRED})
-    locked = await repo.lock_users(firing_users)
-    usage = await repo.cap_usage(locked, now - CAP_WINDOW)
-    budgets = {user_id: _Budget.of(used) for user_id, used in usage.items()}
-    last_fired = {s.rule.id: s.rule.last_fired_at for s in steps}
+    """Phase two, pure: cooldowns (from `last_fired`, updated), caps (`budgets`, spent),
+    notifications, rule state."""
     fired_at: dict[uuid.UUID, datetime] = {}
     final: dict[uuid.UUID, tuple[dict[str, Any], int]] = {}
     notifications: list[NewNotification] = []
@@ -190,12 +215,12 @@ async def _apply(
 
 
 def _notifications(
-    step: _Step,
+    step: Step,
     product: ProductRef,
     channels: tuple[ChannelRef, ...],
     result: str,
     reason: str,
-    budget: _Budget | None,
+    budget: Budget | None,
 ) -> tuple[list[NewNotification], str]:
     """One row per channel, and the rule's result (`capped` if every channel was)."""
     rows: list[NewNotification] = []
@@ -219,6 +244,7 @@ def _notifications(
         rows.append(
             NewNotification(
                 id=notification_id,
+                product_id=product.id,
                 user_id=step.rule.user_id,
                 rule_id=step.rule.id,
                 channel_id=channel.id,

@@ -13,6 +13,9 @@ class EvaluatorSettings(PriceAlertSettings):
     worker_concurrency: int = Field(default=20, ge=1)
     #: Longest one evaluation may take before arq cancels it.
     job_timeout_seconds: float = Field(default=60.0, gt=0)
+    #: Evaluate a scraper batch's changes together, in shared statements (off: each in its
+    #: own unit of work, as before; the outcomes are the same, the cost is not).
+    evaluate_batches_together: bool = True
     #: How often the sweeper looks for changes whose evaluation job was lost.
     #: Divides 60, or is a whole number of minutes dividing 60 (it runs as an arq cron).
     sweep_interval_seconds: int = 30

@@ -16,6 +16,8 @@ from pricealert.queues import (
 )
 from pricealert.repositories.evaluation import EvaluationRepository
 from pricealert.worker import JobContext
+from services.evaluator.batch import evaluate_batch
+from services.evaluator.evaluate import EvaluationReport
 from services.evaluator.evaluate import evaluate_changes as evaluate_changes_of_product
 from services.evaluator.settings import EvaluatorSettings
 
@@ -30,19 +32,51 @@ async def evaluate_change(ctx: JobContext, job: EvaluateChange) -> int:
 
 
 async def evaluate_changes(ctx: JobContext, job: EvaluateChanges) -> int:
-    """Evaluate each change of a scraper batch in its own unit of work, then queue all their
-    notifications at once; returns how many. One that fails is logged and left to the
-    sweeper (its row stays unevaluated); the others go on."""
-    created: list[str] = []
-    for change in job.changes:
+    """Evaluate a scraper batch's changes in one unit of work (`batch.evaluate_batch`: shared
+    statements, each change's outcome as if evaluated alone), then queue all their
+    notifications at once; returns how many. Should the batch fail, each change is
+    evaluated in its own unit of work instead, so one bad change only costs itself: it is
+    logged and left to the sweeper (its row stays unevaluated); the others go on."""
+    settings: EvaluatorSettings = ctx["settings"]
+    created: list[str] | None = None
+    if settings.evaluate_batches_together and len(job.changes) > 1:
         try:
-            created += await _evaluate(ctx, change)
+            created = await _evaluate_batch(ctx, job)
         except Exception:
-            _log.exception(
-                "evaluation.failed", product_id=change.product_id, history_id=change.history_id
-            )
+            _log.exception("evaluation.batch_failed", changes=len(job.changes))
+    if created is None:
+        created = []
+        for change in job.changes:
+            try:
+                created += await _evaluate(ctx, change)
+            except Exception:
+                _log.exception(
+                    "evaluation.failed", product_id=change.product_id, history_id=change.history_id
+                )
     await enqueue_many(ctx["redis"], deliveries(created))
     return len(created)
+
+
+async def _evaluate_batch(ctx: JobContext, job: EvaluateChanges) -> list[str]:
+    """The batch's evaluation, committed; the notifications it created (to deliver)."""
+    changes = [(change.product_id, change.history_id) for change in job.changes]
+    async with session_scope(ctx["sessionmaker"]) as session:
+        report = EvaluationReport.merged(
+            await evaluate_batch(session, changes, now=datetime.now(UTC))
+        )
+
+        async def count() -> None:
+            report.record_metrics()
+
+        after_commit(session, count)
+    _log.info(
+        "evaluation.finished",
+        changes=len(changes),
+        rows=len(report.rows),
+        notifications=len(report.created),
+        withheld=dict(report.withheld),
+    )
+    return [str(notification_id) for notification_id, _channel in report.created]
 
 
 async def _evaluate(ctx: JobContext, job: EvaluateChange) -> list[str]:

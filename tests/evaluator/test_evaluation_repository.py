@@ -145,7 +145,7 @@ async def test_record_writes_notifications_once_and_never_moves_a_rule_state_bac
     newer = await make.observe(db_session, item, "80", at=T0 + timedelta(hours=2))
     now = T0 + timedelta(hours=3)
     notification = NewNotification(
-        id=uuid.uuid4(), user_id=owner.id, rule_id=alert.id, channel_id=hook.id,
+        id=uuid.uuid4(), product_id=item.id, user_id=owner.id, rule_id=alert.id, channel_id=hook.id,
         history_id=newer.id, channel_kind="webhook", rule_kind="change", status="pending",
         last_error=None, payload={"type": "price.alert", "data": {"n": "1.10"}},
         detected_at=newer.first_seen_at,
@@ -153,10 +153,9 @@ async def test_record_writes_notifications_once_and_never_moves_a_rule_state_bac
     repo = EvaluationRepository(db_session)
 
     inserted = await repo.record(
-        item.id, [notification], [RuleState(alert.id, {"k": "v"}, newer.id, now)], [newer.id], now
+        [notification], [RuleState(alert.id, {"k": "v"}, newer.id, now)], [newer.id], now
     )
     again = await repo.record(
-        item.id,
         [NewNotification(**{**_fields(notification), "id": uuid.uuid4()})],
         [RuleState(alert.id, {"k": "old"}, older.id, None)],
         [newer.id, older.id],

@@ -5,7 +5,9 @@ product's enabled rules with their channels and the product), `changes_through`
 (the rows to evaluate and the rows just before them), `lock_users` and
 `cap_usage` only when a rule fired, and `record` (notifications, rule states and
 `evaluated_at` in one statement). Rows come back as small frozen values, not ORM
-entities: an evaluation reads a few columns of a few rows and keeps none.
+entities: an evaluation reads a few columns of a few rows and keeps none. A batch of
+changes reads its rules and rows in one statement each (`evaluation_batch.py`) and
+shares the caps and the write with this module.
 
 Concurrency: `lock_rules` takes the product's enabled rules `FOR UPDATE`, so two
 evaluations of one product's changes run one after the other; `lock_users`
@@ -208,16 +210,17 @@ _RECORD = text(
     INSERT INTO notification (id, user_id, rule_id, channel_id, product_id, history_id,
                               channel_kind, rule_kind, status, last_error, payload,
                               detected_at, next_attempt_at, created_at)
-    SELECT n.id, n.user_id, n.rule_id, n.channel_id, :product_id, n.history_id,
+    SELECT n.id, n.user_id, n.rule_id, n.channel_id, n.product_id, n.history_id,
            n.channel_kind, n.rule_kind, n.status, n.last_error, CAST(n.payload AS jsonb),
            n.detected_at, :now, :now
       FROM unnest(CAST(:n_ids AS uuid[]), CAST(:n_users AS uuid[]), CAST(:n_rules AS uuid[]),
-                  CAST(:n_channels AS uuid[]), CAST(:n_history AS bigint[]),
+                  CAST(:n_channels AS uuid[]), CAST(:n_products AS bigint[]),
+                  CAST(:n_history AS bigint[]),
                   CAST(:n_channel_kinds AS text[]), CAST(:n_rule_kinds AS text[]),
                   CAST(:n_statuses AS text[]), CAST(:n_errors AS text[]),
                   CAST(:n_payloads AS text[]), CAST(:n_detected AS timestamptz[]))
-           AS n(id, user_id, rule_id, channel_id, history_id, channel_kind, rule_kind, status,
-                last_error, payload, detected_at)
+           AS n(id, user_id, rule_id, channel_id, product_id, history_id, channel_kind,
+                rule_kind, status, last_error, payload, detected_at)
     ON CONFLICT ON CONSTRAINT uq_notification_firing DO NOTHING
     RETURNING id
     """
@@ -229,6 +232,7 @@ class NewNotification:
     """One notification to insert (`payload` is the event's JSON)."""
 
     id: uuid.UUID
+    product_id: int
     user_id: uuid.UUID
     rule_id: uuid.UUID
     channel_id: uuid.UUID
@@ -251,6 +255,26 @@ class RuleState:
     fired_at: datetime | None
 
 
+def rules_of(rows: Sequence[Any]) -> list[RuleRow]:
+    """Rules from `_RULES`-shaped rows (one per rule and channel, in rule then channel order)."""
+    rules: list[RuleRow] = []
+    channels: list[ChannelRef] = []
+    for index, row in enumerate(rows):
+        if row.channel_id is not None:
+            channel = (row.channel_id, row.channel_kind, row.channel_enabled, row.disabled_reason)
+            channels.append(ChannelRef(*channel))
+        if index + 1 == len(rows) or rows[index + 1].id != row.id:
+            rules.append(
+                RuleRow(
+                    row.id, row.user_id, row.watch_id, row.kind, row.threshold,
+                    row.cooldown_seconds, dict(row.state or {}), row.last_fired_at,
+                    row.created_at, tuple(channels),
+                )
+            )  # fmt: skip
+            channels = []
+    return rules
+
+
 class EvaluationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -260,26 +284,7 @@ class EvaluationRepository:
         rows = list(await self.session.execute(_RULES, {"product_id": product_id}))
         if not rows:
             return None, []
-        product = ProductRef(product_id, rows[0].url, rows[0].title)
-        rules: list[RuleRow] = []
-        channels: list[ChannelRef] = []
-        for index, row in enumerate(rows):
-            if row.channel_id is not None:
-                channels.append(
-                    ChannelRef(
-                        row.channel_id, row.channel_kind, row.channel_enabled, row.disabled_reason
-                    )
-                )
-            if index + 1 == len(rows) or rows[index + 1].id != row.id:
-                rules.append(
-                    RuleRow(
-                        row.id, row.user_id, row.watch_id, row.kind, row.threshold,
-                        row.cooldown_seconds, dict(row.state or {}), row.last_fired_at,
-                        row.created_at, tuple(channels),
-                    )
-                )  # fmt: skip
-                channels = []
-        return product, rules
+        return ProductRef(product_id, rows[0].url, rows[0].title), rules_of(rows)
 
     async def changes_through(self, product_id: int, history_id: int) -> Changes:
         """Rows of the product not yet evaluated up to `history_id` included, locked, oldest
@@ -331,7 +336,6 @@ class EvaluationRepository:
 
     async def record(
         self,
-        product_id: int,
         notifications: Sequence[NewNotification],
         rule_states: Sequence[RuleState],
         history_ids: Sequence[int],
@@ -342,7 +346,6 @@ class EvaluationRepository:
         result = await self.session.execute(
             _RECORD,
             {
-                "product_id": product_id,
                 "now": now,
                 "rule_ids": [s.rule_id for s in rule_states],
                 "states": [
@@ -355,6 +358,7 @@ class EvaluationRepository:
                 "n_users": [x.user_id for x in n],
                 "n_rules": [x.rule_id for x in n],
                 "n_channels": [x.channel_id for x in n],
+                "n_products": [x.product_id for x in n],
                 "n_history": [x.history_id for x in n],
                 "n_channel_kinds": [x.channel_kind for x in n],
                 "n_rule_kinds": [x.rule_kind for x in n],
