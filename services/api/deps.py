@@ -9,12 +9,13 @@ from typing import Annotated
 from arq.connections import ArqRedis
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from pricealert.db import session_scope
 from pricealert.errors import Unauthorized
 from pricealert.logging import bind_context, get_logger
-from pricealert.repositories.users import Principal, UserRepository
+from pricealert.repositories.users import Principal, UserRepository, hash_key
+from services.api.keycache import PrincipalCache
 from services.api.middleware import client_address
 from services.api.ratelimit import RateLimiter, record, refuse
 from services.api.settings import ApiSettings
@@ -31,6 +32,45 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+
+
+def read_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    """Sessions for reads: no BEGIN/COMMIT around their statements (AUTOCOMMIT on the
+    same pool), each statement seeing committed data as of its start.
+
+    Where the app's sessionmaker was replaced (tests bind it to their own transaction),
+    reads follow the replacement, so they see what the test wrote."""
+    state = request.app.state
+    maker: async_sessionmaker[AsyncSession] = state.sessionmaker
+    if getattr(state, "read_sessionmaker_of", None) is maker:
+        reader: async_sessionmaker[AsyncSession] = state.read_sessionmaker
+        return reader
+    return maker
+
+
+async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    # Nothing to commit: closing it returns the connection (a no-op ROLLBACK is not sent
+    # in AUTOCOMMIT; in a test's transaction it releases the savepoint).
+    async with read_sessionmaker(request)() as session:
+        yield session
+
+
+#: A session for endpoints that only read.
+ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]
+
+
+async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    bind = read_sessionmaker(request).kw.get("bind")
+    if isinstance(bind, AsyncConnection):  # a test's own transaction
+        yield bind
+        return
+    assert isinstance(bind, AsyncEngine)
+    async with bind.connect() as connection:
+        yield connection
+
+
+#: A bare AUTOCOMMIT connection (no ORM Session) for the hottest single-statement reads.
+ReadConnectionDep = Annotated[AsyncConnection, Depends(_read_connection, scope="function")]
 
 
 # async: FastAPI runs a plain `def` dependency in a worker thread, a thread hop per request.
@@ -52,15 +92,14 @@ RedisDep = Annotated[ArqRedis, Depends(_redis)]
 
 async def _principal(
     request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    # Settings read directly, not as a dependency: one less for FastAPI to solve per request.
+    settings: ApiSettings = request.app.state.settings
     now = datetime.now(UTC)
-    users = UserRepository(session)
     principal = None
     if credentials is not None and credentials.scheme.lower() == "bearer":
-        principal = await users.authenticate(credentials.credentials, now)
+        principal = await _authenticate(request, credentials.credentials, now)
     # Counted whether the key is good or not, and judged after the lookup: a throttled
     # address learns nothing about the key it sent.
     limiter: RateLimiter = request.app.state.rate_limiter
@@ -83,8 +122,27 @@ async def _principal(
     if window is not None and window.exceeded:
         raise refuse(window, "requests")
     if window is not None and window.first_in_window:
-        await users.touch_key(principal.key_id, now)  # at most one write per key per minute
+        # At most one write per key per minute, in its own short unit of work.
+        async with session_scope(read_sessionmaker(request)) as session:
+            await UserRepository(session).touch_key(principal.key_id, now)
     return principal
+
+
+async def _authenticate(request: Request, key: str, now: datetime) -> Principal | None:
+    """The key's principal: from this process's cache (live keys, at most
+    `key_cache_seconds` old, revocations broadcast), else from PostgreSQL."""
+    cache: PrincipalCache = request.app.state.key_cache
+    key_hash = hash_key(key)
+    principal = cache.get(key_hash, now)
+    if principal is not None:
+        return principal
+    generation = cache.generation
+    async with read_sessionmaker(request)() as session:
+        live = await UserRepository(session).live_key(key_hash, now)
+    if live is None:
+        return None
+    cache.put(key_hash, live[0], live[1], generation)
+    return live[0]
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]

@@ -43,6 +43,10 @@ class ApiSettings(PriceAlertSettings):
     #: Proxies whose X-Forwarded-For is believed (addresses or CIDRs, comma-separated: the
     #: ALB's subnets); empty: the TCP peer is the client.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: How long an API process remembers a live key's principal (seconds; 0: never). A
+    #: revocation is broadcast and forgotten at once; this bounds it when the broadcast is
+    #: lost, so "a revoked key stops working within a second" needs it at 1 or less.
+    key_cache_seconds: float = Field(default=1.0, ge=0)
     #: Largest request body accepted, in bytes.
     max_body_bytes: int = 64 * 1024
     default_check_interval_seconds: int = 3600

@@ -16,12 +16,14 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 import pricealert
 import services
 from pricealert.errors import Conflict, PriceAlertError
+from services.api import main
 from services.api.problems import API_PROBLEMS, problem_types
+from services.api.settings import ApiSettings
 from tests.api.conftest import ApiUser
 
 PAGE = "https://shop.example.jp/item/9"
@@ -349,3 +351,21 @@ async def test_a_chunked_body_under_the_limit_reaches_the_endpoint(
     answer = await _raw(served, _chunked_post("/v1/users"), chunks)
     assert answer.startswith(b"HTTP/1.1 201 "), answer[:200]
     assert b'"email":"chunked@example.com"' in answer
+
+
+def test_the_flat_routes_document_the_api_exactly_as_the_nested_routers_did(
+    api_settings: ApiSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flat = main.create_app(api_settings).openapi()
+
+    def include_nested(
+        app: FastAPI, router: APIRouter, *, prefix: str, responses: dict[int | str, Any]
+    ) -> None:
+        v1 = APIRouter(prefix=prefix, responses=responses)
+        v1.include_router(router)
+        app.include_router(v1)
+
+    monkeypatch.setattr(main, "include_flat", include_nested)
+    nested = main.create_app(api_settings).openapi()
+    assert len(flat["paths"]) > 20
+    assert flat == nested

@@ -6,9 +6,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, bindparam, delete, func, select, update
+from sqlalchemy import RowMapping, Select, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from pricealert.errors import NotFound
 from pricealert.models import Product, Watch
@@ -21,6 +21,61 @@ _WATCHED = (
     .join(Product, Product.id == Watch.product_id)
     .where(Watch.user_id == bindparam("user_id"), Watch.id == bindparam("watch_id"))
 )
+
+
+# The same lookup as plain columns (a Core statement: no ORM objects, no identity map) for
+# responses that only show it; the names are ProductOut's.
+_WATCHED_COLUMNS = (
+    Watch.id,
+    Product.url,
+    Product.selector,
+    Product.stock_selector,
+    Watch.check_interval_seconds,
+    Product.title,
+    Product.price,
+    Product.currency,
+    Product.availability,
+    Product.in_stock,
+    Product.status,
+    Product.last_checked_at,
+    Product.last_changed_at,
+    Product.last_error,
+    Watch.created_at,
+)
+_WATCHED_ROW = (
+    select(*_WATCHED_COLUMNS)
+    .join(Product, Product.id == Watch.product_id)
+    .where(Watch.user_id == bindparam("user_id"), Watch.id == bindparam("watch_id"))
+)
+
+
+async def watched_row(
+    connection: AsyncConnection, user_id: uuid.UUID, watch_id: uuid.UUID
+) -> RowMapping:
+    """One of the user's watched products as its response's columns (to show, not to
+    change), on a bare connection (no Session); `NotFound` for anyone else's."""
+    result = await connection.execute(_WATCHED_ROW, {"user_id": user_id, "watch_id": watch_id})
+    row = result.mappings().first()
+    if row is None:
+        raise NotFound("product not found")
+    return row
+
+
+async def watched_rows_page(
+    connection: AsyncConnection, user_id: uuid.UUID, cursor: str | None, limit: int
+) -> Page[RowMapping]:
+    """`ProductRepository.list_page` as response columns, on a bare connection."""
+    query = keyset(
+        select(*_WATCHED_COLUMNS)
+        .join(Product, Product.id == Watch.product_id)
+        .where(Watch.user_id == user_id),
+        Watch.created_at,
+        Watch.id,
+        cursor,
+        limit,
+    )
+    rows = list((await connection.execute(query)).mappings())
+    return page_of(rows, limit, lambda row: (row["created_at"], row["id"]))
 
 
 @dataclass(frozen=True)

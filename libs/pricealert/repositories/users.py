@@ -194,12 +194,19 @@ class UserRepository:
 
     async def authenticate(self, key: str, now: datetime) -> Principal | None:
         """The principal of a live key (not revoked, not expired), or None."""
-        row = (await self.session.execute(_KEY_BY_HASH, {"key_hash": hash_key(key)})).one_or_none()
+        live = await self.live_key(hash_key(key), now)
+        return live[0] if live else None
+
+    async def live_key(
+        self, key_hash: str, now: datetime
+    ) -> tuple[Principal, datetime | None] | None:
+        """The principal of the live key with this hash and when it expires, or None."""
+        row = (await self.session.execute(_KEY_BY_HASH, {"key_hash": key_hash})).one_or_none()
         if row is None or row.revoked_at is not None:
             return None
         if row.expires_at is not None and row.expires_at <= now:
             return None
-        return Principal(user_id=row.user_id, key_id=row.id)
+        return Principal(user_id=row.user_id, key_id=row.id), row.expires_at
 
     async def touch_key(self, key_id: uuid.UUID, now: datetime) -> None:
         """Record use, at most once a minute per key (keeps the hot path write-free)."""

@@ -9,6 +9,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from fastapi import APIRouter, Query, Request, Response, status
+from sqlalchemy import RowMapping
 
 from pricealert.charts import (
     DEFAULT_DAYS,
@@ -28,9 +29,21 @@ from pricealert.money import LOCALE_TAG, parse_locale, preferred_languages
 from pricealert.queues import CheckProduct, enqueue_after_commit
 from pricealert.repositories.alerts import AlertRepository
 from pricealert.repositories.prices import MAX_HISTORY_ROWS, PriceRepository
-from pricealert.repositories.products import ProductRepository, WatchedProduct
+from pricealert.repositories.products import (
+    ProductRepository,
+    WatchedProduct,
+    watched_row,
+    watched_rows_page,
+)
 from pricealert.urls import normalise_url
-from services.api.deps import CurrentPrincipal, RedisDep, SessionDep, SettingsDep
+from services.api.deps import (
+    CurrentPrincipal,
+    ReadConnectionDep,
+    ReadSessionDep,
+    RedisDep,
+    SessionDep,
+    SettingsDep,
+)
 from services.api.products import preview
 from services.api.products.schemas import (
     CheckQueued,
@@ -41,7 +54,7 @@ from services.api.products.schemas import (
     ProductOut,
     ProductUpdate,
 )
-from services.api.schemas import MAX_PAGE_SIZE, PageOut
+from services.api.schemas import MAX_PAGE_SIZE, PageOut, json_response
 
 router = APIRouter(prefix="/products", tags=["products"])
 
@@ -67,6 +80,17 @@ def product_out(watched: WatchedProduct) -> ProductOut:
         last_changed_at=product.last_changed_at,
         last_error=product.last_error,
         created_at=watch.created_at,
+    )
+
+
+def product_out_of_row(row: RowMapping) -> ProductOut:
+    """`product_out` from a Core row of the same columns."""
+    return ProductOut.model_validate(
+        {
+            **row,
+            "selector": row["selector"] or None,
+            "stock_selector": row["stock_selector"] or None,
+        }
     )
 
 
@@ -116,18 +140,26 @@ async def watch_product(
 
 @router.get("", response_model=PageOut[ProductOut])
 async def list_products(
-    principal: CurrentPrincipal, session: SessionDep, cursor: Cursor = None, limit: Limit = 50
-) -> PageOut[ProductOut]:
+    principal: CurrentPrincipal,
+    connection: ReadConnectionDep,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Response:
     """The user's watched products, oldest first."""
-    page = await ProductRepository(session).list_page(principal.user_id, cursor, limit)
-    return PageOut(items=[product_out(w) for w in page.items], next_cursor=page.next_cursor)
+    page = await watched_rows_page(connection, principal.user_id, cursor, limit)
+    return json_response(
+        PageOut[ProductOut](
+            items=[product_out_of_row(row) for row in page.items], next_cursor=page.next_cursor
+        )
+    )
 
 
 @router.get("/{product_id}", response_model=ProductOut)
 async def get_product(
-    product_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
-) -> ProductOut:
-    return product_out(await ProductRepository(session).get(principal.user_id, product_id))
+    product_id: uuid.UUID, principal: CurrentPrincipal, connection: ReadConnectionDep
+) -> Response:
+    row = await watched_row(connection, principal.user_id, product_id)
+    return json_response(product_out_of_row(row))
 
 
 @router.patch("/{product_id}", response_model=ProductOut)
@@ -170,7 +202,7 @@ async def check_now(
 async def price_history(
     product_id: uuid.UUID,
     principal: CurrentPrincipal,
-    session: SessionDep,
+    session: ReadSessionDep,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[
@@ -182,28 +214,32 @@ async def price_history(
             "showing the latest changes need not read a year of them.",
         ),
     ] = MAX_HISTORY_ROWS,
-) -> PriceHistoryOut:
+) -> Response:
     """The change-only history: each row is one state, from first to last seen."""
     since, until = _aware(since, "since"), _aware(until, "until")
     if since and until and since > until:
         raise InvalidInput("since must not be after until", field="since", rule="ordered")
     watched = await ProductRepository(session).get(principal.user_id, product_id)
     rows = await PriceRepository(session).history(watched.product.id, since, until, limit)
-    return PriceHistoryOut(
-        product_id=product_id, items=[PricePointOut.model_validate(r) for r in rows]
+    return json_response(
+        PriceHistoryOut(
+            product_id=product_id, items=[PricePointOut.model_validate(r) for r in rows]
+        )
     )
 
 
 @router.get("/{product_id}/stats", response_model=PriceStatsOut)
 async def price_stats(
-    product_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
-) -> PriceStatsOut:
+    product_id: uuid.UUID, principal: CurrentPrincipal, session: ReadSessionDep
+) -> Response:
     """Current, lowest and highest ever, and the 30/90-day low and mean."""
     watched = await ProductRepository(session).get(principal.user_id, product_id)
     product = watched.product
     stats = await PriceRepository(session).stats(product, datetime.now(UTC))
-    return PriceStatsOut.model_validate(
-        {**asdict(stats), "availability": product.availability, "in_stock": product.in_stock}
+    return json_response(
+        PriceStatsOut.model_validate(
+            {**asdict(stats), "availability": product.availability, "in_stock": product.in_stock}
+        )
     )
 
 
@@ -216,7 +252,7 @@ async def price_chart(
     product_id: uuid.UUID,
     request: Request,
     principal: CurrentPrincipal,
-    session: SessionDep,
+    session: ReadSessionDep,
     days: Annotated[int, Query(ge=MIN_DAYS, le=MAX_DAYS, description="How far back.")] = (
         DEFAULT_DAYS
     ),

@@ -25,6 +25,7 @@ from pricealert.repositories.tokens import Redeemed, TokenRepository
 from pricealert.repositories.users import UserRepository
 from pricealert.tokens import parse_token
 from services.api.deps import RedisDep, SessionDep, SettingsDep
+from services.api.keycache import announce_revocation
 from services.api.middleware import client_address
 from services.api.ratelimit import enforce
 from services.api.sessions.schemas import (
@@ -114,6 +115,7 @@ async def confirm_sign_in(
     user = await users.get_user(token.user_id)
     if user.email_verified_at is None:
         revoked = await users.revoke_all_keys(user.id, now)
+        announce_revocation(session, redis, request.app.state.key_cache, user.id)
         if revoked:
             _security_log.warning(
                 "account.claimed", category="security", user_id=str(user.id), keys_revoked=revoked

@@ -16,6 +16,7 @@ from pricealert.repositories.tokens import Redeemed, TokenRepository
 from pricealert.repositories.users import UserRepository
 from pricealert.tokens import parse_token
 from services.api.deps import CurrentPrincipal, RedisDep, SessionDep, SettingsDep
+from services.api.keycache import announce_revocation
 from services.api.middleware import client_address
 from services.api.ratelimit import enforce
 from services.api.schemas import MAX_PAGE_SIZE, PageOut
@@ -179,9 +180,16 @@ async def create_key(
     status_code=status.HTTP_204_NO_CONTENT,
     responses={409: {"description": "It is your last working key: create another first."}},
 )
-async def revoke_key(key_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep) -> None:
+async def revoke_key(
+    key_id: uuid.UUID,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    redis: RedisDep,
+) -> None:
     """Revoke a key: it stops working at once. Your last working key cannot be revoked."""
     await UserRepository(session).revoke_key(principal.user_id, key_id, datetime.now(UTC))
+    announce_revocation(session, redis, request.app.state.key_cache, principal.user_id)
     _security_log.info("api_key.revoked", category="security", key_id=str(key_id))
 
 
@@ -268,6 +276,7 @@ async def confirm_recovery(
     user = await users.get_user(user_id)
     if user.email_verified_at is None:
         revoked = await users.revoke_all_keys(user_id, now)
+        announce_revocation(session, redis, request.app.state.key_cache, user_id)
         await verify_and_release(
             session, redis, user_id, "email", user.email, now, purpose="key_recovery"
         )
