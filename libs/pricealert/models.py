@@ -41,6 +41,18 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from pricealert.availability import ORDERABLE_NOW, Availability
+from pricealert.kinds import (
+    VERIFIED_CHANNEL_KINDS,
+    ApiKeyKind,
+    ChannelKind,
+    Locale,
+    NotificationStatus,
+    ProductStatus,
+    RuleKind,
+    TokenPurpose,
+    TokenSendStatus,
+    sql_in,
+)
 from pricealert.money import MAX_INTEGER_DIGITS, MAX_SCALE, plain
 
 NAMING_CONVENTION = {
@@ -51,31 +63,23 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-PRODUCT_STATUSES = ("active", "failing", "paused")
-RULE_KINDS = ("below", "drop_percent", "change", "back_in_stock", "lowest_ever")
-CHANNEL_KINDS = ("email", "sms", "slack", "webhook")
-NOTIFICATION_STATUSES = (
-    "pending", "sent", "failed", "suppressed", "cooldown", "capped", "held", "expired",
-)  # fmt: skip
-#: Channel kinds whose target must prove it wants our messages (a code sent to it) before
-#: anything else is sent there; webhooks and Slack are the user's own endpoints.
-VERIFIED_CHANNEL_KINDS = ("email", "sms")
-TOKEN_PURPOSES = ("email_verification", "channel_verification", "key_recovery", "sign_in")
-TOKEN_SEND_STATUSES = ("pending", "sent", "failed")
-#: `api`: a key the user made (or got at sign-up or recovery), theirs to keep; `session`: a
-#: key a sign-in link made for one browser, expiring on its own and revoked at sign-out.
-API_KEY_KINDS = ("api", "session")
-#: The languages a user may pick for the web UI and the messages sent to them.
-USER_LOCALES = ("en", "ja")
-
+# The kind lists live in `pricealert.kinds` as StrEnums; these tuples are their values in
+# declaration order (the order the CHECK constraints list them in).
+PRODUCT_STATUSES = tuple(ProductStatus)
+RULE_KINDS = tuple(RuleKind)
+CHANNEL_KINDS = tuple(ChannelKind)
+NOTIFICATION_STATUSES = tuple(NotificationStatus)
+TOKEN_PURPOSES = tuple(TokenPurpose)
+TOKEN_SEND_STATUSES = tuple(TokenSendStatus)
+API_KEY_KINDS = tuple(ApiKeyKind)
+USER_LOCALES = tuple(Locale)
 
 #: The names `availability` columns take (schema.org ItemAvailability), and those in stock.
 AVAILABILITIES = tuple(a.value for a in Availability)
 ORDERABLE_NOW_NAMES = tuple(a.value for a in Availability if a in ORDERABLE_NOW)
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+_in = sql_in
 
 
 class AvailabilityName(TypeDecorator[Availability]):

@@ -8,7 +8,7 @@ from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Annotated, Any, Generic, NoReturn, TypeVar
 
-from fastapi import Request, Response
+from fastapi import Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -16,6 +16,9 @@ from pydantic_core import PydanticCustomError
 T = TypeVar("T")
 
 MAX_PAGE_SIZE = 100
+#: The query parameters of every list: the opaque cursor a page gave, and the page size.
+Cursor = Annotated[str | None, Query(max_length=200)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 
 class RequestModel(BaseModel):

@@ -6,11 +6,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from pricealert.kinds import NotificationStatus
 from pricealert.models import Notification
 from pricealert.repositories.notifications import NotificationRepository
 from services.api.deps import CurrentPrincipal, SessionDep
 from services.api.notifications.schemas import NotificationOut
-from services.api.schemas import MAX_PAGE_SIZE, PageOut
+from services.api.schemas import Cursor, Limit, PageOut
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
@@ -36,12 +37,9 @@ def notification_out(n: Notification) -> NotificationOut:
 async def list_notifications(
     principal: CurrentPrincipal,
     session: SessionDep,
-    status: Literal[
-        "pending", "sent", "failed", "suppressed", "cooldown", "capped", "held", "expired"
-    ]
-    | None = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    status: NotificationStatus | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
     order: Annotated[
         Literal["asc", "desc"],
         Query(

@@ -1,0 +1,122 @@
+"""Every closed set of names PriceAlert stores or accepts, defined once.
+
+Each set is a `StrEnum`: its members are the strings themselves (`RuleKind.BELOW ==
+"below"`), so rows, payloads and JSON carry plain text while code names the values.
+The tables' CHECK constraints (`pricealert.models`), the API schemas (an `enum` in
+OpenAPI) and the SQL that filters on them (`CAPPED_STATUSES`) are all built from here;
+a new kind is added in this module and the tests then name every place that must
+handle it (an evaluator, a message, API docs, a sender).
+
+The availability names are `pricealert.availability.Availability` (schema.org's).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+
+class RuleKind(StrEnum):
+    """What an alert rule watches (`services/evaluator/rules.py` decides each)."""
+
+    BELOW = "below"
+    DROP_PERCENT = "drop_percent"
+    CHANGE = "change"
+    BACK_IN_STOCK = "back_in_stock"
+    LOWEST_EVER = "lowest_ever"
+
+
+class ChannelKind(StrEnum):
+    """Where a notification goes (`services/notifier/channels` sends each)."""
+
+    EMAIL = "email"
+    SMS = "sms"
+    SLACK = "slack"
+    WEBHOOK = "webhook"
+
+
+#: Channel kinds whose target must prove it wants our messages (a code sent to it) before
+#: anything else is sent there; webhooks and Slack are the user's own endpoints.
+VERIFIED_CHANNEL_KINDS: Final = (ChannelKind.EMAIL, ChannelKind.SMS)
+
+
+class ChannelStatus(StrEnum):
+    """A channel's state as the API shows it (derived from `enabled`, `verified_at`)."""
+
+    PENDING_VERIFICATION = "pending_verification"
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class ProductStatus(StrEnum):
+    """`active`: checked on schedule; `failing`: checks keep failing; `paused`: not checked."""
+
+    ACTIVE = "active"
+    FAILING = "failing"
+    PAUSED = "paused"
+
+
+class NotificationStatus(StrEnum):
+    """What became of a notification (the delivery log)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+    COOLDOWN = "cooldown"
+    CAPPED = "capped"
+    HELD = "held"
+    EXPIRED = "expired"
+
+
+#: Notifications that count against a user's daily caps (they were, or will be, sent).
+CAPPED_STATUSES: Final = (NotificationStatus.PENDING, NotificationStatus.SENT)
+
+
+class TokenPurpose(StrEnum):
+    """What a one-time token (a code or link sent to the user) proves."""
+
+    EMAIL_VERIFICATION = "email_verification"
+    CHANNEL_VERIFICATION = "channel_verification"
+    KEY_RECOVERY = "key_recovery"
+    SIGN_IN = "sign_in"
+
+
+class TokenSendStatus(StrEnum):
+    """Whether the message carrying a one-time token went out."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class ApiKeyKind(StrEnum):
+    """`api`: a key the user made (or got at sign-up or recovery), theirs to keep;
+    `session`: a key a sign-in link made for one browser, expiring on its own and revoked
+    at sign-out."""
+
+    API = "api"
+    SESSION = "session"
+
+
+class Locale(StrEnum):
+    """The languages a user may pick for the web UI and the messages sent to them."""
+
+    EN = "en"
+    JA = "ja"
+
+
+class ExtractionMethod(StrEnum):
+    """Where a page's price was read from (`pricealert.extract`), best evidence first."""
+
+    SELECTOR = "selector"
+    JSONLD = "jsonld"
+    MICRODATA = "microdata"
+    RDFA = "rdfa"
+    OPENGRAPH = "opengraph"
+    NONE = "none"
+
+
+def sql_in(column: str, values: tuple[str, ...]) -> str:
+    """`column IN ('a', 'b')`: SQL over fixed names (a CHECK constraint, a filter)."""
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
