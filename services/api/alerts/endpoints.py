@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Request, status
 
 from pricealert.errors import Conflict
 from pricealert.models import AlertRule
@@ -16,7 +15,7 @@ from pricealert.repositories.products import ProductRepository
 from services.api.alerts.schemas import AlertCreate, AlertOut, AlertUpdate
 from services.api.alerts.service import check_threshold, initial_state
 from services.api.deps import CurrentPrincipal, SessionDep
-from services.api.schemas import MAX_PAGE_SIZE, DecimalJSONRoute, PageOut
+from services.api.schemas import Cursor, DecimalJSONRoute, Limit, PageOut
 
 # DecimalJSONRoute: thresholds arrive as exact decimals, never through a float.
 router = APIRouter(prefix="/alerts", tags=["alerts"], route_class=DecimalJSONRoute)
@@ -89,8 +88,8 @@ async def create_alert(
 async def list_alerts(
     principal: CurrentPrincipal,
     session: SessionDep,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: Cursor = None,
+    limit: Limit = 50,
 ) -> PageOut[AlertOut]:
     alerts = AlertRepository(session)
     page = await alerts.list_page(principal.user_id, cursor, limit)

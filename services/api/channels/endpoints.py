@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Request, status
 
 from pricealert.errors import Conflict
+from pricealert.kinds import VERIFIED_CHANNEL_KINDS
 from pricealert.logging import get_logger
-from pricealert.models import VERIFIED_CHANNEL_KINDS
 from pricealert.queues import DeliverNotification, enqueue_after_commit
 from pricealert.repositories.channels import ChannelRepository
 from pricealert.repositories.notifications import NotificationRepository
@@ -30,12 +29,12 @@ from services.api.channels.schemas import (
     ChannelVerified,
     TestQueued,
 )
-from services.api.channels.targets import check_target
+from services.api.channels.service import check_target
 from services.api.deps import CurrentPrincipal, RedisDep, SessionDep, SettingsDep
 from services.api.ratelimit import enforce
-from services.api.schemas import MAX_PAGE_SIZE, PageOut
+from services.api.schemas import Cursor, Limit, PageOut
 from services.api.users.schemas import CodeIn, CodeSent
-from services.api.users.verification import AlreadyVerified, redeem_code, send_code
+from services.api.users.service import AlreadyVerified, redeem_code, send_code
 
 router = APIRouter(prefix="/channels", tags=["channels"])
 _security_log = get_logger("pricealert.security")
@@ -102,8 +101,8 @@ async def create_channel(
 async def list_channels(
     principal: CurrentPrincipal,
     session: SessionDep,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: Cursor = None,
+    limit: Limit = 50,
 ) -> PageOut[ChannelOut]:
     page = await ChannelRepository(session).list_page(principal.user_id, cursor, limit)
     return PageOut(

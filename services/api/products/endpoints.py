@@ -31,9 +31,12 @@ from pricealert.repositories.prices import MAX_HISTORY_ROWS, PriceRepository
 from pricealert.repositories.products import ProductRepository, WatchedProduct
 from pricealert.urls import normalise_url
 from services.api.deps import CurrentPrincipal, RedisDep, SessionDep, SettingsDep
-from services.api.products import preview
+from services.api.problems import problem_response
+from services.api.products import service
 from services.api.products.schemas import (
     CheckQueued,
+    PreviewOut,
+    PreviewRequest,
     PriceHistoryOut,
     PricePointOut,
     PriceStatsOut,
@@ -41,12 +44,10 @@ from services.api.products.schemas import (
     ProductOut,
     ProductUpdate,
 )
-from services.api.schemas import MAX_PAGE_SIZE, PageOut
+from services.api.ratelimit import enforce
+from services.api.schemas import Cursor, Limit, PageOut
 
 router = APIRouter(prefix="/products", tags=["products"])
-
-Cursor = Annotated[str | None, Query(max_length=200)]
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 
 def product_out(watched: WatchedProduct) -> ProductOut:
@@ -313,5 +314,24 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
     return value
 
 
-# POST /products/preview lives in its own module: it fetches a page, which nothing else here does.
-router.include_router(preview.router)
+@router.post(
+    "/preview",
+    response_model=PreviewOut,
+    responses={
+        422: problem_response(
+            "Invalid input, or a URL the fetch policy refuses (`code` says why)."
+        ),
+        502: problem_response("The shop failed or answered an error (`code` says how)."),
+        504: problem_response("The shop did not answer in time."),
+    },
+)
+async def preview_product(
+    body: PreviewRequest, principal: CurrentPrincipal, settings: SettingsDep, request: Request
+) -> PreviewOut:
+    """Read a page as PriceAlert would, with selector suggestions; stores nothing."""
+    # Each preview costs a fetch from a shop: its own limit, on top of the key's.
+    await enforce(
+        request, f"preview:{principal.key_id}", settings.preview_limit_per_minute, 60,
+        what="previews",
+    )  # fmt: skip
+    return await service.preview(body, settings)

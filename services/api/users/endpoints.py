@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, FastAPI, Query, Request, status
+from fastapi import APIRouter, BackgroundTasks, FastAPI, Request, status
 
 from pricealert.db import session_scope
 from pricealert.errors import InvalidInput
@@ -18,7 +17,7 @@ from pricealert.tokens import parse_token
 from services.api.deps import CurrentPrincipal, RedisDep, SessionDep, SettingsDep
 from services.api.middleware import client_address
 from services.api.ratelimit import enforce
-from services.api.schemas import MAX_PAGE_SIZE, PageOut
+from services.api.schemas import Cursor, Limit, PageOut
 from services.api.users.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -33,7 +32,7 @@ from services.api.users.schemas import (
     UserOut,
     UserUpdate,
 )
-from services.api.users.verification import (
+from services.api.users.service import (
     AlreadyVerified,
     address_bucket,
     redeem_code,
@@ -148,8 +147,8 @@ async def update_me(body: UserUpdate, principal: CurrentPrincipal, session: Sess
 async def list_keys(
     principal: CurrentPrincipal,
     session: SessionDep,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: Cursor = None,
+    limit: Limit = 50,
 ) -> PageOut[ApiKeyOut]:
     """The user's keys (by prefix only; revoked ones too), oldest first, a page at a time."""
     page = await UserRepository(session).list_keys_page(principal.user_id, cursor, limit)
