@@ -106,6 +106,29 @@ class Locale(StrEnum):
     JA = "ja"
 
 
+class CheckResult(StrEnum):
+    """What one product check came to (`product.last_result`, `pricealert_scrapes_total`)."""
+
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+    NOT_MODIFIED = "not_modified"
+    BLOCKED = "blocked"
+    NO_PRICE = "no_price"
+    HTTP_ERROR = "http_error"
+    TIMEOUT = "timeout"
+    REFUSED = "refused"
+    TOO_LARGE = "too_large"
+    ERROR = "error"
+    #: An implausible change not seen again on a second fetch (nothing recorded).
+    UNCONFIRMED = "unconfirmed"
+    #: Not a check's own outcome: another check took the lease over and records its own.
+    LEASE_LOST = "lease_lost"
+    #: Not checked: the shop asked for a pause (no failure, not in the success rate).
+    DEFERRED = "deferred"
+    #: `last_result` of a product nobody watches any more (paused until someone does).
+    UNWATCHED = "unwatched"
+
+
 class ExtractionMethod(StrEnum):
     """Where a page's price was read from (`pricealert.extract`), best evidence first."""
 
