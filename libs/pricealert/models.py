@@ -79,9 +79,6 @@ AVAILABILITIES = tuple(a.value for a in Availability)
 ORDERABLE_NOW_NAMES = tuple(a.value for a in Availability if a in ORDERABLE_NOW)
 
 
-_in = sql_in
-
-
 class AvailabilityName(TypeDecorator[Availability]):
     """An `Availability` stored as its schema.org name (text, CHECKed by the table)."""
 
@@ -103,7 +100,7 @@ def _in_stock() -> Any:
     # Derived in PostgreSQL from `availability` (null when it is): one source of truth,
     # and every reader of `in_stock` (API, statistics, evaluator) sees the same mapping.
     return mapped_column(
-        Boolean, Computed(_in("availability", ORDERABLE_NOW_NAMES), persisted=True)
+        Boolean, Computed(sql_in("availability", ORDERABLE_NOW_NAMES), persisted=True)
     )
 
 
@@ -154,7 +151,7 @@ class User(Base):
     #: The language the user picked (`USER_LOCALES`); NULL: the browser's.
     locale: Mapped[str | None] = mapped_column(String(8))
 
-    __table_args__ = (CheckConstraint(_in("locale", USER_LOCALES), name="locale"),)
+    __table_args__ = (CheckConstraint(sql_in("locale", USER_LOCALES), name="locale"),)
 
 
 class ApiKey(Base):
@@ -173,7 +170,7 @@ class ApiKey(Base):
 
     __table_args__ = (
         Index("ix_api_key_user_id", "user_id"),
-        CheckConstraint(_in("kind", API_KEY_KINDS), name="kind"),
+        CheckConstraint(sql_in("kind", API_KEY_KINDS), name="kind"),
     )
 
 
@@ -210,8 +207,8 @@ class Product(Base):
 
     __table_args__ = (
         UniqueConstraint("url", "selector", "stock_selector", name="uq_product_recipe"),
-        CheckConstraint(_in("status", PRODUCT_STATUSES), name="status"),
-        CheckConstraint(_in("availability", AVAILABILITIES), name="availability"),
+        CheckConstraint(sql_in("status", PRODUCT_STATUSES), name="status"),
+        CheckConstraint(sql_in("availability", AVAILABILITIES), name="availability"),
         CheckConstraint("check_interval_seconds > 0", name="interval_positive"),
         # The scheduler's claim query walks this index only.
         Index(
@@ -260,7 +257,7 @@ class PriceHistory(Base):
     evaluated_at: Mapped[datetime | None]
 
     __table_args__ = (
-        CheckConstraint(_in("availability", AVAILABILITIES), name="availability"),
+        CheckConstraint(sql_in("availability", AVAILABILITIES), name="availability"),
         Index("ix_price_history_product_seen", "product_id", "first_seen_at"),
         Index(
             "ix_price_history_unevaluated",
@@ -296,7 +293,7 @@ class Channel(Base):
     verified_at: Mapped[datetime | None]
 
     __table_args__ = (
-        CheckConstraint(_in("kind", CHANNEL_KINDS), name="kind"),
+        CheckConstraint(sql_in("kind", CHANNEL_KINDS), name="kind"),
         Index("ix_channel_user_created", "user_id", "created_at", "id"),
     )
 
@@ -320,7 +317,7 @@ class AlertRule(Base):
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
     __table_args__ = (
-        CheckConstraint(_in("kind", RULE_KINDS), name="kind"),
+        CheckConstraint(sql_in("kind", RULE_KINDS), name="kind"),
         CheckConstraint("cooldown_seconds >= 0", name="cooldown_non_negative"),
         CheckConstraint("threshold > 0", name="threshold_positive"),
         Index("ix_alert_rule_product_id", "product_id"),
@@ -360,7 +357,7 @@ class Notification(Base):
     __table_args__ = (
         # The evaluator may run twice on one change: the user still gets one notification.
         UniqueConstraint("rule_id", "channel_id", "history_id", name="uq_notification_firing"),
-        CheckConstraint(_in("status", NOTIFICATION_STATUSES), name="status"),
+        CheckConstraint(sql_in("status", NOTIFICATION_STATUSES), name="status"),
         Index("ix_notification_user_created", "user_id", "created_at", "id"),
         Index(
             "ix_notification_due",
@@ -413,9 +410,9 @@ class OneTimeToken(Base):
     created_at: Mapped[datetime] = _now()
 
     __table_args__ = (
-        CheckConstraint(_in("purpose", TOKEN_PURPOSES), name="purpose"),
-        CheckConstraint(_in("via", VERIFIED_CHANNEL_KINDS), name="via"),
-        CheckConstraint(_in("send_status", TOKEN_SEND_STATUSES), name="send_status"),
+        CheckConstraint(sql_in("purpose", TOKEN_PURPOSES), name="purpose"),
+        CheckConstraint(sql_in("via", VERIFIED_CHANNEL_KINDS), name="via"),
+        CheckConstraint(sql_in("send_status", TOKEN_SEND_STATUSES), name="send_status"),
         Index("ix_one_time_token_user_purpose", "user_id", "purpose", "created_at"),
         Index("ix_one_time_token_channel_id", "channel_id"),
         # The sweeper re-issues messages whose job was lost: only rows still to send.

@@ -11,7 +11,7 @@ from pricealert.models import Notification
 from pricealert.repositories.notifications import NotificationRepository
 from services.api.deps import CurrentPrincipal, SessionDep
 from services.api.notifications.schemas import NotificationOut
-from services.api.schemas import Cursor, Limit, PageOut
+from services.api.schemas import PageOut, Paging, page_out
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
@@ -37,9 +37,8 @@ def notification_out(n: Notification) -> NotificationOut:
 async def list_notifications(
     principal: CurrentPrincipal,
     session: SessionDep,
+    paging: Paging,
     status: NotificationStatus | None = None,
-    cursor: Cursor = None,
-    limit: Limit = 50,
     order: Annotated[
         Literal["asc", "desc"],
         Query(
@@ -50,6 +49,6 @@ async def list_notifications(
 ) -> PageOut[NotificationOut]:
     """The delivery log: every notification and what became of it."""
     page = await NotificationRepository(session).list_page(
-        principal.user_id, cursor, limit, status, newest_first=order == "desc"
+        principal.user_id, paging.cursor, paging.limit, status, newest_first=order == "desc"
     )
-    return PageOut(items=[notification_out(n) for n in page.items], next_cursor=page.next_cursor)
+    return page_out(page, notification_out)

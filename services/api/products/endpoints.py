@@ -45,7 +45,7 @@ from services.api.products.schemas import (
     ProductUpdate,
 )
 from services.api.ratelimit import enforce
-from services.api.schemas import Cursor, Limit, PageOut
+from services.api.schemas import PageOut, Paging, page_out
 
 router = APIRouter(prefix="/products", tags=["products"])
 
@@ -117,11 +117,12 @@ async def watch_product(
 
 @router.get("", response_model=PageOut[ProductOut])
 async def list_products(
-    principal: CurrentPrincipal, session: SessionDep, cursor: Cursor = None, limit: Limit = 50
+    principal: CurrentPrincipal, session: SessionDep, paging: Paging
 ) -> PageOut[ProductOut]:
     """The user's watched products, oldest first."""
-    page = await ProductRepository(session).list_page(principal.user_id, cursor, limit)
-    return PageOut(items=[product_out(w) for w in page.items], next_cursor=page.next_cursor)
+    products = ProductRepository(session)
+    page = await products.list_page(principal.user_id, paging.cursor, paging.limit)
+    return page_out(page, product_out)
 
 
 @router.get("/{product_id}", response_model=ProductOut)

@@ -17,7 +17,7 @@ from pricealert.tokens import parse_token
 from services.api.deps import CurrentPrincipal, RedisDep, SessionDep, SettingsDep
 from services.api.middleware import client_address
 from services.api.ratelimit import enforce
-from services.api.schemas import Cursor, Limit, PageOut
+from services.api.schemas import PageOut, Paging, page_out
 from services.api.users.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -37,6 +37,7 @@ from services.api.users.service import (
     address_bucket,
     redeem_code,
     send_code,
+    send_new_code,
     verify_and_release,
 )
 
@@ -111,12 +112,8 @@ async def resend_email_code(
     user = await UserRepository(session).get_user(principal.user_id)
     if user.email_verified_at is not None:
         raise AlreadyVerified("your email is already verified")
-    await enforce(
-        request, f"resend:user:{user.id}", 1, settings.verification_resend_interval_seconds,
-        what="codes",
-    )  # fmt: skip
-    token = await send_code(
-        request, session, redis, settings,
+    token = await send_new_code(
+        request, session, redis, settings, resend_key=f"user:{user.id}",
         purpose="email_verification", user_id=user.id, via="email", address=user.email,
     )  # fmt: skip
     return CodeSent(expires_at=token.expires_at)
@@ -147,14 +144,12 @@ async def update_me(body: UserUpdate, principal: CurrentPrincipal, session: Sess
 async def list_keys(
     principal: CurrentPrincipal,
     session: SessionDep,
-    cursor: Cursor = None,
-    limit: Limit = 50,
+    paging: Paging,
 ) -> PageOut[ApiKeyOut]:
     """The user's keys (by prefix only; revoked ones too), oldest first, a page at a time."""
-    page = await UserRepository(session).list_keys_page(principal.user_id, cursor, limit)
-    return PageOut(
-        items=[ApiKeyOut.model_validate(row) for row in page.items], next_cursor=page.next_cursor
-    )
+    keys = UserRepository(session)
+    page = await keys.list_keys_page(principal.user_id, paging.cursor, paging.limit)
+    return page_out(page, ApiKeyOut.model_validate)
 
 
 @router.post("/api-keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
