@@ -25,6 +25,7 @@ from pricealert.models import AlertRule, Base, Channel, Notification
 from pricealert.observed import ObservedState
 from services.api.alerts.schemas import RULE_KIND_DOCS
 from services.api.channels.schemas import CHANNEL_KIND_DOCS
+from services.api.main import create_app
 from services.evaluator.rules import Change, Observation, Outcome, Rule, evaluate
 from services.notifier.channels import build_senders
 from services.notifier.message import SUBJECTS, render
@@ -73,8 +74,16 @@ def render_subject(kind: RuleKind) -> str:
 
 
 def test_every_kind_is_documented_in_the_api_reference() -> None:
+    schemas = create_app().openapi()["components"]["schemas"]
+    rule_kind = schemas["AlertCreate"]["properties"]["kind"]
+    channel_kind = schemas["ChannelCreate"]["properties"]["kind"]
+
     assert list(RULE_KIND_DOCS) == list(RuleKind)
     assert list(CHANNEL_KIND_DOCS) == list(ChannelKind)
+    assert [k for k in RuleKind if f"`{k}`: " not in rule_kind["description"]] == []
+    assert [k for k in ChannelKind if f"`{k}`: " not in channel_kind["description"]] == []
+    assert schemas["RuleKind"]["enum"] == list(RuleKind)
+    assert schemas["ChannelKind"]["enum"] == list(ChannelKind)
 
 
 def test_every_channel_kind_has_a_sender() -> None:

@@ -15,9 +15,15 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
+# The docstrings of the enums the API uses are their descriptions in OpenAPI: written for
+# the API's users.
+
 
 class RuleKind(StrEnum):
-    """What an alert rule watches (`services/evaluator/rules.py` decides each)."""
+    """What an alert fires on: a price at or under a threshold, a drop by a percentage, any
+    change, back in stock, a new lowest price."""
+
+    # Each is decided by services/evaluator/rules.py.
 
     BELOW = "below"
     DROP_PERCENT = "drop_percent"
@@ -27,7 +33,10 @@ class RuleKind(StrEnum):
 
 
 class ChannelKind(StrEnum):
-    """Where a notification goes (`services/notifier/channels` sends each)."""
+    """Where a notification is delivered: an email address, a phone (SMS), a Slack incoming
+    webhook, or your own webhook endpoint."""
+
+    # Each is sent by a module of services/notifier/channels.
 
     EMAIL = "email"
     SMS = "sms"
@@ -41,7 +50,7 @@ VERIFIED_CHANNEL_KINDS: Final = (ChannelKind.EMAIL, ChannelKind.SMS)
 
 
 class ChannelStatus(StrEnum):
-    """A channel's state as the API shows it (derived from `enabled`, `verified_at`)."""
+    """A channel's state: waiting for its code to be entered, active, or disabled."""
 
     PENDING_VERIFICATION = "pending_verification"
     ACTIVE = "active"
@@ -49,7 +58,8 @@ class ChannelStatus(StrEnum):
 
 
 class ProductStatus(StrEnum):
-    """`active`: checked on schedule; `failing`: checks keep failing; `paused`: not checked."""
+    """`active`: checked on schedule; `failing`: the last checks failed, retried with
+    back-off; `paused`: no longer checked."""
 
     ACTIVE = "active"
     FAILING = "failing"
@@ -57,7 +67,10 @@ class ProductStatus(StrEnum):
 
 
 class NotificationStatus(StrEnum):
-    """What became of a notification (the delivery log)."""
+    """What became of a notification: `pending` (to be sent, or retried), `sent`, `failed`
+    (given up), `suppressed` (not sent: e.g. the currency changed), `cooldown` (within the
+    alert's cooldown), `capped` (over a daily cap), `held` (the channel's target is not
+    verified yet), `expired` (held for more than a day)."""
 
     PENDING = "pending"
     SENT = "sent"
@@ -91,9 +104,8 @@ class TokenSendStatus(StrEnum):
 
 
 class ApiKeyKind(StrEnum):
-    """`api`: a key the user made (or got at sign-up or recovery), theirs to keep;
-    `session`: a key a sign-in link made for one browser, expiring on its own and revoked
-    at sign-out."""
+    """`api`: a key you made (or got at sign-up or recovery); `session`: one browser's
+    sign-in, expiring on its own and revoked at sign-out."""
 
     API = "api"
     SESSION = "session"
@@ -130,7 +142,8 @@ class CheckResult(StrEnum):
 
 
 class ExtractionMethod(StrEnum):
-    """Where a page's price was read from (`pricealert.extract`), best evidence first."""
+    """Where a page's price was read: your selector, JSON-LD, microdata, RDFa, OpenGraph
+    meta tags, or nowhere (`none`)."""
 
     SELECTOR = "selector"
     JSONLD = "jsonld"
