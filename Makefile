@@ -14,7 +14,7 @@ SERVERS_UP := scripts/ensure_services.sh
 #: ... which a later recipe line sources, so the stack runs against them.
 WITH_SERVERS := source $(LOCAL)/servers.env &&
 
-.PHONY: help install run stop demo demo-shop demo-receiver test test-e2e lint typecheck format \
+.PHONY: help install run stop demo demo-shop demo-receiver test test-fast test-e2e lint typecheck format \
         migrate test-extract extraction-report test-fetch test-pipeline bench bench-quick bench-extract \
         bench-scrape bench-pipeline bench-workers bench-api bench-scale bench-http bench-web \
         test-web web-screenshots monitoring-generate \
@@ -48,11 +48,16 @@ run: install ## Run the whole stack: API on :8000, web UI on :8080 (PRICEALERT_W
 stop: install ## Stop the PostgreSQL and Redis that make started in .local/
 	$(PA) servers stop
 
-test: install ## The whole test suite (real PostgreSQL, Redis, Prometheus tools)
+test: install ## The whole suite (real PostgreSQL, Redis, Prometheus tools): ~45 min on 2 busy cores
 	scripts/test_tools.sh
 	$(SERVERS_UP) --tests
 	$(WITH_SERVERS) PYTHON=$(BIN)/python bash monitoring/check.sh -p no:cacheprovider
 	$(WITH_SERVERS) $(BIN)/pytest -q -p no:cacheprovider --ignore=tests/monitoring
+
+test-fast: install ## All but the 60 tests marked slow (processes, browsers, chaos): ~22 min on 2 busy cores
+	$(SERVERS_UP) --tests
+	scripts/test_tools.sh
+	$(WITH_SERVERS) $(BIN)/pytest -q -p no:cacheprovider -m "not slow"
 
 lint: install ## ruff check + format check
 	$(BIN)/ruff check .

@@ -7,7 +7,9 @@
   (`join_transaction_mode="create_savepoint"`: code under test may commit freely).
 - `fresh_database_url`: a database of its own for tests whose data must really be
   committed (real worker processes, schemathesis), dropped afterwards.
-- `redis_url`: a Redis database number of its own, flushed before and after.
+- `redis_url`: the suite's Redis database, flushed before and after each test;
+  `redis`: an arq client on it. The one Redis fixture: every suite reuses it.
+- `sessionmaker`: sessions whose commits are savepoints of `db_connection`'s transaction.
 """
 
 from __future__ import annotations
@@ -18,9 +20,17 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis as sync_redis
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+from arq.connections import ArqRedis
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from pricealert.db.migrate import upgrade
+from pricealert.queues import queue_client
 
 PG_HOST = os.environ.get("PRICEALERT_TEST_PG", "postgres@127.0.0.1:5432")
 ADMIN_URL = f"postgresql://{PG_HOST}/postgres"
@@ -121,3 +131,21 @@ def redis_url() -> Iterator[str]:
     yield url
     client.flushdb()
     client.close()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[ArqRedis]:
+    client = queue_client(redis_url)
+    yield client
+    await client.aclose(close_connection_pool=True)
+
+
+@pytest.fixture
+def sessionmaker(db_connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose commits are savepoints of the test's transaction (rolled back after)."""
+    return async_sessionmaker(
+        bind=db_connection,
+        join_transaction_mode="create_savepoint",
+        expire_on_commit=False,
+        autoflush=False,
+    )

@@ -14,10 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis as sync_redis
 
 from pricealert.supervisor import AlreadyRunning, RunLock
-from tests.conftest import REDIS_BASE, admin_execute, async_url, drop_database
+from tests.conftest import admin_execute, async_url, drop_database
 
 SUPERVISOR_REDIS_DB = 9
 READY = "scraper, evaluator, notifier running"
@@ -34,10 +33,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def run_env(fresh_database_url: str, tmp_path: Path) -> Iterator[dict[str, str]]:
-    redis_url = f"{REDIS_BASE}/{SUPERVISOR_REDIS_DB}"
-    client = sync_redis.Redis.from_url(redis_url)
-    client.flushdb()
+def run_env(fresh_database_url: str, redis_url: str, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRICEALERT_")}
     env.update(
         {
@@ -51,9 +47,7 @@ def run_env(fresh_database_url: str, tmp_path: Path) -> Iterator[dict[str, str]]
             "PRICEALERT_DATABASE_POOL_SIZE": "3",
         }
     )
-    yield env
-    client.flushdb()
-    client.close()
+    return env
 
 
 class Run:

@@ -24,6 +24,8 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
+from pricealert.kinds import CheckResult
+
 # `_created` series double the series count for no use in our rules or dashboards.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
@@ -90,8 +92,9 @@ JOBS_IN_PROGRESS = Gauge(
 # --- scraper --------------------------------------------------------------------------
 SCRAPES = Counter(
     "pricealert_scrapes_total",
-    "Product checks by result: changed, unchanged, not_modified, blocked, no_price, "
-    "http_error, timeout, refused, too_large, error.",
+    "Product checks by result: "
+    + ", ".join(r for r in CheckResult if r not in (CheckResult.DEFERRED, CheckResult.UNWATCHED))
+    + ".",
     ["result"],
     registry=registry,
 )

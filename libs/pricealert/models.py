@@ -41,6 +41,18 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from pricealert.availability import ORDERABLE_NOW, Availability
+from pricealert.kinds import (
+    VERIFIED_CHANNEL_KINDS,
+    ApiKeyKind,
+    ChannelKind,
+    Locale,
+    NotificationStatus,
+    ProductStatus,
+    RuleKind,
+    TokenPurpose,
+    TokenSendStatus,
+    sql_in,
+)
 from pricealert.money import MAX_INTEGER_DIGITS, MAX_SCALE, plain
 
 NAMING_CONVENTION = {
@@ -51,31 +63,20 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-PRODUCT_STATUSES = ("active", "failing", "paused")
-RULE_KINDS = ("below", "drop_percent", "change", "back_in_stock", "lowest_ever")
-CHANNEL_KINDS = ("email", "sms", "slack", "webhook")
-NOTIFICATION_STATUSES = (
-    "pending", "sent", "failed", "suppressed", "cooldown", "capped", "held", "expired",
-)  # fmt: skip
-#: Channel kinds whose target must prove it wants our messages (a code sent to it) before
-#: anything else is sent there; webhooks and Slack are the user's own endpoints.
-VERIFIED_CHANNEL_KINDS = ("email", "sms")
-TOKEN_PURPOSES = ("email_verification", "channel_verification", "key_recovery", "sign_in")
-TOKEN_SEND_STATUSES = ("pending", "sent", "failed")
-#: `api`: a key the user made (or got at sign-up or recovery), theirs to keep; `session`: a
-#: key a sign-in link made for one browser, expiring on its own and revoked at sign-out.
-API_KEY_KINDS = ("api", "session")
-#: The languages a user may pick for the web UI and the messages sent to them.
-USER_LOCALES = ("en", "ja")
-
+# The kind lists live in `pricealert.kinds` as StrEnums; these tuples are their values in
+# declaration order (the order the CHECK constraints list them in).
+PRODUCT_STATUSES = tuple(ProductStatus)
+RULE_KINDS = tuple(RuleKind)
+CHANNEL_KINDS = tuple(ChannelKind)
+NOTIFICATION_STATUSES = tuple(NotificationStatus)
+TOKEN_PURPOSES = tuple(TokenPurpose)
+TOKEN_SEND_STATUSES = tuple(TokenSendStatus)
+API_KEY_KINDS = tuple(ApiKeyKind)
+USER_LOCALES = tuple(Locale)
 
 #: The names `availability` columns take (schema.org ItemAvailability), and those in stock.
 AVAILABILITIES = tuple(a.value for a in Availability)
 ORDERABLE_NOW_NAMES = tuple(a.value for a in Availability if a in ORDERABLE_NOW)
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class AvailabilityName(TypeDecorator[Availability]):
@@ -99,7 +100,7 @@ def _in_stock() -> Any:
     # Derived in PostgreSQL from `availability` (null when it is): one source of truth,
     # and every reader of `in_stock` (API, statistics, evaluator) sees the same mapping.
     return mapped_column(
-        Boolean, Computed(_in("availability", ORDERABLE_NOW_NAMES), persisted=True)
+        Boolean, Computed(sql_in("availability", ORDERABLE_NOW_NAMES), persisted=True)
     )
 
 
@@ -150,7 +151,7 @@ class User(Base):
     #: The language the user picked (`USER_LOCALES`); NULL: the browser's.
     locale: Mapped[str | None] = mapped_column(String(8))
 
-    __table_args__ = (CheckConstraint(_in("locale", USER_LOCALES), name="locale"),)
+    __table_args__ = (CheckConstraint(sql_in("locale", USER_LOCALES), name="locale"),)
 
 
 class ApiKey(Base):
@@ -169,7 +170,7 @@ class ApiKey(Base):
 
     __table_args__ = (
         Index("ix_api_key_user_id", "user_id"),
-        CheckConstraint(_in("kind", API_KEY_KINDS), name="kind"),
+        CheckConstraint(sql_in("kind", API_KEY_KINDS), name="kind"),
     )
 
 
@@ -206,8 +207,8 @@ class Product(Base):
 
     __table_args__ = (
         UniqueConstraint("url", "selector", "stock_selector", name="uq_product_recipe"),
-        CheckConstraint(_in("status", PRODUCT_STATUSES), name="status"),
-        CheckConstraint(_in("availability", AVAILABILITIES), name="availability"),
+        CheckConstraint(sql_in("status", PRODUCT_STATUSES), name="status"),
+        CheckConstraint(sql_in("availability", AVAILABILITIES), name="availability"),
         CheckConstraint("check_interval_seconds > 0", name="interval_positive"),
         # The scheduler's claim query walks this index only.
         Index(
@@ -256,7 +257,7 @@ class PriceHistory(Base):
     evaluated_at: Mapped[datetime | None]
 
     __table_args__ = (
-        CheckConstraint(_in("availability", AVAILABILITIES), name="availability"),
+        CheckConstraint(sql_in("availability", AVAILABILITIES), name="availability"),
         Index("ix_price_history_product_seen", "product_id", "first_seen_at"),
         Index(
             "ix_price_history_unevaluated",
@@ -292,7 +293,7 @@ class Channel(Base):
     verified_at: Mapped[datetime | None]
 
     __table_args__ = (
-        CheckConstraint(_in("kind", CHANNEL_KINDS), name="kind"),
+        CheckConstraint(sql_in("kind", CHANNEL_KINDS), name="kind"),
         Index("ix_channel_user_created", "user_id", "created_at", "id"),
     )
 
@@ -316,7 +317,7 @@ class AlertRule(Base):
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
     __table_args__ = (
-        CheckConstraint(_in("kind", RULE_KINDS), name="kind"),
+        CheckConstraint(sql_in("kind", RULE_KINDS), name="kind"),
         CheckConstraint("cooldown_seconds >= 0", name="cooldown_non_negative"),
         CheckConstraint("threshold > 0", name="threshold_positive"),
         Index("ix_alert_rule_product_id", "product_id"),
@@ -356,7 +357,7 @@ class Notification(Base):
     __table_args__ = (
         # The evaluator may run twice on one change: the user still gets one notification.
         UniqueConstraint("rule_id", "channel_id", "history_id", name="uq_notification_firing"),
-        CheckConstraint(_in("status", NOTIFICATION_STATUSES), name="status"),
+        CheckConstraint(sql_in("status", NOTIFICATION_STATUSES), name="status"),
         Index("ix_notification_user_created", "user_id", "created_at", "id"),
         Index(
             "ix_notification_due",
@@ -409,9 +410,9 @@ class OneTimeToken(Base):
     created_at: Mapped[datetime] = _now()
 
     __table_args__ = (
-        CheckConstraint(_in("purpose", TOKEN_PURPOSES), name="purpose"),
-        CheckConstraint(_in("via", VERIFIED_CHANNEL_KINDS), name="via"),
-        CheckConstraint(_in("send_status", TOKEN_SEND_STATUSES), name="send_status"),
+        CheckConstraint(sql_in("purpose", TOKEN_PURPOSES), name="purpose"),
+        CheckConstraint(sql_in("via", VERIFIED_CHANNEL_KINDS), name="via"),
+        CheckConstraint(sql_in("send_status", TOKEN_SEND_STATUSES), name="send_status"),
         Index("ix_one_time_token_user_purpose", "user_id", "purpose", "created_at"),
         Index("ix_one_time_token_channel_id", "channel_id"),
         # The sweeper re-issues messages whose job was lost: only rows still to send.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AfterValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from pricealert.logging import use_json
@@ -21,6 +21,17 @@ def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+def _fits_a_cron(value: int) -> int:
+    if not (0 < value < 60 and 60 % value == 0) and not (value % 60 == 0 and 3600 % value == 0):
+        raise ValueError("must divide 60, or be a whole number of minutes dividing 60")
+    return value
+
+
+#: Seconds between a worker's cron runs (arq cron fields): a divisor of a minute, or whole
+#: minutes dividing an hour, so the runs fall at the same seconds every hour.
+CronSeconds = Annotated[int, AfterValidator(_fits_a_cron)]
 
 
 class PriceAlertSettings(BaseSettings):

@@ -29,7 +29,8 @@ from typing import Any, NoReturn, TypeVar
 
 from arq import Retry
 from arq.connections import RedisSettings
-from arq.cron import CronJob
+from arq.cron import CronJob, cron
+from arq.typing import WorkerCoroutine
 from arq.worker import Function, func
 from prometheus_client import start_http_server
 from pydantic import ValidationError
@@ -151,6 +152,14 @@ def every(seconds: int) -> dict[str, Any]:
     if seconds < 60:
         return {"second": set(range(0, 60, seconds))}
     return {"minute": set(range(0, 60, seconds // 60)), "second": 0}
+
+
+def periodic(fn: WorkerCoroutine, *, seconds: int, timeout: float) -> CronJob:
+    """A cron job run every `seconds` (see `every`), one run at a time across workers.
+
+    Keep `timeout` short: arq re-runs a killed cron job only after its timeout + 10 s.
+    """
+    return cron(fn, name=fn.__qualname__, unique=True, timeout=timeout, **every(seconds))
 
 
 def build_worker_settings(

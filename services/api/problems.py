@@ -148,7 +148,8 @@ class Problem(BaseModel):
     )
 
 
-def _documented(description: str) -> dict[str, Any]:
+def problem_response(description: str) -> dict[str, Any]:
+    """An OpenAPI response documented as a Problem (for `responses=` of a route)."""
     schema = {"$ref": "#/components/schemas/Problem"}
     return {"description": description, "content": {MEDIA_TYPE: {"schema": schema}}}
 
@@ -167,19 +168,19 @@ def add_problem_schema(openapi: dict[str, Any]) -> dict[str, Any]:
         for operation in path.values():
             responses = operation.get("responses", {})
             if "422" in responses:
-                responses["422"] = _documented("Invalid input (see `errors`).")
+                responses["422"] = problem_response("Invalid input (see `errors`).")
     return openapi
 
 
 #: Errors any authenticated /v1 route can answer with, documented in the OpenAPI.
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: _documented("Malformed JSON."),
-    401: _documented("Missing, unknown, expired or revoked API key."),
-    404: _documented("No such object (or not yours)."),
-    409: _documented("Conflict with an existing object."),
-    413: _documented("Request body too large."),
-    422: _documented("Invalid input (see `errors`)."),
-    429: _documented("Rate limited; see Retry-After."),
+    400: problem_response("Malformed JSON."),
+    401: problem_response("Missing, unknown, expired or revoked API key."),
+    404: problem_response("No such object (or not yours)."),
+    409: problem_response("Conflict with an existing object."),
+    413: problem_response("Request body too large."),
+    422: problem_response("Invalid input (see `errors`)."),
+    429: problem_response("Rate limited; see Retry-After."),
 }
 
 

@@ -8,14 +8,31 @@ from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Annotated, Any, Generic, NoReturn, TypeVar
 
-from fastapi import Request, Response
+from fastapi import Depends, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from pricealert.repositories.pagination import Page
+
 T = TypeVar("T")
+R = TypeVar("R")
 
 MAX_PAGE_SIZE = 100
+#: The query parameters of every list: the opaque cursor a page gave, and the page size.
+Cursor = Annotated[str | None, Query(max_length=200)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+
+
+class PageQuery:
+    """`?cursor=&limit=` of a list endpoint (the page after `cursor`, `limit` rows)."""
+
+    def __init__(self, cursor: Cursor = None, limit: Limit = 50) -> None:
+        self.cursor = cursor
+        self.limit = limit
+
+
+Paging = Annotated[PageQuery, Depends()]
 
 
 class RequestModel(BaseModel):
@@ -56,6 +73,11 @@ class PageOut(BaseModel, Generic[T]):
     next_cursor: str | None = Field(
         description="Pass as `cursor` to get the next page; null on the last page."
     )
+
+
+def page_out(page: Page[R], convert: Callable[[R], T]) -> PageOut[T]:
+    """A repository's page as a list endpoint answers it, each row converted."""
+    return PageOut(items=[convert(row) for row in page.items], next_cursor=page.next_cursor)
 
 
 # -- amounts in request bodies ---------------------------------------------------------

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from pricealert.settings import PriceAlertSettings
+from pricealert.settings import CronSeconds, PriceAlertSettings
 
 
 class EvaluatorSettings(PriceAlertSettings):
@@ -18,15 +18,8 @@ class EvaluatorSettings(PriceAlertSettings):
     evaluate_batches_together: bool = True
     #: How often the sweeper looks for changes whose evaluation job was lost.
     #: Divides 60, or is a whole number of minutes dividing 60 (it runs as an arq cron).
-    sweep_interval_seconds: int = 30
+    sweep_interval_seconds: CronSeconds = 30
     #: A change still unevaluated this long after detection is re-enqueued.
     sweep_after_seconds: float = Field(default=120.0, gt=0)
     #: Changes re-enqueued per sweep at most.
     sweep_batch_size: int = Field(default=1000, ge=1)
-
-    @field_validator("sweep_interval_seconds")
-    @classmethod
-    def _fits_a_cron(cls, value: int) -> int:
-        if not (0 < value < 60 and 60 % value == 0) and not (value % 60 == 0 and 3600 % value == 0):
-            raise ValueError("must divide 60, or be a whole number of minutes dividing 60")
-        return value

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from arq.cron import cron
-
 from pricealert.queues import EVALUATE_QUEUE, EvaluateChange, EvaluateChanges
-from pricealert.worker import build_worker_settings, every, job
+from pricealert.worker import build_worker_settings, job, periodic
 from services.evaluator.settings import EvaluatorSettings
 from services.evaluator.tasks import evaluate_change, evaluate_changes, sweep_unevaluated
 
@@ -33,13 +31,10 @@ def worker_settings(settings: EvaluatorSettings) -> dict[str, Any]:
             ),
         ],
         cron_jobs=[
-            cron(
+            periodic(
                 sweep_unevaluated,
-                name="sweep_unevaluated",
-                unique=True,
-                # arq re-runs a killed job after its longest timeout + 10 s: keep it short.
+                seconds=settings.sweep_interval_seconds,
                 timeout=settings.job_timeout_seconds,
-                **every(settings.sweep_interval_seconds),
             )
         ],
         max_jobs=settings.worker_concurrency,

@@ -81,8 +81,9 @@ class _Delivered:
     at: datetime
 
 
-class Notifier:
-    """Delivers notifications through the senders, keeping the record straight."""
+class Outbox:
+    """What sending from an outbox needs: sessions, settings, a sender per channel kind, and
+    the randomness of retry jitter (seeded in tests)."""
 
     def __init__(
         self,
@@ -95,6 +96,10 @@ class Notifier:
         self.settings = settings
         self.senders = senders
         self.rng = rng or random.Random()
+
+
+class Notifier(Outbox):
+    """Delivers notifications through the senders, keeping the record straight."""
 
     async def deliver(self, notification_id: uuid.UUID) -> Attempt:
         """Make one attempt at delivering the notification (see the module doc)."""

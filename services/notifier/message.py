@@ -10,7 +10,9 @@ and what to do when it was not asked for.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
+
+from pricealert.kinds import RuleKind
 
 TEST_EVENT = "channel.test"
 TOKEN_EVENT = "one_time_token"  # noqa: S105 - an event name, not a secret
@@ -73,16 +75,19 @@ def _stock(data: dict[str, Any], which: str) -> str:
     return "unknown" if in_stock is None else "in stock" if in_stock else "out of stock"
 
 
+#: Each rule kind's subject line; a payload of an unknown kind reads as a `change`.
+SUBJECTS: Final[dict[str, str]] = {
+    RuleKind.BELOW: "{title} is now {new} (your target: {threshold} or less)",
+    RuleKind.DROP_PERCENT: "{title} dropped {threshold} % or more: now {new}",
+    RuleKind.CHANGE: "{title}: price changed from {old} to {new}",
+    RuleKind.BACK_IN_STOCK: "{title} is back in stock ({new})",
+    RuleKind.LOWEST_EVER: "{title} is at its lowest price ever: {new}",
+}
+
+
 def _subject(kind: str, title: str, old: str, new: str, threshold: str | None) -> str:
-    if kind == "below":
-        return f"{title} is now {new} (your target: {threshold} or less)"
-    if kind == "drop_percent":
-        return f"{title} dropped {threshold} % or more: now {new}"
-    if kind == "back_in_stock":
-        return f"{title} is back in stock ({new})"
-    if kind == "lowest_ever":
-        return f"{title} is at its lowest price ever: {new}"
-    return f"{title}: price changed from {old} to {new}"
+    template = SUBJECTS.get(kind, SUBJECTS[RuleKind.CHANGE])
+    return template.format(title=title, old=old, new=new, threshold=threshold)
 
 
 def render(payload: dict[str, Any], public_base_url: str) -> Message:

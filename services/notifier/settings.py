@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, model_validator
 
-from pricealert.settings import PriceAlertSettings
+from pricealert.settings import CronSeconds, PriceAlertSettings
 
 
 class NotifierSettings(PriceAlertSettings):
@@ -30,7 +30,7 @@ class NotifierSettings(PriceAlertSettings):
     job_retries: int = Field(default=4, ge=0)
     #: How often the sweeper looks for pending notifications whose job vanished
     #: (divides 60, or whole minutes dividing 60: it runs as an arq cron).
-    sweep_interval_seconds: int = 30
+    sweep_interval_seconds: CronSeconds = 30
     #: A due notification is re-enqueued once it has been due (and unleased) this long.
     sweep_grace_seconds: float = Field(default=30.0, ge=0)
     sweep_batch_size: int = Field(default=1000, ge=1)
@@ -59,13 +59,6 @@ class NotifierSettings(PriceAlertSettings):
     #: Endpoint overrides (moto, LocalStack); unset in production.
     ses_endpoint_url: str | None = None
     sns_endpoint_url: str | None = None
-
-    @field_validator("sweep_interval_seconds")
-    @classmethod
-    def _fits_a_cron(cls, value: int) -> int:
-        if not (0 < value < 60 and 60 % value == 0) and not (value % 60 == 0 and 3600 % value == 0):
-            raise ValueError("must divide 60, or be a whole number of minutes dividing 60")
-        return value
 
     @model_validator(mode="after")
     def _one_tls_mode(self) -> NotifierSettings:

@@ -20,23 +20,19 @@ same `Message-ID`, so it is the same message twice at worst, never two different
 
 from __future__ import annotations
 
-import random
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pricealert.db import session_scope
 from pricealert.logging import get_logger
 from pricealert.repositories.tokens import TokenRepository, TokenToSend
 from pricealert.repositories.users import UserRepository
 from pricealert.tokens import derive_secret, hash_secret, present
-from services.notifier.channels import Delivery, DeliveryFailed, Sender, TransientFailure
-from services.notifier.delivery import Attempt, retry_delay
+from services.notifier.channels import Delivery, DeliveryFailed, TransientFailure
+from services.notifier.delivery import Attempt, Outbox, retry_delay
 from services.notifier.message import TOKEN_EVENT
-from services.notifier.settings import NotifierSettings
 
 _log = get_logger(__name__)
 
@@ -49,20 +45,8 @@ class _Claimed:
     locale: str | None
 
 
-class TokenSender:
+class TokenSender(Outbox):
     """Sends the messages that carry one-time secrets, keeping the outbox straight."""
-
-    def __init__(
-        self,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        settings: NotifierSettings,
-        senders: dict[str, Sender],
-        rng: random.Random | None = None,
-    ) -> None:
-        self.sessionmaker = sessionmaker
-        self.settings = settings
-        self.senders = senders
-        self.rng = rng or random.Random()
 
     async def send(self, token_id: uuid.UUID) -> Attempt:
         """One attempt at sending the token's message (see the module doc)."""

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from arq.cron import cron
-
 from pricealert.http import GuardedClient
 from pricealert.queues import (
     NOTIFY_QUEUE,
@@ -13,7 +11,7 @@ from pricealert.queues import (
     DeliverNotifications,
     SendOneTimeToken,
 )
-from pricealert.worker import JobContext, build_worker_settings, every, job
+from pricealert.worker import JobContext, build_worker_settings, job, periodic
 from services.notifier.channels import build_senders
 from services.notifier.delivery import Notifier
 from services.notifier.settings import NotifierSettings
@@ -43,6 +41,7 @@ def worker_settings(settings: NotifierSettings) -> dict[str, Any]:
         if "http_client" in ctx:
             await ctx["http_client"].aclose()
 
+    timeout = settings.job_timeout_seconds
     return build_worker_settings(
         service="notifier",
         queue=NOTIFY_QUEUE,
@@ -68,35 +67,11 @@ def worker_settings(settings: NotifierSettings) -> dict[str, Any]:
             ),
         ],
         cron_jobs=[
-            cron(
-                sweep_pending,
-                name="sweep_pending",
-                unique=True,
-                # arq re-runs a killed job after its longest timeout + 10 s: keep it short.
-                timeout=settings.job_timeout_seconds,
-                **every(settings.sweep_interval_seconds),
+            *(
+                periodic(fn, seconds=settings.sweep_interval_seconds, timeout=timeout)
+                for fn in (sweep_pending, sweep_unsent_tokens, expire_held)
             ),
-            cron(
-                sweep_unsent_tokens,
-                name="sweep_unsent_tokens",
-                unique=True,
-                timeout=settings.job_timeout_seconds,
-                **every(settings.sweep_interval_seconds),
-            ),
-            cron(
-                expire_held,
-                name="expire_held",
-                unique=True,
-                timeout=settings.job_timeout_seconds,
-                **every(settings.sweep_interval_seconds),
-            ),
-            cron(
-                purge_tokens,
-                name="purge_tokens",
-                unique=True,
-                timeout=settings.job_timeout_seconds,
-                **every(3600),
-            ),
+            periodic(purge_tokens, seconds=3600, timeout=timeout),
         ],
         max_jobs=settings.worker_concurrency,
         job_timeout=settings.job_timeout_seconds,

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from pricealert import metrics, queues
 from pricealert.db import after_commit, session_scope
 from pricealert.extract import extract
+from pricealert.kinds import CheckResult
 from pricealert.logging import get_logger
 from pricealert.observed import ObservedState
 from pricealert.queues import EvaluateChange, EvaluateChanges, JobPayload
@@ -182,13 +183,13 @@ class ProductCheck:
                 after_commit(session, hand_on)
         for check in {c.product_id: c for c in checks}.values():
             if check.product_id not in opened:
-                result = "lease_lost"  # another check took over; it records its own result
+                result = CheckResult.LEASE_LOST  # another check took over and records its own
             else:
                 result = check.result(opened[check.product_id] is not None)
-            if result == "changed":
+            if result is CheckResult.CHANGED:
                 _count_changes(check.previous, check.seen.state)
             results[result] += 1
-            if result in {"unchanged", "not_modified"}:  # the common case: quietly
+            if result in (CheckResult.UNCHANGED, CheckResult.NOT_MODIFIED):  # common: quietly
                 metrics.SCRAPES.labels(result).inc()
                 _log.debug("scrape.finished", product_id=check.product_id, result=result)
             else:
@@ -224,7 +225,8 @@ class ProductCheck:
             _log.warning("scrape.suspicious_confirmed", reason=reason, url=recipe.url)
             metrics.PRICE_CHANGES.labels("suspicious").inc()
             return replace(seen, suspicious=True)
-        return Failure("unconfirmed", f"unconfirmed: {reason}, not seen again on a second fetch")
+        why = f"unconfirmed: {reason}, not seen again on a second fetch"
+        return Failure(CheckResult.UNCONFIRMED, why)
 
     def _extract(self, recipe: Leased, outcome: FetchOutcome) -> Observation | Failure:
         extraction = extract(
@@ -257,16 +259,16 @@ class ProductCheck:
 
     async def _store_failure(
         self, product_id: int, token: str, outcome: FetchOutcome, verdict: Failure | Deferred
-    ) -> str:
+    ) -> CheckResult:
         now = datetime.now(UTC)
         async with session_scope(self.sessionmaker) as session:
             repo = ScrapingRepository(session)
             product = await repo.leased_product(product_id, token)
             if product is None:
-                return "lease_lost"  # another check took over; it records its own result
+                return CheckResult.LEASE_LOST  # another check took over; it records its own result
             if isinstance(verdict, Deferred):
                 await repo.defer(product, verdict.until)
-                return "deferred"
+                return CheckResult.DEFERRED
             failures = product.consecutive_failures + 1
             await repo.record_failure(
                 product,
@@ -290,8 +292,8 @@ def _evaluations(changes: list[EvaluateChange]) -> JobPayload:
     return changes[0] if len(changes) == 1 else EvaluateChanges(changes=tuple(changes))
 
 
-def _finished(product_id: int, result: str) -> None:
-    if result != "deferred":  # not a check at all, so not part of the success rate
+def _finished(product_id: int, result: CheckResult) -> None:
+    if result != CheckResult.DEFERRED:  # not a check at all, so not part of the success rate
         metrics.SCRAPES.labels(result).inc()
     _log.info("scrape.finished", product_id=product_id, result=result)
 

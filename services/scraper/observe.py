@@ -13,18 +13,19 @@ from decimal import Decimal
 from typing import Final
 
 from pricealert.extract import Extraction
+from pricealert.kinds import CheckResult
 from pricealert.observed import ObservedState
 from pricealert.repositories.scraping import Observation
 from services.scraper.fetch import FetchOutcome
 
 #: Fetch error codes → the scrape result they count as.
 _RESULT_OF_ERROR: Final = {
-    "timeout": "timeout",
-    "too_large": "too_large",
-    "blocked_address": "refused",
-    "bad_url": "refused",
-    "robots_disallowed": "refused",
-    "http_status": "http_error",
+    "timeout": CheckResult.TIMEOUT,
+    "too_large": CheckResult.TOO_LARGE,
+    "blocked_address": CheckResult.REFUSED,
+    "bad_url": CheckResult.REFUSED,
+    "robots_disallowed": CheckResult.REFUSED,
+    "http_status": CheckResult.HTTP_ERROR,
 }
 
 
@@ -39,7 +40,7 @@ class Deferred:
 class Failure:
     """A check that established nothing: `result` for metrics, `error` for the user."""
 
-    result: str
+    result: CheckResult
     error: str
 
 
@@ -50,7 +51,7 @@ def classify_fetch(outcome: FetchOutcome) -> Failure | Deferred | None:
     code = outcome.error or "error"
     if code == "domain_paused" and outcome.retry_after is not None:
         return Deferred(outcome.retry_after)
-    result = _RESULT_OF_ERROR.get(code, "error")
+    result = _RESULT_OF_ERROR.get(code, CheckResult.ERROR)
     detail = f"{code}: {outcome.detail}" if outcome.detail else code
     if code == "http_status" and outcome.status is not None:
         detail = f"http_status: the shop answered {outcome.status}"
@@ -64,11 +65,11 @@ def observe(extraction: Extraction) -> Observation | Failure:
     `no_price`; a page with only a stock state (sold out, no price shown) is a state.
     """
     if extraction.blocked:
-        return Failure("blocked", f"blocked: {extraction.block_reason or 'bot wall'}")
+        return Failure(CheckResult.BLOCKED, f"blocked: {extraction.block_reason or 'bot wall'}")
     if extraction.price is None and extraction.in_stock is None:
-        return Failure("no_price", "no_price: no price or stock found on the page")
+        return Failure(CheckResult.NO_PRICE, "no_price: no price or stock found on the page")
     if extraction.price is not None and extraction.currency is None:
-        return Failure("no_price", "no_price: a price without a currency")
+        return Failure(CheckResult.NO_PRICE, "no_price: a price without a currency")
     state = ObservedState(extraction.price, extraction.currency, extraction.availability)
     return Observation(state, extraction.title)
 

@@ -10,7 +10,7 @@ only from `PRICEALERT_TRUSTED_PROXIES`) and the request id (one id across both l
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import httpx
 
@@ -46,6 +46,17 @@ class ApiUnavailable(ApiError):
     """No answer from the API."""
 
 
+class RequestOptions(TypedDict, total=False):
+    """What a request may carry besides its method and path (see `ApiClient.raw`)."""
+
+    key: str | None
+    body: Any
+    params: dict[str, Any] | None
+    client_address: str | None
+    request_id: str | None
+    accept_language: str | None
+
+
 class ApiClient:
     def __init__(
         self, base_url: str, timeout: float, transport: httpx.AsyncBaseTransport | None = None
@@ -60,23 +71,9 @@ class ApiClient:
     async def aclose(self) -> None:
         await self.http.aclose()
 
-    async def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        key: str | None = None,
-        body: Any = None,
-        params: dict[str, Any] | None = None,
-        client_address: str | None = None,
-        request_id: str | None = None,
-        accept_language: str | None = None,
-    ) -> Any:
+    async def call(self, method: str, path: str, **options: Unpack[RequestOptions]) -> Any:
         """One API request; the JSON answer (None for 204), or `ApiError`."""
-        response = await self.raw(
-            method, path, key=key, body=body, params=params, client_address=client_address,
-            request_id=request_id, accept_language=accept_language,
-        )  # fmt: skip
+        response = await self.raw(method, path, **options)
         if response.status_code == 204 or not response.content:
             return None
         return response.json()

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
+
 import httpx
 import pytest
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from pricealert.models import ApiKey, User
 from tests.api.conftest import ApiUser
@@ -98,18 +101,23 @@ async def test_a_second_key_works_and_a_revoked_key_stops_at_once(
     assert [k["revoked_at"] is not None for k in keys] == [False, True]
 
 
-async def test_an_expired_key_is_refused(client: httpx.AsyncClient, alice: ApiUser) -> None:
-    from datetime import UTC, datetime, timedelta
-
-    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
-    created = await client.post("/v1/api-keys", json={"expires_at": soon}, headers=alice.auth)
+async def test_an_expired_key_is_refused(
+    client: httpx.AsyncClient, alice: ApiUser, db_connection: AsyncConnection
+) -> None:
+    now = datetime.now(UTC)
+    expires = (now + timedelta(hours=1)).isoformat()
+    created = await client.post("/v1/api-keys", json={"expires_at": expires}, headers=alice.auth)
     assert created.status_code == 201
-    key = created.json()["api_key"]
-    import asyncio
+    auth = {"Authorization": f"Bearer {created.json()['api_key']}"}
+    assert (await client.get("/v1/users/me", headers=auth)).status_code == 200
 
-    await asyncio.sleep(1.1)
-    response = await client.get("/v1/users/me", headers={"Authorization": f"Bearer {key}"})
-    assert response.status_code == 401
+    # The hour has passed: the key's expiry is moved into the past rather than waited for.
+    key_id = uuid.UUID(created.json()["id"])
+    await db_connection.execute(
+        update(ApiKey).where(ApiKey.id == key_id).values(expires_at=now - timedelta(seconds=1))
+    )
+
+    assert (await client.get("/v1/users/me", headers=auth)).status_code == 401
 
 
 async def test_a_key_cannot_expire_in_the_past(client: httpx.AsyncClient, alice: ApiUser) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 import pytest
 from sqlalchemy import text
@@ -14,7 +12,17 @@ from pricealert.db import create_engine
 from pricealert.settings import PriceAlertSettings
 
 
-def _engine(database_url: str, idle_seconds: float) -> AsyncEngine:
+class Clock:
+    """A monotonic clock the test moves by hand (seconds)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _engine(database_url: str, idle_seconds: float, clock: Clock | None = None) -> AsyncEngine:
     settings = PriceAlertSettings(
         environment="test",
         database_url=database_url,
@@ -22,7 +30,7 @@ def _engine(database_url: str, idle_seconds: float) -> AsyncEngine:
         database_max_overflow=0,
         database_ping_after_idle_seconds=idle_seconds,
     )
-    return create_engine(settings)
+    return create_engine(settings, clock=clock or Clock())
 
 
 async def _backend_pid(engine: AsyncEngine) -> int:
@@ -33,17 +41,19 @@ async def _backend_pid(engine: AsyncEngine) -> int:
 async def _terminate(database_url: str, pid: int) -> None:
     admin = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
-        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        # Waits (up to 5 s) until the backend has gone, so the next use meets a dead socket.
+        assert await admin.fetchval("SELECT pg_terminate_backend($1, 5000)", pid)
     finally:
         await admin.close()
 
 
 async def test_a_connection_killed_while_idle_is_replaced_unseen(fresh_database_url: str) -> None:
-    engine = _engine(fresh_database_url, idle_seconds=0.2)
+    clock = Clock()
+    engine = _engine(fresh_database_url, idle_seconds=60, clock=clock)
     try:
         first = await _backend_pid(engine)
         await _terminate(fresh_database_url, first)
-        await asyncio.sleep(0.3)  # idle past the threshold: pinged, found dead, replaced
+        clock.now += 61  # idle past the threshold: pinged, found dead, replaced
         second = await _backend_pid(engine)
         assert second != first
     finally:

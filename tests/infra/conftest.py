@@ -1,8 +1,7 @@
-"""Fixtures for infra tests: moto for every AWS API, Redis db 12 for queue lengths."""
+"""Fixtures for infra tests: moto for every AWS API, a Redis client for queue lengths."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -10,10 +9,6 @@ import redis
 
 from tests.support.aws import moto_aws
 
-REDIS_URL = os.environ.get(
-    "PRICEALERT_TEST_INFRA_REDIS_URL",
-    os.environ.get("PRICEALERT_TEST_REDIS", "redis://127.0.0.1:6379") + "/12",
-)
 REGION = "ap-northeast-1"
 
 
@@ -25,12 +20,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def redis_db12() -> Iterator[redis.Redis]:
-    """Redis db 12, empty at the start and emptied again at the end."""
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    """A synchronous client (as the publisher uses) on the root conftest's `redis_url`."""
+    client = redis.Redis.from_url(redis_url)
     try:
         yield client
     finally:
-        client.flushdb()
         client.close()

@@ -25,8 +25,6 @@ from pricealert.queues import (
     queue_length,
 )
 
-from .conftest import REDIS_URL
-
 # Nothing listens on port 1 of loopback: connecting is refused at once.
 UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/12"
 
@@ -48,9 +46,9 @@ def _datapoints(queue: str) -> list[float]:
 
 
 async def test_queue_length_counts_every_job_arq_holds_in_the_queue(
-    redis_db12: redis.Redis,
+    redis_client: redis.Redis, redis_url: str
 ) -> None:
-    pool = await create_pool(RedisSettings.from_dsn(REDIS_URL))
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
     try:
         for product_id in (1, 2, 3):
             await pool.enqueue_job("check_product", product_id, _queue_name=SCRAPE_QUEUE)
@@ -61,15 +59,15 @@ async def test_queue_length_counts_every_job_arq_holds_in_the_queue(
     finally:
         await pool.aclose()
 
-    lengths = publisher.read_queue_lengths(redis_db12)
+    lengths = publisher.read_queue_lengths(redis_client)
 
     assert lengths == {SCRAPE_QUEUE: 3, EVALUATE_QUEUE: 0, NOTIFY_QUEUE: 1}
 
 
 async def test_the_scrape_queue_counts_the_checks_of_its_batches(
-    redis_db12: redis.Redis,
+    redis_client: redis.Redis, redis_url: str
 ) -> None:
-    client = queue_client(REDIS_URL)
+    client = queue_client(redis_url)
     try:
         await enqueue(client, CheckBatch(lease_token="t", product_ids=(1, 2, 3, 4)))
         await enqueue(client, CheckBatch(lease_token="t", product_ids=(5, 6)))
@@ -78,18 +76,18 @@ async def test_the_scrape_queue_counts_the_checks_of_its_batches(
     finally:
         await client.aclose(close_connection_pool=True)
 
-    assert publisher.read_queue_lengths(redis_db12)[SCRAPE_QUEUE] == 7
-    assert redis_db12.zcard(SCRAPE_QUEUE) == 3
+    assert publisher.read_queue_lengths(redis_client)[SCRAPE_QUEUE] == 7
+    assert redis_client.zcard(SCRAPE_QUEUE) == 3
 
 
 @pytest.mark.usefixtures("aws")
 def test_published_lengths_arrive_under_the_names_the_scaling_policies_read(
-    redis_db12: redis.Redis,
+    redis_client: redis.Redis,
 ) -> None:
-    redis_db12.zadd(SCRAPE_QUEUE, {f"job-{n}": n for n in range(7)})
-    redis_db12.zadd(EVALUATE_QUEUE, {"job-a": 1})
+    redis_client.zadd(SCRAPE_QUEUE, {f"job-{n}": n for n in range(7)})
+    redis_client.zadd(EVALUATE_QUEUE, {"job-a": 1})
 
-    published = publisher.publish_once(redis_db12, boto3.client("cloudwatch"))
+    published = publisher.publish_once(redis_client, boto3.client("cloudwatch"))
 
     assert published == {SCRAPE_QUEUE: 7, EVALUATE_QUEUE: 1, NOTIFY_QUEUE: 0}
     metrics = boto3.client("cloudwatch").list_metrics(Namespace="PriceAlert")["Metrics"]
@@ -102,11 +100,11 @@ def test_published_lengths_arrive_under_the_names_the_scaling_policies_read(
 
 
 @pytest.mark.usefixtures("aws")
-def test_the_loop_publishes_one_datapoint_per_queue_each_round(redis_db12: redis.Redis) -> None:
-    redis_db12.zadd(NOTIFY_QUEUE, {"job-1": 1, "job-2": 2})
+def test_the_loop_publishes_one_datapoint_per_queue_each_round(redis_client: redis.Redis) -> None:
+    redis_client.zadd(NOTIFY_QUEUE, {"job-1": 1, "job-2": 2})
 
     succeeded = publisher.run_publisher(
-        redis_db12,
+        redis_client,
         boto3.client("cloudwatch"),
         interval=0,
         stop=threading.Event(),
@@ -119,13 +117,13 @@ def test_the_loop_publishes_one_datapoint_per_queue_each_round(redis_db12: redis
 
 @pytest.mark.usefixtures("aws")
 def test_a_stop_requested_before_the_first_round_publishes_nothing(
-    redis_db12: redis.Redis,
+    redis_client: redis.Redis,
 ) -> None:
     stop = threading.Event()
     stop.set()
 
     succeeded = publisher.run_publisher(
-        redis_db12, boto3.client("cloudwatch"), interval=60, stop=stop
+        redis_client, boto3.client("cloudwatch"), interval=60, stop=stop
     )
 
     assert succeeded == 0
@@ -159,10 +157,10 @@ def test_a_naive_timestamp_is_refused() -> None:
 
 @pytest.mark.usefixtures("aws")
 def test_main_once_reads_redis_from_the_settings_and_publishes(
-    redis_db12: redis.Redis, monkeypatch: pytest.MonkeyPatch
+    redis_client: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PRICEALERT_REDIS_URL", REDIS_URL)
-    redis_db12.zadd(SCRAPE_QUEUE, {"job-1": 1})
+    monkeypatch.setenv("PRICEALERT_REDIS_URL", redis_url)
+    redis_client.zadd(SCRAPE_QUEUE, {"job-1": 1})
 
     assert publisher.main(["--once"]) == 0
 

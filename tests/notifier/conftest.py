@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pricealert.http import GuardedClient
-from pricealert.models import Channel, Notification, User
 from services.notifier.channels import build_senders
 from services.notifier.delivery import Notifier
 from services.notifier.settings import NotifierSettings
-from tests.evaluator.conftest import redis, sessionmaker
 from tests.support.aws import moto_aws
 from tests.support.receiver import Receiver
 from tests.support.smtp import SmtpServer
-
-__all__ = ["redis", "sessionmaker"]
 
 AWS_REGION = "us-east-1"
 
@@ -73,28 +68,3 @@ async def notifier(
     built, client = make_notifier(sessionmaker, settings)
     yield built
     await client.aclose()
-
-
-async def pending(
-    session: AsyncSession,
-    channel: Channel,
-    owner: User,
-    payload: dict[str, Any] | None = None,
-    **fields: Any,
-) -> Notification:
-    """A pending notification as the evaluator (or the API's test endpoint) leaves it."""
-    now = datetime.now(UTC)
-    row = Notification(
-        user_id=owner.id,
-        channel_id=channel.id,
-        channel_kind=channel.kind,
-        rule_kind=fields.pop("rule_kind", "test"),
-        payload=payload or {"type": "channel.test", "message": "PriceAlert test notification"},
-        detected_at=fields.pop("detected_at", now),
-        next_attempt_at=fields.pop("next_attempt_at", now),
-        **fields,
-    )
-    session.add(row)
-    await session.flush()
-    await session.refresh(row)
-    return row

@@ -19,9 +19,9 @@ from services.notifier.channels import PermanentFailure, TransientFailure
 from services.notifier.channels.aws import call
 from services.notifier.delivery import Notifier
 from services.notifier.message import render, short_text
-from tests.evaluator import factories as make
-from tests.evaluator.factories import T0
-from tests.notifier.conftest import AWS_REGION, make_notifier, notifier_settings, pending
+from tests import factories as make
+from tests.factories import T0, pending
+from tests.notifier.conftest import AWS_REGION, make_notifier, notifier_settings
 from tests.support.receiver import Receiver
 from tests.support.smtp import SmtpServer
 

@@ -21,9 +21,10 @@ from pricealert.tokens import hash_secret
 from services.notifier.delivery import Attempt, Notifier
 from services.notifier.tasks import expire_held, purge_tokens, sweep_unsent_tokens
 from services.notifier.tokens import TokenSender
+from tests import factories as make
 from tests.api.outbox import CODE, TOKEN, text_of
-from tests.evaluator import factories as make
-from tests.notifier.conftest import make_notifier, notifier_settings, pending
+from tests.factories import pending
+from tests.notifier.conftest import make_notifier, notifier_settings
 from tests.support.smtp import SmtpServer
 
 

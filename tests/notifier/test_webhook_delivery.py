@@ -19,8 +19,9 @@ from pricealert.queues import NOTIFY_QUEUE, DeliverNotification
 from services.notifier.channels.signing import sign, verify
 from services.notifier.delivery import Notifier
 from services.notifier.tasks import deliver_notification, sweep_pending
-from tests.evaluator import factories as make
-from tests.notifier.conftest import make_notifier, notifier_settings, pending
+from tests import factories as make
+from tests.factories import pending
+from tests.notifier.conftest import make_notifier, notifier_settings
 from tests.support.receiver import Receiver
 from tests.support.shop import Page
 

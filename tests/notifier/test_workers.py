@@ -19,8 +19,7 @@ from pricealert.queues import NOTIFY_QUEUE, EvaluateChange, EvaluateChanges, enq
 from services.evaluator.settings import EvaluatorSettings
 from services.evaluator.worker import worker_settings as evaluator_worker
 from services.notifier.worker import worker_settings as notifier_worker
-from tests.evaluator import factories as make
-from tests.evaluator.conftest import REDIS_URL
+from tests import factories as make
 from tests.notifier.conftest import notifier_settings
 from tests.support.receiver import Receiver
 from tests.support.shop import Page
@@ -48,6 +47,7 @@ async def test_a_drop_below_the_threshold_reaches_the_webhook_once_through_both_
     fresh_database_url: str,
     committed: async_sessionmaker[AsyncSession],
     redis: ArqRedis,
+    redis_url: str,
     receiver: Receiver,
 ) -> None:
     async with session_scope(committed) as session:
@@ -59,7 +59,7 @@ async def test_a_drop_below_the_threshold_reaches_the_webhook_once_through_both_
         change = await make.observe(session, item, "84.90", "EUR", at=detected)
     receiver.secret = hook.secret
     receiver.answer(Page(status=500), Page(status=204))  # the first attempt fails
-    common: dict[str, Any] = {"database_url": fresh_database_url, "redis_url": REDIS_URL}
+    common: dict[str, Any] = {"database_url": fresh_database_url, "redis_url": redis_url}
     await enqueue(redis, EvaluateChange(product_id=item.id, history_id=change.id))
     await enqueue(redis, EvaluateChange(product_id=item.id, history_id=change.id))  # a duplicate
 
@@ -86,6 +86,7 @@ async def test_a_batch_of_changes_becomes_one_delivery_job_and_each_webhook_arri
     fresh_database_url: str,
     committed: async_sessionmaker[AsyncSession],
     redis: ArqRedis,
+    redis_url: str,
     receiver: Receiver,
 ) -> None:
     changes = []
@@ -101,7 +102,7 @@ async def test_a_batch_of_changes_becomes_one_delivery_job_and_each_webhook_arri
             detected = datetime.now(UTC) - timedelta(seconds=1)
             changes.append(await make.observe(session, item, "84.90", "EUR", at=detected))
     receiver.answer(Page(status=500), Page(status=204))  # one attempt of the three fails once
-    common: dict[str, Any] = {"database_url": fresh_database_url, "redis_url": REDIS_URL}
+    common: dict[str, Any] = {"database_url": fresh_database_url, "redis_url": redis_url}
     await enqueue(
         redis,
         EvaluateChanges(

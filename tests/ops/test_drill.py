@@ -33,6 +33,7 @@ APP_TABLES = {
 }
 
 
+@pytest.mark.slow  # restores a real database (over a minute here)
 async def test_drill_restores_the_real_schema_identically_and_proves_the_application() -> None:
     result = await run_drill(SERVER_URL, BackupSettings(), history_rows=3_000)
 
@@ -66,6 +67,7 @@ async def test_drill_restores_the_real_schema_identically_and_proves_the_applica
     assert "result: PASSED" in report
 
 
+@pytest.mark.slow  # restores a real database (over a minute here)
 async def test_the_application_proof_fails_on_a_database_without_the_users_data() -> None:
     name = pg.scratch_name("drill_empty")
     url = pg.with_database(SERVER_URL, name)

@@ -8,12 +8,11 @@ from decimal import Decimal
 
 import pytest
 from arq.connections import ArqRedis
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pricealert.availability import Availability
 from pricealert.http import GuardedClient
 from pricealert.models import Product
-from pricealert.queues import queue_client
 from services.scraper.check import ProductCheck
 from services.scraper.fetch import ShopFetcher
 from services.scraper.settings import ScraperSettings
@@ -52,17 +51,9 @@ def scraper_settings(database_url: str, redis_url: str) -> ScraperSettings:
 
 
 @pytest.fixture
-def sessionmaker(db_connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(
-        bind=db_connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-    )
-
-
-@pytest.fixture
-async def queue(redis_url: str) -> AsyncIterator[ArqRedis]:
-    client = queue_client(redis_url)
-    yield client
-    await client.aclose(close_connection_pool=True)
+def queue(redis: ArqRedis) -> ArqRedis:
+    """The root conftest's `redis` client, named for what the scraper puts there."""
+    return redis
 
 
 @pytest.fixture

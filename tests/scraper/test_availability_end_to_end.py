@@ -27,8 +27,8 @@ from pricealert.queues import EVALUATE_QUEUE, EvaluateChange
 from services.evaluator.settings import EvaluatorSettings
 from services.evaluator.tasks import evaluate_change
 from services.scraper.check import ProductCheck
+from tests import factories as make
 from tests.api.conftest import api_settings, app, client
-from tests.evaluator import factories as make
 from tests.notifier.conftest import make_notifier, notifier_settings
 from tests.scraper.conftest import add_product
 

@@ -48,12 +48,10 @@ from services.scraper.check import FLUSH_SECONDS, ProductCheck
 from services.scraper.fetch import ShopFetcher
 from services.scraper.settings import ScraperSettings
 from services.scraper.tasks import check_product
-from tests.conftest import REDIS_BASE
 from tests.scraper.conftest import add_product, product_page
 from tests.support.shop import Page, Shop
 
 #: This module's own Redis database (flushed before and after each test).
-DURABILITY_REDIS_DB = 4
 ROOT = Path(__file__).resolve().parents[2]
 
 PRODUCTS = 30
@@ -79,16 +77,6 @@ def page_delay(index: int) -> float:
 #: worker slot (one slowest fetch), its own fetch, and 2 s for a cold process sharing
 #: 2 busy cores (at load 5 the new worker's first 20 checks took ~1.5 s of CPU).
 SLACK_SECONDS = TICK_SECONDS + 2 * page_delay(PRODUCTS - 1) + 2.0
-
-
-@pytest.fixture
-def durability_redis_url() -> Iterator[str]:
-    url = f"{REDIS_BASE}/{DURABILITY_REDIS_DB}"
-    client = sync_redis.Redis.from_url(url)
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
 
 
 @pytest.fixture
@@ -164,14 +152,12 @@ async def _wait_for(condition: Callable[[], bool], within: float, why: Callable[
 
 
 @pytest.fixture
-def workers(
-    fresh_database_url: str, durability_redis_url: str, tmp_path: Path
-) -> Iterator[Workers]:
+def workers(fresh_database_url: str, redis_url: str, tmp_path: Path) -> Iterator[Workers]:
     env = {
         **os.environ,
         "PRICEALERT_ENVIRONMENT": "test",
         "PRICEALERT_DATABASE_URL": fresh_database_url,
-        "PRICEALERT_REDIS_URL": durability_redis_url,
+        "PRICEALERT_REDIS_URL": redis_url,
         "PRICEALERT_FETCH_ALLOWED_HOSTS": ",".join(HOSTS),
         "PRICEALERT_LEASE_SECONDS": str(LEASE_SECONDS),
         "PRICEALERT_CHECK_TIMEOUT_SECONDS": str(CHECK_TIMEOUT_SECONDS),
@@ -200,8 +186,9 @@ async def _lease_ends(engine: AsyncEngine) -> dict[int, datetime]:
         return {row.id: row.lease_expires_at for row in rows if row.lease_expires_at}
 
 
+@pytest.mark.slow  # real worker processes, killed and restarted (~40 s)
 async def test_killing_a_worker_mid_check_and_flushing_redis_loses_no_check(
-    engine: AsyncEngine, workers: Workers, shops: Shop, durability_redis_url: str
+    engine: AsyncEngine, workers: Workers, shops: Shop, redis_url: str
 ) -> None:
     shop = shops
     first = workers.start()
@@ -245,7 +232,7 @@ async def test_killing_a_worker_mid_check_and_flushing_redis_loses_no_check(
     first.wait(timeout=30)
     killed_at = datetime.now(UTC)
     requested_paths = {r.path for r in shop.requests}
-    sync_redis.Redis.from_url(durability_redis_url).flushdb()
+    sync_redis.Redis.from_url(redis_url).flushdb()
     await observe()
     lost = {pid for pid, times in seen.items() if not times}  # in flight or queued at the kill
     in_flight = {pid for pid in lost if path_of[pid] in requested_paths}
@@ -299,17 +286,17 @@ async def test_killing_a_worker_mid_check_and_flushing_redis_loses_no_check(
 
 @pytest.fixture
 async def product_check(
-    engine: AsyncEngine, durability_redis_url: str, fresh_database_url: str
+    engine: AsyncEngine, redis_url: str, fresh_database_url: str
 ) -> AsyncIterator[ProductCheck]:
     settings = ScraperSettings(
         environment="test",
         database_url=fresh_database_url,
-        redis_url=durability_redis_url,
+        redis_url=redis_url,
         fetch_allowed_hosts=["127.0.0.1"],
         per_domain_delay_seconds=0.0,
         respect_robots=False,
     )
-    redis = queue_client(durability_redis_url)
+    redis = queue_client(redis_url)
     async with GuardedClient.from_settings(settings) as client:
         fetcher = ShopFetcher(client, settings.fetch_policy())
         yield ProductCheck(async_sessionmaker(engine, expire_on_commit=False), redis, fetcher,

@@ -3,52 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import redis as sync_redis
 from arq.connections import ArqRedis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from pricealert import metrics, queues
 from pricealert.models import Product
-from pricealert.queues import SCRAPE_QUEUE, CheckBatch, enqueue, queue_client
+from pricealert.queues import SCRAPE_QUEUE, CheckBatch, enqueue
 from pricealert.repositories.scraping import Claim, ScrapingRepository
 from services.scraper.schedule import claim_and_queue
 from services.scraper.settings import ScraperSettings
-from tests.conftest import REDIS_BASE
 from tests.scraper.conftest import add_product
 
-#: This module's own Redis database (flushed before and after each test).
-SCHEDULE_REDIS_DB = 3
 LEASE_SECONDS = 60.0
 
 
 @pytest.fixture
-def schedule_redis_url() -> Iterator[str]:
-    url = f"{REDIS_BASE}/{SCHEDULE_REDIS_DB}"
-    client = sync_redis.Redis.from_url(url)
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
-
-
-@pytest.fixture
-async def redis(schedule_redis_url: str) -> AsyncIterator[ArqRedis]:
-    client = queue_client(schedule_redis_url)
-    yield client
-    await client.aclose(close_connection_pool=True)
-
-
-@pytest.fixture
-def settings(database_url: str, schedule_redis_url: str) -> ScraperSettings:
+def settings(database_url: str, redis_url: str) -> ScraperSettings:
     return ScraperSettings(
         environment="test",
         database_url=database_url,
-        redis_url=schedule_redis_url,
+        redis_url=redis_url,
         lease_seconds=LEASE_SECONDS,
         check_timeout_seconds=LEASE_SECONDS - 10,
         claim_batch_size=500,

@@ -20,7 +20,7 @@ from tests.support.receiver import Receiver
 from tests.support.shop import Page, Shop
 from tests.web.conftest import WebUnderTest, sign_in
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 STRUCTURED = Page.html(
     "<html><head><title>Kettle</title>"

@@ -31,8 +31,14 @@ AfterCommit = Callable[[], Awaitable[Any]]
 _log = get_logger(__name__)
 
 
-def create_engine(settings: PriceAlertSettings, **overrides: Any) -> AsyncEngine:
-    """An asyncpg engine sized by the settings, pinging connections that sat idle."""
+def create_engine(
+    settings: PriceAlertSettings,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    **overrides: Any,
+) -> AsyncEngine:
+    """An asyncpg engine sized by the settings, pinging connections that sat idle (by
+    `clock`, seconds; tests pass one they move)."""
     options: dict[str, Any] = {
         "pool_size": settings.database_pool_size,
         "max_overflow": settings.database_max_overflow,
@@ -42,11 +48,13 @@ def create_engine(settings: PriceAlertSettings, **overrides: Any) -> AsyncEngine
     options.update(overrides)
     engine = create_async_engine(settings.database_url, **options)
     if not options.get("pool_pre_ping"):
-        ping_idle_connections(engine, settings.database_ping_after_idle_seconds)
+        ping_idle_connections(engine, settings.database_ping_after_idle_seconds, clock=clock)
     return engine
 
 
-def ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
+def ping_idle_connections(
+    engine: AsyncEngine, idle_seconds: float, *, clock: Callable[[], float] = time.monotonic
+) -> None:
     """Ping a pooled connection before use only if it sat idle more than `idle_seconds`.
 
     SQLAlchemy's `pool_pre_ping` pings on every checkout: three round trips (BEGIN, `;`,
@@ -61,12 +69,12 @@ def ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
 
     @event.listens_for(pool, "checkin")
     def _idle_since(dbapi_connection: Any, record: Any) -> None:
-        record.info["idle_since"] = time.monotonic()
+        record.info["idle_since"] = clock()
 
     @event.listens_for(pool, "checkout")
     def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         since = record.info.get("idle_since")
-        if since is None or time.monotonic() - since <= idle_seconds:
+        if since is None or clock() - since <= idle_seconds:
             return
         try:
             dbapi_connection.ping()

@@ -32,11 +32,9 @@ from typing import Any
 from sqlalchemy import and_, func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pricealert.kinds import CAPPED_STATUSES, sql_in
 from pricealert.models import Amount, PriceHistory
 from pricealert.observed import ObservedState
-
-#: Notifications that count against a user's daily caps (they were, or will be, sent).
-CAPPED_STATUSES = ("pending", "sent")
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,24 +163,27 @@ _CHANGES = text(
     """
 )
 
+#: Notifications that count against a user's daily caps (they were, or will be, sent).
+_COUNTED = sql_in("n.status", CAPPED_STATUSES)
+
 #: Each user's notifications within the window, counted no further than the cap they
 #: are compared with (a heavy user's day is not counted row by row on every change).
 _CAP_USAGE = text(
-    """
+    f"""
     SELECT u.id, u.daily_notification_cap, u.daily_sms_cap,
            (SELECT count(*) FROM (
                 SELECT 1 FROM notification AS n
                  WHERE n.user_id = u.id AND n.created_at >= :since
-                   AND n.status IN ('pending', 'sent')
+                   AND {_COUNTED}
                  LIMIT greatest(u.daily_notification_cap, 0)) AS t) AS total,
            (SELECT count(*) FROM (
                 SELECT 1 FROM notification AS n
                  WHERE n.user_id = u.id AND n.created_at >= :since
-                   AND n.status IN ('pending', 'sent') AND n.channel_kind = 'sms'
+                   AND {_COUNTED} AND n.channel_kind = 'sms'
                  LIMIT greatest(u.daily_sms_cap, 0)) AS s) AS sms
       FROM app_user AS u
      WHERE u.id = ANY(CAST(:ids AS uuid[]))
-    """
+    """  # noqa: S608 - only the fixed status names are interpolated
 )
 
 #: Everything an evaluation writes, in one statement: rule states (unless a later change

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from pricealert.errors import NotFound
+from pricealert.kinds import CheckResult
 from pricealert.models import Product, Watch
 from pricealert.repositories.pagination import Page, keyset, page_of
 from pricealert.urls import url_domain
@@ -171,7 +172,7 @@ class ProductRepository:
             await self.session.execute(
                 update(Product)
                 .where(Product.id == watched.product.id)
-                .values(status="paused", last_result="unwatched", lease_token=None)
+                .values(status="paused", last_result=CheckResult.UNWATCHED, lease_token=None)
             )
 
     async def request_check(self, product_id: int) -> None:
@@ -207,6 +208,6 @@ class ProductRepository:
     async def _resume_if_unwatched(self, product_id: int) -> None:
         await self.session.execute(
             update(Product)
-            .where(Product.id == product_id, Product.last_result == "unwatched")
+            .where(Product.id == product_id, Product.last_result == CheckResult.UNWATCHED)
             .values(status="active", last_result=None, next_check_at=func.now())
         )

@@ -23,6 +23,7 @@ from sqlalchemy import Row, Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.availability import Availability
+from pricealert.kinds import CheckResult
 from pricealert.models import Product
 from pricealert.observed import ObservedState
 
@@ -183,11 +184,11 @@ class SuccessfulCheck:
         """Whether the check saw a new state (it opens a history row)."""
         return self.seen.suspicious or self.seen.state != self.previous
 
-    def result(self, opened_row: bool) -> str:
+    def result(self, opened_row: bool) -> CheckResult:
         """The scrape result this check was recorded as."""
         if opened_row:
-            return "changed"
-        return "not_modified" if self.not_modified else "unchanged"
+            return CheckResult.CHANGED
+        return CheckResult.NOT_MODIFIED if self.not_modified else CheckResult.UNCHANGED
 
 
 class ScrapingRepository:

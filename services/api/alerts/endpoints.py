@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Request, status
 
 from pricealert.errors import Conflict
 from pricealert.models import AlertRule
@@ -16,7 +15,7 @@ from pricealert.repositories.products import ProductRepository
 from services.api.alerts.schemas import AlertCreate, AlertOut, AlertUpdate
 from services.api.alerts.service import check_threshold, initial_state
 from services.api.deps import CurrentPrincipal, SessionDep
-from services.api.schemas import MAX_PAGE_SIZE, DecimalJSONRoute, PageOut
+from services.api.schemas import DecimalJSONRoute, PageOut, Paging, page_out
 
 # DecimalJSONRoute: thresholds arrive as exact decimals, never through a float.
 router = APIRouter(prefix="/alerts", tags=["alerts"], route_class=DecimalJSONRoute)
@@ -89,15 +88,12 @@ async def create_alert(
 async def list_alerts(
     principal: CurrentPrincipal,
     session: SessionDep,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    paging: Paging,
 ) -> PageOut[AlertOut]:
     alerts = AlertRepository(session)
-    page = await alerts.list_page(principal.user_id, cursor, limit)
+    page = await alerts.list_page(principal.user_id, paging.cursor, paging.limit)
     channel_ids = await alerts.channel_ids([r.id for r in page.items])
-    return PageOut(
-        items=[alert_out(r, channel_ids[r.id]) for r in page.items], next_cursor=page.next_cursor
-    )
+    return page_out(page, lambda rule: alert_out(rule, channel_ids[rule.id]))
 
 
 @router.get("/{alert_id}", response_model=AlertOut)

@@ -3,13 +3,30 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Final
 
 from pydantic import Field
 
+from pricealert.kinds import RuleKind
 from services.api.schemas import PlainDecimal, RequestModel, ResponseModel
 
-RuleKind = Literal["below", "drop_percent", "change", "back_in_stock", "lowest_ever"]
+#: What each rule kind fires on, as the API reference says it.
+RULE_KIND_DOCS: Final[dict[RuleKind, str]] = {
+    RuleKind.BELOW: "the price enters the zone at or under `threshold` (once, until it has "
+    "left the zone again by 1 % or one minor unit)",
+    RuleKind.DROP_PERCENT: "the price fell by at least `threshold` % below the highest price "
+    "seen since the alert was made or last fired",
+    RuleKind.CHANGE: "the price differs from the last known price",
+    RuleKind.BACK_IN_STOCK: "the product can be ordered now (`in_stock` turned true) after it "
+    "could not",
+    RuleKind.LOWEST_EVER: "the price is lower than every earlier price of the product",
+}
+_KIND_DOC = (
+    "When the alert fires. "
+    + "; ".join(f"`{kind}`: {doc}" for kind, doc in RULE_KIND_DOCS.items())
+    + ". Prices are compared within one currency only."
+)
+
 ChannelIds = list[uuid.UUID]
 
 _THRESHOLD_DOC = (
@@ -24,7 +41,7 @@ _THRESHOLD_DOC = (
 
 class AlertCreate(RequestModel):
     product_id: uuid.UUID = Field(description="The id of one of your watched products.")
-    kind: RuleKind
+    kind: RuleKind = Field(description=_KIND_DOC, examples=["below"])
     threshold: PlainDecimal | None = Field(default=None, description=_THRESHOLD_DOC)
     channel_ids: ChannelIds = Field(min_length=1, max_length=10)
     cooldown_seconds: int = Field(default=0, ge=0, le=30 * 24 * 3600)
@@ -40,7 +57,7 @@ class AlertUpdate(RequestModel):
 class AlertOut(ResponseModel):
     id: uuid.UUID
     product_id: uuid.UUID
-    kind: str
+    kind: RuleKind = Field(description=_KIND_DOC)
     threshold: Decimal | None
     channel_ids: ChannelIds
     cooldown_seconds: int

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Request, status
 
 from pricealert.errors import Conflict
+from pricealert.kinds import VERIFIED_CHANNEL_KINDS
 from pricealert.logging import get_logger
-from pricealert.models import VERIFIED_CHANNEL_KINDS
 from pricealert.queues import DeliverNotification, enqueue_after_commit
 from pricealert.repositories.channels import ChannelRepository
 from pricealert.repositories.notifications import NotificationRepository
@@ -30,12 +29,11 @@ from services.api.channels.schemas import (
     ChannelVerified,
     TestQueued,
 )
-from services.api.channels.targets import check_target
+from services.api.channels.service import check_target
 from services.api.deps import CurrentPrincipal, RedisDep, SessionDep, SettingsDep
-from services.api.ratelimit import enforce
-from services.api.schemas import MAX_PAGE_SIZE, PageOut
+from services.api.schemas import PageOut, Paging, page_out
 from services.api.users.schemas import CodeIn, CodeSent
-from services.api.users.verification import AlreadyVerified, redeem_code, send_code
+from services.api.users.service import AlreadyVerified, redeem_code, send_code, send_new_code
 
 router = APIRouter(prefix="/channels", tags=["channels"])
 _security_log = get_logger("pricealert.security")
@@ -102,13 +100,11 @@ async def create_channel(
 async def list_channels(
     principal: CurrentPrincipal,
     session: SessionDep,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    paging: Paging,
 ) -> PageOut[ChannelOut]:
-    page = await ChannelRepository(session).list_page(principal.user_id, cursor, limit)
-    return PageOut(
-        items=[ChannelOut.model_validate(c) for c in page.items], next_cursor=page.next_cursor
-    )
+    channels = ChannelRepository(session)
+    page = await channels.list_page(principal.user_id, paging.cursor, paging.limit)
+    return page_out(page, ChannelOut.model_validate)
 
 
 @router.delete("/{channel_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -166,12 +162,8 @@ async def resend_code(
         raise NoVerificationNeeded(f"{channel.kind} channels need no verification")
     if channel.verified_at is not None:
         raise AlreadyVerified("this channel is already verified")
-    await enforce(
-        request, f"resend:channel:{channel.id}", 1, settings.verification_resend_interval_seconds,
-        what="codes",
-    )  # fmt: skip
-    token = await send_code(
-        request, session, redis, settings,
+    token = await send_new_code(
+        request, session, redis, settings, resend_key=f"channel:{channel.id}",
         purpose="channel_verification", user_id=principal.user_id, via=channel.kind,
         address=channel.target, channel_id=channel.id,
     )  # fmt: skip

@@ -3,11 +3,12 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Final
 
 from pydantic import EmailStr, Field, TypeAdapter, ValidationError, model_validator
 
 from pricealert.errors import PriceAlertError
+from pricealert.kinds import ChannelKind, ChannelStatus
 from pricealert.models import Channel
 from pricealert.repositories.verification import HELD_MAX_AGE
 from pricealert.urls import normalise_url
@@ -18,11 +19,18 @@ _EMAIL: TypeAdapter[str] = TypeAdapter(EmailStr)
 
 HELD_MAX_AGE_HOURS = int(HELD_MAX_AGE.total_seconds() // 3600)
 
-ChannelKind = Literal["email", "sms", "slack", "webhook"]
+#: Where each channel kind delivers, as the API reference says it.
+CHANNEL_KIND_DOCS: Final[dict[ChannelKind, str]] = {
+    ChannelKind.EMAIL: "a message to an address (verified by a code first)",
+    ChannelKind.SMS: "a text to a phone number (verified by a code first)",
+    ChannelKind.SLACK: "a post to a Slack incoming webhook",
+    ChannelKind.WEBHOOK: "a signed JSON POST to your endpoint",
+}
+_KIND_DOC = "; ".join(f"`{kind}`: {doc}" for kind, doc in CHANNEL_KIND_DOCS.items()) + "."
 
 
 class ChannelCreate(RequestModel):
-    kind: ChannelKind
+    kind: ChannelKind = Field(description=_KIND_DOC, examples=["email"])
     target: str = Field(
         max_length=2048,
         description="email: an address; sms: an E.164 number (+819012345678); "
@@ -32,12 +40,12 @@ class ChannelCreate(RequestModel):
     @model_validator(mode="after")
     def _target_fits_kind(self) -> ChannelCreate:
         target = self.target.strip()
-        if self.kind == "email":
+        if self.kind is ChannelKind.EMAIL:
             try:
                 self.target = _EMAIL.validate_python(target).lower()
             except ValidationError as exc:
                 raise ValueError("target is not a valid email address") from exc
-        elif self.kind == "sms":
+        elif self.kind is ChannelKind.SMS:
             if not _E164.match(target):
                 raise ValueError("target must be a phone number in E.164 form, e.g. +819012345678")
             self.target = target
@@ -49,12 +57,9 @@ class ChannelCreate(RequestModel):
         return self
 
 
-ChannelStatus = Literal["pending_verification", "active", "disabled"]
-
-
 class ChannelOut(ResponseModel):
     id: uuid.UUID
-    kind: str
+    kind: ChannelKind = Field(description=_KIND_DOC)
     target: str
     status: ChannelStatus = Field(
         description="`pending_verification`: an email or SMS channel whose target has not "
@@ -83,8 +88,8 @@ class ChannelOut(ResponseModel):
 def channel_status(channel: Channel) -> ChannelStatus:
     """What the user sees of a channel's state."""
     if channel.verified_at is None:
-        return "pending_verification"
-    return "active" if channel.enabled else "disabled"
+        return ChannelStatus.PENDING_VERIFICATION
+    return ChannelStatus.ACTIVE if channel.enabled else ChannelStatus.DISABLED
 
 
 class ChannelCreated(ChannelOut):

@@ -6,11 +6,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from pricealert.kinds import NotificationStatus
 from pricealert.models import Notification
 from pricealert.repositories.notifications import NotificationRepository
 from services.api.deps import CurrentPrincipal, SessionDep
 from services.api.notifications.schemas import NotificationOut
-from services.api.schemas import MAX_PAGE_SIZE, PageOut
+from services.api.schemas import PageOut, Paging, page_out
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
@@ -36,12 +37,8 @@ def notification_out(n: Notification) -> NotificationOut:
 async def list_notifications(
     principal: CurrentPrincipal,
     session: SessionDep,
-    status: Literal[
-        "pending", "sent", "failed", "suppressed", "cooldown", "capped", "held", "expired"
-    ]
-    | None = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    paging: Paging,
+    status: NotificationStatus | None = None,
     order: Annotated[
         Literal["asc", "desc"],
         Query(
@@ -52,6 +49,6 @@ async def list_notifications(
 ) -> PageOut[NotificationOut]:
     """The delivery log: every notification and what became of it."""
     page = await NotificationRepository(session).list_page(
-        principal.user_id, cursor, limit, status, newest_first=order == "desc"
+        principal.user_id, paging.cursor, paging.limit, status, newest_first=order == "desc"
     )
-    return PageOut(items=[notification_out(n) for n in page.items], next_cursor=page.next_cursor)
+    return page_out(page, notification_out)

@@ -4,6 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from pricealert.kinds import NotificationStatus
 from services.api.schemas import ResponseModel
 
 
@@ -13,7 +14,7 @@ class NotificationOut(ResponseModel):
     channel_id: uuid.UUID | None
     channel_kind: str
     rule_kind: str
-    status: str
+    status: NotificationStatus
     attempts: int
     last_error: str | None
     payload: dict[str, Any]

@@ -44,9 +44,12 @@ from services.api.deps import (
     SessionDep,
     SettingsDep,
 )
-from services.api.products import preview
+from services.api.problems import problem_response
+from services.api.products import service
 from services.api.products.schemas import (
     CheckQueued,
+    PreviewOut,
+    PreviewRequest,
     PriceHistoryOut,
     PricePointOut,
     PriceStatsOut,
@@ -54,12 +57,10 @@ from services.api.products.schemas import (
     ProductOut,
     ProductUpdate,
 )
-from services.api.schemas import MAX_PAGE_SIZE, PageOut, json_response
+from services.api.ratelimit import enforce
+from services.api.schemas import PageOut, Paging, json_response
 
 router = APIRouter(prefix="/products", tags=["products"])
-
-Cursor = Annotated[str | None, Query(max_length=200)]
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 
 def product_out(watched: WatchedProduct) -> ProductOut:
@@ -140,13 +141,10 @@ async def watch_product(
 
 @router.get("", response_model=PageOut[ProductOut])
 async def list_products(
-    principal: CurrentPrincipal,
-    connection: ReadConnectionDep,
-    cursor: Cursor = None,
-    limit: Limit = 50,
+    principal: CurrentPrincipal, connection: ReadConnectionDep, paging: Paging
 ) -> Response:
     """The user's watched products, oldest first."""
-    page = await watched_rows_page(connection, principal.user_id, cursor, limit)
+    page = await watched_rows_page(connection, principal.user_id, paging.cursor, paging.limit)
     return json_response(
         PageOut[ProductOut](
             items=[product_out_of_row(row) for row in page.items], next_cursor=page.next_cursor
@@ -349,5 +347,24 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
     return value
 
 
-# POST /products/preview lives in its own module: it fetches a page, which nothing else here does.
-router.include_router(preview.router)
+@router.post(
+    "/preview",
+    response_model=PreviewOut,
+    responses={
+        422: problem_response(
+            "Invalid input, or a URL the fetch policy refuses (`code` says why)."
+        ),
+        502: problem_response("The shop failed or answered an error (`code` says how)."),
+        504: problem_response("The shop did not answer in time."),
+    },
+)
+async def preview_product(
+    body: PreviewRequest, principal: CurrentPrincipal, settings: SettingsDep, request: Request
+) -> PreviewOut:
+    """Read a page as PriceAlert would, with selector suggestions; stores nothing."""
+    # Each preview costs a fetch from a shop: its own limit, on top of the key's.
+    await enforce(
+        request, f"preview:{principal.key_id}", settings.preview_limit_per_minute, 60,
+        what="previews",
+    )  # fmt: skip
+    return await service.preview(body, settings)

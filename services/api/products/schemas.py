@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from pricealert.availability import Availability
+from pricealert.kinds import ExtractionMethod, ProductStatus
 from services.api.schemas import RequestModel, ResponseModel
 
 MAX_INTERVAL_SECONDS = 7 * 24 * 3600
@@ -64,7 +65,10 @@ class ProductOut(ResponseModel):
     currency: str | None = Field(description="ISO 4217.")
     availability: Availability | None = Field(description=_AVAILABILITY)
     in_stock: bool | None = Field(description=_IN_STOCK)
-    status: str = Field(description="active, failing or paused.")
+    status: ProductStatus = Field(
+        description="`active`: checked on schedule; `failing`: the last checks failed (see "
+        "`last_error`), retried with back-off; `paused`: no longer checked."
+    )
     last_checked_at: datetime | None
     last_changed_at: datetime | None
     last_error: str | None
@@ -143,7 +147,10 @@ class PreviewOut(ResponseModel):
     availability: str | None = Field(description="schema.org ItemAvailability name, or null.")
     in_stock: bool | None
     title: str | None
-    method: str = Field(description="selector, jsonld, microdata, rdfa, opengraph or none.")
+    method: ExtractionMethod = Field(
+        description="Where the price was read: your selector, JSON-LD, microdata, RDFa, "
+        "OpenGraph meta tags, or none."
+    )
     blocked: bool = Field(description="The shop served a captcha or bot wall.")
     block_reason: str | None
     suggestions: SuggestionsOut = Field(description="Ranked selectors; never applied by itself.")

@@ -36,7 +36,7 @@ from services.api.sessions.schemas import (
 )
 from services.api.users.endpoints import InvalidToken
 from services.api.users.schemas import ApiKeyOut, UserOut
-from services.api.users.verification import address_bucket, verify_and_release
+from services.api.users.service import address_bucket, verify_and_release
 
 router = APIRouter(prefix="/sign-in", tags=["sessions"])
 _security_log = get_logger("pricealert.security")

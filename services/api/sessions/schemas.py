@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from pydantic import EmailStr, Field
 
+from pricealert.kinds import Locale
 from pricealert.tokens import TOKEN_TTL
 from services.api.schemas import RequestModel, ResponseModel
-from services.api.users.schemas import ApiKeyCreated, Locale, TimeZone, UserOut
+from services.api.users.schemas import ApiKeyCreated, TimeZone, UserOut
 
 TOKEN_TTL_MINUTES = int(TOKEN_TTL.total_seconds() // 60)
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, FastAPI, Query, Request, status
+from fastapi import APIRouter, BackgroundTasks, FastAPI, Request, status
 
 from pricealert.db import session_scope
 from pricealert.errors import InvalidInput
@@ -19,7 +18,7 @@ from services.api.deps import CurrentPrincipal, RedisDep, SessionDep, SettingsDe
 from services.api.keycache import announce_revocation
 from services.api.middleware import client_address
 from services.api.ratelimit import enforce
-from services.api.schemas import MAX_PAGE_SIZE, PageOut
+from services.api.schemas import PageOut, Paging, page_out
 from services.api.users.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -34,11 +33,12 @@ from services.api.users.schemas import (
     UserOut,
     UserUpdate,
 )
-from services.api.users.verification import (
+from services.api.users.service import (
     AlreadyVerified,
     address_bucket,
     redeem_code,
     send_code,
+    send_new_code,
     verify_and_release,
 )
 
@@ -113,12 +113,8 @@ async def resend_email_code(
     user = await UserRepository(session).get_user(principal.user_id)
     if user.email_verified_at is not None:
         raise AlreadyVerified("your email is already verified")
-    await enforce(
-        request, f"resend:user:{user.id}", 1, settings.verification_resend_interval_seconds,
-        what="codes",
-    )  # fmt: skip
-    token = await send_code(
-        request, session, redis, settings,
+    token = await send_new_code(
+        request, session, redis, settings, resend_key=f"user:{user.id}",
         purpose="email_verification", user_id=user.id, via="email", address=user.email,
     )  # fmt: skip
     return CodeSent(expires_at=token.expires_at)
@@ -149,14 +145,12 @@ async def update_me(body: UserUpdate, principal: CurrentPrincipal, session: Sess
 async def list_keys(
     principal: CurrentPrincipal,
     session: SessionDep,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    paging: Paging,
 ) -> PageOut[ApiKeyOut]:
     """The user's keys (by prefix only; revoked ones too), oldest first, a page at a time."""
-    page = await UserRepository(session).list_keys_page(principal.user_id, cursor, limit)
-    return PageOut(
-        items=[ApiKeyOut.model_validate(row) for row in page.items], next_cursor=page.next_cursor
-    )
+    keys = UserRepository(session)
+    page = await keys.list_keys_page(principal.user_id, paging.cursor, paging.limit)
+    return page_out(page, ApiKeyOut.model_validate)
 
 
 @router.post("/api-keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)

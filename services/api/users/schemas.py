@@ -3,10 +3,11 @@ from __future__ import annotations
 import uuid
 import zoneinfo
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, EmailStr, Field
 
+from pricealert.kinds import ApiKeyKind, Locale
 from pricealert.tokens import TOKEN_TTL
 from services.api.schemas import RequestModel, ResponseModel
 
@@ -26,8 +27,6 @@ TimeZone = Annotated[
     Field(max_length=64, description="An IANA time zone name: `Asia/Tokyo`, `UTC`."),
     AfterValidator(_known_time_zone),
 ]
-#: The languages the web UI and sign-in emails speak.
-Locale = Literal["en", "ja"]
 
 
 class UserCreate(RequestModel):
@@ -91,7 +90,7 @@ class ApiKeyCreate(RequestModel):
 class ApiKeyOut(ResponseModel):
     id: uuid.UUID
     prefix: str = Field(description="The first characters of the key, to recognise it.")
-    kind: Literal["api", "session"] = Field(
+    kind: ApiKeyKind = Field(
         description="`api`: a key you made (or got at sign-up or recovery); `session`: a "
         "browser's sign-in (POST /v1/sign-in/confirm), expiring on its own. Revoking a "
         "session signs that browser out; sessions never count as your last working key."

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pricealert.errors import PriceAlertError
+from pricealert.kinds import ChannelKind
 
 if TYPE_CHECKING:
     from pricealert.http import GuardedClient
@@ -77,8 +78,8 @@ def build_senders(settings: NotifierSettings, http: GuardedClient) -> dict[str, 
     from services.notifier.channels.webhook import WebhookSender
 
     return {
-        "email": EmailSender(settings),
-        "sms": SmsSender(settings),
-        "slack": SlackSender(http, settings),
-        "webhook": WebhookSender(http, settings),
+        ChannelKind.EMAIL: EmailSender(settings),
+        ChannelKind.SMS: SmsSender(settings),
+        ChannelKind.SLACK: SlackSender(http, settings),
+        ChannelKind.WEBHOOK: WebhookSender(http, settings),
     }

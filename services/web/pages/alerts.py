@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from pricealert.kinds import RuleKind
 from services.web.api_client import ApiError
 from services.web.pages.auth import local_path
 from services.web.pages.lists import all_items
@@ -16,9 +17,13 @@ from services.web.visit import SignedInDep, Visit, one
 
 router = APIRouter()
 
-KINDS = ("below", "drop_percent", "lowest_ever", "back_in_stock", "change")
+#: The rule kinds in the order the form offers them (most asked for first).
+KINDS = (
+    RuleKind.BELOW, RuleKind.DROP_PERCENT, RuleKind.LOWEST_EVER, RuleKind.BACK_IN_STOCK,
+    RuleKind.CHANGE,
+)  # fmt: skip
 #: Kinds whose rule has a threshold (an amount, or a percentage).
-THRESHOLD_KINDS = ("below", "drop_percent")
+THRESHOLD_KINDS = (RuleKind.BELOW, RuleKind.DROP_PERCENT)
 
 
 async def _lists(visit: Visit) -> dict[str, Any]:

@@ -9,12 +9,13 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from pricealert.kinds import ChannelKind
 from services.web.api_client import ApiError
 from services.web.pages.lists import all_items
 from services.web.visit import SignedInDep, Visit, one
 
 router = APIRouter()
-KINDS = ("email", "sms", "slack", "webhook")
+KINDS = tuple(ChannelKind)
 
 
 async def _page(visit: Visit, status: int = 200, **context: Any) -> Response:

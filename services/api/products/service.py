@@ -1,4 +1,6 @@
-"""Preview a product page before watching it: what extraction reads, and selector suggestions.
+"""Products' logic beyond the repository: the preview, a page read before watching it.
+
+What extraction reads, and selector suggestions.
 
 `POST /v1/products/preview {"url": ..., "selector"?: ..., "stock_selector"?: ...}`
 fetches the page once through the guarded client (the address policy,
@@ -20,45 +22,19 @@ the key's: each costs a fetch from a shop.
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from pricealert.extract import Extraction, Page, extract_page
 from pricealert.extract.suggest import Candidate, Suggestions, suggest_page
 from pricealert.http import GuardedClient
+from pricealert.kinds import ExtractionMethod
 from pricealert.urls import normalise_url
-from services.api.deps import CurrentPrincipal, SettingsDep
-from services.api.problems import MEDIA_TYPE
 from services.api.products.schemas import CandidateOut, PreviewOut, PreviewRequest, SuggestionsOut
-from services.api.ratelimit import enforce
-
-router = APIRouter()
+from services.api.settings import ApiSettings
 
 
-def _problem(description: str) -> dict[str, Any]:
-    schema = {"$ref": "#/components/schemas/Problem"}
-    return {"description": description, "content": {MEDIA_TYPE: {"schema": schema}}}
-
-
-@router.post(
-    "/preview",
-    response_model=PreviewOut,
-    responses={
-        422: _problem("Invalid input, or a URL the fetch policy refuses (`code` says why)."),
-        502: _problem("The shop failed or answered an error (`code` says how)."),
-        504: _problem("The shop did not answer in time."),
-    },
-)
-async def preview_product(
-    body: PreviewRequest, principal: CurrentPrincipal, settings: SettingsDep, request: Request
-) -> PreviewOut:
-    """Read a page as PriceAlert would, with selector suggestions; stores nothing."""
-    await enforce(
-        request, f"preview:{principal.key_id}", settings.preview_limit_per_minute, 60,
-        what="previews",
-    )  # fmt: skip
+async def preview(body: PreviewRequest, settings: ApiSettings) -> PreviewOut:
+    """Fetch the page once and say what extraction and the suggester read from it."""
     url = normalise_url(body.url)
     async with GuardedClient.from_settings(
         settings,
@@ -79,7 +55,7 @@ async def preview_product(
         availability=result.availability,
         in_stock=result.in_stock,
         title=result.title,
-        method=result.method,
+        method=ExtractionMethod(result.method),
         blocked=result.blocked,
         block_reason=result.block_reason,
         suggestions=SuggestionsOut(

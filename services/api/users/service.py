@@ -120,6 +120,31 @@ async def send_code(
     return token
 
 
+async def send_new_code(
+    request: Request,
+    session: AsyncSession,
+    redis: ArqRedis,
+    settings: ApiSettings,
+    *,
+    resend_key: str,
+    purpose: str,
+    user_id: uuid.UUID,
+    via: str,
+    address: str,
+    channel_id: uuid.UUID | None = None,
+) -> OneTimeToken:
+    """A code asked for again ("resend"): at most one per
+    `verification_resend_interval_seconds` per `resend_key` (429 sooner), then `send_code`."""
+    await enforce(
+        request, f"resend:{resend_key}", 1, settings.verification_resend_interval_seconds,
+        what="codes",
+    )  # fmt: skip
+    return await send_code(
+        request, session, redis, settings,
+        purpose=purpose, user_id=user_id, via=via, address=address, channel_id=channel_id,
+    )  # fmt: skip
+
+
 async def verify_and_release(
     session: AsyncSession,
     redis: ArqRedis,
