@@ -26,8 +26,8 @@ from services.evaluator.batch import evaluate_batch
 from services.evaluator.evaluate import evaluate_changes as evaluate_changes_of_product
 from services.evaluator.settings import EvaluatorSettings
 from services.evaluator.tasks import evaluate_changes
-from tests.evaluator import factories as make
-from tests.evaluator.factories import T0
+from tests import factories as make
+from tests.factories import T0
 
 NOW = T0 + timedelta(hours=6)
 

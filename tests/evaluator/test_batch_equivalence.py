@@ -31,8 +31,8 @@ from pricealert.db import session_scope
 from pricealert.models import AlertRule, PriceHistory
 from services.evaluator.batch import evaluate_batch
 from services.evaluator.evaluate import EvaluationReport, evaluate_changes
-from tests.evaluator import factories as make
-from tests.evaluator.factories import T0
+from tests import factories as make
+from tests.factories import T0
 
 KINDS = ("below", "drop_percent", "change", "back_in_stock", "lowest_ever")
 PRICES = ("80", "89.99", "90", "90.5", "95", "99.99", "100", "100.01", "101", "120")

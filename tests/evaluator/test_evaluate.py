@@ -17,8 +17,8 @@ from pricealert.queues import EVALUATE_QUEUE, NOTIFY_QUEUE, EvaluateChange
 from pricealert.worker import JobContext
 from services.evaluator.settings import EvaluatorSettings
 from services.evaluator.tasks import evaluate_change
-from tests.evaluator import factories as make
-from tests.evaluator.factories import T0
+from tests import factories as make
+from tests.factories import T0
 
 
 def context(sm: async_sessionmaker[AsyncSession], redis: ArqRedis, **settings: Any) -> JobContext:

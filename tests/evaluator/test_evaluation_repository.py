@@ -18,8 +18,8 @@ from pricealert.repositories.evaluation import (
     NewNotification,
     RuleState,
 )
-from tests.evaluator import factories as make
-from tests.evaluator.factories import T0
+from tests import factories as make
+from tests.factories import T0
 
 
 async def test_lock_rules_gives_each_enabled_rule_once_with_its_channels_in_id_order(

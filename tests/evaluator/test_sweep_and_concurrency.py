@@ -23,8 +23,8 @@ from pricealert.queues import (
 )
 from services.evaluator.settings import EvaluatorSettings
 from services.evaluator.tasks import evaluate_change, evaluate_changes, sweep_unevaluated
-from tests.evaluator import factories as make
-from tests.evaluator.factories import T0
+from tests import factories as make
+from tests.factories import T0
 
 
 async def test_the_sweeper_re_enqueues_changes_whose_evaluation_job_was_lost(
