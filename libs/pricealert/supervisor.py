@@ -45,23 +45,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from pricealert.logging import get_logger, use_json
+from pricealert.supervised import (
+    CHILD_NAME_ENV,
+    EXIT_CANNOT_START,
+    HTTP_SERVICES,
+    METRICS_PORT_OFFSETS,
+    READY_SOCKET_ENV,
+    SERVICES,
+    service_command,
+    socket_address,
+)
 
 if TYPE_CHECKING:
     import httpx
 
-SERVICES: Final = ("api", "web", "scraper", "evaluator", "notifier")
-#: The HTTP services: one process each (uvicorn), the others are arq workers.
-HTTP_SERVICES: Final = ("api", "web")
-#: Each worker's /metrics port: base + offset, + 100 per extra instance.
-METRICS_PORT_OFFSETS: Final = {"scraper": 1, "evaluator": 2, "notifier": 3}
 MAX_BACKOFF_SECONDS: Final = 30.0
 STABLE_AFTER_SECONDS: Final = 60.0
-#: A child exiting with this cannot start until a person fixes something (sysexits EX_CONFIG).
-EXIT_CANNOT_START: Final = 78
-#: Where a supervised worker says READY (an abstract Unix datagram socket, `@name`).
-READY_SOCKET_ENV: Final = "PRICEALERT_READY_SOCKET"
-#: The child's name (`scraper-0`) in its READY message.
-CHILD_NAME_ENV: Final = "PRICEALERT_SUPERVISED_AS"
 _PR_SET_PDEATHSIG: Final = 1
 
 _log = get_logger("pricealert.supervisor")
@@ -143,20 +142,6 @@ def _pids_holding(path: Path) -> list[int]:
     return sorted(found)
 
 
-def notify_ready() -> None:
-    """Tell the supervisor (if any) that this process is ready; harmless when unsupervised."""
-    address = os.environ.get(READY_SOCKET_ENV, "")
-    name = os.environ.get(CHILD_NAME_ENV, "")
-    if not address or not name:
-        return
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock, contextlib.suppress(OSError):
-        sock.sendto(f"READY {name}".encode(), _socket_address(address))
-
-
-def _socket_address(address: str) -> str:
-    return "\0" + address[1:] if address.startswith("@") else address
-
-
 def _die_with(parent: int) -> Callable[[], None] | None:
     """A preexec function asking Linux to SIGTERM the child when `parent` dies."""
     if not sys.platform.startswith("linux"):
@@ -171,28 +156,6 @@ def _die_with(parent: int) -> Callable[[], None] | None:
             os._exit(1)
 
     return preexec
-
-
-def worker_command(service: str) -> list[str]:
-    """The arq command of a worker, its own log lines JSON like every other line."""
-    return [
-        "arq", "--custom-log-dict", "pricealert.logging.ARQ_LOG_CONFIG",
-        f"services.{service}.worker.WorkerSettings",
-    ]  # fmt: skip
-
-
-def service_command(service: str, *, host: str, port: int, web_port: int = 8080) -> list[str]:
-    """The command that runs one service (the same in Docker, ECS and here); `port` is the
-    API's, `web_port` the web UI's."""
-    if service in HTTP_SERVICES:
-        return [
-            sys.executable, "-m", "uvicorn", f"services.{service}.main:app",
-            "--host", host, "--port", str(port if service == "api" else web_port),
-            "--no-access-log", "--proxy-headers", "--loop", "uvloop", "--http", "httptools",
-        ]  # fmt: skip
-    if service in SERVICES:
-        return [sys.executable, "-m", *worker_command(service)]
-    raise ValueError(f"unknown service {service!r}")
 
 
 @dataclass
@@ -293,7 +256,7 @@ class Supervisor:
     def _open_ready_socket(self) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._ready_address = f"@pricealert-ready-{os.getpid()}-{secrets.token_hex(6)}"
-        sock.bind(_socket_address(self._ready_address))
+        sock.bind(socket_address(self._ready_address))
         sock.setblocking(False)
         for child in self.children:
             child.env[READY_SOCKET_ENV] = self._ready_address

@@ -11,7 +11,7 @@ from cfnlint.api import ManualArgs, lint_file  # no type hints
 
 from pricealert.ops import queue_metrics_publisher as publisher
 from pricealert.queues import EVALUATE_QUEUE, NOTIFY_QUEUE, SCRAPE_QUEUE
-from pricealert.supervisor import SERVICES, service_command
+from pricealert.supervised import SERVICES, service_command
 
 from .cfn import INFRA, STACK_PARAMETERS, TEMPLATES, number, props, resources, template, walk
 

@@ -49,7 +49,7 @@ import httpx
 from pricealert.chaos.invariants import Check
 from pricealert.chaos.servers import PrivatePostgres, PrivateRedis, ServerError, private_workdir
 from pricealert.devtools.stack import Api, StackError, free_port
-from pricealert.supervisor import service_command
+from pricealert.supervised import service_command
 
 NAME = "api-partial-failure"
 PLAN: dict[str, object] = {

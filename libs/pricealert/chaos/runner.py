@@ -36,7 +36,7 @@ from pricealert.chaos.records import Bounds, Records
 from pricealert.chaos.servers import PrivatePostgres, PrivateRedis, libpq_url
 from pricealert.chaos.world import FaultyReceiver, FaultyShop, PriceSchedule
 from pricealert.devtools.stack import WORKERS, Api, Stack, StackError
-from pricealert.supervisor import HTTP_SERVICES
+from pricealert.supervised import HTTP_SERVICES
 
 SETUP_TIMEOUT_SECONDS = 60.0
 ROLLBACK_TIMEOUT_SECONDS = 60.0

@@ -17,13 +17,8 @@ from typing import Any
 from pricealert.cli import CommandError, add_command
 from pricealert.logging import configure_logging
 from pricealert.settings import PriceAlertSettings
-from pricealert.supervisor import (
-    METRICS_PORT_OFFSETS,
-    SERVICES,
-    AlreadyRunning,
-    RunLock,
-    Supervisor,
-)
+from pricealert.supervised import METRICS_PORT_OFFSETS, SERVICES
+from pricealert.supervisor import AlreadyRunning, RunLock, Supervisor
 
 DEFAULT_METRICS_PORT_BASE = 9100
 

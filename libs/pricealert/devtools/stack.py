@@ -46,7 +46,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from pricealert.supervisor import METRICS_PORT_OFFSETS
+from pricealert.supervised import METRICS_PORT_OFFSETS
 
 WORKERS = ("scraper", "evaluator", "notifier")
 
