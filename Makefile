@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
 	  echo "make: '$(PYTHON) -m venv' failed; Debian and Ubuntu ship it apart: apt-get install python3-venv" >&2; exit 1; }
 	$(BIN)/pip install --quiet --upgrade pip wheel setuptools
-	$(BIN)/pip install --quiet -e '.[dev,local]'
+	$(BIN)/pip install --quiet -e '.[dev,local]' -e libs/pricealert_ops
 	@rm -f $(VENV)/.installed-*; touch $@
 
 install: $(STAMP) ## Create .venv and install PriceAlert with its development tools
@@ -141,7 +141,7 @@ test-pipeline: install ## Evaluator and notifier tests
 	$(BIN)/pytest -q tests/evaluator tests/notifier
 
 monitoring-generate: install ## Regenerate metrics.md, SLO/escalation rules, log policies
-	$(BIN)/python -m pricealert.monitoring generate
+	$(BIN)/python -m pricealert_ops.monitoring generate
 
 monitoring-check: install ## promtool/amtool checks and every monitoring test
 	PYTHON=$(BIN)/python bash monitoring/check.sh

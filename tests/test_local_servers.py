@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from pricealert.devtools import server_programs, servers
-from pricealert.devtools.servers import (
+from pricealert_ops.devtools import server_programs, servers
+from pricealert_ops.devtools.servers import (
     Config,
     Endpoint,
     ServerError,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pricealert.devtools.servers import redis_answers, stop_servers
+from pricealert_ops.devtools.servers import redis_answers, stop_servers
 from tests.conftest import PG_HOST, REDIS_BASE, drop_database
 from tests.support.stack import processes_in_group
 

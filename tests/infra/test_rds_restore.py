@@ -14,8 +14,8 @@ from mypy_boto3_rds import RDSClient
 from mypy_boto3_rds.type_defs import WaiterConfigTypeDef
 
 import pricealert.cli
-from pricealert.ops import rds_drill, rds_restore
-from pricealert.ops.rds_restore import RdsRestoreError
+from pricealert_ops import rds_drill, rds_restore
+from pricealert_ops.rds_restore import RdsRestoreError
 
 FAST: WaiterConfigTypeDef = {"Delay": 1, "MaxAttempts": 3}
 SOURCE = rds_drill.SOURCE
@@ -224,7 +224,7 @@ def test_a_restore_time_with_an_offset_is_read_as_utc() -> None:
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch) -> None:
     """`pricealert` with only this module's standalone `restore` group."""
-    monkeypatch.setattr(pricealert.cli, "_BUILTIN", ("pricealert.cli.restore_rds",))
+    monkeypatch.setattr(pricealert.cli, "_BUILTIN", ("pricealert_ops.cli.restore_rds",))
 
 
 @pytest.mark.usefixtures("cli")
@@ -292,7 +292,7 @@ def test_cli_pitr_restores_from_the_named_source_without_waiting(
 def test_the_backup_module_places_both_commands_in_its_restore_group() -> None:
     import argparse
 
-    from pricealert.cli import backup
+    from pricealert_ops.cli import backup
 
     parser = argparse.ArgumentParser()
     backup.register(parser.add_subparsers(dest="command"))

@@ -21,8 +21,8 @@ import pytest
 from moto import mock_aws
 from moto.rds.models import DBParameterGroup
 
-from pricealert.monitoring import REPO_MONITORING_DIR
-from pricealert.monitoring.aws import receivers_of
+from pricealert_ops.monitoring import REPO_MONITORING_DIR
+from pricealert_ops.monitoring.aws import receivers_of
 
 from .cfn import INFRA, props, template
 from .conftest import REGION

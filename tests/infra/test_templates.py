@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from cfnlint.api import ManualArgs, lint_file  # no type hints
 
-from pricealert.ops import queue_metrics_publisher as publisher
+from pricealert import queue_metrics_publisher as publisher
 from pricealert.queues import EVALUATE_QUEUE, NOTIFY_QUEUE, SCRAPE_QUEUE
 from pricealert.supervised import SERVICES, service_command
 

@@ -14,8 +14,8 @@ import boto3
 import pytest
 
 import pricealert.cli
-from pricealert.ops import pg
-from pricealert.ops.storage import BackupStore, open_store
+from pricealert_ops import pg
+from pricealert_ops.storage import BackupStore, open_store
 from tests.support.aws import moto_aws
 
 SERVER_URL = os.environ.get(
@@ -115,7 +115,11 @@ def cli(
     monkeypatch.setattr(
         pricealert.cli,
         "_BUILTIN",
-        ("pricealert.cli.backup", "pricealert.cli.forecast", "pricealert.cli.maintenance"),
+        (
+            "pricealert_ops.cli.backup",
+            "pricealert_ops.cli.forecast",
+            "pricealert_ops.cli.maintenance",
+        ),
     )
     monkeypatch.setattr(pricealert.cli, "entry_points", lambda group: [])
 

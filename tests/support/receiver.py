@@ -1,5 +1,5 @@
-"""Moved to `pricealert.devtools.receiver`; re-exported so existing imports keep working."""
+"""Moved to `pricealert_ops.devtools.receiver`; re-exported so existing imports keep working."""
 
-from pricealert.devtools.receiver import Received, Receiver, verify
+from pricealert_ops.devtools.receiver import Received, Receiver, verify
 
 __all__ = ["Received", "Receiver", "verify"]

@@ -1,6 +1,6 @@
-"""Moved to `pricealert.devtools.shop`; re-exported so existing imports keep working."""
+"""Moved to `pricealert_ops.devtools.shop`; re-exported so existing imports keep working."""
 
-from pricealert.devtools.shop import (
+from pricealert_ops.devtools.shop import (
     Handler,
     Page,
     RecordedRequest,

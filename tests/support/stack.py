@@ -1,6 +1,6 @@
-"""Moved to `pricealert.devtools.stack`; re-exported so existing imports keep working."""
+"""Moved to `pricealert_ops.devtools.stack`; re-exported so existing imports keep working."""
 
-from pricealert.devtools.stack import (
+from pricealert_ops.devtools.stack import (
     FAST_SETTINGS,
     WORKERS,
     Api,

@@ -26,16 +26,16 @@ Handler = Callable[[argparse.Namespace], int]
 #: Library command modules, each with `register(subparsers)`.
 _BUILTIN = (
     "pricealert.cli.migrate",
-    "pricealert.cli.run",
-    "pricealert.cli.backup",  # also `restore` (dump, rds-snapshot, rds-pitr)
-    "pricealert.cli.forecast",
-    "pricealert.cli.maintenance",  # `db maintenance`, `perf report`, `alert review`, `audit`
-    "pricealert.cli.slo",
-    "pricealert.cli.chaos",  # chaos experiments (ops plan 9.4)
-    "pricealert.cli.incident",  # incident records and postmortems (ops plan 7.2)
-    "pricealert.cli.review",  # the quarterly operations review (ops plan 9.3)
-    "pricealert.cli.servers",  # development PostgreSQL and Redis (`make run`, `make stop`)
-    "pricealert.cli.demo",  # the demo shop and webhook receiver (README walk-through)
+    "pricealert_ops.cli.run",
+    "pricealert_ops.cli.backup",  # also `restore` (dump, rds-snapshot, rds-pitr)
+    "pricealert_ops.cli.forecast",
+    "pricealert_ops.cli.maintenance",  # `db maintenance`, `perf report`, `alert review`, `audit`
+    "pricealert_ops.cli.slo",
+    "pricealert_ops.cli.chaos",  # chaos experiments (ops plan 9.4)
+    "pricealert_ops.cli.incident",  # incident records and postmortems (ops plan 7.2)
+    "pricealert_ops.cli.review",  # the quarterly operations review (ops plan 9.3)
+    "pricealert_ops.cli.servers",  # development PostgreSQL and Redis (`make run`, `make stop`)
+    "pricealert_ops.cli.demo",  # the demo shop and webhook receiver (README walk-through)
 )
 
 
