@@ -16,7 +16,7 @@ WITH_SERVERS := source $(LOCAL)/servers.env &&
 
 .PHONY: help install run stop demo demo-shop demo-receiver test test-e2e lint typecheck format \
         migrate test-extract extraction-report test-fetch test-pipeline bench bench-quick bench-extract \
-        bench-scrape bench-pipeline bench-workers bench-api bench-scale bench-http bench-web \
+        bench-scrape bench-pipeline bench-workers bench-api bench-scale bench-http bench-web bench-cli \
         test-web web-screenshots monitoring-generate \
         monitoring-check infra-check backup backup-prune backup-verify restore-drill \
         restore-drill-rds db-maintenance audit \
@@ -133,6 +133,9 @@ test-extract: install ## Extraction tests alone (no database needed)
 
 bench-extract: install ## Extraction pages/s and CPU ms per page (JSON)
 	$(BIN)/python -m scripts.bench.bench_extract
+
+bench-cli: install ## Wall and CPU seconds of `pricealert --help` and a command's --help (JSON)
+	$(BIN)/python -m scripts.bench.bench_cli $(ARGS)
 
 test-fetch: install ## Guarded client and shop fetcher tests
 	$(BIN)/pytest -q tests/http tests/scraper/test_fetch.py

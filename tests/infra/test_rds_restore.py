@@ -221,13 +221,6 @@ def test_a_restore_time_with_an_offset_is_read_as_utc() -> None:
 # --- the CLI -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`pricealert` with only this module's standalone `restore` group."""
-    monkeypatch.setattr(pricealert.cli, "_BUILTIN", ("pricealert_ops.cli.restore_rds",))
-
-
-@pytest.mark.usefixtures("cli")
 def test_cli_restores_a_snapshot_and_prints_the_endpoint(
     production: Production, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -251,7 +244,6 @@ def test_cli_restores_a_snapshot_and_prints_the_endpoint(
     )
 
 
-@pytest.mark.usefixtures("cli")
 def test_cli_reports_a_missing_snapshot_without_a_traceback(
     production: Production, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -261,7 +253,6 @@ def test_cli_reports_a_missing_snapshot_without_a_traceback(
     assert capsys.readouterr().err == "error: snapshot_not_found: no DB snapshot 'gone-snapshot'\n"
 
 
-@pytest.mark.usefixtures("cli")
 def test_cli_pitr_refuses_a_naive_time(
     production: Production, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -274,7 +265,6 @@ def test_cli_pitr_refuses_a_naive_time(
     }
 
 
-@pytest.mark.usefixtures("cli")
 def test_cli_pitr_restores_from_the_named_source_without_waiting(
     production: Production, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -527,7 +517,6 @@ def test_second_region_refusals_are_named_errors(
     assert caught.value.code == code
 
 
-@pytest.mark.usefixtures("cli")
 def test_cli_pitr_in_a_region_without_the_source_or_its_replica_says_so(
     production: Production, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -544,7 +533,6 @@ def test_cli_pitr_in_a_region_without_the_source_or_its_replica_says_so(
     )
 
 
-@pytest.mark.usefixtures("cli")
 def test_the_rds_drill_command_restores_both_ways_like_the_source(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

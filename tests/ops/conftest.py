@@ -108,20 +108,8 @@ def s3_store(aws: None) -> BackupStore:
 
 
 @pytest.fixture
-def cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Callable[..., tuple[int, str, str]]:
-    """Run `pricealert ...` with this package's command modules; returns (code, out, err)."""
-    monkeypatch.setattr(
-        pricealert.cli,
-        "_BUILTIN",
-        (
-            "pricealert_ops.cli.backup",
-            "pricealert_ops.cli.forecast",
-            "pricealert_ops.cli.maintenance",
-        ),
-    )
-    monkeypatch.setattr(pricealert.cli, "entry_points", lambda group: [])
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """Run `pricealert ...` (its command's module alone is imported); returns (code, out, err)."""
 
     def run(*argv: str) -> tuple[int, str, str]:
         capsys.readouterr()

@@ -115,8 +115,6 @@ def test_every_alert_severity_maps_to_one_priority() -> None:
 
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Cli:
-    monkeypatch.setattr(pricealert.cli, "_BUILTIN", ("pricealert_ops.cli.incident",))
-    monkeypatch.setattr(pricealert.cli, "entry_points", lambda group: [])
     monkeypatch.setenv("PRICEALERT_INCIDENT_STORE", (tmp_path / "incidents").as_uri())
 
     def run(*argv: str) -> tuple[int, str, str]:

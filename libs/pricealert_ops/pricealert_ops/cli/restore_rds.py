@@ -72,13 +72,6 @@ def register_restore_subcommands(restore_subparsers: Any) -> None:
     )
 
 
-def register(subparsers: Any) -> None:
-    """A `restore` group of this module's own (unused by the CLI: `backup` owns the group)."""
-    group = subparsers.add_parser("restore", help="Restore the database.")
-    commands = group.add_subparsers(dest="restore_command", required=True, metavar="COMMAND")
-    register_restore_subcommands(commands)
-
-
 def _add_common(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--instance-class",
