@@ -84,10 +84,3 @@ def test_worker_metrics_ports_match_what_prometheus_scrapes(
         for target in config["targets"]
     }
     assert f"{service}:{port}" in targets
-
-
-def test_the_dockerfile_copies_every_service_and_brings_pg_dump() -> None:
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    for path in ("libs", "services", "pyproject.toml", "alembic.ini"):
-        assert path in dockerfile
-    assert "postgresql-client" in dockerfile  # pg_dump for backups

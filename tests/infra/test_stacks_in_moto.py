@@ -30,6 +30,7 @@ from .conftest import REGION
 ACCOUNT = "123456789012"
 SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:pricealert/production/x-AbCdEf"
 IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/pricealert:2024.06.15"
+OPS_IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/pricealert-ops:2024.06.15"
 ROUTER = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/pricealert-log-router:2024.06.15"
 STACKS: list[tuple[str, dict[str, str]]] = [
     ("network", {}),
@@ -70,6 +71,7 @@ STACKS: list[tuple[str, dict[str, str]]] = [
         "jobs",
         {
             "ImageUri": IMAGE,
+            "OpsImageUri": OPS_IMAGE,
             "LogRouterImageUri": ROUTER,
             "DatabaseUrlSecretArn": SECRET,
             "RedisUrlSecretArn": SECRET,

@@ -192,11 +192,12 @@ def _app(task: str) -> dict[str, Any]:
     return container
 
 
-def test_every_container_runs_the_one_image_parameter() -> None:
-    images = {(name, lid): c["Image"] for name, lid, c in _containers()}
+def test_services_run_the_runtime_image_and_only_the_dump_the_ops_image() -> None:
+    images = {lid: c["Image"] for _, lid, c in _containers()}
 
-    assert set(map(str, images.values())) == {str({"Ref": "ImageUri"})}
     assert len(images) == 8  # five services, three jobs
+    assert images.pop("DumpTaskDefinition") == {"Ref": "OpsImageUri"}
+    assert set(map(str, images.values())) == {str({"Ref": "ImageUri"})}
 
 
 @pytest.mark.parametrize(("task", "command"), sorted(COMMANDS.items()))

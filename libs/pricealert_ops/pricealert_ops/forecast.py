@@ -4,7 +4,7 @@ Two engines give the same shape of answer (`Forecast`: ds, yhat, yhat_lower,
 yhat_upper for the history and the horizon):
 
 - `prophet`, as the plan uses it, when the optional extra is installed
-  (`pip install 'pricealert[forecast]'`): weekly seasonality of Fourier order 5,
+  (`pip install 'libs/pricealert_ops[forecast]'`): weekly seasonality of Fourier order 5,
   daily of order 10 for sub-daily data;
 - `builtin`, always available: ordinary least squares on a linear trend plus
   the same Fourier terms, with the classic OLS prediction interval
@@ -187,7 +187,7 @@ def fit_prophet(series: Series, horizon: timedelta, interval_width: float = 0.95
         prophet: Any = importlib.import_module("prophet")
     except ImportError as exc:
         raise ProphetMissing(
-            "install the forecast extra: pip install 'pricealert[forecast]'"
+            "install the forecast extra: pip install 'libs/pricealert_ops[forecast]'"
         ) from exc
     model: Any = prophet.Prophet(
         interval_width=interval_width,
