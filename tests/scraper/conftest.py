@@ -14,10 +14,10 @@ from pricealert.availability import Availability
 from pricealert.http import GuardedClient
 from pricealert.models import Product
 from pricealert.queues import queue_client
+from pricealert_ops.devtools.shop import Page, Shop
 from services.scraper.check import ProductCheck
 from services.scraper.fetch import ShopFetcher
 from services.scraper.settings import ScraperSettings
-from tests.support.shop import Page, Shop
 
 
 def product_page(price: str, currency: str = "JPY", availability: str = "InStock") -> Page:
