@@ -178,8 +178,15 @@ def restore_from_snapshot(
         "DBInstanceClass": instance_class,
         **_restore_like(source, groups, restored_from=f"snapshot:{snapshot_identifier}"),
     }
-    _call(rds.restore_db_instance_from_db_snapshot, **kwargs)
-    return _finish(rds, target_identifier, source, kwargs, wait=wait, waiter_config=waiter_config)
+    return _restore(
+        rds,
+        rds.restore_db_instance_from_db_snapshot,
+        target_identifier,
+        source,
+        kwargs,
+        wait=wait,
+        waiter_config=waiter_config,
+    )
 
 
 def restore_to_point_in_time(
@@ -195,11 +202,9 @@ def restore_to_point_in_time(
     now: datetime | None = None,
 ) -> RestoredInstance:
     """Plan 5.2.2: restore `source_identifier` as it was at `restore_time` (UTC)."""
-    check_instance_identifier(target_identifier, what="target")
-    check_instance_identifier(source_identifier, what="source")
-    check_instance_class(instance_class)
-    groups = check_security_groups(security_group_ids or [])
-    restore_time = _past_aware(restore_time, now)
+    groups, restore_time = _check_pitr(
+        target_identifier, source_identifier, instance_class, security_group_ids, restore_time, now
+    )
     current = now or datetime.now(UTC)
 
     source = _find_instance(rds, source_identifier)
@@ -217,8 +222,15 @@ def restore_to_point_in_time(
             source, groups, restored_from=f"{source_identifier}@{restore_time.isoformat()}"
         ),
     }
-    _call(rds.restore_db_instance_to_point_in_time, **kwargs)
-    return _finish(rds, target_identifier, source, kwargs, wait=wait, waiter_config=waiter_config)
+    return _restore(
+        rds,
+        rds.restore_db_instance_to_point_in_time,
+        target_identifier,
+        source,
+        kwargs,
+        wait=wait,
+        waiter_config=waiter_config,
+    )
 
 
 def restore_replica_to_point_in_time(
@@ -238,11 +250,9 @@ def restore_replica_to_point_in_time(
     now: datetime | None = None,
 ) -> RestoredInstance:
     """Restore the source's automated backups replicated to `rds`'s region, at a time."""
-    check_instance_identifier(target_identifier, what="target")
-    check_instance_identifier(source_identifier, what="source")
-    check_instance_class(instance_class)
-    groups = check_security_groups(security_group_ids)
-    restore_time = _past_aware(restore_time, now)
+    groups, restore_time = _check_pitr(
+        target_identifier, source_identifier, instance_class, security_group_ids, restore_time, now
+    )
     replica = _replicated_backup(rds, source_identifier)
     if not subnet_group or not groups:
         raise RdsRestoreError(
@@ -279,8 +289,31 @@ def restore_replica_to_point_in_time(
         kwargs["DBParameterGroupName"] = parameter_group
     if option_group:
         kwargs["OptionGroupName"] = option_group
-    _call(rds.restore_db_instance_to_point_in_time, **kwargs)
-    return _finish(rds, target_identifier, source, kwargs, wait=wait, waiter_config=waiter_config)
+    return _restore(
+        rds,
+        rds.restore_db_instance_to_point_in_time,
+        target_identifier,
+        source,
+        kwargs,
+        wait=wait,
+        waiter_config=waiter_config,
+    )
+
+
+def _check_pitr(
+    target_identifier: str,
+    source_identifier: str,
+    instance_class: str,
+    security_group_ids: list[str] | None,
+    restore_time: datetime,
+    now: datetime | None,
+) -> tuple[list[str], datetime]:
+    """What every point-in-time restore checks first: its security groups, and the
+    restore time in UTC."""
+    check_instance_identifier(target_identifier, what="target")
+    check_instance_identifier(source_identifier, what="source")
+    check_instance_class(instance_class)
+    return check_security_groups(security_group_ids or []), _past_aware(restore_time, now)
 
 
 def _past_aware(restore_time: datetime, now: datetime | None) -> datetime:
@@ -410,6 +443,21 @@ def _after_restore(source: DBInstanceTypeDef | None) -> dict[str, Any]:
     return changes
 
 
+def _restore(
+    rds: RDSClient,
+    operation: Any,
+    identifier: str,
+    source: DBInstanceTypeDef | None,
+    requested: dict[str, Any],
+    *,
+    wait: bool,
+    waiter_config: WaiterConfigTypeDef,
+) -> RestoredInstance:
+    """Ask for the restore (`operation` with `requested`), then `_finish` it."""
+    _call(operation, **requested)
+    return _finish(rds, identifier, source, requested, wait=wait, waiter_config=waiter_config)
+
+
 def _finish(
     rds: RDSClient,
     identifier: str,
@@ -419,6 +467,7 @@ def _finish(
     wait: bool,
     waiter_config: WaiterConfigTypeDef,
 ) -> RestoredInstance:
+    """When waiting: bring the new instance's settings in line with the source's."""
     if not wait:
         return _describe_restored(rds, identifier)
     _wait_available(rds, identifier, waiter_config)

@@ -54,6 +54,7 @@ from pricealert.supervised import (
     service_command,
     socket_address,
 )
+from pricealert_ops.devtools.server_programs import pid_alive
 
 if TYPE_CHECKING:
     import httpx
@@ -111,21 +112,9 @@ class RunLock:
             recorded = int(self.path.read_text().split()[0])
         except (OSError, ValueError, IndexError):
             recorded = 0
-        if recorded and _alive(recorded):
+        if recorded and pid_alive(recorded):
             return AlreadyRunning([recorded], supervisor_alive=True)
         return AlreadyRunning(_pids_holding(self.path), supervisor_alive=False)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    return True
 
 
 def _pids_holding(path: Path) -> list[int]:

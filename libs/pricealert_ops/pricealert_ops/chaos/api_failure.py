@@ -48,7 +48,13 @@ import httpx
 
 from pricealert.supervised import service_command
 from pricealert_ops.chaos.invariants import Check
-from pricealert_ops.chaos.servers import PrivatePostgres, PrivateRedis, ServerError, private_workdir
+from pricealert_ops.chaos.servers import (
+    PrivatePostgres,
+    PrivateRedis,
+    ServerError,
+    private_workdir,
+    terminate,
+)
 from pricealert_ops.devtools.stack import Api, StackError, free_port
 
 NAME = "api-partial-failure"
@@ -153,16 +159,7 @@ class ApiTask:
 
     async def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
+        await terminate(process)
 
     async def wait_ready(self, http: httpx.AsyncClient) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS

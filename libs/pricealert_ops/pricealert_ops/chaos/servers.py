@@ -36,6 +36,20 @@ class ServerError(RuntimeError):
     """A private server could not be started or stopped; the message says which and why."""
 
 
+async def terminate(process: asyncio.subprocess.Process | None, grace: float = 10) -> None:
+    """SIGTERM a child, SIGKILL it after `grace` seconds; nothing when it already ended."""
+    if process is None or process.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), grace)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+
+
 async def _port_open(port: int) -> bool:
     try:
         _reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -82,16 +96,7 @@ class PrivateRedis:
     async def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL); every key is gone with it."""
         process, self.process = self.process, None
-        if process is None or process.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
+        await terminate(process)
 
 
 def _postgres_bin() -> Path:

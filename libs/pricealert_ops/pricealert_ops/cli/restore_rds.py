@@ -128,18 +128,16 @@ def _rds_snapshot(args: argparse.Namespace) -> int:
 def _rds_pitr(args: argparse.Namespace) -> int:
     restore_time = rds_restore.parse_restore_time(args.time)
     client = _client(args.region)
+    common: dict[str, Any] = {
+        "source_identifier": args.source,
+        "instance_class": args.instance_class,
+        "security_group_ids": _groups(args.security_group_ids),
+        "wait": args.wait,
+        "waiter_config": _waiter_config(args),
+    }
     if rds_restore.instance_exists(client, args.source):
         print(f"restoring {args.source} as of {restore_time.isoformat()} into {args.target}")
-        result = rds_restore.restore_to_point_in_time(
-            client,
-            args.target,
-            restore_time,
-            source_identifier=args.source,
-            instance_class=args.instance_class,
-            security_group_ids=_groups(args.security_group_ids),
-            wait=args.wait,
-            waiter_config=_waiter_config(args),
-        )
+        result = rds_restore.restore_to_point_in_time(client, args.target, restore_time, **common)
     else:
         print(
             f"restoring {args.source} as of {restore_time.isoformat()} into {args.target} "
@@ -149,15 +147,11 @@ def _rds_pitr(args: argparse.Namespace) -> int:
             client,
             args.target,
             restore_time,
-            source_identifier=args.source,
             subnet_group=args.subnet_group,
-            security_group_ids=_groups(args.security_group_ids),
             parameter_group=args.parameter_group,
             option_group=args.option_group,
             source_rds=_client(args.source_region) if args.source_region else None,
-            instance_class=args.instance_class,
-            wait=args.wait,
-            waiter_config=_waiter_config(args),
+            **common,
         )
     _report(result)
     return 0

@@ -21,9 +21,9 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
+from pricealert_ops.devtools.closing import AsyncClosing
 from pricealert_ops.devtools.shop import Page, RecordedRequest, Shop
 
 #: A receiver refuses timestamps further than this from its clock (Standard Webhooks).
@@ -64,7 +64,7 @@ class Received:
         return json.loads(self.body)
 
 
-class Receiver:
+class Receiver(AsyncClosing):
     def __init__(self, secret: str | None = None, path: str = "/hook") -> None:
         self.secret = secret
         #: Secrets of several channels pointed at this one receiver, by the request target
@@ -75,17 +75,6 @@ class Receiver:
         self._shop = Shop(record=False)
         self._answers: list[Page] = [Page(status=200, body=b"ok", content_type="text/plain")]
         self._responder: Callable[[RecordedRequest], Page] | None = None
-
-    async def __aenter__(self) -> Receiver:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Listen (`port` 0: OS-assigned); returns the endpoint URL."""

@@ -32,10 +32,10 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import lru_cache
 from http import HTTPStatus
-from types import TracebackType
 from typing import Any
 
 from pricealert.http import DNSFailure, IPAddress
+from pricealert_ops.devtools.closing import AsyncClosing
 
 _CHUNK = 64 * 1024
 
@@ -132,7 +132,7 @@ def _gzip_zeros(size: int) -> bytes:
 Handler = Callable[[RecordedRequest], Page]
 
 
-class Shop:
+class Shop(AsyncClosing):
     """Routes, a request log, and any number of listeners (one per loopback address)."""
 
     def __init__(self, *, record: bool = True) -> None:
@@ -143,17 +143,6 @@ class Shop:
         self._servers: list[asyncio.Server] = []
         self._connections: set[asyncio.Task[None]] = set()
         self._accepted = 0
-
-    async def __aenter__(self) -> Shop:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def listen(
         self,
