@@ -51,7 +51,7 @@ COMMANDS: Mapping[str, Command] = {
 
 #: The commands of `pricealert_ops.cli.COMMANDS`, named here so that where that
 #: distribution is not installed (the runtime image) asking for one says so.
-#: `tests/test_cli.py` checks both lists agree.
+#: `tests/test_runtime_split.py` checks both lists agree.
 OPS_DISTRIBUTION: Final = "pricealert-ops"
 OPS_COMMANDS: Final = frozenset(
     {
