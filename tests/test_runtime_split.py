@@ -81,6 +81,17 @@ def test_no_runtime_module_imports_the_tooling() -> None:
     assert offenders == []
 
 
+def test_nothing_in_the_runtime_drops_a_database() -> None:
+    """The scratch-database helpers of drills, chaos and tests are tooling only."""
+    dropping = [
+        str(path.relative_to(ROOT))
+        for directory in RUNTIME_DIRS
+        for path in directory.rglob("*.py")
+        if "DROP DATABASE" in path.read_text(encoding="utf-8").upper()
+    ]
+    assert dropping == []
+
+
 def test_every_runtime_and_service_module_imports_without_the_tooling() -> None:
     modules = [m for d in RUNTIME_DIRS for m in _modules_under(d)]
     assert "services.scraper.worker" in modules
