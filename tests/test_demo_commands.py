@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from pricealert.devtools.demo_shop import parse_change
+from pricealert_ops.devtools.demo_shop import parse_change
 
 
 def _free_port() -> int:

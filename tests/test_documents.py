@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pricealert.queues import ALL_QUEUES
-from pricealert.supervisor import SERVICES
+from pricealert.supervised import SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAN = ROOT / "monitoring" / "ops-plan.ja.md"

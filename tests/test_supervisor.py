@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pricealert.supervisor import AlreadyRunning, RunLock
+from pricealert_ops.supervisor import AlreadyRunning, RunLock
 from tests.conftest import admin_execute, async_url, drop_database
 
 SUPERVISOR_REDIS_DB = 9
@@ -185,7 +185,7 @@ def test_the_lock_is_held_while_any_process_of_the_run_lives(tmp_path: Path) -> 
         [sys.executable, "-c",
          "import subprocess, sys\n"
          "from pathlib import Path\n"
-         "from pricealert.supervisor import RunLock\n"
+         "from pricealert_ops.supervisor import RunLock\n"
          f"lock = RunLock(Path({str(path)!r})); lock.acquire()\n"
          "child = subprocess.Popen(['sleep', '60'], pass_fds=(lock.fd,), start_new_session=True,\n"
          "                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"

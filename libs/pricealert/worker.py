@@ -49,7 +49,7 @@ from pricealert.logging import (
 )
 from pricealert.queues import JobPayload
 from pricealert.settings import PriceAlertSettings
-from pricealert.supervisor import EXIT_CANNOT_START, notify_ready
+from pricealert.supervised import EXIT_CANNOT_START, notify_ready
 
 P = TypeVar("P", bound=JobPayload)
 JobContext = dict[str, Any]
@@ -176,7 +176,7 @@ def build_worker_settings(
     poll_delay: float = 0.1,
     drain_seconds: int = 20,
 ) -> dict[str, Any]:
-    """The `WorkerSettings` arq's CLI reads: see `pricealert.supervisor.service_command`."""
+    """The `WorkerSettings` arq's CLI reads: see `pricealert.supervised.service_command`."""
     set_service(service)  # arq logs its first lines before on_startup runs
 
     async def startup(ctx: JobContext) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from pricealert.supervisor import service_command
+from pricealert.supervised import service_command
 from scripts.bench.common import REDIS_URL, REPO, async_url
 
 _TICKS = os.sysconf("SC_CLK_TCK")

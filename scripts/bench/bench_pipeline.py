@@ -10,7 +10,7 @@ one in ten.
 
 Resets its own database (`pricealert_bench`) and Redis db 8; starts a shop
 process (`pipeline_shop`: N products whose prices change every
-`--change-every` seconds, spread evenly), the real stack (`tests.support.stack`),
+`--change-every` seconds, spread evenly), the real stack (`pricealert_ops.devtools.stack`),
 and a signed-webhook receiver in this process. Through the API it signs up
 `--users` users, each with a webhook channel, and watches every product
 (checked every `--interval` seconds) with a `change` rule of user
@@ -54,12 +54,12 @@ import redis.asyncio as aioredis
 from pricealert.db.migrate import upgrade
 from pricealert.queues import ALL_QUEUES
 from pricealert.settings import PriceAlertSettings
+from pricealert_ops.devtools.receiver import Receiver
+from pricealert_ops.devtools.stack import Api, Stack, reset_database, with_path
 from scripts.bench.common import machine_info
 from scripts.bench.pipeline_measure import cpu_between, cpu_seconds, percentiles
 from scripts.bench.pipeline_shop import PriceClock
 from services.api.users.schemas import MAX_DAILY_NOTIFICATIONS
-from tests.support.receiver import Receiver
-from tests.support.stack import Api, Stack, reset_database, with_path
 
 #: The stack as deployed, except what a single local shop and a benchmark need.
 STACK_ENV = {

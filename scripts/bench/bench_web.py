@@ -42,7 +42,7 @@ from playwright.async_api import Browser, async_playwright
 
 from pricealert.db.migrate import upgrade
 from pricealert.settings import DEFAULT_SECRET
-from pricealert.supervisor import service_command
+from pricealert.supervised import service_command
 from scripts.bench.api_server import free_port, running_api
 from scripts.bench.common import (
     REDIS_URL,

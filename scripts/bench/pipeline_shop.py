@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
-from tests.support.shop import Page, RecordedRequest, Shop
+from pricealert_ops.devtools.shop import Page, RecordedRequest, Shop
 
 
 class PriceClock:

@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "api": ("bench_api.py", ["--quick"]),
     "scale": ("bench_scale.py", ["--quick"]),
     "web": ("bench_web.py", ["--quick"]),
+    "cli": ("bench_cli.py", ["--runs", "5"]),
 }
 TIMEOUT_SECONDS = 3600
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import asyncpg
 
-from pricealert.supervisor import SERVICES, service_command
+from pricealert.supervised import SERVICES, service_command
 from scripts.bench.api_server import cpu_seconds, free_port, rss_kib
 from scripts.bench.common import REDIS_URL, REPO, async_url, load_average, plain_url
 

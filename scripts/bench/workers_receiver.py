@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any
 
-from pricealert.devtools.receiver import Receiver
+from pricealert_ops.devtools.receiver import Receiver
 from scripts.bench.workers_setup import WEBHOOK_SECRET, announce, serve_requests
 
 

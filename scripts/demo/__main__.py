@@ -40,11 +40,17 @@ import asyncpg
 import redis as sync_redis
 
 from pricealert.db.migrate import upgrade
-from pricealert.devtools.demo_shop import DemoShop
-from pricealert.devtools.mailbox import CODE, SIGN_IN_LINK, Mailbox
-from pricealert.devtools.receiver import Receiver
-from pricealert.devtools.servers import Config, Server, ServerError, ensure_servers, stop_started
-from pricealert.devtools.stack import Api, Stack, StackError, reset_database, with_path
+from pricealert_ops.devtools.demo_shop import DemoShop
+from pricealert_ops.devtools.mailbox import CODE, SIGN_IN_LINK, Mailbox
+from pricealert_ops.devtools.receiver import Receiver
+from pricealert_ops.devtools.servers import (
+    Config,
+    Server,
+    ServerError,
+    ensure_servers,
+    stop_started,
+)
+from pricealert_ops.devtools.stack import Api, Stack, StackError, reset_database, with_path
 from scripts.demo.display import Display
 
 CHECK_INTERVAL_SECONDS = 2  # the demo's products are checked this often

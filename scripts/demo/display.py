@@ -5,8 +5,8 @@ from __future__ import annotations
 import statistics
 from typing import Any, TextIO
 
-from pricealert.devtools.demo_shop import Item, money, padded
-from pricealert.devtools.receiver import Received
+from pricealert_ops.devtools.demo_shop import Item, money, padded
+from pricealert_ops.devtools.receiver import Received
 
 
 class Display:

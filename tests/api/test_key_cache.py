@@ -20,7 +20,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from pricealert.repositories.users import Principal
-from pricealert.supervisor import service_command
+from pricealert.supervised import service_command
 from services.api.keycache import CHANNEL, PrincipalCache
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from pricealert.devtools.shop import Page, Shop
+from pricealert_ops.devtools.shop import Page, Shop
 from services.api.settings import ApiSettings
 from tests.api.conftest import ApiUser
 

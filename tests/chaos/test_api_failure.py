@@ -8,9 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from pricealert.chaos import api_failure
-from pricealert.chaos.api_failure import ApiFailureOptions, HaProxy, Sample, availability, latency
-from pricealert.chaos.servers import PrivatePostgres, private_workdir
+from pricealert_ops.chaos import api_failure
+from pricealert_ops.chaos.api_failure import (
+    ApiFailureOptions,
+    HaProxy,
+    Sample,
+    availability,
+    latency,
+)
+from pricealert_ops.chaos.servers import PrivatePostgres, private_workdir
 
 pytestmark = pytest.mark.slow
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from pricealert.chaos import EXPERIMENTS, RunOptions, verdict_json
-from pricealert.chaos.report import summary
-from pricealert.chaos.runner import run_experiment
-from pricealert.chaos.servers import PrivatePostgres, private_workdir
 from pricealert.cli import CommandError
-from pricealert.cli import chaos as chaos_command
+from pricealert_ops.chaos import EXPERIMENTS, RunOptions, verdict_json
+from pricealert_ops.chaos.report import summary
+from pricealert_ops.chaos.runner import run_experiment
+from pricealert_ops.chaos.servers import PrivatePostgres, private_workdir
+from pricealert_ops.cli import chaos as chaos_command
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import time
 
-from pricealert.devtools.receiver import TOLERANCE_SECONDS, verify
+from pricealert_ops.devtools.receiver import TOLERANCE_SECONDS, verify
 from services.notifier.channels.signing import sign
 
 SECRET = "whsec_" + base64.b64encode(b"chaos-test-key-32-bytes-long!!!!").decode()

@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from pricealert.chaos.invariants import Check, check_all
-from pricealert.chaos.records import (
+from pricealert_ops.chaos.invariants import Check, check_all
+from pricealert_ops.chaos.records import (
     Bounds,
     Delivery,
     DueSample,
@@ -22,7 +22,7 @@ from pricealert.chaos.records import (
     Records,
     Window,
 )
-from pricealert.chaos.world import PriceSchedule, decoy_price
+from pricealert_ops.chaos.world import PriceSchedule, decoy_price
 
 T0 = 1_800_000_000.0
 D = Decimal

@@ -15,10 +15,10 @@ from typing import TypeVar
 import pytest
 import redis as sync_redis
 
+from pricealert_ops.devtools.receiver import Receiver
+from pricealert_ops.devtools.shop import Page, Shop
+from pricealert_ops.devtools.stack import Api, Stack
 from tests.conftest import REDIS_BASE
-from tests.support.receiver import Receiver
-from tests.support.shop import Page, Shop
-from tests.support.stack import Api, Stack
 
 E2E_REDIS_URL = f"{REDIS_BASE}/6"
 #: Every wait in these tests ends with a clear failure after this long.

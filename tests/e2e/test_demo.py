@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from pricealert.devtools.servers import redis_answers, stop_servers
+from pricealert_ops.devtools.servers import redis_answers, stop_servers
+from pricealert_ops.devtools.stack import processes_in_group
 from tests.conftest import PG_HOST, REDIS_BASE, drop_database
-from tests.support.stack import processes_in_group
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_REDIS_DB = "7"

@@ -14,10 +14,10 @@ import pytest
 import redis as sync_redis
 
 from pricealert.queues import ALL_QUEUES
+from pricealert_ops.devtools.receiver import Received, Receiver
+from pricealert_ops.devtools.shop import Page, Shop
+from pricealert_ops.devtools.stack import Api, Stack
 from tests.e2e.conftest import eventually, product_page
-from tests.support.receiver import Received, Receiver
-from tests.support.shop import Page, Shop
-from tests.support.stack import Api, Stack
 
 pytestmark = pytest.mark.slow
 

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import redis as sync_redis
 
+from pricealert_ops.devtools.shop import Shop
+from pricealert_ops.devtools.stack import Api, Stack
 from tests.e2e.conftest import E2E_REDIS_URL, eventually, product_page
-from tests.support.shop import Shop
 from tests.support.smtp import SmtpServer
-from tests.support.stack import Api, Stack
 
 pytestmark = pytest.mark.slow
 

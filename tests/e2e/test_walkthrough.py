@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import redis as sync_redis
 
-from pricealert.devtools.stack import processes_in_group
+from pricealert_ops.devtools.stack import processes_in_group
 from tests.conftest import REDIS_BASE
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pricealert.cli import CommandError, main
-from pricealert.devtools.shop import Page, Shop
+from pricealert_ops.devtools.shop import Page, Shop
 from services.scraper.cli import register
 
 CORPUS = Path(__file__).parent / "corpus"

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import pytest
 
 from pricealert.http import GuardedClient
-from tests.support.shop import Shop, running_shop
+from pricealert_ops.devtools.shop import Shop, running_shop
 
 
 @pytest.fixture

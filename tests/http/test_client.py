@@ -20,8 +20,8 @@ from pricealert.http import (
     TooLarge,
     TooManyRedirects,
 )
+from pricealert_ops.devtools.shop import Page, Shop
 from tests.http.conftest import unanswered_port
-from tests.support.shop import Page, Shop
 
 
 async def test_page_body_status_and_headers_come_back(client: GuardedClient, shop: Shop) -> None:

@@ -19,8 +19,8 @@ from pricealert.http import (
     Headers,
     TooLarge,
 )
+from pricealert_ops.devtools.shop import Page, Shop, StaticResolver
 from tests.http.conftest import unanswered_port
-from tests.support.shop import Page, Shop, StaticResolver
 
 
 class RawServer:

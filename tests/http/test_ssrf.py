@@ -20,7 +20,7 @@ from pricealert.http import (
     blocked_reason,
 )
 from pricealert.http._guard import CURRENT_HOP, AddressRefused, Hop, guarded_socket
-from tests.support.shop import Page, Shop, StaticResolver
+from pricealert_ops.devtools.shop import Page, Shop, StaticResolver
 
 REFUSED_URLS = [
     "http://127.0.0.1/",

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from pricealert.http import GuardedClient, TLSFailure
-from tests.support.shop import Page, Shop, StaticResolver
+from pricealert_ops.devtools.shop import Page, Shop, StaticResolver
 
 
 def _issue(tmp: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:

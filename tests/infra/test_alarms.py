@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from pricealert.monitoring import REPO_MONITORING_DIR
-from pricealert.monitoring.aws import topic_export
-from pricealert.monitoring.escalation import load_policy
+from pricealert_ops.monitoring import REPO_MONITORING_DIR
+from pricealert_ops.monitoring.aws import topic_export
+from pricealert_ops.monitoring.escalation import load_policy
 
 from .cfn import props, resources, template
 

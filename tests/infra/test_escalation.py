@@ -27,9 +27,9 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
     WaitFunction,
 )
 
-from pricealert.monitoring import REPO_MONITORING_DIR
-from pricealert.monitoring.aws import topic_export
-from pricealert.monitoring.escalation import load_policy, minutes
+from pricealert_ops.monitoring import REPO_MONITORING_DIR
+from pricealert_ops.monitoring.aws import topic_export
+from pricealert_ops.monitoring.escalation import load_policy, minutes
 
 from .cfn import props, resources, template
 from .conftest import REGION

@@ -25,11 +25,11 @@ from typing import Any
 import pytest
 import yaml
 
-from pricealert.monitoring import REPO_MONITORING_DIR
-from pricealert.monitoring.alerts import SOURCES, load_source
-from pricealert.monitoring.aws import CLOUDWATCH_ROUTE, RULE_FILES
-from pricealert.monitoring.escalation import SEVERITIES, load_policy
-from pricealert.monitoring.retention import load_table
+from pricealert_ops.monitoring import REPO_MONITORING_DIR
+from pricealert_ops.monitoring.alerts import SOURCES, load_source
+from pricealert_ops.monitoring.aws import CLOUDWATCH_ROUTE, RULE_FILES
+from pricealert_ops.monitoring.escalation import SEVERITIES, load_policy
+from pricealert_ops.monitoring.retention import load_table
 
 from .cfn import TEMPLATES, props, resources, template
 
@@ -538,7 +538,7 @@ def test_grafana_on_aws_has_the_dashboards_and_the_datasource_uid_they_name() ->
 
 
 def test_the_generated_templates_are_what_monitoring_gives() -> None:
-    from pricealert.monitoring.generated import stale_generated
+    from pricealert_ops.monitoring.generated import stale_generated
 
     stale = [p for p in stale_generated(REPO_MONITORING_DIR) if p.parts[:2] == ("..", "infra")]
     assert stale == [], "run `make monitoring-generate`"

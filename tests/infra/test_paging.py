@@ -18,8 +18,8 @@ import pytest
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
 
-from pricealert.monitoring import REPO_MONITORING_DIR
-from pricealert.monitoring.aws import camel, receivers_of
+from pricealert_ops.monitoring import REPO_MONITORING_DIR
+from pricealert_ops.monitoring.aws import camel, receivers_of
 
 from .cfn import TEMPLATES, props, resources, template, walk
 from .conftest import REGION

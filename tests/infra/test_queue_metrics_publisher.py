@@ -12,7 +12,7 @@ import redis
 from arq import create_pool
 from arq.connections import RedisSettings
 
-from pricealert.ops import queue_metrics_publisher as publisher
+from pricealert import queue_metrics_publisher as publisher
 from pricealert.queues import (
     ALL_QUEUES,
     EVALUATE_QUEUE,

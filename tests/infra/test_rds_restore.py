@@ -14,8 +14,8 @@ from mypy_boto3_rds import RDSClient
 from mypy_boto3_rds.type_defs import WaiterConfigTypeDef
 
 import pricealert.cli
-from pricealert.ops import rds_drill, rds_restore
-from pricealert.ops.rds_restore import RdsRestoreError
+from pricealert_ops import rds_drill, rds_restore
+from pricealert_ops.rds_restore import RdsRestoreError
 
 FAST: WaiterConfigTypeDef = {"Delay": 1, "MaxAttempts": 3}
 SOURCE = rds_drill.SOURCE
@@ -221,13 +221,6 @@ def test_a_restore_time_with_an_offset_is_read_as_utc() -> None:
 # --- the CLI -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`pricealert` with only this module's standalone `restore` group."""
-    monkeypatch.setattr(pricealert.cli, "_BUILTIN", ("pricealert.cli.restore_rds",))
-
-
-@pytest.mark.usefixtures("cli")
 def test_cli_restores_a_snapshot_and_prints_the_endpoint(
     production: Production, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -251,7 +244,6 @@ def test_cli_restores_a_snapshot_and_prints_the_endpoint(
     )
 
 
-@pytest.mark.usefixtures("cli")
 def test_cli_reports_a_missing_snapshot_without_a_traceback(
     production: Production, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -261,7 +253,6 @@ def test_cli_reports_a_missing_snapshot_without_a_traceback(
     assert capsys.readouterr().err == "error: snapshot_not_found: no DB snapshot 'gone-snapshot'\n"
 
 
-@pytest.mark.usefixtures("cli")
 def test_cli_pitr_refuses_a_naive_time(
     production: Production, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -274,7 +265,6 @@ def test_cli_pitr_refuses_a_naive_time(
     }
 
 
-@pytest.mark.usefixtures("cli")
 def test_cli_pitr_restores_from_the_named_source_without_waiting(
     production: Production, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -292,7 +282,7 @@ def test_cli_pitr_restores_from_the_named_source_without_waiting(
 def test_the_backup_module_places_both_commands_in_its_restore_group() -> None:
     import argparse
 
-    from pricealert.cli import backup
+    from pricealert_ops.cli import backup
 
     parser = argparse.ArgumentParser()
     backup.register(parser.add_subparsers(dest="command"))
@@ -527,7 +517,6 @@ def test_second_region_refusals_are_named_errors(
     assert caught.value.code == code
 
 
-@pytest.mark.usefixtures("cli")
 def test_cli_pitr_in_a_region_without_the_source_or_its_replica_says_so(
     production: Production, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -544,7 +533,6 @@ def test_cli_pitr_in_a_region_without_the_source_or_its_replica_says_so(
     )
 
 
-@pytest.mark.usefixtures("cli")
 def test_the_rds_drill_command_restores_both_ways_like_the_source(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

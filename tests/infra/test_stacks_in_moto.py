@@ -21,8 +21,8 @@ import pytest
 from moto import mock_aws
 from moto.rds.models import DBParameterGroup
 
-from pricealert.monitoring import REPO_MONITORING_DIR
-from pricealert.monitoring.aws import receivers_of
+from pricealert_ops.monitoring import REPO_MONITORING_DIR
+from pricealert_ops.monitoring.aws import receivers_of
 
 from .cfn import INFRA, props, template
 from .conftest import REGION
@@ -30,6 +30,7 @@ from .conftest import REGION
 ACCOUNT = "123456789012"
 SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:pricealert/production/x-AbCdEf"
 IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/pricealert:2024.06.15"
+OPS_IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/pricealert-ops:2024.06.15"
 ROUTER = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/pricealert-log-router:2024.06.15"
 STACKS: list[tuple[str, dict[str, str]]] = [
     ("network", {}),
@@ -70,6 +71,7 @@ STACKS: list[tuple[str, dict[str, str]]] = [
         "jobs",
         {
             "ImageUri": IMAGE,
+            "OpsImageUri": OPS_IMAGE,
             "LogRouterImageUri": ROUTER,
             "DatabaseUrlSecretArn": SECRET,
             "RedisUrlSecretArn": SECRET,

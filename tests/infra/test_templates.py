@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from cfnlint.api import ManualArgs, lint_file  # no type hints
 
-from pricealert.ops import queue_metrics_publisher as publisher
+from pricealert import queue_metrics_publisher as publisher
 from pricealert.queues import EVALUATE_QUEUE, NOTIFY_QUEUE, SCRAPE_QUEUE
-from pricealert.supervisor import SERVICES, service_command
+from pricealert.supervised import SERVICES, service_command
 
 from .cfn import (
     INFRA,
@@ -202,11 +202,12 @@ def _app(task: str) -> dict[str, Any]:
     return container
 
 
-def test_every_container_runs_the_one_image_parameter() -> None:
-    images = {(name, lid): c["Image"] for name, lid, c in _containers()}
+def test_services_run_the_runtime_image_and_only_the_dump_the_ops_image() -> None:
+    images = {lid: c["Image"] for _, lid, c in _containers()}
 
-    assert set(map(str, images.values())) == {str({"Ref": "ImageUri"})}
     assert len(images) == 8  # five services, three jobs
+    assert images.pop("DumpTaskDefinition") == {"Ref": "OpsImageUri"}
+    assert set(map(str, images.values())) == {str({"Ref": "ImageUri"})}
 
 
 @pytest.mark.parametrize(("task", "command"), sorted(COMMANDS.items()))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pricealert.monitoring import REPO_MONITORING_DIR
+from pricealert_ops.monitoring import REPO_MONITORING_DIR
 
 _BINARIES = {
     "promtool": ("promtool",),

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from pricealert.monitoring import REPO_MONITORING_DIR
+from pricealert_ops.monitoring import REPO_MONITORING_DIR
 
 RULES_DIR = REPO_MONITORING_DIR / "prometheus" / "rules"
 TESTS_DIR = REPO_MONITORING_DIR / "prometheus" / "tests"

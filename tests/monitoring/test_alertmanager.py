@@ -13,8 +13,8 @@ import httpx
 import pytest
 import yaml
 
-from pricealert.monitoring import REPO_MONITORING_DIR
-from pricealert.monitoring.escalation import SEVERITIES, load_policy
+from pricealert_ops.monitoring import REPO_MONITORING_DIR
+from pricealert_ops.monitoring.escalation import SEVERITIES, load_policy
 from tests.monitoring.conftest import free_port
 from tests.monitoring.webhook import WebhookReceiver, webhook_copy
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from pricealert.metrics import all_metric_docs
-from pricealert.monitoring import REPO_MONITORING_DIR
-from pricealert.monitoring.escalation import minutes
-from pricealert.monitoring.generated import generated_files, stale_generated, write_generated
-from pricealert.monitoring.metrics_doc import render_metrics_md
-from pricealert.monitoring.slo import (
+from pricealert_ops.monitoring import REPO_MONITORING_DIR
+from pricealert_ops.monitoring.escalation import minutes
+from pricealert_ops.monitoring.generated import generated_files, stale_generated, write_generated
+from pricealert_ops.monitoring.metrics_doc import render_metrics_md
+from pricealert_ops.monitoring.slo import (
     RatioSLO,
     SLOSpecError,
     budget_minutes,
@@ -28,9 +28,9 @@ GENERATED = sorted(generated_files(REPO_MONITORING_DIR), key=str)
 def test_committed_generated_file_matches_its_sources(monitoring_dir: Path, relative: Path) -> None:
     expected = generated_files(monitoring_dir)[relative]
     committed = monitoring_dir / relative
-    assert committed.is_file(), f"{relative} missing: python -m pricealert.monitoring generate"
+    assert committed.is_file(), f"{relative} missing: python -m pricealert_ops.monitoring generate"
     assert committed.read_text(encoding="utf-8") == expected, (
-        f"{relative} is stale: run `python -m pricealert.monitoring generate`"
+        f"{relative} is stale: run `python -m pricealert_ops.monitoring generate`"
     )
 
 

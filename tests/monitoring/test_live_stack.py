@@ -23,12 +23,12 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from pricealert.monitoring.logshape import check_log_line
-from pricealert.monitoring.promql import known_metric_names, unknown_metrics
+from pricealert_ops.devtools.stack import WORKERS, Stack, free_metrics_base
+from pricealert_ops.monitoring.logshape import check_log_line
+from pricealert_ops.monitoring.promql import known_metric_names, unknown_metrics
 from tests.conftest import REDIS_BASE, async_url, clone_database, drop_database
 from tests.monitoring.conftest import free_port
 from tests.monitoring.test_metric_names import panel_expressions, rule_expressions
-from tests.support.stack import WORKERS, Stack, free_metrics_base
 
 pytestmark = pytest.mark.slow
 REDIS_DB = 15

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from pricealert.monitoring.logshape import check_log_line, check_log_text
-from pricealert.monitoring.retention import UNROUTED, load_table
+from pricealert_ops.monitoring.logshape import check_log_line, check_log_text
+from pricealert_ops.monitoring.retention import UNROUTED, load_table
 
 #: Ops plan 3.2, transcribed: (category, level) → days kept.
 PLAN_3_2 = {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pricealert.monitoring.promql import (
+from pricealert_ops.monitoring.promql import (
     PromQLError,
     known_metric_names,
     metric_names,

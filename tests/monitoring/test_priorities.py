@@ -1,4 +1,4 @@
-"""Severities → P1–P4 in one place (plan 7.2): `pricealert.priorities.PRIORITIES`.
+"""Severities → P1–P4 in one place (plan 7.2): `pricealert_ops.priorities.PRIORITIES`.
 
 Every alerting rule Prometheus (and AMP) loads carries the `priority` its severity
 maps to; Alertmanager's messages show it (rendered by the real `amtool`); every
@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from pricealert.monitoring import REPO_MONITORING_DIR
-from pricealert.monitoring.aws import load_template
-from pricealert.priorities import (
+from pricealert_ops.monitoring import REPO_MONITORING_DIR
+from pricealert_ops.monitoring.aws import load_template
+from pricealert_ops.priorities import (
     PRIORITIES,
     PRIORITY_OF_SEVERITY,
     handbook_table,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pricealert.monitoring.escalation import SEVERITIES, load_policy
+from pricealert_ops.monitoring.escalation import SEVERITIES, load_policy
 from tests.monitoring.rules import (
     alert_cases,
     alert_rules,

@@ -23,17 +23,15 @@ import pytest
 import yaml
 
 import pricealert.cli
-from pricealert.monitoring import REPO_MONITORING_DIR
-from pricealert.monitoring.budget import BudgetLine, PrometheusQueryError, budget_report
-from pricealert.monitoring.slo import load_spec
+from pricealert_ops.monitoring import REPO_MONITORING_DIR
+from pricealert_ops.monitoring.budget import BudgetLine, PrometheusQueryError, budget_report
+from pricealert_ops.monitoring.slo import load_spec
 from tests.monitoring.conftest import free_port
 
 SPEC = load_spec(REPO_MONITORING_DIR / "slo.yaml")
 
 
 def run_cli(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
-    # Until the lead adds pricealert.cli.slo to _BUILTIN, register it alone.
-    monkeypatch.setattr(pricealert.cli, "_BUILTIN", ("pricealert.cli.slo",))
     return pricealert.cli.main(list(argv))
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pricealert.monitoring.alerts import (
+from pricealert_ops.monitoring.alerts import (
     SOURCES,
     AlertSourceError,
     Threshold,
@@ -27,7 +27,7 @@ from pricealert.monitoring.alerts import (
     render_source,
     thresholds,
 )
-from pricealert.monitoring.yamlio import dump_yaml
+from pricealert_ops.monitoring.yamlio import dump_yaml
 
 from .rules import load
 

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pricealert.http import GuardedClient
+from pricealert_ops.devtools.receiver import Receiver
 from services.notifier.channels import build_senders
 from services.notifier.delivery import Notifier
 from services.notifier.settings import NotifierSettings
 from tests.support.aws import moto_aws
-from tests.support.receiver import Receiver
 from tests.support.smtp import SmtpServer
 
 AWS_REGION = "us-east-1"

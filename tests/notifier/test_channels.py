@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pricealert.charts import EMAIL_HEIGHT, EMAIL_WIDTH, EMAIL_ZOOM
 from pricealert.models import Notification
+from pricealert_ops.devtools.receiver import Receiver
 from services.notifier.channels import PermanentFailure, TransientFailure
 from services.notifier.channels.aws import call
 from services.notifier.delivery import Notifier
@@ -22,7 +23,6 @@ from services.notifier.message import render, short_text
 from tests import factories as make
 from tests.factories import T0, pending
 from tests.notifier.conftest import AWS_REGION, make_notifier, notifier_settings
-from tests.support.receiver import Receiver
 from tests.support.smtp import SmtpServer
 
 

@@ -16,14 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pricealert.models import Channel, Notification
 from pricealert.queues import NOTIFY_QUEUE, DeliverNotification
+from pricealert_ops.devtools.receiver import Receiver
+from pricealert_ops.devtools.shop import Page
 from services.notifier.channels.signing import sign, verify
 from services.notifier.delivery import Notifier
 from services.notifier.tasks import deliver_notification, sweep_pending
 from tests import factories as make
 from tests.factories import pending
 from tests.notifier.conftest import make_notifier, notifier_settings
-from tests.support.receiver import Receiver
-from tests.support.shop import Page
 
 
 async def load(sm: async_sessionmaker[AsyncSession], model: type, key: object) -> object:

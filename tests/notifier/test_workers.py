@@ -16,13 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from pricealert.db import create_sessionmaker, session_scope
 from pricealert.models import Notification
 from pricealert.queues import NOTIFY_QUEUE, EvaluateChange, EvaluateChanges, enqueue
+from pricealert_ops.devtools.receiver import Receiver
+from pricealert_ops.devtools.shop import Page
 from services.evaluator.settings import EvaluatorSettings
 from services.evaluator.worker import worker_settings as evaluator_worker
 from services.notifier.worker import worker_settings as notifier_worker
 from tests import factories as make
 from tests.notifier.conftest import notifier_settings
-from tests.support.receiver import Receiver
-from tests.support.shop import Page
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ import boto3
 import pytest
 
 import pricealert.cli
-from pricealert.ops import pg
-from pricealert.ops.storage import BackupStore, open_store
+from pricealert_ops import pg
+from pricealert_ops.storage import BackupStore, open_store
 from tests.support.aws import moto_aws
 
 SERVER_URL = os.environ.get(
@@ -108,16 +108,8 @@ def s3_store(aws: None) -> BackupStore:
 
 
 @pytest.fixture
-def cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Callable[..., tuple[int, str, str]]:
-    """Run `pricealert ...` with this package's command modules; returns (code, out, err)."""
-    monkeypatch.setattr(
-        pricealert.cli,
-        "_BUILTIN",
-        ("pricealert.cli.backup", "pricealert.cli.forecast", "pricealert.cli.maintenance"),
-    )
-    monkeypatch.setattr(pricealert.cli, "entry_points", lambda group: [])
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """Run `pricealert ...` (its command's module alone is imported); returns (code, out, err)."""
 
     def run(*argv: str) -> tuple[int, str, str]:
         capsys.readouterr()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from pricealert.ops.forecast import Series
+from pricealert_ops.forecast import Series
 
 START = datetime(2025, 3, 3, tzinfo=UTC)  # a Monday
 BASE, SLOPE_PER_DAY, WEEKLY, DAILY, NOISE = 200.0, 2.0, 30.0, 10.0, 3.0

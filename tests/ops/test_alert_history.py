@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pricealert.ops.alert_review import alert_history
+from pricealert_ops.alert_review import alert_history
 
 from .servers import backfilled_prometheus, free_port
 

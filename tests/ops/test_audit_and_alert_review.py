@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pricealert.ops.audit import AuditSourceUnavailable, format_audit, judge
+from pricealert_ops.audit import AuditSourceUnavailable, format_audit, judge
 
 from .servers import alertmanager, free_port
 

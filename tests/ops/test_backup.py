@@ -13,8 +13,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from pricealert.ops import pg
-from pricealert.ops.backup import (
+from pricealert_ops import pg
+from pricealert_ops.backup import (
     BackupExists,
     create_backup,
     list_backups,
@@ -22,8 +22,8 @@ from pricealert.ops.backup import (
     metadata_key,
     prune_backups,
 )
-from pricealert.ops.restore import ChecksumMismatch, restore_dump, verify_backup
-from pricealert.ops.storage import BackupStore, InvalidLocation, ObjectNotFound, open_store
+from pricealert_ops.restore import ChecksumMismatch, restore_dump, verify_backup
+from pricealert_ops.storage import BackupStore, InvalidLocation, ObjectNotFound, open_store
 
 from .conftest import BUCKET, SERVER_URL, MakeDatabase
 

@@ -18,9 +18,9 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from pricealert.ops import pg
-from pricealert.ops.backup import create_backup, dump_key, metadata_key
-from pricealert.ops.backup_exporter import (
+from pricealert_ops import pg
+from pricealert_ops.backup import create_backup, dump_key, metadata_key
+from pricealert_ops.backup_exporter import (
     CHECK_SUCCESS,
     LAST_FAILURE,
     LAST_SUCCESS,
@@ -29,7 +29,7 @@ from pricealert.ops.backup_exporter import (
     BackupMetrics,
     refresh,
 )
-from pricealert.ops.backup_health import (
+from pricealert_ops.backup_health import (
     PG_DUMP,
     BackupHealth,
     dump_health,
@@ -38,7 +38,7 @@ from pricealert.ops.backup_health import (
     record_failure,
     snapshot_health,
 )
-from pricealert.ops.storage import BackupStore, open_store
+from pricealert_ops.storage import BackupStore, open_store
 
 from .conftest import BUCKET
 from .servers import free_port
@@ -212,7 +212,7 @@ def test_the_exporter_process_serves_the_store_it_watches_over_http(tmp_path: Pa
     env = {**os.environ, "PRICEALERT_BACKUP_BUCKET": tmp_path.as_uri()}
     env.pop("PRICEALERT_BACKUP_RDS_INSTANCE", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "pricealert.ops.backup_exporter", "--port", str(port),
+        [sys.executable, "-m", "pricealert_ops.backup_exporter", "--port", str(port),
          "--address", "127.0.0.1", "--interval", "60"],
         env=env,
         stdout=subprocess.PIPE,
@@ -254,11 +254,11 @@ def test_compose_and_the_aws_collector_scrape_the_exporter_as_job_backup() -> No
     )
     jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
 
-    assert service["command"][:3] == ["python", "-m", "pricealert.ops.backup_exporter"]
+    assert service["command"][:3] == ["python", "-m", "pricealert_ops.backup_exporter"]
     assert service["environment"]["PRICEALERT_BACKUP_BUCKET"] == "file:///backups"
     assert "backups:/backups" in service["volumes"]
     assert jobs["backup"]["static_configs"] == [{"targets": ["backup-exporter:9188"]}]
     collector = (root / "infra" / "observability.yaml").read_text(encoding="utf-8")
     assert "- job_name: backup" in collector
     assert "static_configs: [{targets: ['127.0.0.1:9188']}]" in collector
-    assert 'pricealert.ops.backup_exporter, --address, 127.0.0.1, --port, "9188"' in collector
+    assert 'pricealert_ops.backup_exporter, --address, 127.0.0.1, --port, "9188"' in collector

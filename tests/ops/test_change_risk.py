@@ -18,8 +18,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from pricealert.ops import change_risk, deploy
-from pricealert.ops.change_risk import ResourceChange, assess
+from pricealert_ops import change_risk, deploy
+from pricealert_ops.change_risk import ResourceChange, assess
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 STACK = "pricealert-production-services"

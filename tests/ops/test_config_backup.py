@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 import pricealert.cli
-from pricealert.ops import config_backup
+from pricealert_ops import config_backup
 from tests.support.aws import moto_aws
 
 Cli = Callable[..., tuple[int, str, str]]
@@ -35,7 +35,7 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
-    monkeypatch.setattr(pricealert.cli, "_BUILTIN", ("pricealert.cli.config",))
+    monkeypatch.setattr(pricealert.cli, "_BUILTIN", ("pricealert_ops.cli.config",))
     monkeypatch.setattr(pricealert.cli, "entry_points", lambda group: [])
 
     def run(*argv: str) -> tuple[int, str, str]:

@@ -21,8 +21,8 @@ import boto3
 import pytest
 
 import pricealert.cli
-from pricealert.ops import change_records
-from pricealert.ops.storage import open_store
+from pricealert_ops import change_records
+from pricealert_ops.storage import open_store
 from tests.support.aws import moto_aws
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"

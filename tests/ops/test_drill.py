@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from pricealert.db.migrate import upgrade
-from pricealert.devtools.stack import StackError
-from pricealert.ops import pg
-from pricealert.ops.backup import BackupSettings, list_backups
-from pricealert.ops.drill import format_drill, prove_application, run_drill
+from pricealert_ops import pg
+from pricealert_ops.backup import BackupSettings, list_backups
+from pricealert_ops.devtools.stack import StackError
+from pricealert_ops.drill import format_drill, prove_application, run_drill
 
 from .conftest import SERVER_URL
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pricealert.ops import capacity
-from pricealert.ops.forecast import (
+from pricealert_ops import capacity
+from pricealert_ops.forecast import (
     Forecast,
     ForecastInputError,
     Series,
@@ -18,7 +18,7 @@ from pricealert.ops.forecast import (
     fit_builtin,
     forecast,
 )
-from pricealert.ops.forecast_io import PrometheusUnreachable, fetch_prometheus
+from pricealert_ops.forecast_io import PrometheusUnreachable, fetch_prometheus
 
 from . import synthetic
 from .servers import free_port

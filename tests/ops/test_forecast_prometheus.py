@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pricealert.ops.forecast import fit_builtin
-from pricealert.ops.forecast_io import PrometheusQueryFailed, fetch_prometheus
+from pricealert_ops.forecast import fit_builtin
+from pricealert_ops.forecast_io import PrometheusQueryFailed, fetch_prometheus
 
 from . import synthetic
 from .servers import backfilled_prometheus

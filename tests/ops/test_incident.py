@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import pricealert.cli
-from pricealert.ops import incident
-from pricealert.ops.storage import BackupStore, open_store
+from pricealert_ops import incident
+from pricealert_ops.storage import BackupStore, open_store
 
 from .servers import backfilled_prometheus
 
@@ -115,8 +115,6 @@ def test_every_alert_severity_maps_to_one_priority() -> None:
 
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Cli:
-    monkeypatch.setattr(pricealert.cli, "_BUILTIN", ("pricealert.cli.incident",))
-    monkeypatch.setattr(pricealert.cli, "entry_points", lambda group: [])
     monkeypatch.setenv("PRICEALERT_INCIDENT_STORE", (tmp_path / "incidents").as_uri())
 
     def run(*argv: str) -> tuple[int, str, str]:

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from pricealert.ops import pg
-from pricealert.ops.maintenance import estimate_btree_bloat, run_maintenance
-from pricealert.ops.perf import StatementsUnavailable, slowest_statements
+from pricealert_ops import pg
+from pricealert_ops.maintenance import estimate_btree_bloat, run_maintenance
+from pricealert_ops.perf import StatementsUnavailable, slowest_statements
 
 from .conftest import MakeDatabase
 from .servers import PG_BIN, postgres_with_pg_stat_statements

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from matplotlib import image
 
-from pricealert.monitoring.slo import error_ratio_record, threshold_record
-from pricealert.ops import incident
-from pricealert.ops.review import quarter_review, render, write_review
-from pricealert.ops.storage import BackupStore, open_store
+from pricealert_ops import incident
+from pricealert_ops.monitoring.slo import error_ratio_record, threshold_record
+from pricealert_ops.review import quarter_review, render, write_review
+from pricealert_ops.storage import BackupStore, open_store
 
 from .servers import backfilled_prometheus
 

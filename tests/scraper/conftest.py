@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from pricealert.availability import Availability
 from pricealert.http import GuardedClient
 from pricealert.models import Product
+from pricealert_ops.devtools.shop import Page, Shop
 from services.scraper.check import ProductCheck
 from services.scraper.fetch import ShopFetcher
 from services.scraper.settings import ScraperSettings
-from tests.support.shop import Page, Shop
 
 
 def product_page(price: str, currency: str = "JPY", availability: str = "InStock") -> Page:

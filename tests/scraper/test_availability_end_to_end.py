@@ -20,10 +20,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pricealert.availability import Availability
-from pricealert.devtools.receiver import Receiver
-from pricealert.devtools.shop import Page, Shop
 from pricealert.models import AlertRule, Notification, PriceHistory, Product, User
 from pricealert.queues import EVALUATE_QUEUE, EvaluateChange
+from pricealert_ops.devtools.receiver import Receiver
+from pricealert_ops.devtools.shop import Page, Shop
 from services.evaluator.settings import EvaluatorSettings
 from services.evaluator.tasks import evaluate_change
 from services.scraper.check import ProductCheck

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.models import PriceHistory, Product
 from pricealert.queues import EVALUATE_QUEUE
+from pricealert_ops.devtools.shop import Page, Shop
 from services.scraper.check import ProductCheck
 from tests.scraper.conftest import add_product, product_page
-from tests.support.shop import Page, Shop
 
 
 async def _history(session: AsyncSession, product_id: int) -> list[PriceHistory]:

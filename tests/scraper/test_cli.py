@@ -12,8 +12,8 @@ import json
 import pytest
 
 from pricealert.cli import main
+from pricealert_ops.devtools.shop import Page, Shop
 from tests.scraper.conftest import product_page
-from tests.support.shop import Page, Shop
 
 
 async def _pricealert(*argv: str) -> int:

@@ -44,12 +44,12 @@ from pricealert.availability import Availability
 from pricealert.http import GuardedClient
 from pricealert.models import PriceHistory, Product
 from pricealert.queues import EVALUATE_QUEUE, CheckProduct, enqueue, queue_client, queue_length
+from pricealert_ops.devtools.shop import Page, Shop
 from services.scraper.check import FLUSH_SECONDS, ProductCheck
 from services.scraper.fetch import ShopFetcher
 from services.scraper.settings import ScraperSettings
 from services.scraper.tasks import check_product
 from tests.scraper.conftest import add_product, product_page
-from tests.support.shop import Page, Shop
 
 #: This module's own Redis database (flushed before and after each test).
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,8 +12,8 @@ import pytest
 
 from pricealert.http import GuardedClient
 from pricealert.metrics import registry
+from pricealert_ops.devtools.shop import Page, Shop, running_shop
 from services.scraper.fetch import FetchPolicy, ShopFetcher, parse_retry_after
-from tests.support.shop import Page, Shop, running_shop
 
 FAST = FetchPolicy(per_domain_delay=0.0, backoff_base=0.01, backoff_max=0.05)
 

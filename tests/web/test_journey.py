@@ -16,8 +16,8 @@ import pytest
 from playwright.async_api import Browser, expect
 from playwright.async_api import Page as BrowserPage
 
-from tests.support.receiver import Receiver
-from tests.support.shop import Page, Shop
+from pricealert_ops.devtools.receiver import Receiver
+from pricealert_ops.devtools.shop import Page, Shop
 from tests.web.conftest import WebUnderTest, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

@@ -20,12 +20,12 @@ import redis as sync_redis
 from playwright.async_api import Browser, expect
 from playwright.async_api import Page as BrowserPage
 
+from pricealert_ops.devtools.receiver import Receiver
+from pricealert_ops.devtools.shop import Shop
+from pricealert_ops.devtools.stack import Stack
 from tests.conftest import REDIS_BASE
 from tests.e2e.conftest import product_page
-from tests.support.receiver import Receiver
-from tests.support.shop import Shop
 from tests.support.smtp import SmtpServer
-from tests.support.stack import Stack
 from tests.web.conftest import LINK, Console, _text
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

@@ -1,0 +1,34 @@
+"""The operators' and developers' `pricealert` commands, listed for the CLI's help.
+
+The runtime's `pricealert` finds this table through the `pricealert.commands` entry
+point (libs/pricealert_ops/pyproject.toml) and imports a command's module only when
+that command runs. `pricealert.cli.OPS_COMMANDS` names the same commands so that the
+runtime image, which does not install this distribution, can say where they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pricealert.cli import Command
+
+_CLI = "pricealert_ops.cli"
+
+COMMANDS: Mapping[str, Command] = {
+    "run": Command(f"{_CLI}.run", "Run services, restarting any that exits (Ctrl-C stops all)."),
+    "backup": Command(f"{_CLI}.backup", "Logical backups (pg_dump) of the database."),
+    "restore": Command(f"{_CLI}.backup", "Restore the database (a dump, an RDS snapshot or PITR)."),
+    "forecast": Command(f"{_CLI}.forecast", "Forecast a metric and the tasks it will need."),
+    "db": Command(f"{_CLI}.maintenance", "Database maintenance."),
+    "audit": Command(f"{_CLI}.maintenance", "Audit installed dependencies for vulnerabilities."),
+    "perf": Command(f"{_CLI}.maintenance", "Performance analysis."),
+    "alert": Command(f"{_CLI}.maintenance", "Alert rules maintenance."),
+    "slo": Command(f"{_CLI}.slo", "SLO rules and error budgets."),
+    "chaos": Command(f"{_CLI}.chaos", "Run chaos experiments against a private local stack."),
+    "incident": Command(f"{_CLI}.incident", "Record an incident (plan 7.2)."),
+    "review": Command(f"{_CLI}.review", "Operations reviews (plan 9.3)."),
+    "config": Command(f"{_CLI}.config", "Configuration backup to a versioned bucket (plan 5.1)."),
+    "deploy": Command(f"{_CLI}.deploy", "Change sets and their change class (plan 7.3)."),
+    "servers": Command(f"{_CLI}.servers", "PostgreSQL and Redis for development."),
+    "demo": Command(f"{_CLI}.demo", "The demo shop and webhook receiver (README walk-through)."),
+}
