@@ -12,16 +12,20 @@ with status codes left ungrouped and buckets that resolve 0.2 s and 0.5 s.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Final
 
 from prometheus_client import (
+    CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     disable_created_metrics,
+    generate_latest,
+    multiprocess,
 )
 
 from pricealert.kinds import CheckResult
@@ -49,6 +53,15 @@ class MetricDoc:
 
 
 registry: CollectorRegistry = REGISTRY
+
+
+def exposition() -> tuple[bytes, str]:
+    """This process's metrics in the text format (all processes' in multiprocess mode)."""
+    source = registry
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        source = CollectorRegistry()
+        multiprocess.MultiProcessCollector(source)  # type: ignore[no-untyped-call]
+    return generate_latest(source), CONTENT_TYPE_LATEST
 
 # --- API --------------------------------------------------------------------------------
 HTTP_REQUESTS = Counter(

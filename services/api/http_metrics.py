@@ -17,14 +17,12 @@ two prefixes still gets the right label.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterable
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from prometheus_fastapi_instrumentator.routing import get_route_name
 from starlette.requests import Request
 from starlette.routing import compile_path
@@ -40,11 +38,8 @@ router = APIRouter()
 @router.get("/metrics", include_in_schema=False)
 def metrics_endpoint() -> Response:
     """The Prometheus exposition of this process (or of all, in multiprocess mode)."""
-    registry: CollectorRegistry = metrics.registry
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return Response(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    body, content_type = metrics.exposition()
+    return Response(body, headers={"Content-Type": content_type})
 
 
 class HttpMetricsMiddleware:

@@ -16,14 +16,12 @@ import asyncio
 import hmac
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Final
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from pricealert import metrics
 from services.web.session import SessionCodec
@@ -95,8 +93,5 @@ async def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics", include_in_schema=False)
 def metrics_endpoint() -> Response:
-    registry: CollectorRegistry = metrics.registry
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return Response(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    body, content_type = metrics.exposition()
+    return Response(body, headers={"Content-Type": content_type})
