@@ -27,7 +27,7 @@ WITH_SERVERS := source $(LOCAL)/servers.env &&
         bench-scrape bench-pipeline bench-workers bench-api bench-scale bench-http bench-web bench-cli \
         test-web web-screenshots monitoring-generate \
         monitoring-check infra-check backup backup-prune backup-verify config-backup restore-drill \
-        restore-drill-rds deploy-plan db-maintenance audit \
+        restore-drill-rds deploy-plan deploy-apply db-maintenance audit \
         perf-report alert-review forecast chaos clean
 
 help: ## List the targets
@@ -197,6 +197,10 @@ deploy-plan: install ## STACKS="services jobs" PARAMS="ImageUri=..." [EMERGENCY=
 	  $(if $(ENV),--env $(ENV)) $(if $(REGION),--region $(REGION)) $(if $(S3_BUCKET),--s3-bucket $(S3_BUCKET)) \
 	  $(if $(EMERGENCY),--emergency --reason '$(EMERGENCY)' --approver '$(APPROVER)') \
 	  $(if $(ALLOW_DATA_LOSS),--allow-data-loss)
+
+deploy-apply: install ## STACKS="services jobs" CHANGE_SET=plan-...: run the approved change sets, then config-backup (7.3, 5.1)
+	$(PA) deploy apply $(STACKS) --change-set-name '$(CHANGE_SET)' \
+	  $(if $(ENV),--env $(ENV)) $(if $(REGION),--region $(REGION))
 
 db-maintenance: install ## ANALYZE, bloat and unused-index report; REINDEX=1 to reindex
 	$(PA) db maintenance $(if $(REINDEX),--reindex)

@@ -35,8 +35,6 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
-    monkeypatch.setattr(pricealert.cli, "_BUILTIN", ("pricealert_ops.cli.config",))
-    monkeypatch.setattr(pricealert.cli, "entry_points", lambda group: [])
 
     def run(*argv: str) -> tuple[int, str, str]:
         capsys.readouterr()

@@ -11,6 +11,7 @@ covered by `test_change_risk.py` on the service's response shapes (botocore Stub
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -232,7 +233,11 @@ def test_the_human_output_names_each_change_and_the_execute_command(
     assert "pricealert-production-network: UPDATE — risk medium, normal change" in out
     assert "parameter OperatorCidr: 10.0.0.0/16 → 10.9.0.0/16" in out
     assert "class: normal change (risk medium) — change advisory board" in out
-    assert "aws cloudformation execute-change-set --change-set-name arn:aws:cloudformation:" in out
+    assert re.search(
+        r"after the approval: pricealert deploy apply network --change-set-name plan-\d{8}-\d{6}$",
+        out,
+        re.MULTILINE,
+    )
 
 
 def test_an_emergency_change_waits_for_its_review_until_it_is_closed(
@@ -274,3 +279,78 @@ def test_a_review_not_done_within_seven_days_is_overdue(tmp_path: Path) -> None:
     assert record["id"] == change_id == "CHG-20261201-1"
     assert not change_records.is_overdue(record, opened + timedelta(days=6, hours=23))
     assert change_records.is_overdue(record, opened + timedelta(days=7, minutes=1))
+
+
+# -- apply: the reviewed change set runs, then the deployed configuration is backed up ---
+
+CONFIG_BUCKET = "pricealert-production-config"
+REPO = INFRA.parent
+
+
+def _config_bucket() -> Any:
+    s3: Any = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=CONFIG_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_versioning(Bucket=CONFIG_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    return s3
+
+
+def _apply(infra: Path, change_set: str, *args: str) -> int:
+    return pricealert.cli.main(
+        ["deploy", "apply", "--infra-dir", str(infra), "--change-set-name", change_set,
+         "--root", str(REPO), *args, "network"]
+    )  # fmt: skip
+
+
+def test_apply_runs_the_reviewed_change_set_then_records_the_deployed_configuration(
+    cfn: Any, infra: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = _config_bucket()
+    _create(cfn, infra, "network")
+    code, _ = _plan(
+        infra, "network", "-p", "OperatorCidr=10.99.0.0/16", "--change-set-name", "cs1",
+        capsys=capsys,
+    )  # fmt: skip
+    assert code == 10
+
+    assert _apply(infra, "cs1", "--bucket", CONFIG_BUCKET, "--key", "config/prod.json") == 0
+
+    out = capsys.readouterr().out
+    assert "pricealert-production-network: UPDATE_COMPLETE" in out
+    assert "new version" in out
+    running = cfn.describe_stacks(StackName="pricealert-production-network")["Stacks"][0]
+    values = {p["ParameterKey"]: p["ParameterValue"] for p in running["Parameters"]}
+    assert values["OperatorCidr"] == "10.99.0.0/16"
+    bundle = json.loads(s3.get_object(Bucket=CONFIG_BUCKET, Key="config/prod.json")["Body"].read())[
+        "files"
+    ]
+    deployed = json.loads(bundle["deployed/stacks/pricealert-production-network.json"])
+    assert deployed["parameters"]["OperatorCidr"] == "10.99.0.0/16"
+    assert "infra/network.yaml" in bundle
+    # What ran is spent: applying it again is refused by name, and nothing new is stored.
+    assert _apply(infra, "cs1", "--bucket", CONFIG_BUCKET, "--key", "config/prod.json") == 2
+    assert "change_set_not_executable" in capsys.readouterr().err
+    versions = s3.list_object_versions(Bucket=CONFIG_BUCKET, Prefix="config/prod.json")
+    assert len(versions["Versions"]) == 1
+
+
+def test_apply_without_a_config_bucket_refuses_before_executing_anything(
+    cfn: Any, infra: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("PRICEALERT_CONFIG_BACKUP_BUCKET", raising=False)
+    _create(cfn, infra, "network")
+    code, _ = _plan(
+        infra, "network", "-p", "OperatorCidr=10.99.0.0/16", "--change-set-name", "cs2",
+        capsys=capsys,
+    )  # fmt: skip
+    assert code == 10
+
+    assert _apply(infra, "cs2") == 2
+
+    assert "no_config_bucket" in capsys.readouterr().err
+    described = cfn.describe_change_set(
+        ChangeSetName="cs2", StackName="pricealert-production-network"
+    )
+    assert described["ExecutionStatus"] == "AVAILABLE"
+    # Said explicitly, a deploy may go without the export.
+    assert _apply(infra, "cs2", "--no-config-backup") == 0
+    assert "UPDATE_COMPLETE" in capsys.readouterr().out

@@ -6,17 +6,19 @@ template from the checkout and the parameters given — the others keep their
 running values, as `aws cloudformation deploy` does —, waits for CloudFormation
 to compute it, and reads every change back: the resource, the action, whether
 it is replaced, the scope and what caused it. `change_risk.assess` then gives
-the plan 7.3 class. The change set is left for review; after approval it is
-run with `aws cloudformation execute-change-set --change-set-name <arn>`
-(ECS's circuit breaker rolls a failed service deployment back). A change set
-with no changes is deleted: it could not be executed anyway.
+the plan 7.3 class. The change set is left for review; after approval
+`pricealert deploy apply` runs exactly that change set (`apply_change_set`),
+waits for the stack to settle (ECS's circuit breaker rolls a failed service
+deployment back) and then backs the deployed configuration up (plan 5.1). A
+change set with no changes is deleted: it could not be executed anyway.
 
 An emergency change (`--emergency`) is recorded for its after-the-fact review
 (`pricealert_ops.change_records`).
 
 Refusals are `DeployPlanError`s with a stable `code`: `unknown_stack`,
 `invalid_parameter`, `missing_parameter`, `template_too_large`,
-`change_set_failed`, `wait_timed_out`, `aws_error`.
+`change_set_failed`, `wait_timed_out`, `aws_error`; applying adds
+`change_set_not_executable` and `deploy_failed`.
 """
 
 from __future__ import annotations
@@ -240,6 +242,61 @@ def _all_changes(
         changes += page.get("Changes", [])
         token = page.get("NextToken")
     return changes
+
+
+#: Where a stack rests after an execution: it worked, or it is back where it was.
+_DEPLOYED = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE"})
+_SETTLED_BADLY = frozenset(
+    {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "UPDATE_ROLLBACK_COMPLETE",
+     "UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED", "DELETE_COMPLETE", "DELETE_FAILED"}
+)  # fmt: skip
+
+
+def apply_change_set(
+    cloudformation: Any,
+    stack_name: str,
+    change_set_name: str,
+    *,
+    timeout_s: float = 3600.0,
+    poll_s: float = 15.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """Execute a planned change set and wait until the stack has settled; its final status.
+
+    Only a change set that was computed and not yet run is executed (what was reviewed
+    is what runs); a stack that ends rolled back or failed is a `deploy_failed` error.
+    """
+    with _aws_errors():
+        described = cloudformation.describe_change_set(
+            ChangeSetName=change_set_name, StackName=stack_name
+        )
+    if described["Status"] != "CREATE_COMPLETE" or described.get("ExecutionStatus") not in (
+        None,
+        "AVAILABLE",
+    ):
+        raise DeployPlanError(
+            "change_set_not_executable",
+            f"{change_set_name} of {stack_name} is {described['Status']}/"
+            f"{described.get('ExecutionStatus')}: plan again",
+        )
+    with _aws_errors():
+        cloudformation.execute_change_set(ChangeSetName=change_set_name, StackName=stack_name)
+    waited = 0.0
+    while True:
+        with _aws_errors():
+            (stack,) = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+        status = str(stack["StackStatus"])
+        if status in _DEPLOYED:
+            return status
+        if status in _SETTLED_BADLY:
+            reason = stack.get("StackStatusReason") or "see the stack's events"
+            raise DeployPlanError("deploy_failed", f"{stack_name} ended {status}: {reason}")
+        if waited >= timeout_s:
+            raise DeployPlanError(
+                "wait_timed_out", f"{stack_name} still {status} after {waited:.0f}s"
+            )
+        sleep(poll_s)
+        waited += poll_s
 
 
 class _aws_errors:  # a context manager that reads as a clause

@@ -55,7 +55,7 @@ def register(subparsers: Any) -> None:
     backup = add_command(
         commands, "backup", _backup, "Export the configuration as a new version if it changed."
     )
-    _common(backup)
+    bucket_options(backup)
     backup.add_argument(
         "--stack",
         action="append",
@@ -65,7 +65,7 @@ def register(subparsers: Any) -> None:
     )
 
     versions = add_command(commands, "versions", _versions, "List the stored versions.")
-    _common(versions)
+    bucket_options(versions)
 
     diff = add_command(
         commands,
@@ -77,10 +77,10 @@ def register(subparsers: Any) -> None:
     diff.add_argument(
         "new", nargs="?", default=WORKING_TREE, help="version id, `latest` or `working` (default)"
     )
-    _common(diff)
+    bucket_options(diff)
 
 
-def _common(command: argparse.ArgumentParser) -> None:
+def bucket_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--bucket", help="versioned bucket (PRICEALERT_CONFIG_BACKUP_BUCKET)")
     command.add_argument("--key", help="bundle key (default config/<environment>.json)")
     command.add_argument("--root", default=".", help="repository root (default: .)")
@@ -93,7 +93,7 @@ def _settings() -> ConfigBackupSettings:
         raise CommandError("invalid_settings", str(exc).replace("\n", "; ")) from exc
 
 
-def _where(args: argparse.Namespace) -> tuple[ConfigBackupSettings, S3Client, str, str]:
+def where(args: argparse.Namespace) -> tuple[ConfigBackupSettings, S3Client, str, str]:
     settings = _settings()
     bucket = (args.bucket or settings.config_backup_bucket).removeprefix("s3://").rstrip("/")
     if not bucket:
@@ -110,7 +110,7 @@ def _where(args: argparse.Namespace) -> tuple[ConfigBackupSettings, S3Client, st
     return settings, s3, bucket, args.key or settings.key()
 
 
-def _root(args: argparse.Namespace) -> Path:
+def repository_root(args: argparse.Namespace) -> Path:
     root = Path(args.root)
     if not (root / "infra").is_dir() or not (root / "monitoring").is_dir():
         raise CommandError(
@@ -136,16 +136,30 @@ def _source(root: Path) -> str:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    settings, s3, bucket, key = _where(args)
-    root = _root(args)
-    files = config_backup.collect_files(root)
+    settings, s3, bucket, key = where(args)
     stacks = args.stack or [s for s in settings.config_backup_stacks.split(",") if s.strip()]
+    export_configuration(
+        repository_root(args), [s.strip() for s in stacks], settings, s3, bucket, key
+    )
+    return 0
+
+
+def export_configuration(
+    root: Path,
+    stacks: list[str],
+    settings: ConfigBackupSettings,
+    s3: S3Client,
+    bucket: str,
+    key: str,
+) -> config_backup.ExportResult:
+    """Export the checkout's configuration and these deployed stacks'; say what happened."""
+    files = config_backup.collect_files(root)
     if stacks:
         files.update(
             config_backup.collect_deployed(
                 boto3.client("cloudformation", region_name=settings.config_backup_region),
                 boto3.client("ecs", region_name=settings.config_backup_region),
-                [s.strip() for s in stacks],
+                stacks,
             )
         )
     result = config_backup.export(s3, bucket, key, files, source=_source(root))
@@ -153,11 +167,11 @@ def _backup(args: argparse.Namespace) -> int:
         print(f"new version {result.version_id} of s3://{bucket}/{key} ({result.file_count} files)")
     else:
         print(f"unchanged: s3://{bucket}/{key} stays at version {result.version_id}")
-    return 0
+    return result
 
 
 def _versions(args: argparse.Namespace) -> int:
-    _, s3, bucket, key = _where(args)
+    _, s3, bucket, key = where(args)
     versions = config_backup.list_versions(s3, bucket, key)
     if not versions:
         print(f"no versions of s3://{bucket}/{key}")
@@ -171,10 +185,10 @@ def _versions(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    _, s3, bucket, key = _where(args)
+    _, s3, bucket, key = where(args)
     old = config_backup.load_version(s3, bucket, key, args.old)
     if args.new == WORKING_TREE:
-        new = config_backup.collect_files(_root(args))
+        new = config_backup.collect_files(repository_root(args))
         # The working tree has no deployed state: compare the files it has only.
         old = {p: t for p, t in old.items() if not p.startswith(config_backup.DEPLOYED)}
     else:

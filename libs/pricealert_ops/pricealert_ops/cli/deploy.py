@@ -3,13 +3,20 @@
     deploy plan services jobs --parameter ImageUri=<ecr>/pricealert:2026.12.03
     deploy plan data --parameter DbInstanceClass=db.t3.xlarge
     deploy plan services --parameter ImageUri=… --emergency --reason "…" --approver lead
+    deploy apply services jobs --change-set-name plan-20261203-101500
     deploy emergencies [--all] [--json]           emergency changes waiting for review
     deploy reviewed CHG-20261203-1 --notes "…"    close one's review
 
-Nothing is executed. Exit code: 0 standard change (or no change), 10 normal
+`plan` executes nothing. Exit code: 0 standard change (or no change), 10 normal
 change (change advisory board), 11 emergency change (recorded for review),
 3 refused (data at risk without --allow-data-loss, or a change set that
 failed), 2 a named error. The rules are in `pricealert_ops.change_risk`.
+
+`apply` runs the reviewed change sets (never a new computation), stack by stack in
+the order given, waits for each to settle, and then exports the deployed
+configuration to the versioned bucket (plan 5.1 "設定ファイル → Git + S3": every
+change leaves a version, `pricealert config diff` shows it). Without a bucket it
+refuses before executing anything, unless `--no-config-backup` says so.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import boto3
 
 from pricealert.cli import CommandError, add_command
 from pricealert_ops import change_records, change_risk, deploy, incident
+from pricealert_ops.cli import config as config_cli
 from pricealert_ops.deploy import StackPlan
 from pricealert_ops.monitoring.aws import load_template
 
@@ -60,6 +68,25 @@ def register(subparsers: Any) -> None:
     )
     plan.add_argument("--who", default=None, help="who plans (default: the login name)")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+    apply = add_command(
+        commands,
+        "apply",
+        _apply,
+        "Execute the reviewed change sets, wait for each stack, then back the deployed "
+        "configuration up (plan 5.1).",
+    )
+    apply.add_argument("stacks", nargs="+", metavar="STACK", help="as planned, in this order")
+    apply.add_argument("--change-set-name", required=True, help="the name `plan` printed")
+    apply.add_argument("--env", default="production", help="stack names pricealert-<env>-<stack>")
+    apply.add_argument("--region", default=None)
+    apply.add_argument("--infra-dir", type=Path, default=_INFRA)
+    apply.add_argument(
+        "--no-config-backup",
+        action="store_true",
+        help="skip the configuration export (say why in the change record)",
+    )
+    config_cli.bucket_options(apply)
 
     listing = add_command(
         commands,
@@ -134,8 +161,34 @@ def _plan(args: argparse.Namespace) -> int:
     else:
         for plan in plans:
             _print_plan(plan)
-        _print_verdict(overall, plans, record_id)
+        # Only stacks with something to run: an empty change set was deleted.
+        changed = [r.short_name for r, p in zip(requests, plans, strict=True) if p.change_set_id]
+        apply_command = " ".join(
+            ["pricealert deploy apply", *changed, "--change-set-name", name]
+            + (["--env", args.env] if args.env != "production" else [])
+            + (["--region", args.region] if args.region else [])
+        )
+        _print_verdict(overall, record_id, apply_command)
     return overall.exit_code
+
+
+def _apply(args: argparse.Namespace) -> int:
+    requests = [deploy.stack_request(args.infra_dir, s, args.env) for s in args.stacks]
+    target = None
+    if not args.no_config_backup:
+        # Checked before anything runs: a deploy must not leave its configuration unrecorded.
+        target = config_cli.where(args)
+        root = config_cli.repository_root(args)
+    cloudformation = boto3.client("cloudformation", region_name=args.region)
+    for request in requests:
+        status = deploy.apply_change_set(cloudformation, request.stack_name, args.change_set_name)
+        print(f"{request.stack_name}: {status}")
+    if target is not None:
+        settings, s3, bucket, key = target
+        config_cli.export_configuration(
+            root, [r.stack_name for r in requests], settings, s3, bucket, key
+        )
+    return 0
 
 
 def _declared(path: Path) -> list[str]:
@@ -163,7 +216,7 @@ def _print_plan(plan: StackPlan) -> None:
 
 
 def _print_verdict(
-    overall: change_risk.Assessment, plans: list[StackPlan], record_id: str | None
+    overall: change_risk.Assessment, record_id: str | None, apply_command: str
 ) -> None:
     if overall.refused:
         print(f"REFUSED (risk {overall.risk}): data at risk; re-plan with --allow-data-loss")
@@ -177,9 +230,7 @@ def _print_verdict(
         print(f"class: {overall.change_class} change (risk {overall.risk}) — {overall.approval}")
     if record_id:
         print(f"emergency change recorded as {record_id}: review it within 7 days")
-    for plan in plans:
-        if plan.change_set_id:
-            print(f"  aws cloudformation execute-change-set --change-set-name {plan.change_set_id}")
+    print(f"after the approval: {apply_command}")
 
 
 def _emergencies(args: argparse.Namespace) -> int:
