@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from arq.connections import ArqRedis
@@ -96,7 +96,7 @@ async def _principal(
 ) -> Principal:
     # Settings read directly, not as a dependency: one less for FastAPI to solve per request.
     settings: ApiSettings = request.app.state.settings
-    now = datetime.now(UTC)
+    now: datetime = request.app.state.clock()
     principal = None
     if credentials is not None and credentials.scheme.lower() == "bearer":
         principal = await _authenticate(request, credentials.credentials, now)

@@ -9,8 +9,9 @@ import asyncio
 import contextlib
 import importlib.resources
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -47,8 +48,14 @@ from services.api.settings import ApiSettings, get_api_settings
 from services.api.users.endpoints import router as users_router
 
 
-def create_app(settings: ApiSettings | None = None) -> FastAPI:
-    """The API application for these settings."""
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: ApiSettings | None = None, *, clock: Callable[[], datetime] = _utc_now
+) -> FastAPI:
+    """The API application for these settings; `clock` is what "now" is for key expiry."""
     settings = settings or get_api_settings()
     configure_logging("api", level=settings.log_level, json_output=settings.log_json)
     # RequestContextMiddleware writes the access line (with the request id). configure_logging
@@ -104,6 +111,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.state.clock = clock  # tests move it instead of waiting for an expiry
     install_problem_handlers(app)
     add_offline_docs(app)
 

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.models import ApiKey, User
 from tests.api.conftest import ApiUser
@@ -102,7 +102,7 @@ async def test_a_second_key_works_and_a_revoked_key_stops_at_once(
 
 
 async def test_an_expired_key_is_refused(
-    client: httpx.AsyncClient, alice: ApiUser, db_connection: AsyncConnection
+    app: FastAPI, client: httpx.AsyncClient, alice: ApiUser
 ) -> None:
     now = datetime.now(UTC)
     expires = (now + timedelta(hours=1)).isoformat()
@@ -111,13 +111,12 @@ async def test_an_expired_key_is_refused(
     auth = {"Authorization": f"Bearer {created.json()['api_key']}"}
     assert (await client.get("/v1/users/me", headers=auth)).status_code == 200
 
-    # The hour has passed: the key's expiry is moved into the past rather than waited for.
-    key_id = uuid.UUID(created.json()["id"])
-    await db_connection.execute(
-        update(ApiKey).where(ApiKey.id == key_id).values(expires_at=now - timedelta(seconds=1))
-    )
+    # The hour passes on the API's clock (not waited for): the key, cached as a live one a
+    # moment ago, is refused - expiry is judged on every use, cached or not.
+    app.state.clock = lambda: now + timedelta(hours=1, seconds=1)
 
     assert (await client.get("/v1/users/me", headers=auth)).status_code == 401
+    assert (await client.get("/v1/users/me", headers=alice.auth)).status_code == 200
 
 
 async def test_a_key_cannot_expire_in_the_past(client: httpx.AsyncClient, alice: ApiUser) -> None:
