@@ -9,7 +9,6 @@ from pathlib import Path
 import boto3
 import pytest
 
-import pricealert.cli
 from pricealert_ops import config_backup
 from tests.support.aws import moto_aws
 
@@ -31,18 +30,6 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
         )
         monkeypatch.delenv("PRICEALERT_CONFIG_BACKUP_STACKS", raising=False)
         yield client
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = pricealert.cli.main(list(argv))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
 
 
 @pytest.fixture

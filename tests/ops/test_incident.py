@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-import pricealert.cli
 from pricealert_ops import incident
 from pricealert_ops.storage import BackupStore, open_store
 
@@ -114,16 +113,10 @@ def test_every_alert_severity_maps_to_one_priority() -> None:
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Cli:
+def cli(cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Cli:
+    """The ops suite's `cli`, with incidents kept in this test's own store."""
     monkeypatch.setenv("PRICEALERT_INCIDENT_STORE", (tmp_path / "incidents").as_uri())
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = pricealert.cli.main(list(argv))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
+    return cli
 
 
 def test_the_commands_open_note_close_and_list(cli: Cli) -> None:
