@@ -63,6 +63,7 @@ def exposition() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(source)  # type: ignore[no-untyped-call]
     return generate_latest(source), CONTENT_TYPE_LATEST
 
+
 # --- API --------------------------------------------------------------------------------
 HTTP_REQUESTS = Counter(
     "http_requests_total",
