@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from pricealert.db import after_commit, session_scope
 from pricealert.logging import get_logger
 from pricealert.queues import (
@@ -64,11 +66,7 @@ async def _evaluate_batch(ctx: JobContext, job: EvaluateChanges) -> list[str]:
         report = EvaluationReport.merged(
             await evaluate_batch(session, changes, now=datetime.now(UTC))
         )
-
-        async def count() -> None:
-            report.record_metrics()
-
-        after_commit(session, count)
+        _count_after_commit(session, report)
     _log.info(
         "evaluation.finished",
         changes=len(changes),
@@ -85,11 +83,7 @@ async def _evaluate(ctx: JobContext, job: EvaluateChange) -> list[str]:
         report = await evaluate_changes_of_product(
             session, job.product_id, job.history_id, now=datetime.now(UTC)
         )
-
-        async def count() -> None:
-            report.record_metrics()
-
-        after_commit(session, count)
+        _count_after_commit(session, report)
     _log.info(
         "evaluation.finished",
         product_id=job.product_id,
@@ -117,3 +111,12 @@ async def sweep_unevaluated(ctx: JobContext) -> int:
     if stale:
         _log.warning("evaluation.swept", unevaluated=len(stale), enqueued=queued)
     return queued
+
+
+def _count_after_commit(session: AsyncSession, report: EvaluationReport) -> None:
+    """Count the report's outcomes in the metrics once its unit of work has committed."""
+
+    async def count() -> None:
+        report.record_metrics()
+
+    after_commit(session, count)
