@@ -26,9 +26,9 @@ from typing import Any
 import uvloop
 
 from scripts.bench import api_data
-from scripts.bench.common import REDIS_URL, async_url, emit, load_average, plain_url
+from scripts.bench.common import API_DATABASE, REDIS_URL, async_url, emit, load_average, plain_url
 
-DATABASE = "pricealert_bench_api"
+DATABASE = API_DATABASE
 
 
 async def _request(app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> int:

@@ -27,9 +27,9 @@ import uvloop
 
 from scripts.bench import api_data
 from scripts.bench.api_inprocess import _request
-from scripts.bench.common import REDIS_URL, async_url, emit, load_average, plain_url
+from scripts.bench.common import API_DATABASE, REDIS_URL, async_url, emit, load_average, plain_url
 
-DATABASE = "pricealert_bench_api"
+DATABASE = API_DATABASE
 
 #: Group -> (file fragment, function name) pairs whose inclusive time is that group's.
 #: Listed innermost first: a group's time excludes the groups listed before it that ran

@@ -37,6 +37,7 @@ from scripts.bench import api_data, api_inprocess, api_profile
 from scripts.bench.api_explain import explain_read_paths
 from scripts.bench.api_server import RunningApi, cpu_seconds, rss_kib, running_api
 from scripts.bench.common import (
+    API_DATABASE,
     REPO,
     drop_database,
     emit,
@@ -49,7 +50,7 @@ from scripts.bench.common import (
     recreate_database,
 )
 
-DATABASE = "pricealert_bench_api"
+DATABASE = API_DATABASE
 #: Issue 17's targets: the lookup by id sustained at >= 1 500 req/s by one worker with p99
 #: under 20 ms at <= 0.6 ms CPU a request; list, history and stats p99 < 20 ms at 500 req/s.
 P99_TARGET_MS = 20.0

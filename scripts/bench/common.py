@@ -24,6 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 PG_HOST = os.environ.get("PRICEALERT_BENCH_PG", "postgres@127.0.0.1:5432")
 #: Redis database the benchmarks own (flushed before and after each run).
 REDIS_URL = os.environ.get("PRICEALERT_BENCH_REDIS", "redis://127.0.0.1:6379/9")
+#: The API benchmarks' scratch database (another name lets two checkouts bench at once).
+API_DATABASE = os.environ.get("PRICEALERT_BENCH_API_DATABASE", "pricealert_bench_api")
 
 
 def async_url(name: str) -> str:
