@@ -3,7 +3,9 @@ rows): their edges, and their bytes being exactly what the declared response mod
 
 from __future__ import annotations
 
+import random
 import uuid
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -11,12 +13,18 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from pricealert.availability import Availability
 from pricealert.models import PriceHistory, Product
 from pricealert.repositories.pagination import encode_cursor
-from services.api.products.schemas import PriceHistoryOut, PriceStatsOut, ProductOut
+from pricealert.repositories.prices import PriceRepository, watched_history, watched_stats
+from services.api.products.schemas import (
+    PriceHistoryOut,
+    PricePointOut,
+    PriceStatsOut,
+    ProductOut,
+)
 from services.api.schemas import PageOut
 from tests.api.conftest import ApiUser
 
@@ -232,3 +240,62 @@ async def test_another_users_product_is_a_404_problem_on_every_read(
         assert response.headers["content-type"] == "application/problem+json"
         assert response.json()["status"] == 404
         assert (await client.get(path, headers=alice.auth)).status_code == 200
+
+
+async def test_the_one_statement_reads_agree_with_the_repository_the_chart_uses(
+    client: httpx.AsyncClient,
+    alice: ApiUser,
+    db_session: AsyncSession,
+    db_connection: AsyncConnection,
+) -> None:
+    # The chart (and api_explain) still read through PriceRepository: the statistics and
+    # history the API answers must stay the same figures, whatever the history's shape.
+    rng = random.Random(17)
+    now = datetime.now(UTC)
+    cases = {
+        "yen": ("JPY", "1280"),
+        "cents": ("USD", "19.99"),
+        "mills": ("BHD", "1.250"),
+        "no currency": (None, None),
+    }
+    for name, (currency, price) in cases.items():
+        url = f"https://shop.example/{name.replace(' ', '-')}"
+        watch_id = uuid.UUID(await _watch(client, alice, url))
+        product_id = await _product_id(db_session, url)
+        starts = now - timedelta(days=200)
+        for _ in range(40):
+            starts += timedelta(hours=rng.choice([0, 1, 7, 50, 130]))  # 0: a tie
+            db_session.add(
+                PriceHistory(
+                    product_id=product_id,
+                    price=None if rng.random() < 0.1 else Decimal(rng.randint(100, 99999)) / 100,
+                    currency=rng.choice([currency, currency, "EUR"]) if currency else None,
+                    availability=rng.choice([Availability.IN_STOCK, Availability.SOLD_OUT, None]),
+                    first_seen_at=starts,
+                    last_seen_at=starts + timedelta(minutes=30),
+                )
+            )
+        await db_session.execute(
+            update(Product)
+            .where(Product.id == product_id)
+            .values(price=Decimal(price) if price else None, currency=currency)
+        )
+        await db_session.flush()
+        product = await db_session.get(Product, product_id, populate_existing=True)
+        assert product is not None
+        user_id = uuid.UUID(alice.id)
+
+        expected = asdict(await PriceRepository(db_session).stats(product, now))
+        expected |= {"availability": product.availability, "in_stock": product.in_stock}
+        assert await watched_stats(db_connection, user_id, watch_id, now) == expected, name
+
+        for since, until, limit in [
+            (None, None, 5000),
+            (now - timedelta(days=90), None, 5000),
+            (None, now - timedelta(days=60), 7),
+            (now - timedelta(days=150), now - timedelta(days=20), 5000),
+        ]:
+            rows = await PriceRepository(db_session).history(product_id, since, until, limit)
+            assert await watched_history(db_connection, user_id, watch_id, since, until, limit) == [
+                PricePointOut.model_validate(row).model_dump() for row in rows
+            ], name
