@@ -299,3 +299,24 @@ async def test_the_one_statement_reads_agree_with_the_repository_the_chart_uses(
             assert await watched_history(db_connection, user_id, watch_id, since, until, limit) == [
                 PricePointOut.model_validate(row).model_dump() for row in rows
             ], name
+
+
+async def test_a_window_bound_with_no_utc_time_is_a_422_not_a_500(
+    client: httpx.AsyncClient, alice: ApiUser
+) -> None:
+    watch_id = await _watch(client, alice, "https://shop.example/a")
+    path = f"/v1/products/{watch_id}/prices"
+    for field, value in [
+        ("since", "0001-01-01T00:00:00+05:00"),
+        ("until", "9999-12-31T23:59:59-05:00"),
+    ]:
+        response = await client.get(path, params={field: value}, headers=alice.auth)
+        assert response.status_code == 422, response.text
+        assert (response.json()["field"], response.json()["errors"][0]["rule"]) == (
+            field,
+            "datetime_range",
+        )
+    # The extremes themselves, in UTC, are fine.
+    for field, value in [("since", "0001-01-01T00:00:00Z"), ("until", "9999-12-31T23:59:59Z")]:
+        response = await client.get(path, params={field: value}, headers=alice.auth)
+        assert response.status_code == 200, response.text

@@ -335,12 +335,23 @@ def _chart_locale(requested: str | None, accept_language: str | None) -> str | N
 
 
 def _aware(value: datetime | None, field: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
         raise InvalidInput(
             f"{field} must carry a timezone (e.g. 2026-01-31T00:00:00Z)",
             field=field,
             rule="timezone_aware",
         )
+    try:
+        # PostgreSQL is sent the time in UTC: 0001-01-01T00:00:00+05:00 has none (was a 500).
+        value.astimezone(UTC)
+    except OverflowError as exc:
+        raise InvalidInput(
+            f"{field} is out of range: in UTC it must fall in the years 1 to 9999",
+            field=field,
+            rule="datetime_range",
+        ) from exc
     return value
 
 
