@@ -3,6 +3,8 @@ rows): their edges, and their bytes being exactly what the declared response mod
 
 from __future__ import annotations
 
+import base64
+import json
 import random
 import uuid
 from dataclasses import asdict
@@ -320,3 +322,14 @@ async def test_a_window_bound_with_no_utc_time_is_a_422_not_a_500(
     for field, value in [("since", "0001-01-01T00:00:00Z"), ("until", "9999-12-31T23:59:59Z")]:
         response = await client.get(path, params={field: value}, headers=alice.auth)
         assert response.status_code == 200, response.text
+
+
+async def test_a_forged_cursor_with_no_utc_time_is_a_422_not_a_500(
+    client: httpx.AsyncClient, alice: ApiUser
+) -> None:
+    await _watch(client, alice, "https://shop.example/a")
+    raw = json.dumps(["0001-01-01T00:00:00+05:00", str(uuid.uuid4())]).encode()
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    response = await client.get("/v1/products", params={"cursor": cursor}, headers=alice.auth)
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "cursor"
