@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import httpx
 from pydantic import BaseModel
 from sqlalchemy import select, update
@@ -21,6 +22,7 @@ from pricealert.availability import Availability
 from pricealert.models import PriceHistory, Product
 from pricealert.repositories.pagination import encode_cursor
 from pricealert.repositories.prices import PriceRepository, watched_history, watched_stats
+from services.api.main import create_app
 from services.api.products.schemas import (
     PriceHistoryOut,
     PricePointOut,
@@ -28,6 +30,7 @@ from services.api.products.schemas import (
     ProductOut,
 )
 from services.api.schemas import PageOut
+from services.api.settings import ApiSettings
 from tests.api.conftest import ApiUser
 
 
@@ -333,3 +336,41 @@ async def test_a_forged_cursor_with_no_utc_time_is_a_422_not_a_500(
     response = await client.get("/v1/products", params={"cursor": cursor}, headers=alice.auth)
     assert response.status_code == 422, response.text
     assert response.json()["field"] == "cursor"
+
+
+async def test_a_connection_lost_under_the_reads_is_a_503_to_retry_then_they_serve_again(
+    api_settings: ApiSettings, fresh_database_url: str
+) -> None:
+    settings = api_settings.model_copy(
+        update={"database_url": fresh_database_url, "database_pool_size": 1,
+                "database_max_overflow": 0, "database_ping_after_idle_seconds": 3600.0}
+    )  # fmt: skip
+    application = create_app(settings)
+    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+    async with (
+        application.router.lifespan_context(application),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+    ):
+        created = await client.post("/v1/users", json={"email": "dora@example.com"})
+        user = ApiUser(id="", email="", key=created.json()["api_key"])
+        watch_id = await _watch(client, user, "https://shop.example/a")
+        for path in (
+            f"/v1/products/{watch_id}/stats",
+            f"/v1/products/{watch_id}/prices",
+            "/v1/products",
+        ):
+            assert (await client.get(path, headers=user.auth)).status_code == 200
+            admin = await asyncpg.connect(fresh_database_url.replace("+asyncpg", ""))
+            try:
+                killed = await admin.fetchval(
+                    "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND application_name = 'api'"
+                )
+            finally:
+                await admin.close()
+            assert killed == 1
+            lost = await client.get(path, headers=user.auth)
+            assert lost.status_code == 503, path
+            assert lost.headers["retry-after"] == "1"
+            assert lost.json()["code"] == "database_unavailable"
+            assert (await client.get(path, headers=user.auth)).status_code == 200, path
