@@ -30,6 +30,7 @@ from services.api import health, http_metrics
 from services.api.alerts.endpoints import router as alerts_router
 from services.api.business_metrics import business_metrics_loop
 from services.api.channels.endpoints import router as channels_router
+from services.api.fastroute import FastRoute, fast_handler_of
 from services.api.http_metrics import HttpMetricsMiddleware
 from services.api.keycache import PrincipalCache, listen_for_revocations
 from services.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
@@ -192,6 +193,11 @@ def include_flat(
             continue
         if not isinstance(route, APIRoute):
             raise ValueError(f"include_flat: {route!r} is not an API route")
+        route_class = type(route)
+        if fast_handler_of(route.endpoint) is not None:  # see services.api.fastroute
+            if route_class is not APIRoute:
+                raise ValueError(f"include_flat: {route!r} has a fast path and its own class")
+            route_class = FastRoute
         app.router.add_api_route(
             prefix + route.path,
             route.endpoint,
@@ -218,7 +224,7 @@ def include_flat(
             callbacks=route.callbacks,
             openapi_extra=route.openapi_extra,
             generate_unique_id_function=route.generate_unique_id_function,
-            route_class_override=type(route),
+            route_class_override=route_class,
         )
 
 
