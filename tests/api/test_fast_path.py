@@ -233,3 +233,21 @@ async def test_the_openapi_document_still_describes_the_lookup(
     assert operation["security"] == [{"HTTPBearer": []}]
     assert {"200", "401", "404", "422", "429"} <= set(operation["responses"])
     assert create_app(api_settings).openapi() == (await client.get("/openapi.json")).json()
+
+
+async def test_overridden_dependencies_are_honoured_by_the_endpoint(
+    app: FastAPI, client: httpx.AsyncClient, alice: ApiUser
+) -> None:
+    watch_id = await _watch(client, alice)
+    key_id = uuid.uuid4()
+
+    async def as_alice() -> Principal:
+        return Principal(user_id=uuid.UUID(alice.id), key_id=key_id)
+
+    app.dependency_overrides[deps._principal] = as_alice
+    try:
+        answered = await client.get(f"/v1/products/{watch_id}")  # no key: the override's
+    finally:
+        app.dependency_overrides.clear()
+    assert answered.status_code == 200
+    assert (await client.get(f"/v1/products/{watch_id}")).status_code == 401
