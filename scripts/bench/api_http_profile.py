@@ -6,7 +6,7 @@ headers, JSON logs to a file, metrics on) while `api_load.py` drives it from ano
 process, so the server's own per-request work (parsing, the protocol, the event
 loop, the ASGI messages) is counted too. The profiler runs only while the load does
 (SIGUSR1 starts it, SIGUSR2 stops it and writes the profile). Prints the same
-breakdown as `api_profile.py` plus `server_and_loop`: what is spent outside the app.
+breakdown as `api_profile.py` plus `server_and_loop`: the server's own code.
 Needs the database `bench_api.py --keep-db` (or `--reuse-db`) leaves.
 
     python -m scripts.bench.api_http_profile [--scenario product_by_id] [--rate 300]
@@ -31,16 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from scripts.bench import api_data
-from scripts.bench.api_profile import _inclusive, breakdown
+from scripts.bench.api_profile import breakdown
 from scripts.bench.api_server import cpu_seconds, running_api
 from scripts.bench.common import API_DATABASE, REPO, emit, load_average, log, plain_url
 
 DATABASE = API_DATABASE
-#: Where the app begins, inside the server: its outermost ASGI callable.
-_APP_ENTRY = [
-    ("uvicorn/middleware/proxy_headers.py", "__call__"),
-    ("uvicorn/middleware/message_logger.py", "__call__"),
-]
+#: The server's own code: uvicorn's protocol and its middleware, httptools, asyncio.
+_SERVER_FILES = ("/uvicorn/", "/httptools/", os.path.dirname(asyncio.__file__) + os.sep)
 
 
 def serve(argv: list[str], profile_path: str) -> None:
@@ -130,26 +127,28 @@ def measure(scenario: str, rate: float, duration: float, save: str | None = None
 
 
 def breakdown_of(profile_path: str, requests: int, cpu_ms: float) -> dict[str, Any]:
-    """`api_profile.breakdown` of a saved profile, with the server's share apart."""
+    """`api_profile.breakdown` of a saved profile, with the server's share apart.
+
+    The server's share is the own time of uvicorn's protocol code, httptools and asyncio
+    (own time: a coroutine's inclusive time is not reliable under cProfile, each resume
+    being a call); the in-process breakdown counted it as `framework_and_other`."""
     stats = pstats.Stats(profile_path, stream=io.StringIO())
     result = breakdown(profile_path, requests, cpu_ms)
     total: float = stats.total_tt  # type: ignore[attr-defined]
-    in_app, _ = _inclusive(stats, _APP_ENTRY)
-    outside = max(0.0, total - in_app)
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    server = sum(
+        tt
+        for (filename, _line, _name), (_cc, _nc, tt, _ct, _callers) in raw.items()
+        if any(part in filename for part in _SERVER_FILES)
+    )
     scale = cpu_ms / (total * 1000 / requests) if total else 0.0
-    # What ran outside the app was counted as "framework_and_other" by the in-process
-    # breakdown: moved to its own line.
-    result["ms_per_request"]["framework_and_other"] = round(
-        max(
-            0.0, result["ms_per_request"]["framework_and_other"] - outside * 1000 / requests * scale
-        ),
-        3,
-    )
-    result["ms_per_request"]["server_and_loop"] = round(outside * 1000 / requests * scale, 3)
-    result["share_percent"]["framework_and_other"] = round(
-        max(0.0, result["share_percent"]["framework_and_other"] - 100 * outside / total), 1
-    )
-    result["share_percent"]["server_and_loop"] = round(100 * outside / total, 1) if total else 0.0
+    server_ms = server * 1000 / requests * scale
+    server_share = 100 * server / total if total else 0.0
+    ms, share = result["ms_per_request"], result["share_percent"]
+    ms["framework_and_other"] = round(max(0.0, ms["framework_and_other"] - server_ms), 3)
+    share["framework_and_other"] = round(max(0.0, share["framework_and_other"] - server_share), 1)
+    ms["server_and_loop"] = round(server_ms, 3)
+    share["server_and_loop"] = round(server_share, 1)
     return result
 
 

@@ -11,8 +11,9 @@ sustains (all answered, p99 under 20 ms), measures the app in-process (CPU
 and Python calls per request, `api_inprocess.py`, beside a bare FastAPI + asyncpg
 lookup: their ratio), runs that bare lookup over HTTP too (`api_bare.py`, the same
 server command: its CPU per request and highest sustained rate beside ours, and the
-ratios), breaks the lookup's CPU down by concern (`api_profile.py`) and says which of
-issue 17's targets are met. Prints one JSON object.
+ratios), breaks the lookup's CPU down by concern, in-process (`api_profile.py`) and in
+the uvicorn worker under load (`api_http_profile.py`), and says which of issue 17's
+targets are met. Prints one JSON object.
 
     python -m scripts.bench.bench_api [--quick] [--keep-db]
 """
@@ -35,7 +36,7 @@ import asyncpg
 import uvloop
 
 from pricealert.repositories.pagination import encode_cursor
-from scripts.bench import api_bare, api_data, api_inprocess, api_profile
+from scripts.bench import api_bare, api_data, api_http_profile, api_inprocess, api_profile
 from scripts.bench.api_explain import explain_read_paths
 from scripts.bench.api_server import RunningApi, cpu_seconds, rss_kib, running_api
 from scripts.bench.common import (
@@ -270,6 +271,10 @@ def main() -> None:
         breakdown = uvloop.run(api_profile.measure("product_by_id", 1000))
         breakdown.pop("top_functions_own_time", None)
         document["product_by_id_breakdown"] = breakdown
+        log("api: where the lookup's CPU goes over HTTP (cProfile in the uvicorn worker)")
+        over_http = api_http_profile.measure("product_by_id", 300, 3.0 if args.quick else 6.0)
+        over_http.pop("top_functions_own_time", None)
+        document["product_by_id_breakdown_over_http"] = over_http
         document["targets"] = _targets(document)
     finally:
         flush_redis()
