@@ -48,7 +48,11 @@ from services.api.deps import (
     RedisDep,
     SessionDep,
     SettingsDep,
+    authenticate,
+    bearer_token,
+    read_connection,
 )
+from services.api.fastroute import canonical_uuid, fast_path
 from services.api.problems import problem_response
 from services.api.products import service
 from services.api.products.schemas import (
@@ -152,7 +156,19 @@ async def list_products(
     return _json({"items": page.items, "next_cursor": page.next_cursor})
 
 
+async def _get_product_fast(request: Request) -> Response | None:
+    """`get_product` without FastAPI's dependency solving (`services.api.fastroute`)."""
+    product_id = canonical_uuid(request.path_params["product_id"])
+    if product_id is None:
+        return None  # the endpoint validates it (422) after authenticating, as always
+    principal = await authenticate(request, bearer_token(request))
+    async with read_connection(request) as connection:
+        row = await watched_row(connection, principal.user_id, product_id)
+    return json_response(product_out_of_row(row))
+
+
 @router.get("/{product_id}", response_model=ProductOut)
+@fast_path(_get_product_fast)
 async def get_product(
     product_id: uuid.UUID, principal: CurrentPrincipal, connection: ReadConnectionDep
 ) -> Response:
