@@ -1,31 +1,62 @@
-"""EXPLAIN ANALYZE of the exact SQL the read endpoints send, captured from the repositories.
+"""EXPLAIN ANALYZE of the exact SQL the read endpoints send.
 
-The statements are not rewritten by hand: the repositories run once against the
-benchmark database while a cursor hook records what they send, and each is
-then explained with its own parameters. The report names the indexes each plan
+The statements are not rewritten by hand: the key lookup is captured from the
+repository by a cursor hook while it runs against the benchmark database; the
+product reads are the repository functions' own SQL texts (they run them on the
+driver connection), explained with the arguments those functions pass. The report names the indexes each plan
 uses and whether any step scans a whole table.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from pricealert.models import Watch
-from pricealert.repositories.prices import PriceRepository
-from pricealert.repositories.products import ProductRepository
+from pricealert.repositories import prices, products
 from pricealert.repositories.users import UserRepository
 from scripts.bench.api_data import BENCH_KEY
-from scripts.bench.common import async_url
+from scripts.bench.common import async_url, plain_url
 
 
 async def explain_read_paths(database: str, user_id: str, watch_id: str) -> dict[str, Any]:
-    """Plan summary (indexes, full scans, time) of each read endpoint's statements."""
+    """Plan summary (indexes, full scans, time) of each read endpoint's statements: the
+    key lookup as SQLAlchemy sends it, the product reads as their repository functions
+    send them on the driver connection (the same SQL texts and arguments)."""
+    owner, watch = uuid.UUID(user_id), uuid.UUID(watch_id)
+    now = datetime.now(UTC)
+    report = {"authenticate": await _explain_key_lookup(database, now)}
+    reads: dict[str, tuple[str, tuple[Any, ...]]] = {
+        "product_by_id": (products._ONE, (owner, watch)),
+        "list_first_page": (products._FIRST_PAGE, (owner, 51)),
+        "price_history_90d": (
+            prices._HISTORY_SQL[True, False],
+            (owner, watch, prices.MAX_HISTORY_ROWS, now - timedelta(days=90)),
+        ),
+        "stats": (
+            prices._STATS_SQL,
+            (owner, watch, now, now - timedelta(days=30), now - timedelta(days=90)),
+        ),
+    }
+    connection = await asyncpg.connect(plain_url(database))
+    try:
+        for name, (sql, args) in reads.items():
+            plan = await connection.fetchval(
+                "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, *args
+            )
+            report[name] = _summary(json.loads(plan)[0])
+    finally:
+        await connection.close()
+    return report
+
+
+async def _explain_key_lookup(database: str, now: datetime) -> dict[str, Any]:
     engine = create_async_engine(async_url(database))
     captured: list[tuple[str, Any]] = []
 
@@ -33,43 +64,21 @@ async def explain_read_paths(database: str, user_id: str, watch_id: str) -> dict
         captured.append((statement, parameters))
 
     event.listen(engine.sync_engine, "before_cursor_execute", record)
-    owner, watch = uuid.UUID(user_id), uuid.UUID(watch_id)
-    now = datetime.now(UTC)
-    calls: dict[str, Callable[[AsyncSession], Awaitable[Any]]] = {
-        "authenticate": lambda s: UserRepository(s).authenticate(BENCH_KEY, now),
-        "product_by_id": lambda s: ProductRepository(s).get(owner, watch),
-        "list_first_page": lambda s: ProductRepository(s).list_page(owner, None, 50),
-        "price_history_90d": lambda s: _history(s, owner, watch, now - timedelta(days=90)),
-        "stats": lambda s: _stats(s, owner, watch, now),
-    }
-    report: dict[str, Any] = {}
     try:
         async with AsyncSession(engine) as session:
             await session.scalar(select(Watch.id).limit(1))  # connect before capturing
-            for name, call in calls.items():
-                captured.clear()
-                await call(session)
-                statement, parameters = captured[-1]
-                connection = await session.connection()
-                plan = (
-                    await connection.exec_driver_sql(
-                        "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, parameters
-                    )
-                ).scalar_one()
-                report[name] = _summary(plan[0])
+            captured.clear()
+            await UserRepository(session).authenticate(BENCH_KEY, now)
+            statement, parameters = captured[-1]
+            connection = await session.connection()
+            plan = (
+                await connection.exec_driver_sql(
+                    "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, parameters
+                )
+            ).scalar_one()
+            return _summary(plan[0])
     finally:
         await engine.dispose()
-    return report
-
-
-async def _history(session: AsyncSession, owner: uuid.UUID, watch: uuid.UUID, since: Any) -> Any:
-    watched = await ProductRepository(session).get(owner, watch)
-    return await PriceRepository(session).history(watched.product.id, since, None)
-
-
-async def _stats(session: AsyncSession, owner: uuid.UUID, watch: uuid.UUID, now: Any) -> Any:
-    watched = await ProductRepository(session).get(owner, watch)
-    return await PriceRepository(session).stats(watched.product, now)
 
 
 def _summary(plan: dict[str, Any]) -> dict[str, Any]:

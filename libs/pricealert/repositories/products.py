@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, bindparam, delete, func, select, update
+from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -26,44 +26,6 @@ _WATCHED = (
 )
 
 
-# The same lookup as plain columns (a Core statement: no ORM objects, no identity map) for
-# responses that only show it; the names are ProductOut's.
-_WATCHED_COLUMNS = (
-    Watch.id,
-    Product.url,
-    Product.selector,
-    Product.stock_selector,
-    Watch.check_interval_seconds,
-    Product.title,
-    Product.price,
-    Product.currency,
-    Product.availability,
-    Product.in_stock,
-    Product.status,
-    Product.last_checked_at,
-    Product.last_changed_at,
-    Product.last_error,
-    Watch.created_at,
-)
-_WATCHED_ROW = (
-    select(*_WATCHED_COLUMNS)
-    .join(Product, Product.id == Watch.product_id)
-    .where(Watch.user_id == bindparam("user_id"), Watch.id == bindparam("watch_id"))
-)
-
-
-async def watched_row(
-    connection: AsyncConnection, user_id: uuid.UUID, watch_id: uuid.UUID
-) -> RowMapping:
-    """One of the user's watched products as its response's columns (to show, not to
-    change), on a bare connection (no Session); `NotFound` for anyone else's."""
-    result = await connection.execute(_WATCHED_ROW, {"user_id": user_id, "watch_id": watch_id})
-    row = result.mappings().first()
-    if row is None:
-        raise NotFound("product not found")
-    return row
-
-
 # A page of the user's watched products (ProductOut's fields, in its order, empty selectors
 # as null; the id as its text, which JSON-encodes faster than asyncpg's UUID subclass and is
 # the same string), oldest first, keyset-paged on (created_at, id) as `keyset` does (the row
@@ -80,6 +42,20 @@ _NEXT_PAGE = (
     _PAGE_COLUMNS + "WHERE w.user_id = $1 AND (w.created_at, w.id) > ($3, $4) "
     "ORDER BY w.created_at, w.id LIMIT $2"
 )
+
+
+_ONE = _PAGE_COLUMNS + "WHERE w.user_id = $1 AND w.id = $2"
+
+
+async def watched_row(
+    connection: AsyncConnection, user_id: uuid.UUID, watch_id: uuid.UUID
+) -> dict[str, Any]:
+    """One of the user's watched products as a dict of its response's fields (to show, not
+    to change), one statement on the bare connection; `NotFound` for anyone else's."""
+    records = await fetch(connection, _ONE, user_id, watch_id)
+    if not records:
+        raise NotFound("product not found")
+    return dict(records[0])
 
 
 async def watched_products_page(

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic_core import to_json
-from sqlalchemy import RowMapping
 
 from pricealert.charts import (
     DEFAULT_DAYS,
@@ -66,7 +65,7 @@ from services.api.products.schemas import (
     ProductUpdate,
 )
 from services.api.ratelimit import enforce
-from services.api.schemas import PageOut, Paging, json_response
+from services.api.schemas import PageOut, Paging
 
 router = APIRouter(prefix="/products", tags=["products"])
 
@@ -89,17 +88,6 @@ def product_out(watched: WatchedProduct) -> ProductOut:
         last_changed_at=product.last_changed_at,
         last_error=product.last_error,
         created_at=watch.created_at,
-    )
-
-
-def product_out_of_row(row: RowMapping) -> ProductOut:
-    """`product_out` from a Core row of the same columns."""
-    return ProductOut.model_validate(
-        {
-            **row,
-            "selector": row["selector"] or None,
-            "stock_selector": row["stock_selector"] or None,
-        }
     )
 
 
@@ -164,7 +152,7 @@ async def _get_product_fast(request: Request) -> Response | None:
     principal = await authenticate(request, bearer_token(request))
     async with read_connection(request) as connection:
         row = await watched_row(connection, principal.user_id, product_id)
-    return json_response(product_out_of_row(row))
+    return _json(row)
 
 
 @router.get("/{product_id}", response_model=ProductOut)
@@ -173,7 +161,7 @@ async def get_product(
     product_id: uuid.UUID, principal: CurrentPrincipal, connection: ReadConnectionDep
 ) -> Response:
     row = await watched_row(connection, principal.user_id, product_id)
-    return json_response(product_out_of_row(row))
+    return _json(row)
 
 
 @router.patch("/{product_id}", response_model=ProductOut)
