@@ -76,6 +76,8 @@ _LARGE_BODY: Final = 1024 * 1024
 #: A page up to 2 x this is buffered without pausing the socket (each pause is 2 syscalls).
 _READ_BUFSIZE: Final = 2**18
 _DNS_TTL: Final = 30
+#: Origins whose exemption is remembered (the allow list never changes for a client).
+_MEMO_SIZE: Final = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,7 @@ class GuardedClient:
     ) -> None:
         self._allowed = AllowedHosts(allowed_hosts)
         self._any_allowed = bool(self._allowed)
+        self._exempt_memo: dict[tuple[str, int], bool] = {}
         self._user_agent = user_agent
         self._total_timeout = total_timeout
         self._max_bytes = max_bytes
@@ -288,7 +291,7 @@ class GuardedClient:
         timeouts: aiohttp.ClientTimeout,
     ) -> _Hop:
         """One request to one URL, under the hop's guard; a followed redirect's body is skipped."""
-        hop = Hop(exempt=self._any_allowed and self._allowed.allows(target.host, target.port))
+        hop = Hop(exempt=self._any_allowed and self._exempt(target))
         if not hop.exempt and (reason := blocked_port_reason(target.port)) is not None:
             raise BlockedAddress(f"refused by policy: {reason}", url=target.text)
         token = CURRENT_HOP.set(hop)
@@ -321,7 +324,9 @@ class GuardedClient:
                 response.close()  # a response not read to its end: the connection goes
                 raise
             headers_read = Headers.of_multidict(response.headers)
-            return _Hop(status, headers_read, body, received, hop.address, location)
+            # the connection this response came on (aiohttp keeps it after releasing it)
+            address = getattr(response._protocol, "peer_address", "")
+            return _Hop(status, headers_read, body, received, address, location)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise _failure(exc, hop, target.text, timeouts) from exc
         except (BlockedAddress, DNSFailure) as exc:
@@ -330,6 +335,16 @@ class GuardedClient:
             raise type(exc)(exc.detail, url=target.text) from exc  # from the resolver
         finally:
             CURRENT_HOP.reset(token)
+
+    def _exempt(self, target: _Target) -> bool:
+        """Whether the allow list exempts `target`'s host and port (remembered per origin)."""
+        key = (target.host, target.port)
+        exempt = self._exempt_memo.get(key)
+        if exempt is None:
+            if len(self._exempt_memo) >= _MEMO_SIZE:
+                self._exempt_memo.clear()
+            exempt = self._exempt_memo[key] = self._allowed.allows(*key)
+        return exempt
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
