@@ -44,9 +44,19 @@ def read_arrived(
         return b"", 0
     if not content.is_eof():
         return None
+    received = content.total_bytes
+    if received <= max_bytes:
+        # Most pages: nothing to decode and within the cap on the wire, so within it
+        # decoded too; taken as it is, without a `_Body` (the same checks, in short).
+        headers = response.headers
+        transfer = headers.get("Transfer-Encoding")
+        if headers.get("Content-Encoding") is None and (transfer is None or transfer == "chunked"):
+            declared = response.content_length
+            if declared is None or declared <= max_bytes:
+                return content.read_nowait(), received
     body = _Body(response, max_bytes, url)
-    body.add(content.read_nowait(), content.total_bytes)
-    return body.finish(content.total_bytes)
+    body.add(content.read_nowait(), received)
+    return body.finish(received)
 
 
 async def read_capped(

@@ -8,7 +8,6 @@ import re
 import ssl
 import time
 from collections.abc import Awaitable, Iterable, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final, NamedTuple
@@ -76,11 +75,16 @@ _LARGE_BODY: Final = 1024 * 1024
 #: A page up to 2 x this is buffered without pausing the socket (each pause is 2 syscalls).
 _READ_BUFSIZE: Final = 2**18
 _DNS_TTL: Final = 30
+#: Origins whose exemption is remembered (the allow list never changes for a client).
+_MEMO_SIZE: Final = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class _Target:
-    """A checked URL, parsed once (by yarl, aiohttp's own parser)."""
+class _Target(NamedTuple):
+    """A checked URL, parsed once (by yarl, aiohttp's own parser).
+
+    A named tuple, not a frozen dataclass: as immutable, and made for a fraction of
+    the cost (a frozen dataclass sets each field through `object.__setattr__`).
+    """
 
     url: URL
     text: str  #: normalised, as reported in results
@@ -122,6 +126,7 @@ class GuardedClient:
     ) -> None:
         self._allowed = AllowedHosts(allowed_hosts)
         self._any_allowed = bool(self._allowed)
+        self._exempt_memo: dict[tuple[str, int], bool] = {}
         self._user_agent = user_agent
         self._total_timeout = total_timeout
         self._max_bytes = max_bytes
@@ -263,15 +268,16 @@ class GuardedClient:
                 for name in _BODY_HEADERS:
                     extra.pop(name, None)
             target = next_target
+        # positional: a frozen dataclass's __init__ costs less so, once per request
         result = FetchResult(
-            url=target.text,
-            status=hop.status,
-            headers=hop.headers,
-            body=hop.body,
-            elapsed=time.monotonic() - started,
-            bytes_received=hop.received,
-            redirects=tuple(redirects),
-            address=hop.address,
+            target.text,  # url
+            hop.status,
+            hop.headers,
+            hop.body,
+            time.monotonic() - started,  # elapsed
+            hop.received,  # bytes_received
+            tuple(redirects),
+            hop.address,
         )
         if raise_for_status and not result.is_success:
             raise HTTPStatusError(f"{method} {result.url} answered {result.status}", result=result)
@@ -288,7 +294,7 @@ class GuardedClient:
         timeouts: aiohttp.ClientTimeout,
     ) -> _Hop:
         """One request to one URL, under the hop's guard; a followed redirect's body is skipped."""
-        hop = Hop(exempt=self._any_allowed and self._allowed.allows(target.host, target.port))
+        hop = Hop(self._any_allowed and self._exempt(target))  # exempt
         if not hop.exempt and (reason := blocked_port_reason(target.port)) is not None:
             raise BlockedAddress(f"refused by policy: {reason}", url=target.text)
         token = CURRENT_HOP.set(hop)
@@ -321,7 +327,9 @@ class GuardedClient:
                 response.close()  # a response not read to its end: the connection goes
                 raise
             headers_read = Headers.of_multidict(response.headers)
-            return _Hop(status, headers_read, body, received, hop.address, location)
+            # the connection this response came on (aiohttp keeps it after releasing it)
+            address = getattr(response._protocol, "peer_address", "")
+            return _Hop(status, headers_read, body, received, address, location)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise _failure(exc, hop, target.text, timeouts) from exc
         except (BlockedAddress, DNSFailure) as exc:
@@ -330,6 +338,16 @@ class GuardedClient:
             raise type(exc)(exc.detail, url=target.text) from exc  # from the resolver
         finally:
             CURRENT_HOP.reset(token)
+
+    def _exempt(self, target: _Target) -> bool:
+        """Whether the allow list exempts `target`'s host and port (remembered per origin)."""
+        key = (target.host, target.port)
+        exempt = self._exempt_memo.get(key)
+        if exempt is None:
+            if len(self._exempt_memo) >= _MEMO_SIZE:
+                self._exempt_memo.clear()
+            exempt = self._exempt_memo[key] = self._allowed.allows(*key)
+        return exempt
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:

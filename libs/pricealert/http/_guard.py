@@ -10,11 +10,13 @@ the request's host is exempt (`PRICEALERT_FETCH_ALLOWED_HOSTS`).
 Which request a socket belongs to travels in a context variable (`Hop`) set
 around each hop: aiohttp opens connections in the requesting task (or in tasks
 it starts from it, which copy the context), so the factory knows the hop's
-exemption and can report a refusal, and the connector the peer, back to it.
+exemption and can report a refusal back to it. The address a response came
+from is its connection's (`GuardedHandler.peer_address`).
 
-These hooks are aiohttp's private ones (`TCPConnector._get`, `_create_connection`,
-`_factory`; `ResponseHandler._reschedule_timeout`, `_drop_timeout`), hence the
-`<3.15` pin; tests/http exercises each of them.
+These hooks are aiohttp's private ones (`TCPConnector._factory`;
+`ResponseHandler.is_connected`, `_reschedule_timeout`, `_drop_timeout`;
+`ClientResponse._protocol`, read in the client), hence the `<3.15` pin;
+tests/http exercises each of them.
 """
 
 from __future__ import annotations
@@ -30,9 +32,6 @@ from typing import Any, cast
 import aiohttp
 from aiohappyeyeballs import AddrInfoType
 from aiohttp.client_proto import ResponseHandler
-from aiohttp.client_reqrep import ConnectionKey
-from aiohttp.connector import Connection
-from aiohttp.tracing import Trace
 
 from pricealert.http._addresses import blocked_reason, parse_ip_literal
 
@@ -44,7 +43,6 @@ class Hop:
     exempt: bool  #: the host[:port] is on the allow list: no address check
     connecting: bool = False  #: a new connection was attempted (else: waited for the pool)
     refused: str | None = None  #: why an address was refused at connect time
-    address: str = ""  #: the IP address the request went to
 
 
 CURRENT_HOP: ContextVar[Hop | None] = ContextVar("pricealert_http_hop", default=None)
@@ -72,47 +70,26 @@ def guarded_socket(addr_info: AddrInfoType) -> socket.socket:
 
 
 class GuardedConnector(aiohttp.TCPConnector):
-    """aiohttp's connector, with a pool that never hands out a connection with anything on it.
-
-    aiohttp keeps parsing on an idle pooled connection, so a response the server
-    sent unasked would be read as the answer to the next request on it (aiohttp
-    checks only that the connection is open). Such a connection is closed instead.
-    Each connection handed out tells the hop which address it goes to.
-    """
+    """aiohttp's connector, making `GuardedHandler`s (see it for what they add)."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         handler = functools.partial(GuardedHandler, loop=self._loop)
         self._factory = cast("functools.partial[ResponseHandler]", handler)
 
-    async def _get(self, key: ConnectionKey, traces: list[Trace]) -> Connection | None:
-        while (connection := await super()._get(key, traces)) is not None:
-            protocol = connection.protocol
-            if protocol is not None and not protocol.should_close:
-                _note_peer(protocol)
-                return connection
-            connection.close()
-        return None
-
-    async def _create_connection(
-        self,
-        req: aiohttp.ClientRequest,
-        traces: list[Trace],
-        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's signature, overridden
-    ) -> ResponseHandler:
-        protocol = await super()._create_connection(req, traces, timeout)
-        _note_peer(protocol)
-        return protocol
-
-
-def _note_peer(protocol: ResponseHandler) -> None:
-    hop = CURRENT_HOP.get()
-    if hop is not None and isinstance(protocol, GuardedHandler):
-        hop.address = protocol.peer_address
-
 
 class GuardedHandler(ResponseHandler):
-    """aiohttp's protocol, knowing its peer, with a read timeout that costs (almost) no timers.
+    """aiohttp's protocol: knows its peer, never reused with anything on it, cheap read timer.
+
+    aiohttp keeps parsing on an idle pooled connection, so a response the server
+    sent unasked would be read as the answer to the next request on it (aiohttp
+    checks only that the connection is open). Here a connection with anything
+    pending (`should_close`: unread bytes, an unfinished or failed response) does
+    not count as connected, so the pool closes it instead of handing it out. The
+    check sits in `is_connected`, which the pool already calls on each connection
+    it considers (`TCPConnector._get`, its idle cleanup), rather than in an override
+    of `_get`: one coroutine frame fewer per request. aiohttp asks `is_connected`
+    nowhere else (3.14), so an open connection mid-response is not affected.
 
     aiohttp cancels and re-arms its `sock_read` timer on every network read, and
     arms a new one for every response. Here a read only notes the time; the one
@@ -129,6 +106,9 @@ class GuardedHandler(ResponseHandler):
         super().connection_made(transport)
         peer = transport.get_extra_info("peername")
         self.peer_address = str(peer[0]) if peer else ""
+
+    def is_connected(self) -> bool:
+        return super().is_connected() and not self.should_close
 
     def _reschedule_timeout(self) -> None:
         timeout = self._read_timeout
