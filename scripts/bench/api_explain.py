@@ -3,8 +3,8 @@
 The statements are not rewritten by hand: the key lookup is captured from the
 repository by a cursor hook while it runs against the benchmark database; the
 product reads are the repository functions' own SQL texts (they run them on the
-driver connection), explained with the arguments those functions pass. The report names the indexes each plan
-uses and whether any step scans a whole table.
+driver connection), explained with the arguments those functions pass. The report
+names the indexes each plan uses and whether any step scans a whole table.
 """
 
 from __future__ import annotations
