@@ -63,19 +63,27 @@ _CHANGES_OF = text(
           FROM unnest(CAST(:product_ids AS bigint[]), CAST(:history_ids AS bigint[]))
                AS j(product_id, history_id)
     ), target AS (
-        SELECT h.product_id, h.id, h.first_seen_at
-          FROM price_history AS h JOIN job ON h.id = job.history_id
-         WHERE h.product_id = job.product_id
+        -- One primary-key lookup per job (LIMIT 1 keeps it a lookup: joined, small
+        -- tables without statistics were read whole and hashed).
+        SELECT t.* FROM job CROSS JOIN LATERAL (
+            SELECT h.product_id, h.id, h.first_seen_at FROM price_history AS h
+             WHERE h.id = job.history_id AND h.product_id = job.product_id LIMIT 1) AS t
     ), bound AS (
         SELECT DISTINCT ON (product_id) product_id, first_seen_at, id FROM target
          ORDER BY product_id, first_seen_at DESC, id DESC
     ), pending AS MATERIALIZED (
-        SELECT h.id, h.product_id, h.price, h.currency, h.availability, h.suspicious,
-               h.first_seen_at
-          FROM price_history AS h JOIN bound AS b ON h.product_id = b.product_id
-         WHERE h.evaluated_at IS NULL AND (h.first_seen_at, h.id) <= (b.first_seen_at, b.id)
-         ORDER BY h.product_id, h.first_seen_at, h.id
-           FOR UPDATE OF h
+        -- Product by product (`bound` comes in product order), each product's rows in
+        -- time order from `ix_price_history_unevaluated_product`, locked as read: the
+        -- (product, time) order. Joined instead, the rows in flight of every product
+        -- were read (and hashed) for the batch.
+        SELECT h.* FROM bound AS b CROSS JOIN LATERAL (
+            SELECT h.id, h.product_id, h.price, h.currency, h.availability, h.suspicious,
+                   h.first_seen_at
+              FROM price_history AS h
+             WHERE h.product_id = b.product_id AND h.evaluated_at IS NULL
+               AND (h.first_seen_at, h.id) <= (b.first_seen_at, b.id)
+             ORDER BY h.first_seen_at, h.id
+               FOR UPDATE) AS h
     ), first AS (
         SELECT DISTINCT ON (product_id) product_id, first_seen_at, id FROM pending
          ORDER BY product_id, first_seen_at, id
