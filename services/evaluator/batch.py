@@ -52,6 +52,7 @@ from services.evaluator.evaluate import (
     Step,
     decide,
     settle,
+    sms_users,
 )
 from services.evaluator.rules import Outcome
 
@@ -155,10 +156,9 @@ async def evaluate_batch(
         parts.append(_Part(product, steps, took, report))
     if not parts:
         return reports
-    firing = sorted(
-        {s.rule.user_id for p in parts for s in p.steps if s.decision.outcome is Outcome.FIRED}
-    )
-    usage = await repo.cap_usage(await repo.lock_users(firing), now - CAP_WINDOW)
+    fired = [s for p in parts for s in p.steps if s.decision.outcome is Outcome.FIRED]
+    firing = sorted({s.rule.user_id for s in fired})
+    usage = await repo.cap_usage(await repo.lock_users(firing), now - CAP_WINDOW, sms_users(fired))
     budgets = {user_id: Budget.of(used) for user_id, used in usage.items()}
     last_fired = {rule_id: rule.last_fired_at for rule_id, rule in original.items()}
     notifications: list[NewNotification] = []

@@ -137,14 +137,23 @@ async def evaluate_changes(
         if any(rule.kind == "lowest_ever" for rule in rules):
             lowest = {row.id: await repo.lowest_before(row) for row in changes.rows}
         steps = decide(rules, changes, lowest)
-        firing = sorted({s.rule.user_id for s in steps if s.decision.outcome is Outcome.FIRED})
-        usage = await repo.cap_usage(await repo.lock_users(firing), now - CAP_WINDOW)
+        fired = [s for s in steps if s.decision.outcome is Outcome.FIRED]
+        firing = sorted({s.rule.user_id for s in fired})
+        usage = await repo.cap_usage(
+            await repo.lock_users(firing), now - CAP_WINDOW, sms_users(fired)
+        )
         budgets = {user_id: Budget.of(used) for user_id, used in usage.items()}
         last_fired = {s.rule.id: s.rule.last_fired_at for s in steps}
         notifications, states = settle(product, steps, report, budgets, last_fired)
     inserted = await repo.record(notifications, states, report.rows, now)
     report.count_inserted(notifications, inserted)
     return report
+
+
+def sms_users(fired: Sequence[Step]) -> set[uuid.UUID]:
+    """Users of `fired` steps with an SMS channel: the only ones whose SMS budget
+    `settle` may read (`cap_usage` counts the others' SMS not at all)."""
+    return {s.rule.user_id for s in fired if any(c.kind == "sms" for c in s.rule.channels)}
 
 
 def decide(

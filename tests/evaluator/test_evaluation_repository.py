@@ -14,6 +14,7 @@ from pricealert.availability import Availability
 from pricealert.models import AlertRule, Channel, Notification, PriceHistory
 from pricealert.observed import ObservedState
 from pricealert.repositories.evaluation import (
+    CapUsage,
     EvaluationRepository,
     NewNotification,
     RuleState,
@@ -132,6 +133,9 @@ async def test_cap_usage_counts_pending_and_sent_within_the_window_no_further_th
     assert (usage.daily_cap, usage.sms_cap) == (3, 5)
     assert usage.total == 3  # four count, but three already reach the cap
     assert usage.sms == 2
+    # SMS are counted only for the users asked for (the others are sent no SMS)
+    assert (await repo.cap_usage([owner.id], since, {owner.id}))[owner.id] == usage
+    assert (await repo.cap_usage([owner.id], since, set()))[owner.id] == CapUsage(3, 5, 3, 0)
 
 
 async def test_record_writes_notifications_once_and_never_moves_a_rule_state_back(

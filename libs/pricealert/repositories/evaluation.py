@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -214,7 +214,9 @@ _CHANGES = text(
 _COUNTED = sql_in("n.status", CAPPED_STATUSES)
 
 #: Each user's notifications within the window, counted no further than the cap they
-#: are compared with (a heavy user's day is not counted row by row on every change).
+#: are compared with (a heavy user's day is not counted row by row on every change);
+#: SMS only for the users in :sms_ids (a second pass over the user's day, wasted on a
+#: user about to receive no SMS).
 _CAP_USAGE = DriverStatement(
     f"""
     SELECT u.id, u.daily_notification_cap, u.daily_sms_cap,
@@ -223,11 +225,11 @@ _CAP_USAGE = DriverStatement(
                  WHERE n.user_id = u.id AND n.created_at >= :since
                    AND {_COUNTED}
                  LIMIT greatest(u.daily_notification_cap, 0)) AS t) AS total,
-           (SELECT count(*) FROM (
+           CASE WHEN u.id = ANY(CAST(:sms_ids AS uuid[])) THEN (SELECT count(*) FROM (
                 SELECT 1 FROM notification AS n
                  WHERE n.user_id = u.id AND n.created_at >= :since
                    AND {_COUNTED} AND n.channel_kind = 'sms'
-                 LIMIT greatest(u.daily_sms_cap, 0)) AS s) AS sms
+                 LIMIT greatest(u.daily_sms_cap, 0)) AS s) ELSE 0 END AS sms
       FROM app_user AS u
      WHERE u.id = ANY(CAST(:ids AS uuid[]))
     """  # noqa: S608 - only the fixed status names are interpolated
@@ -371,12 +373,20 @@ class EvaluationRepository:
         return [row[0] for row in await _LOCK_USERS.fetch(self.session, {"ids": list(user_ids)})]
 
     async def cap_usage(
-        self, user_ids: Sequence[uuid.UUID], since: datetime
+        self,
+        user_ids: Sequence[uuid.UUID],
+        since: datetime,
+        sms: Collection[uuid.UUID] | None = None,
     ) -> dict[uuid.UUID, CapUsage]:
-        """What counts against each user's caps since `since` (call after `lock_users`)."""
+        """What counts against each user's caps since `since` (call after `lock_users`).
+
+        SMS are counted for the users in `sms` (None: all); the others' `sms` is 0: pass
+        only users about to be sent no SMS, whose SMS budget is never read."""
         if not user_ids:
             return {}
-        rows = await _CAP_USAGE.fetch(self.session, {"ids": list(user_ids), "since": since})
+        sms_ids = list(user_ids) if sms is None else [u for u in user_ids if u in sms]
+        params = {"ids": list(user_ids), "since": since, "sms_ids": sms_ids}
+        rows = await _CAP_USAGE.fetch(self.session, params)
         return {row[0]: CapUsage(row[1], row[2], row[3], row[4]) for row in rows}
 
     async def record(
