@@ -50,6 +50,8 @@ from services.evaluator.payload import alert_payload
 from services.evaluator.rules import Change, Decision, Observation, Outcome, Rule, evaluate
 
 CAP_WINDOW = timedelta(hours=24)
+#: Outcomes are StrEnums: `str(outcome)` is its value, without `.value`'s two Python calls.
+_QUIET = str(Outcome.QUIET)
 
 
 @dataclass
@@ -200,7 +202,7 @@ def settle(
     notifications: list[NewNotification] = []
     for step in steps:
         rule, row, decision = step.rule, step.row, step.decision
-        result, reason = decision.outcome.value, decision.reason
+        result, reason = str(decision.outcome), decision.reason
         if decision.outcome is Outcome.FIRED:
             previous_fire = last_fired[rule.id]
             if previous_fire is not None and row.first_seen_at < previous_fire + timedelta(
@@ -210,7 +212,7 @@ def settle(
                 reason = f"within the alert's cooldown of {rule.cooldown_seconds} s ({reason})"
             else:
                 last_fired[rule.id] = fired_at[rule.id] = row.first_seen_at
-        if result != Outcome.QUIET.value:
+        if result != _QUIET:
             rows, result = _notifications(step, product, rule.channels, result, reason,
                                           budgets.get(rule.user_id))  # fmt: skip
             notifications.extend(rows)
