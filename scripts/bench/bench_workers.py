@@ -22,8 +22,9 @@ rounds after one warm-up: the worker's CPU (`time.process_time`, the queueing
 pipeline's own CPU taken out), the CPU of the PostgreSQL backends serving it
 (/proc, by `application_name`), PostgreSQL round trips (socket writes), SQL
 statements, Redis round trips and commands. `--profile` adds one profiled round
-and prints where the evaluator's CPU goes (self time by package) and the
-notifier's (its whole run). Prints one JSON object.
+and prints where the evaluator's CPU goes (self time by package, and the Python
+calls per change, which load does not skew) and the notifier's (its whole run).
+Prints one JSON object.
 
     python -m scripts.bench.bench_workers [--products 1000] [--runs 3] [--profile]
 """
@@ -291,7 +292,11 @@ async def run(args: argparse.Namespace, database_url: str, plain_url: str) -> di
                 await bench.round(profiler, notifier_profile)
                 await notifier.ask("stats")  # saves the notifier's profile
                 report["notifier_profile"] = hot_spots(pstats.Stats(notifier_profile))
-            report["evaluator_profile"] = hot_spots(pstats.Stats(profiler))
+            evaluator_stats = pstats.Stats(profiler)
+            report["evaluator_profile"] = hot_spots(evaluator_stats)
+            # Load does not skew it (timings it does): the figure to compare changes by.
+            calls: int = evaluator_stats.total_calls  # type: ignore[attr-defined]
+            report["evaluator_profile"]["python_calls_per_change"] = round(calls / args.products, 1)
         report["verified"] = await bench.verify()
     finally:
         await worker.close()
