@@ -205,7 +205,8 @@ WEB_REQUEST_DURATION = Histogram(
 )
 WEB_BEACONS_REFUSED = Counter(
     "pricealert_web_beacons_refused_total",
-    "Page-load beacons not counted, by reason: malformed, unknown_page, out_of_range, bad_token.",
+    "Page-load beacons not counted, by reason: malformed, unknown_page, out_of_range, bad_token, "
+    "replayed.",
     ["reason"],
     registry=registry,
 )

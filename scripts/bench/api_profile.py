@@ -99,7 +99,8 @@ def _inclusive(stats: pstats.Stats, wanted: list[tuple[str, str]]) -> tuple[floa
     return total, keys
 
 
-def breakdown(profile: cProfile.Profile, requests: int, cpu_ms: float) -> dict[str, Any]:
+def breakdown(profile: cProfile.Profile | str, requests: int, cpu_ms: float) -> dict[str, Any]:
+    """The request's CPU by concern, from a profile (or a saved one's path)."""
     stats = pstats.Stats(profile, stream=io.StringIO())
     total = stats.total_tt  # type: ignore[attr-defined]
     raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]

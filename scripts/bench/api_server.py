@@ -14,7 +14,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,8 +69,14 @@ def rss_kib(pid: int) -> int:
 
 
 @contextmanager
-def running_api(database: str, log_dir: Path, extra_env: dict[str, str]) -> Iterator[RunningApi]:
-    """Run the API (production command and logging) until the block ends."""
+def running_api(
+    database: str,
+    log_dir: Path,
+    extra_env: dict[str, str],
+    command: Callable[[int], list[str]] | None = None,
+) -> Iterator[RunningApi]:
+    """Run the API (production command and logging) until the block ends; `command(port)`
+    runs something else in its place (the bare reference app, a profiled API)."""
     port = free_port()
     env = dict(os.environ)
     env.update(
@@ -89,7 +95,7 @@ def running_api(database: str, log_dir: Path, extra_env: dict[str, str]) -> Iter
     log: IO[bytes]
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - the supervisor's own command
-            service_command("api", host="127.0.0.1", port=port),
+            command(port) if command else service_command("api", host="127.0.0.1", port=port),
             env=env,
             cwd=REPO,
             stdout=log,

@@ -9,8 +9,11 @@ with the API's and PostgreSQL's CPU per request read from /proc. Then it steps
 the offered load on the lookup by id to find the highest rate one API worker
 sustains (all answered, p99 under 20 ms), measures the app in-process (CPU
 and Python calls per request, `api_inprocess.py`, beside a bare FastAPI + asyncpg
-lookup: their ratio), breaks the lookup's CPU down by concern (`api_profile.py`)
-and says which of issue 17's targets are met. Prints one JSON object.
+lookup: their ratio), runs that bare lookup over HTTP too (`api_bare.py`, the same
+server command: its CPU per request and highest sustained rate beside ours, and the
+ratios), breaks the lookup's CPU down by concern, in-process (`api_profile.py`) and in
+the uvicorn worker under load (`api_http_profile.py`), and says which of issue 17's
+targets are met. Prints one JSON object.
 
     python -m scripts.bench.bench_api [--quick] [--keep-db]
 """
@@ -33,7 +36,7 @@ import asyncpg
 import uvloop
 
 from pricealert.repositories.pagination import encode_cursor
-from scripts.bench import api_data, api_inprocess, api_profile
+from scripts.bench import api_bare, api_data, api_http_profile, api_inprocess, api_profile
 from scripts.bench.api_explain import explain_read_paths
 from scripts.bench.api_server import RunningApi, cpu_seconds, rss_kib, running_api
 from scripts.bench.common import (
@@ -56,6 +59,8 @@ DATABASE = API_DATABASE
 P99_TARGET_MS = 20.0
 LOOKUP_TARGET_RPS = 1500
 LOOKUP_TARGET_CPU_MS = 0.6
+#: The bare FastAPI + asyncpg lookup's CPU on the machine the issue measured on.
+ISSUE_BARE_CPU_MS = 0.18
 #: Offered requests/s per scenario for the CPU-per-request figures: a steady load well
 #: inside one worker's reach (an overloaded server spends CPU on queueing and timeouts).
 OFFERED = {
@@ -217,6 +222,40 @@ def main() -> None:
             document["api_rss_mib"] = round(rss_kib(api.pid) / 1024, 1)
             document["access_log_lines"] = api.log_lines()
             document["metrics_requests_recorded"] = _requests_in_metrics(api.metrics_text())
+        log("api: the bare FastAPI + asyncpg lookup over HTTP, the same server command")
+        bare_paths = [
+            api_bare.PATH + p.removeprefix("/v1/products/") for p in paths["product_by_id"]
+        ]
+        with (
+            tempfile.TemporaryDirectory() as log_dir,
+            running_api(DATABASE, Path(log_dir), {}, api_bare.command) as bare_api,
+        ):
+            offer(bare_api, bare_paths, 200, 1.0 if args.quick else 3.0)  # warm
+            bare_run = median_of(
+                [
+                    offer(bare_api, bare_paths, OFFERED["product_by_id"], duration)
+                    for _ in range(runs)
+                ]
+            )
+            bare_capacity = find_max_rate(bare_api, bare_paths, 3.0 if args.quick else 6.0)
+        document["bare_fastapi_asyncpg_over_http"] = {
+            "product_by_id": bare_run,
+            "capacity": bare_capacity,
+        }
+        ours_cpu = scenarios["product_by_id"]["api_cpu_ms_per_request"]
+        bare_cpu = bare_run["api_cpu_ms_per_request"]
+        ours_rps = capacity["max_sustainable_rps"]
+        bare_rps = bare_capacity["max_sustainable_rps"]
+        document["product_by_id_vs_bare_over_http"] = {
+            "cpu_ms_per_request": ours_cpu,
+            "bare_cpu_ms_per_request": bare_cpu,
+            "cpu_ratio": round(ours_cpu / bare_cpu, 2) if bare_cpu else None,
+            "max_sustainable_rps": ours_rps,
+            "bare_max_sustainable_rps": bare_rps,
+            "rps_ratio": round(bare_rps / ours_rps, 2) if ours_rps else None,
+            "load_average_1m": load_average()[0],
+        }
+        log(f"api: over HTTP vs bare: {json.dumps(document['product_by_id_vs_bare_over_http'])}")
         log("api: in-process CPU and Python calls per request")
         in_process = uvloop.run(api_inprocess.measure(300, 3))
         document["in_process"] = in_process
@@ -232,6 +271,10 @@ def main() -> None:
         breakdown = uvloop.run(api_profile.measure("product_by_id", 1000))
         breakdown.pop("top_functions_own_time", None)
         document["product_by_id_breakdown"] = breakdown
+        log("api: where the lookup's CPU goes over HTTP (cProfile in the uvicorn worker)")
+        over_http = api_http_profile.measure("product_by_id", 300, 3.0 if args.quick else 6.0)
+        over_http.pop("top_functions_own_time", None)
+        document["product_by_id_breakdown_over_http"] = over_http
         document["targets"] = _targets(document)
     finally:
         flush_redis()
@@ -255,6 +298,21 @@ def _targets(document: dict[str, Any]) -> dict[str, Any]:
             "measured": capacity.get("max_sustainable_rps"),
             "met": (capacity.get("max_sustainable_rps") or 0) >= LOOKUP_TARGET_RPS,
         },
+    }
+    # The issue's machine ran the bare lookup in ISSUE_BARE_CPU_MS: its targets, as ratios
+    # to the bare lookup measured here in the same run, carry over to this machine.
+    over_http = document.get("product_by_id_vs_bare_over_http", {})
+    ratio = over_http.get("cpu_ratio")
+    targets["product_by_id_cpu_ratio_to_bare_over_http_le_3.3"] = {
+        "measured": ratio,
+        "met": ratio is not None and ratio <= LOOKUP_TARGET_CPU_MS / ISSUE_BARE_CPU_MS,
+    }
+    bare_cpu = document.get("product_by_id_vs_bare_fastapi_asyncpg", {}).get("bare_cpu_ms")
+    scaled = round(LOOKUP_TARGET_RPS * ISSUE_BARE_CPU_MS / bare_cpu) if bare_cpu else None
+    targets["product_by_id_sustained_rps_ge_1500_scaled_to_this_machine"] = {
+        "target_rps": scaled,
+        "measured": capacity.get("max_sustainable_rps"),
+        "met": scaled is not None and (capacity.get("max_sustainable_rps") or 0) >= scaled,
     }
     for name in ("list_first_page", "list_cursor_page", "price_history_90d", "stats"):
         run = document.get("at_target_load", {}).get(name, {})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated
 
@@ -59,13 +60,20 @@ async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
 ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]
 
 
-async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+@asynccontextmanager
+async def read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """A bare AUTOCOMMIT connection for this request's reads (the test's own, in tests)."""
     bind = read_sessionmaker(request).kw.get("bind")
     if isinstance(bind, AsyncConnection):  # a test's own transaction
         yield bind
         return
     assert isinstance(bind, AsyncEngine)
     async with bind.connect() as connection:
+        yield connection
+
+
+async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    async with read_connection(request) as connection:
         yield connection
 
 
@@ -94,12 +102,33 @@ async def _principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    return await authenticate(request, credentials.credentials if credentials else None)
+
+
+def bearer_token(request: Request) -> str | None:
+    """The key of an `Authorization: Bearer <key>` header, read as `_bearer` reads it
+    (for routes served without FastAPI's dependencies, `services.api.fastroute`)."""
+    authorization = request.headers.get("authorization")
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if not (scheme and token) or scheme.lower() != "bearer":
+        return None
+    return token
+
+
+async def authenticate(request: Request, token: str | None) -> Principal:
+    """The caller of a request whose bearer key is `token` (None: no usable header).
+
+    Counts the request in its rate-limit window (shown on the response), refuses with
+    401 (no, unknown, expired or revoked key) or 429, and notes the key's use."""
     # Settings read directly, not as a dependency: one less for FastAPI to solve per request.
     settings: ApiSettings = request.app.state.settings
     now: datetime = request.app.state.clock()
     principal = None
-    if credentials is not None and credentials.scheme.lower() == "bearer":
-        principal = await _authenticate(request, credentials.credentials, now)
+    if token is not None:
+        principal = await _authenticate(request, token, now)
     # Counted whether the key is good or not, and judged after the lookup: a throttled
     # address learns nothing about the key it sent.
     limiter: RateLimiter = request.app.state.rate_limiter
@@ -114,7 +143,7 @@ async def _principal(
         _security_log.warning("auth.throttled", category="security", path=request.url.path)
         raise refuse(window, "requests with a missing or bad API key from this address")
     if principal is None:
-        if credentials is None or credentials.scheme.lower() != "bearer":
+        if token is None:
             raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
         _security_log.warning("auth.refused", category="security", path=request.url.path)
         raise Unauthorized("the API key is unknown, expired or revoked")

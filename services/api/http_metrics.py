@@ -1,4 +1,5 @@
-"""The API's HTTP metrics and `/metrics`, as one lean pure-ASGI middleware.
+"""The API's HTTP metrics and `/metrics`, recorded by the API's one pure-ASGI layer
+(`services.api.middleware.ResponseMiddleware`).
 
 It records what `prometheus_fastapi_instrumentator` recorded, with the same
 labels: `http_requests_total{method,handler,status}` and
@@ -26,7 +27,7 @@ from fastapi.responses import Response
 from prometheus_fastapi_instrumentator.routing import get_route_name
 from starlette.requests import Request
 from starlette.routing import compile_path
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from pricealert import metrics
 
@@ -42,40 +43,26 @@ def metrics_endpoint() -> Response:
     return Response(body, headers={"Content-Type": content_type})
 
 
-class HttpMetricsMiddleware:
-    """Count and time each request under its route template."""
+class RouteMetrics:
+    """Count and time each request under its route template (`ResponseMiddleware` calls
+    `record` once a request is answered)."""
 
-    def __init__(self, app: ASGIApp, excluded_handlers: Iterable[str] = EXCLUDED_HANDLERS) -> None:
-        self.app = app
+    def __init__(self, excluded_handlers: Iterable[str] = EXCLUDED_HANDLERS) -> None:
         # Patterns searched in the template, as the instrumentator did.
         self._excluded = [re.compile(pattern) for pattern in excluded_handlers]
         #: id(route) -> (template or None when excluded, regex the path must match)
         self._templates: dict[int, tuple[str | None, re.Pattern[str]]] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        before = dict(scope)  # routing adds to the scope; templates resolve from the original
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            handler = self._handler(scope, before)
-            if handler is not None:
-                method = scope["method"]
-                metrics.HTTP_REQUESTS.labels(method, handler, str(status)).inc()
-                metrics.HTTP_REQUEST_DURATION.labels(method, handler).observe(
-                    max(time.perf_counter() - started, 0.0)
-                )
+    def record(self, scope: Scope, before: Scope, status: int, started: float) -> None:
+        """`scope` as routing left it, `before` as it came in (routing adds to the scope;
+        templates resolve from the original), `started` the request's perf_counter."""
+        handler = self._handler(scope, before)
+        if handler is not None:
+            method = scope["method"]
+            metrics.HTTP_REQUESTS.labels(method, handler, str(status)).inc()
+            metrics.HTTP_REQUEST_DURATION.labels(method, handler).observe(
+                max(time.perf_counter() - started, 0.0)
+            )
 
     def _handler(self, scope: Scope, before: Scope) -> str | None:
         """The template to record under, or None (untemplated or excluded)."""

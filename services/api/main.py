@@ -30,19 +30,14 @@ from services.api import health, http_metrics
 from services.api.alerts.endpoints import router as alerts_router
 from services.api.business_metrics import business_metrics_loop
 from services.api.channels.endpoints import router as channels_router
-from services.api.http_metrics import HttpMetricsMiddleware
+from services.api.fastroute import FastRoute, fast_handler_of
 from services.api.keycache import PrincipalCache, listen_for_revocations
-from services.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from services.api.middleware import RequestContextMiddleware, ResponseMiddleware
 from services.api.notifications.endpoints import router as notifications_router
 from services.api.problem_pages import router as problem_pages_router
 from services.api.problems import COMMON_ERRORS, add_problem_schema, install_problem_handlers
 from services.api.products.endpoints import router as products_router
-from services.api.ratelimit import (
-    RateLimiter,
-    RateLimitHeadersMiddleware,
-    describe_limits,
-    document_rate_limits,
-)
+from services.api.ratelimit import RateLimiter, describe_limits, document_rate_limits
 from services.api.sessions.endpoints import router as sessions_router
 from services.api.settings import ApiSettings, get_api_settings
 from services.api.users.endpoints import router as users_router
@@ -137,9 +132,7 @@ def create_app(
     app.include_router(problem_pages_router)
     app.include_router(health.router)
     app.include_router(http_metrics.router)
-    app.add_middleware(HttpMetricsMiddleware)
-    app.add_middleware(RateLimitHeadersMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ResponseMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -192,6 +185,11 @@ def include_flat(
             continue
         if not isinstance(route, APIRoute):
             raise ValueError(f"include_flat: {route!r} is not an API route")
+        route_class = type(route)
+        if fast_handler_of(route.endpoint) is not None:  # see services.api.fastroute
+            if route_class is not APIRoute:
+                raise ValueError(f"include_flat: {route!r} has a fast path and its own class")
+            route_class = FastRoute
         app.router.add_api_route(
             prefix + route.path,
             route.endpoint,
@@ -218,7 +216,7 @@ def include_flat(
             callbacks=route.callbacks,
             openapi_extra=route.openapi_extra,
             generate_unique_id_function=route.generate_unique_id_function,
-            route_class_override=type(route),
+            route_class_override=route_class,
         )
 
 

@@ -14,7 +14,9 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pricealert.logging import bind_context, clear_context, get_logger
+from services.api.http_metrics import RouteMetrics
 from services.api.problems import BODY_TOO_LARGE, DATABASE_UNAVAILABLE, problem, problem_of
+from services.api.ratelimit import shown_window
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _access_log = get_logger("pricealert.access")
@@ -79,38 +81,66 @@ def _request_id_from(scope: Scope) -> str | None:
     return None
 
 
-class BodyLimitMiddleware:
-    """Refuse bodies over `max_bytes` with 413, whether announced or streamed.
+class ResponseMiddleware:
+    """The body size limit, the rate-limit fields and the HTTP metrics, as one layer (one
+    coroutine frame and one `send` wrapper per request instead of three of each: every
+    layer is paid again each time the request's task resumes).
 
-    A body with a Content-Length is refused from the header alone (the server holds it
-    to that length). A chunked body has no length to check: it is read here, up to the
-    limit, before the application sees any of it, so an oversize one is a 413 problem
-    like a declared one (64 KiB of buffer per request at most), never a parsing error
-    in the middle of a handler."""
+    Bodies over `max_bytes` are refused with 413, whether announced or streamed. A body
+    with a Content-Length is refused from the header alone (the server holds it to that
+    length). A chunked body has no length to check: it is read here, up to the limit,
+    before the application sees any of it, so an oversize one is a 413 problem like a
+    declared one (64 KiB of buffer per request at most), never a parsing error in the
+    middle of a handler. A refused body is answered before the rest: no metrics, no
+    rate-limit fields (as when these were separate layers inside the limit's).
+
+    Every other response carries the rate-limit window its request was counted in (any
+    status; `ratelimit.shown_window`), and is counted and timed under its route template
+    (`http_metrics.RouteMetrics`)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.metrics = RouteMetrics()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = False
+        chunked = False
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit():
                 declared = True
                 if int(value) > self.max_bytes:
                     await self._too_large(scope, receive, send)
                     return
-        if declared:
-            await self.app(scope, receive, send)
-            return
-        buffered = await self._read_streamed(receive)
-        if buffered is None:
-            await self._too_large(scope, receive, send)
-            return
-        await self.app(scope, _replay(buffered, receive), send)
+            elif name == b"transfer-encoding":
+                chunked = True
+        if chunked and not declared:
+            buffered = await self._read_streamed(receive)
+            if buffered is None:
+                await self._too_large(scope, receive, send)
+                return
+            receive = _replay(buffered, receive)
+        # A request with neither header has no body (RFC 9112 6.3): nothing to read.
+        before = dict(scope)  # routing adds to the scope; templates resolve from the original
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_fields(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                window = shown_window(scope)
+                if window is not None:
+                    message["headers"] = [*message.get("headers", []), *window.headers()]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_fields)
+        finally:
+            self.metrics.record(scope, before, status, started)
 
     async def _read_streamed(self, receive: Receive) -> list[Message] | None:
         """The request's messages up to the end of its body; None past the limit."""

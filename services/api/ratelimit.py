@@ -34,7 +34,7 @@ from typing import Any, Final
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from pricealert.errors import RateLimited
 from pricealert.logging import get_logger
@@ -182,25 +182,11 @@ async def enforce(
     return window
 
 
-class RateLimitHeadersMiddleware:
-    """Put the window a request was counted in on its response (any status)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_limits(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                window: Window | None = scope.get("state", {}).get(_STATE_KEY)
-                if window is not None:
-                    message["headers"] = [*message.get("headers", []), *window.headers()]
-            await send(message)
-
-        await self.app(scope, receive, send_with_limits)
+def shown_window(scope: Scope) -> Window | None:
+    """The window this request's response states (`record` chose it), if any: put on the
+    response, whatever its status, by `services.api.middleware.ResponseMiddleware`."""
+    window: Window | None = scope.get("state", {}).get(_STATE_KEY)
+    return window
 
 
 #: The response fields, as the OpenAPI document describes them.

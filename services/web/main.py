@@ -74,6 +74,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     )  # fmt: skip
     app.state.settings = settings
     app.state.codec = SessionCodec(settings.secret_key.get_secret_value())
+    app.state.beacons_counted = rum.CountedTokens()
     app.state.templates = templates(reload=settings.environment == "development")
     for module in (auth, products, alerts, channels, activity, keys, rum):
         app.include_router(module.router)

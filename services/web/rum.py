@@ -8,6 +8,14 @@ nothing a browser sends becomes a label). A beacon must carry the token its page
 served with (an HMAC of page and time, valid `PRICEALERT_BEACON_MAX_AGE_SECONDS`), so only
 pages this service served are counted, and each timing must lie within 0–120 s; anything
 else is refused (204 all the same, counted in `pricealert_web_beacons_refused_total`).
+
+Each served page's token counts once: the token carries a nonce, and the tokens already
+counted are remembered until they expire, so replaying one beacon cannot skew the
+histogram. That also bounds what `/rum` can be made to do without a rate limit of its
+own: one counted beacon per page this process rendered (rendering costs the sender far
+more than the beacon costs us). The memory is per process (a token replayed to another
+web task counts there once more) and at most `MAX_REMEMBERED` tokens, oldest forgotten
+first.
 """
 
 from __future__ import annotations
@@ -36,6 +44,28 @@ PAGES: Final = frozenset(
 )
 MAX_BEACON_BYTES: Final = 1024
 MAX_LOAD_SECONDS: Final = 120.0
+#: Tokens remembered as counted (≈ 100 bytes each); past it the oldest are forgotten.
+MAX_REMEMBERED: Final = 100_000
+
+
+class CountedTokens:
+    """The beacon tokens already counted, each until its page's beacon would expire."""
+
+    def __init__(self, limit: int = MAX_REMEMBERED) -> None:
+        self._expiry: dict[str, float] = {}  # insertion order ≈ issue order
+        self._limit = limit
+
+    def first_use(self, token: str, expires_at: float, now: float) -> bool:
+        """Remember `token`; False when it was counted before (a replay)."""
+        while self._expiry:
+            oldest, expiry = next(iter(self._expiry.items()))
+            if expiry > now and len(self._expiry) < self._limit:
+                break
+            del self._expiry[oldest]
+        if token in self._expiry:
+            return False
+        self._expiry[token] = expires_at
+        return True
 
 
 def _refuse(reason: str) -> Response:
@@ -53,7 +83,7 @@ async def beacon(request: Request) -> Response:
     try:
         report = json.loads(body)
         page, token, load = str(report["page"]), str(report["token"]), float(report["load"])
-        issued_text, signature = token.split(".", 1)
+        issued_text, nonce, signature = token.split(".", 2)
         issued = int(issued_text)
     except (ValueError, KeyError, TypeError):
         return _refuse("malformed")
@@ -61,11 +91,15 @@ async def beacon(request: Request) -> Response:
         return _refuse("unknown_page")
     codec: SessionCodec = request.app.state.codec
     max_age = request.app.state.settings.beacon_max_age_seconds
-    fresh = 0 <= time.time() - issued <= max_age
-    if not fresh or not hmac.compare_digest(signature, codec.beacon_token(page, issued)):
+    now = time.time()
+    fresh = 0 <= now - issued <= max_age
+    if not fresh or not hmac.compare_digest(signature, codec.beacon_token(page, issued, nonce)):
         return _refuse("bad_token")
     if not math.isfinite(load) or not 0 <= load <= MAX_LOAD_SECONDS:
         return _refuse("out_of_range")
+    counted: CountedTokens = request.app.state.beacons_counted
+    if not counted.first_use(token, issued + max_age, now):
+        return _refuse("replayed")
     metrics.WEB_PAGE_LOAD.labels(page).observe(load)
     return Response(status_code=204)
 

@@ -102,9 +102,10 @@ class SessionCodec:
             return False
         return hmac.compare_digest(token, self.csrf_token(seed, session))
 
-    def beacon_token(self, page: str, issued_at: int) -> str:
-        """What a page's load-time beacon must bring back: this page, served at that time."""
-        message = f"beacon|{page}|{issued_at}".encode()
+    def beacon_token(self, page: str, issued_at: int, nonce: str) -> str:
+        """What a page's load-time beacon must bring back: this page, served at that time
+        (`nonce` tells apart the pages served in the same second, so each counts once)."""
+        message = f"beacon|{page}|{issued_at}|{nonce}".encode()
         return hmac.new(self._csrf_key, message, hashlib.sha256).hexdigest()[:32]
 
 

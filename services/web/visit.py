@@ -12,6 +12,7 @@ the security headers, the CSRF cookie when it is new, and `Cache-Control: no-sto
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -117,7 +118,7 @@ class Visit:
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         page = template.removesuffix(".html")
-        issued = int(time.time())
+        issued, nonce = int(time.time()), secrets.token_hex(8)
         html = self.templates.get_template(template).render(
             visit=self,
             page=page,
@@ -126,7 +127,7 @@ class Visit:
             fmt=self.fmt,
             csrf_token=self.csrf_token,
             session=self.session,
-            beacon=f"{issued}.{self.codec.beacon_token(page, issued)}",
+            beacon=f"{issued}.{nonce}.{self.codec.beacon_token(page, issued, nonce)}",
             **context,
         )
         response = HTMLResponse(html, status_code=status)

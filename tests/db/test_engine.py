@@ -9,6 +9,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pricealert.db import create_engine
+from pricealert.repositories.driver import fetch
 from pricealert.settings import PriceAlertSettings
 
 
@@ -72,6 +73,27 @@ async def test_a_busy_connection_is_not_pinged_so_its_death_surfaces_once(
             await _backend_pid(engine)
         assert failure.value.connection_invalidated
         # ... and the pool has replaced it for the next unit of work.
+        assert await _backend_pid(engine) != first
+    finally:
+        await engine.dispose()
+
+
+async def test_a_read_on_the_driver_connection_reports_a_dead_connection_as_sqlalchemy_does(
+    fresh_database_url: str,
+) -> None:
+    # The API's hottest reads run straight on asyncpg (repositories/driver.py): a connection
+    # PostgreSQL dropped must still be SQLAlchemy's invalidated-connection error (a 503 to
+    # retry), and the pool renewed.
+    engine = _engine(fresh_database_url, idle_seconds=3600)
+    try:
+        first = await _backend_pid(engine)
+        async with engine.connect() as connection:
+            assert [tuple(r) for r in await fetch(connection, "SELECT $1::int", 7)] == [(7,)]
+        await _terminate(fresh_database_url, first)
+        with pytest.raises(DBAPIError) as failure:
+            async with engine.connect() as connection:
+                await fetch(connection, "SELECT 1")
+        assert failure.value.connection_invalidated
         assert await _backend_pid(engine) != first
     finally:
         await engine.dispose()

@@ -18,7 +18,7 @@ from tests.web.conftest import WebUnderTest, web_settings
 from tests.web.servers import serve
 
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
-BEACON = re.compile(r'data-page="(\w+)" data-beacon="([0-9]+\.[0-9a-f]{32})"')
+BEACON = re.compile(r'data-page="(\w+)" data-beacon="([0-9]+\.[0-9a-f]{16}\.[0-9a-f]{32})"')
 
 
 def _csrf(page: httpx.Response) -> str:
@@ -155,7 +155,10 @@ async def test_the_beacon_counts_page_loads_this_service_served_and_nothing_else
     assert page == "sign_in"
     before, refused = (
         _loads("sign_in"),
-        {r: _refused(r) for r in ("bad_token", "unknown_page", "out_of_range", "malformed")},
+        {
+            r: _refused(r)
+            for r in ("bad_token", "unknown_page", "out_of_range", "malformed", "replayed")
+        },
     )
 
     async def beacon(body: object) -> httpx.Response:
@@ -164,6 +167,11 @@ async def test_the_beacon_counts_page_loads_this_service_served_and_nothing_else
         )
 
     assert (await beacon({"page": page, "token": token, "load": 0.42})).status_code == 204
+    await beacon({"page": page, "token": token, "load": 9.5})  # the same page load again
+    again = BEACON.search((await http.get("/sign-in")).text)
+    assert again
+    assert again.group(2) != token  # another load, even within the same second
+    await beacon({"page": page, "token": again.group(2), "load": 0.5})
     await beacon({"page": "products", "token": token, "load": 0.42})
     await beacon({"page": "nosuch", "token": token, "load": 0.42})
     await beacon({"page": page, "token": token, "load": -1})
@@ -171,7 +179,8 @@ async def test_the_beacon_counts_page_loads_this_service_served_and_nothing_else
     await http.post("/rum", content=b"not json")
     await http.post("/rum", content=b"x" * 5000)
 
-    assert _loads("sign_in") == before + 1
+    assert _loads("sign_in") == before + 2
+    assert _refused("replayed") == refused["replayed"] + 1
     assert _refused("bad_token") == refused["bad_token"] + 1  # another page's token
     assert _refused("unknown_page") == refused["unknown_page"] + 1
     assert _refused("out_of_range") == refused["out_of_range"] + 2

@@ -6,7 +6,7 @@ import base64
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar, TypeVarTuple
 
 from sqlalchemy import Select, and_, or_
@@ -38,8 +38,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         created_at = datetime.fromisoformat(created_at_raw)
         if created_at.tzinfo is None:
             raise ValueError("naive timestamp")
+        created_at.astimezone(UTC)  # sent to PostgreSQL in UTC: OverflowError if it has none
         return created_at, uuid.UUID(id_raw)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise InvalidInput(
             "cursor is not valid", field="cursor", rule="cursor", location="query"
         ) from exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import RowMapping, Select, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -13,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from pricealert.errors import NotFound
 from pricealert.kinds import CheckResult
 from pricealert.models import Product, Watch
-from pricealert.repositories.pagination import Page, keyset, page_of
+from pricealert.repositories.driver import fetch
+from pricealert.repositories.pagination import Page, decode_cursor, keyset, page_of
 from pricealert.urls import url_domain
 
 # The lookup every product endpoint starts with, built once (its cache key is memoized).
@@ -62,21 +64,39 @@ async def watched_row(
     return row
 
 
-async def watched_rows_page(
+# A page of the user's watched products (ProductOut's fields, in its order, empty selectors
+# as null; the id as its text, which JSON-encodes faster than asyncpg's UUID subclass and is
+# the same string), oldest first, keyset-paged on (created_at, id) as `keyset` does (the row
+# comparison is the same order: both columns are NOT NULL); ix_watch_user_created serves it.
+_PAGE_COLUMNS = """
+SELECT w.id::text AS id, p.url, NULLIF(p.selector, '') AS selector,
+       NULLIF(p.stock_selector, '') AS stock_selector, w.check_interval_seconds, p.title,
+       p.price, p.currency, p.availability, p.in_stock, p.status, p.last_checked_at,
+       p.last_changed_at, p.last_error, w.created_at
+FROM watch AS w JOIN product AS p ON p.id = w.product_id
+"""
+_FIRST_PAGE = _PAGE_COLUMNS + "WHERE w.user_id = $1 ORDER BY w.created_at, w.id LIMIT $2"
+_NEXT_PAGE = (
+    _PAGE_COLUMNS + "WHERE w.user_id = $1 AND (w.created_at, w.id) > ($3, $4) "
+    "ORDER BY w.created_at, w.id LIMIT $2"
+)
+
+
+async def watched_products_page(
     connection: AsyncConnection, user_id: uuid.UUID, cursor: str | None, limit: int
-) -> Page[RowMapping]:
-    """`ProductRepository.list_page` as response columns, on a bare connection."""
-    query = keyset(
-        select(*_WATCHED_COLUMNS)
-        .join(Product, Product.id == Watch.product_id)
-        .where(Watch.user_id == user_id),
-        Watch.created_at,
-        Watch.id,
-        cursor,
+) -> Page[dict[str, Any]]:
+    """`ProductRepository.list_page` as plain dicts of the response's fields (to show, not
+    to change), one statement on the bare connection; `InvalidInput` for a bad cursor."""
+    if cursor:
+        after_at, after_id = decode_cursor(cursor)
+        records = await fetch(connection, _NEXT_PAGE, user_id, limit + 1, after_at, after_id)
+    else:
+        records = await fetch(connection, _FIRST_PAGE, user_id, limit + 1)
+    return page_of(
+        [dict(record) for record in records],
         limit,
+        lambda row: (row["created_at"], uuid.UUID(row["id"])),
     )
-    rows = list((await connection.execute(query)).mappings())
-    return page_of(rows, limit, lambda row: (row["created_at"], row["id"]))
 
 
 @dataclass(frozen=True)

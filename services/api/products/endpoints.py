@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from fastapi import APIRouter, Query, Request, Response, status
+from pydantic_core import to_json
 from sqlalchemy import RowMapping
 
 from pricealert.charts import (
@@ -28,12 +28,17 @@ from pricealert.http import refusal_reason
 from pricealert.money import LOCALE_TAG, parse_locale, preferred_languages
 from pricealert.queues import CheckProduct, enqueue_after_commit
 from pricealert.repositories.alerts import AlertRepository
-from pricealert.repositories.prices import MAX_HISTORY_ROWS, PriceRepository
+from pricealert.repositories.prices import (
+    MAX_HISTORY_ROWS,
+    PriceRepository,
+    watched_history,
+    watched_stats,
+)
 from pricealert.repositories.products import (
     ProductRepository,
     WatchedProduct,
+    watched_products_page,
     watched_row,
-    watched_rows_page,
 )
 from pricealert.urls import normalise_url
 from services.api.deps import (
@@ -43,7 +48,11 @@ from services.api.deps import (
     RedisDep,
     SessionDep,
     SettingsDep,
+    authenticate,
+    bearer_token,
+    read_connection,
 )
+from services.api.fastroute import canonical_uuid, fast_path
 from services.api.problems import problem_response
 from services.api.products import service
 from services.api.products.schemas import (
@@ -51,7 +60,6 @@ from services.api.products.schemas import (
     PreviewOut,
     PreviewRequest,
     PriceHistoryOut,
-    PricePointOut,
     PriceStatsOut,
     ProductCreate,
     ProductOut,
@@ -144,15 +152,23 @@ async def list_products(
     principal: CurrentPrincipal, connection: ReadConnectionDep, paging: Paging
 ) -> Response:
     """The user's watched products, oldest first."""
-    page = await watched_rows_page(connection, principal.user_id, paging.cursor, paging.limit)
-    return json_response(
-        PageOut[ProductOut](
-            items=[product_out_of_row(row) for row in page.items], next_cursor=page.next_cursor
-        )
-    )
+    page = await watched_products_page(connection, principal.user_id, paging.cursor, paging.limit)
+    return _json({"items": page.items, "next_cursor": page.next_cursor})
+
+
+async def _get_product_fast(request: Request) -> Response | None:
+    """`get_product` without FastAPI's dependency solving (`services.api.fastroute`)."""
+    product_id = canonical_uuid(request.path_params["product_id"])
+    if product_id is None:
+        return None  # the endpoint validates it (422) after authenticating, as always
+    principal = await authenticate(request, bearer_token(request))
+    async with read_connection(request) as connection:
+        row = await watched_row(connection, principal.user_id, product_id)
+    return json_response(product_out_of_row(row))
 
 
 @router.get("/{product_id}", response_model=ProductOut)
+@fast_path(_get_product_fast)
 async def get_product(
     product_id: uuid.UUID, principal: CurrentPrincipal, connection: ReadConnectionDep
 ) -> Response:
@@ -200,7 +216,7 @@ async def check_now(
 async def price_history(
     product_id: uuid.UUID,
     principal: CurrentPrincipal,
-    session: ReadSessionDep,
+    connection: ReadConnectionDep,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[
@@ -217,28 +233,25 @@ async def price_history(
     since, until = _aware(since, "since"), _aware(until, "until")
     if since and until and since > until:
         raise InvalidInput("since must not be after until", field="since", rule="ordered")
-    watched = await ProductRepository(session).get(principal.user_id, product_id)
-    rows = await PriceRepository(session).history(watched.product.id, since, until, limit)
-    return json_response(
-        PriceHistoryOut(
-            product_id=product_id, items=[PricePointOut.model_validate(r) for r in rows]
-        )
-    )
+    rows = await watched_history(connection, principal.user_id, product_id, since, until, limit)
+    return _json({"product_id": product_id, "items": rows})
 
 
 @router.get("/{product_id}/stats", response_model=PriceStatsOut)
 async def price_stats(
-    product_id: uuid.UUID, principal: CurrentPrincipal, session: ReadSessionDep
+    product_id: uuid.UUID, principal: CurrentPrincipal, connection: ReadConnectionDep
 ) -> Response:
     """Current, lowest and highest ever, and the 30/90-day low and mean."""
-    watched = await ProductRepository(session).get(principal.user_id, product_id)
-    product = watched.product
-    stats = await PriceRepository(session).stats(product, datetime.now(UTC))
-    return json_response(
-        PriceStatsOut.model_validate(
-            {**asdict(stats), "availability": product.availability, "in_stock": product.in_stock}
-        )
-    )
+    return _json(await watched_stats(connection, principal.user_id, product_id, datetime.now(UTC)))
+
+
+def _json(body: dict[str, Any]) -> Response:
+    """A body of plain values (rows as the repository gives them, in the response model's
+    field order) as JSON, serialised once in Rust. pydantic-core writes each value as the
+    declared model's serialiser would (Decimal and UUID as strings, datetimes in ISO 8601
+    with `Z` for UTC, enum names as their strings): the same bytes, without building and
+    validating a model object per row (tests/api pin the equality)."""
+    return Response(to_json(body), media_type="application/json")
 
 
 @router.get(
@@ -338,12 +351,23 @@ def _chart_locale(requested: str | None, accept_language: str | None) -> str | N
 
 
 def _aware(value: datetime | None, field: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
         raise InvalidInput(
             f"{field} must carry a timezone (e.g. 2026-01-31T00:00:00Z)",
             field=field,
             rule="timezone_aware",
         )
+    try:
+        # PostgreSQL is sent the time in UTC: 0001-01-01T00:00:00+05:00 has none (was a 500).
+        value.astimezone(UTC)
+    except OverflowError as exc:
+        raise InvalidInput(
+            f"{field} is out of range: in UTC it must fall in the years 1 to 9999",
+            field=field,
+            rule="datetime_range",
+        ) from exc
     return value
 
 

@@ -1,0 +1,253 @@
+"""The lookup by id is served by its fast handler (services.api.fastroute), and answers
+every request as its FastAPI endpoint does: the same body, status, problem documents
+and headers, the same limits and revocations.
+
+The endpoint itself still serves what the handler declines, e.g. an id written without
+hyphens (`uuid.hex`), which the endpoint accepts: so each case below is asked both
+ways, the fast spelling and the endpoint's, and the answers compared."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pricealert.models import ApiKey
+from pricealert.repositories.users import Principal
+from services.api import deps
+from services.api.fastroute import FastRoute, canonical_uuid
+from services.api.main import create_app
+from services.api.products import endpoints
+from services.api.settings import ApiSettings
+from tests.api.conftest import ApiUser
+
+PAGE = "https://shop.example.jp/item/fast"
+#: Headers that differ between any two requests.
+_VARYING = {"x-request-id", "ratelimit-remaining", "ratelimit-reset", "retry-after"}
+
+
+async def _watch(client: httpx.AsyncClient, user: ApiUser) -> str:
+    response = await client.post("/v1/products", json={"url": PAGE}, headers=user.auth)
+    assert response.status_code == 201, response.text
+    watch_id: str = response.json()["id"]
+    return watch_id
+
+
+async def _both_ways(
+    client: httpx.AsyncClient, watch_id: str, headers: dict[str, str]
+) -> tuple[httpx.Response, httpx.Response]:
+    """The lookup by the fast spelling (hyphens), then by the endpoint's (none)."""
+    fast = await client.get(f"/v1/products/{watch_id}", headers=headers)
+    documented = await client.get(f"/v1/products/{uuid.UUID(watch_id).hex}", headers=headers)
+    return fast, documented
+
+
+def _same_answer(fast: httpx.Response, documented: httpx.Response) -> None:
+    assert fast.status_code == documented.status_code
+    assert fast.content == documented.content
+    fast_headers = {k: v for k, v in fast.headers.items() if k not in _VARYING}
+    documented_headers = {k: v for k, v in documented.headers.items() if k not in _VARYING}
+    assert fast_headers == documented_headers
+    assert {k for k in fast.headers if k in _VARYING} == {
+        k for k in documented.headers if k in _VARYING
+    }
+
+
+def test_the_lookup_by_id_is_a_fast_route_and_no_other_is(app: FastAPI) -> None:
+    fast = [
+        (route.path, sorted(route.methods or ()))
+        for route in app.routes
+        if isinstance(route, FastRoute)
+    ]
+    assert ("/v1/products/{product_id}", ["GET"]) in fast
+    # Every other route is FastAPI's own (the route class is only used for marked ones).
+    assert len(fast) == 1
+
+
+def test_only_the_canonical_spelling_is_taken_by_the_fast_handler() -> None:
+    value = uuid.uuid4()
+    assert canonical_uuid(str(value)) == value
+    assert canonical_uuid(str(value).upper()) == value
+    for other in (
+        value.hex,
+        f"{{{value}}}",
+        f"urn:uuid:{value}",
+        str(value).replace("-", "")[:8] + "-" * 4 + str(value).replace("-", "")[8:28],
+        "+" + str(value)[1:],
+        str(value)[:-1] + "_",
+        "not-a-uuid",
+    ):
+        assert canonical_uuid(other) is None, other
+
+
+async def test_a_product_is_answered_as_the_endpoint_answers_it(
+    client: httpx.AsyncClient, alice: ApiUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    watch_id = await _watch(client, alice)
+    served: list[str] = []
+    authenticate = deps.authenticate
+
+    async def counted(request: Request, token: str | None) -> Principal:
+        served.append(request.url.path)
+        return await authenticate(request, token)
+
+    monkeypatch.setattr(endpoints, "authenticate", counted)  # the fast handler's only
+    fast, documented = await _both_ways(client, watch_id, alice.auth)
+    assert served == [f"/v1/products/{watch_id}"]  # the fast handler served one, not both
+    assert fast.status_code == 200
+    assert fast.json()["id"] == watch_id
+    assert fast.json()["url"] == PAGE
+    assert fast.headers["content-type"] == "application/json"
+    assert int(fast.headers["RateLimit-Remaining"]) == (
+        int(documented.headers["RateLimit-Remaining"]) + 1
+    )
+    _same_answer(fast, documented)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer pa_unknown"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": "Bearer "},
+        {"Authorization": "Bearer"},
+    ],
+)
+async def test_a_missing_or_bad_key_is_the_same_401_problem(
+    client: httpx.AsyncClient, alice: ApiUser, headers: dict[str, str]
+) -> None:
+    watch_id = await _watch(client, alice)
+    fast, documented = await _both_ways(client, watch_id, headers)
+    assert fast.status_code == 401
+    assert fast.headers["content-type"] == "application/problem+json"
+    assert fast.json()["status"] == 401
+    _same_answer(fast, documented)
+
+
+async def test_someone_elses_product_is_the_same_404_problem(
+    client: httpx.AsyncClient, alice: ApiUser, bob: ApiUser
+) -> None:
+    watch_id = await _watch(client, alice)
+    fast, documented = await _both_ways(client, watch_id, bob.auth)
+    assert fast.status_code == 404
+    assert fast.json()["code"] == "not_found"
+    _same_answer(fast, documented)
+
+
+async def test_an_invalid_id_is_still_the_endpoints_422_after_authentication(
+    client: httpx.AsyncClient, alice: ApiUser
+) -> None:
+    invalid = await client.get("/v1/products/not-a-uuid", headers=alice.auth)
+    assert invalid.status_code == 422
+    assert invalid.headers["content-type"] == "application/problem+json"
+    assert invalid.headers["RateLimit-Limit"] == "1000"  # counted, as before
+    refused = await client.get("/v1/products/not-a-uuid")
+    assert refused.status_code == 401  # no key: refused before the id is looked at
+
+
+async def test_a_key_past_its_limit_gets_the_same_429_on_the_lookup(
+    app: FastAPI, client: httpx.AsyncClient, alice: ApiUser
+) -> None:
+    watch_id = await _watch(client, alice)
+    app.state.settings.rate_limit_per_minute = 3
+    fast = [await client.get(f"/v1/products/{watch_id}", headers=alice.auth) for _ in range(3)]
+    # The watch's request counted in the same minute's window.
+    assert [r.status_code for r in fast] == [200, 200, 429]
+    documented = await client.get(f"/v1/products/{uuid.UUID(watch_id).hex}", headers=alice.auth)
+    assert documented.status_code == 429
+    limited = fast[-1]
+    assert limited.headers["RateLimit-Remaining"] == "0"
+    assert limited.headers["Retry-After"] == limited.headers["RateLimit-Reset"]
+    assert limited.headers["RateLimit-Policy"] == "3;w=60"
+    # The detail says the seconds left, which may have ticked between the two.
+    assert {**limited.json(), "detail": ""} == {**documented.json(), "detail": ""}
+    assert limited.json()["detail"].startswith("rate limit of 3 requests per 60 s exceeded")
+    assert {k for k in limited.headers if k != "content-length"} == {
+        k for k in documented.headers if k != "content-length"
+    }
+
+
+async def test_bad_key_throttling_covers_the_lookup(app: FastAPI, alice: ApiUser) -> None:
+    app.state.settings.bad_key_limit_per_minute = 2
+    transport = httpx.ASGITransport(app=app, client=("198.51.100.40", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as guesser:
+        path = f"/v1/products/{uuid.uuid4()}"
+        statuses = [
+            (await guesser.get(path, headers={"Authorization": f"Bearer pa_{n}"})).status_code
+            for n in range(3)
+        ]
+        with_a_good_key = await guesser.get(path, headers=alice.auth)
+    assert statuses == [401, 401, 429]
+    assert with_a_good_key.status_code == 429  # tells the guesser nothing about the key
+    assert with_a_good_key.headers["RateLimit-Policy"] == "2;w=60"
+
+
+async def test_a_revoked_key_is_refused_at_once_by_the_lookup(
+    client: httpx.AsyncClient, alice: ApiUser
+) -> None:
+    watch_id = await _watch(client, alice)
+    second = (await client.post("/v1/api-keys", json={}, headers=alice.auth)).json()
+    second_auth = {"Authorization": f"Bearer {second['api_key']}"}
+    assert (await client.get(f"/v1/products/{watch_id}", headers=second_auth)).status_code == 200
+    revoked = await client.delete(f"/v1/api-keys/{second['id']}", headers=alice.auth)
+    assert revoked.status_code == 204
+    refused = await client.get(f"/v1/products/{watch_id}", headers=second_auth)
+    assert refused.status_code == 401
+    assert refused.json()["detail"] == "the API key is unknown, expired or revoked"
+
+
+async def test_a_key_revoked_behind_the_apis_back_is_refused_within_the_cache_age(
+    app: FastAPI, client: httpx.AsyncClient, alice: ApiUser, db_session: AsyncSession
+) -> None:
+    watch_id = await _watch(client, alice)
+    second = (await client.post("/v1/api-keys", json={}, headers=alice.auth)).json()
+    second_auth = {"Authorization": f"Bearer {second['api_key']}"}
+    assert (await client.get(f"/v1/products/{watch_id}", headers=second_auth)).status_code == 200
+    await db_session.execute(
+        update(ApiKey).where(ApiKey.prefix == second["prefix"]).values(revoked_at=_now(app))
+    )
+    # No broadcast (revoked by SQL): the remembered entry ages out, at most a second.
+    app.state.key_cache.clear()  # what its age reaching key_cache_seconds does
+    refused = await client.get(f"/v1/products/{watch_id}", headers=second_auth)
+    assert refused.status_code == 401
+
+
+def _now(app: FastAPI) -> Any:
+    return app.state.clock()
+
+
+async def test_the_openapi_document_still_describes_the_lookup(
+    api_settings: ApiSettings, client: httpx.AsyncClient
+) -> None:
+    operation = (await client.get("/openapi.json")).json()["paths"]["/v1/products/{product_id}"][
+        "get"
+    ]
+    assert operation["parameters"][0]["name"] == "product_id"
+    assert operation["parameters"][0]["schema"]["format"] == "uuid"
+    assert operation["security"] == [{"HTTPBearer": []}]
+    assert {"200", "401", "404", "422", "429"} <= set(operation["responses"])
+    assert create_app(api_settings).openapi() == (await client.get("/openapi.json")).json()
+
+
+async def test_overridden_dependencies_are_honoured_by_the_endpoint(
+    app: FastAPI, client: httpx.AsyncClient, alice: ApiUser
+) -> None:
+    watch_id = await _watch(client, alice)
+    key_id = uuid.uuid4()
+
+    async def as_alice() -> Principal:
+        return Principal(user_id=uuid.UUID(alice.id), key_id=key_id)
+
+    app.dependency_overrides[deps._principal] = as_alice
+    try:
+        answered = await client.get(f"/v1/products/{watch_id}")  # no key: the override's
+    finally:
+        app.dependency_overrides.clear()
+    assert answered.status_code == 200
+    assert (await client.get(f"/v1/products/{watch_id}")).status_code == 401
