@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pricealert.kinds import CAPPED_STATUSES, sql_in
 from pricealert.models import Amount, PriceHistory
 from pricealert.observed import ObservedState
+from pricealert.repositories.driver import fetch
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +112,10 @@ class DriverStatement:
 
     The evaluator's hot statements skip SQLAlchemy's execution and row machinery (a
     third of the evaluator's CPU at a batch of 25): asyncpg prepares each one once per
-    connection and hands back its rows as records, read by column name or position.
-    They run in the session's transaction, after the unit of work's first statement
+    connection and hands back its rows as records, read by column name or position
+    (through `repositories.driver.fetch`, the API's reads' way, with its handling of a
+    dropped connection). Unlike those reads, these lock and write, so they must run in
+    the session's transaction: they come after the unit of work's first statement
     (which goes through SQLAlchemy, so SQLAlchemy has begun the transaction; should a
     driver statement come first, one `SELECT 1` through SQLAlchemy begins it). The
     text is written with `:name` parameters, numbered `$1`... here in order of first
@@ -145,8 +148,8 @@ class DriverStatement:
         sync = connection.sync_connection
         if sync is not None:
             sync.dispatch.before_cursor_execute(sync, None, self.sql, args, None, False)
-        rows: list[Any] = await driver.fetch(self.sql, *args)
-        return rows
+        # `driver.fetch`: a connection PostgreSQL dropped fails as under SQLAlchemy.
+        return await fetch(connection, self.sql, *args)
 
 
 #: The product's enabled rules, locked in id order, each with its channels (one row per
