@@ -264,6 +264,14 @@ class PriceHistory(Base):
             "first_seen_at",
             postgresql_where=text("evaluated_at IS NULL"),
         ),
+        # The evaluator's: a product's rows in flight, in order (only rows in flight).
+        Index(
+            "ix_price_history_unevaluated_product",
+            "product_id",
+            "first_seen_at",
+            "id",
+            postgresql_where=text("evaluated_at IS NULL"),
+        ),
     )
 
 

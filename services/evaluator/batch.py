@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -52,6 +52,7 @@ from services.evaluator.evaluate import (
     Step,
     decide,
     settle,
+    sms_users,
 )
 from services.evaluator.rules import Outcome
 
@@ -116,7 +117,12 @@ def _decide_part(
     for rule_id, (state, history_id) in final.items():
         rule = current[rule_id]
         if int(rule.state.get("history_id") or 0) < history_id:
-            current[rule_id] = replace(rule, state={**state, "history_id": history_id})
+            # `dataclasses.replace`, written out: it walks the fields on every call
+            current[rule_id] = RuleRow(
+                rule.id, rule.user_id, rule.watch_id, rule.kind, rule.threshold,
+                rule.cooldown_seconds, {**state, "history_id": history_id},
+                rule.last_fired_at, rule.created_at, rule.channels,
+            )  # fmt: skip
             took.add(rule_id)
     return steps, took
 
@@ -155,10 +161,9 @@ async def evaluate_batch(
         parts.append(_Part(product, steps, took, report))
     if not parts:
         return reports
-    firing = sorted(
-        {s.rule.user_id for p in parts for s in p.steps if s.decision.outcome is Outcome.FIRED}
-    )
-    usage = await repo.cap_usage(await repo.lock_users(firing), now - CAP_WINDOW)
+    fired = [s for p in parts for s in p.steps if s.decision.outcome is Outcome.FIRED]
+    firing = sorted({s.rule.user_id for s in fired})
+    usage = await repo.cap_usage(await repo.lock_users(firing), now - CAP_WINDOW, sms_users(fired))
     budgets = {user_id: Budget.of(used) for user_id, used in usage.items()}
     last_fired = {rule_id: rule.last_fired_at for rule_id, rule in original.items()}
     notifications: list[NewNotification] = []

@@ -50,6 +50,8 @@ from services.evaluator.payload import alert_payload
 from services.evaluator.rules import Change, Decision, Observation, Outcome, Rule, evaluate
 
 CAP_WINDOW = timedelta(hours=24)
+#: Outcomes are StrEnums: `str(outcome)` is its value, without `.value`'s two Python calls.
+_QUIET = str(Outcome.QUIET)
 
 
 @dataclass
@@ -137,14 +139,23 @@ async def evaluate_changes(
         if any(rule.kind == "lowest_ever" for rule in rules):
             lowest = {row.id: await repo.lowest_before(row) for row in changes.rows}
         steps = decide(rules, changes, lowest)
-        firing = sorted({s.rule.user_id for s in steps if s.decision.outcome is Outcome.FIRED})
-        usage = await repo.cap_usage(await repo.lock_users(firing), now - CAP_WINDOW)
+        fired = [s for s in steps if s.decision.outcome is Outcome.FIRED]
+        firing = sorted({s.rule.user_id for s in fired})
+        usage = await repo.cap_usage(
+            await repo.lock_users(firing), now - CAP_WINDOW, sms_users(fired)
+        )
         budgets = {user_id: Budget.of(used) for user_id, used in usage.items()}
         last_fired = {s.rule.id: s.rule.last_fired_at for s in steps}
         notifications, states = settle(product, steps, report, budgets, last_fired)
     inserted = await repo.record(notifications, states, report.rows, now)
     report.count_inserted(notifications, inserted)
     return report
+
+
+def sms_users(fired: Sequence[Step]) -> set[uuid.UUID]:
+    """Users of `fired` steps with an SMS channel: the only ones whose SMS budget
+    `settle` may read (`cap_usage` counts the others' SMS not at all)."""
+    return {s.rule.user_id for s in fired if any(c.kind == "sms" for c in s.rule.channels)}
 
 
 def decide(
@@ -191,7 +202,7 @@ def settle(
     notifications: list[NewNotification] = []
     for step in steps:
         rule, row, decision = step.rule, step.row, step.decision
-        result, reason = decision.outcome.value, decision.reason
+        result, reason = str(decision.outcome), decision.reason
         if decision.outcome is Outcome.FIRED:
             previous_fire = last_fired[rule.id]
             if previous_fire is not None and row.first_seen_at < previous_fire + timedelta(
@@ -201,7 +212,7 @@ def settle(
                 reason = f"within the alert's cooldown of {rule.cooldown_seconds} s ({reason})"
             else:
                 last_fired[rule.id] = fired_at[rule.id] = row.first_seen_at
-        if result != Outcome.QUIET.value:
+        if result != _QUIET:
             rows, result = _notifications(step, product, rule.channels, result, reason,
                                           budgets.get(rule.user_id))  # fmt: skip
             notifications.extend(rows)

@@ -27,7 +27,7 @@ def _amount(row: HistoryRow | None) -> dict[str, str] | None:
 def _availability(row: HistoryRow | None) -> str | None:
     if row is None or row.state.availability is None:
         return None
-    return row.state.availability.value
+    return str(row.state.availability)  # a StrEnum: its value, without `.value`'s calls
 
 
 def alert_payload(

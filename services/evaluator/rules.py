@@ -112,10 +112,11 @@ class Change:
     @property
     def currency_changed(self) -> bool:
         """The new price is in another currency than the last known one."""
+        new = self.new.state
         return (
-            self.new.price is not None
+            new.price is not None
             and self.last_priced is not None
-            and self.last_priced.currency != self.new.currency
+            and self.last_priced.state.currency != new.currency
         )
 
 
@@ -222,7 +223,9 @@ def _drop_percent(rule: Rule, change: Change, state: dict[str, Any]) -> Decision
 
 
 def _change(rule: Rule, change: Change, state: dict[str, Any]) -> Decision:
-    new, last = change.new, change.last_priced
+    # The states read once (each `Observation.price` is a call; this runs on every change)
+    new = change.new.state
+    last = None if change.last_priced is None else change.last_priced.state
     if new.price is None or last is None or last.price is None:
         return Decision(Outcome.QUIET, state, "no price to compare")
     if (last.price, last.currency) == (new.price, new.currency):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 from pricealert.db import create_sessionmaker, session_scope
 from pricealert.models import AlertRule, Notification, PriceHistory
 from pricealert.queues import EvaluateChange, EvaluateChanges
+from pricealert.repositories.evaluation_batch import _CHANGES_OF
 from services.evaluator.batch import evaluate_batch
 from services.evaluator.evaluate import evaluate_changes as evaluate_changes_of_product
 from services.evaluator.settings import EvaluatorSettings
@@ -192,3 +194,27 @@ async def test_batches_and_single_jobs_racing_on_the_same_products_notify_each_c
     async with committed() as session:
         count = await session.scalar(select(func.count()).select_from(Notification))
     assert count == 6
+
+
+async def test_a_batch_reads_each_products_rows_in_flight_by_product(
+    db_session: AsyncSession,
+) -> None:
+    # The rows to evaluate come from `ix_price_history_unevaluated_product`, a product at a
+    # time: not from the sweeper's index, which holds every product's rows in flight.
+    changes = await watched_changes(db_session, 2)
+    await db_session.flush()
+    connection = await db_session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    await driver.execute("SET LOCAL enable_seqscan = off")  # tables this small are read whole
+    params = {
+        "product_ids": [product_id for product_id, _ in changes],
+        "history_ids": [history_id for _, history_id in changes],
+        "lowest": [],
+    }
+    plan = await driver.fetchval(
+        "EXPLAIN (FORMAT JSON) " + _CHANGES_OF.sql, *[params[n] for n in _CHANGES_OF.names]
+    )
+    await driver.execute("RESET enable_seqscan")
+
+    assert '"Index Name": "ix_price_history_unevaluated_product"' in json.dumps(plan)

@@ -7,13 +7,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from pricealert.availability import Availability
 from pricealert.models import AlertRule, Channel, Notification, PriceHistory
 from pricealert.observed import ObservedState
 from pricealert.repositories.evaluation import (
+    CapUsage,
     EvaluationRepository,
     NewNotification,
     RuleState,
@@ -132,6 +133,9 @@ async def test_cap_usage_counts_pending_and_sent_within_the_window_no_further_th
     assert (usage.daily_cap, usage.sms_cap) == (3, 5)
     assert usage.total == 3  # four count, but three already reach the cap
     assert usage.sms == 2
+    # SMS are counted only for the users asked for (the others are sent no SMS)
+    assert (await repo.cap_usage([owner.id], since, {owner.id}))[owner.id] == usage
+    assert (await repo.cap_usage([owner.id], since, set()))[owner.id] == CapUsage(3, 5, 3, 0)
 
 
 async def test_record_writes_notifications_once_and_never_moves_a_rule_state_back(
@@ -185,3 +189,23 @@ async def test_record_writes_notifications_once_and_never_moves_a_rule_state_bac
 
 def _fields(notification: NewNotification) -> dict[str, Any]:
     return {name: getattr(notification, name) for name in NewNotification.__slots__}
+
+
+async def test_a_driver_statement_first_in_a_unit_of_work_runs_in_its_transaction(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.connect() as connection, AsyncSession(bind=connection) as session:
+        owner = await connection.scalar(
+            text("INSERT INTO app_user (id, email) VALUES (gen_random_uuid(), 'd@x.example')"
+                 " RETURNING id")
+        )  # fmt: skip
+        await connection.commit()  # nothing begun now: the next statement is the first
+
+        assert await EvaluationRepository(session).lock_users([owner]) == [owner]
+
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        assert driver.is_in_transaction()  # the user stays locked
+        await session.rollback()
+        await connection.execute(text("DELETE FROM app_user WHERE id = :id"), {"id": owner})
+        await connection.commit()

@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Numeric, text
+from sqlalchemy import text
 
 from pricealert.models import Amount
 from pricealert.observed import ObservedState
 from pricealert.repositories.evaluation import (
+    DriverStatement,
     EvaluationRepository,
     HistoryRow,
     ProductRef,
@@ -56,26 +57,34 @@ _RULES_OF = text(
 #: evaluate (with `lowest_before` for the products in :lowest), 1 the row before a
 #: product's first one, 2 the latest earlier row with a price, 3 rows already evaluated
 #: between a product's first row and its last target, 4 the targets (id and time only).
-_CHANGES_OF = text(
+_CHANGES_OF = DriverStatement(
     """
     WITH job AS (
         SELECT DISTINCT product_id, history_id
           FROM unnest(CAST(:product_ids AS bigint[]), CAST(:history_ids AS bigint[]))
                AS j(product_id, history_id)
     ), target AS (
-        SELECT h.product_id, h.id, h.first_seen_at
-          FROM price_history AS h JOIN job ON h.id = job.history_id
-         WHERE h.product_id = job.product_id
+        -- One primary-key lookup per job (LIMIT 1 keeps it a lookup: joined, small
+        -- tables without statistics were read whole and hashed).
+        SELECT t.* FROM job CROSS JOIN LATERAL (
+            SELECT h.product_id, h.id, h.first_seen_at FROM price_history AS h
+             WHERE h.id = job.history_id AND h.product_id = job.product_id LIMIT 1) AS t
     ), bound AS (
         SELECT DISTINCT ON (product_id) product_id, first_seen_at, id FROM target
          ORDER BY product_id, first_seen_at DESC, id DESC
     ), pending AS MATERIALIZED (
-        SELECT h.id, h.product_id, h.price, h.currency, h.availability, h.suspicious,
-               h.first_seen_at
-          FROM price_history AS h JOIN bound AS b ON h.product_id = b.product_id
-         WHERE h.evaluated_at IS NULL AND (h.first_seen_at, h.id) <= (b.first_seen_at, b.id)
-         ORDER BY h.product_id, h.first_seen_at, h.id
-           FOR UPDATE OF h
+        -- Product by product (`bound` comes in product order), each product's rows in
+        -- time order from `ix_price_history_unevaluated_product`, locked as read: the
+        -- (product, time) order. Joined instead, the rows in flight of every product
+        -- were read (and hashed) for the batch.
+        SELECT h.* FROM bound AS b CROSS JOIN LATERAL (
+            SELECT h.id, h.product_id, h.price, h.currency, h.availability, h.suspicious,
+                   h.first_seen_at
+              FROM price_history AS h
+             WHERE h.product_id = b.product_id AND h.evaluated_at IS NULL
+               AND (h.first_seen_at, h.id) <= (b.first_seen_at, b.id)
+             ORDER BY h.first_seen_at, h.id
+               FOR UPDATE) AS h
     ), first AS (
         SELECT DISTINCT ON (product_id) product_id, first_seen_at, id FROM pending
          ORDER BY product_id, first_seen_at, id
@@ -113,7 +122,7 @@ _CHANGES_OF = text(
     UNION ALL
     SELECT 4, t.id, t.product_id, NULL, NULL, NULL, false, t.first_seen_at, NULL FROM target AS t
     """
-).columns(lowest_before=Numeric())
+)
 
 
 @dataclass
@@ -139,9 +148,9 @@ class BatchEvaluationRepository(EvaluationRepository):
     ) -> dict[int, tuple[ProductRef, list[RuleRow]]]:
         """Each product's enabled rules (with channels) and the product, rules locked in
         (product, id) order; products without enabled rules are left out."""
-        rows = list(
+        rows = (
             await self.session.execute(_RULES_OF, {"product_ids": sorted(set(product_ids))})
-        )
+        ).all()
         found: dict[int, tuple[ProductRef, list[RuleRow]]] = {}
         start = 0
         for index, row in enumerate(rows):
@@ -156,8 +165,8 @@ class BatchEvaluationRepository(EvaluationRepository):
     ) -> dict[int, ProductChanges]:
         """The rows the (product id, history id) `changes` evaluate, by product (see
         `_CHANGES_OF`); `lowest`: products whose rows need their lowest earlier price."""
-        result = await self.session.execute(
-            _CHANGES_OF,
+        rows = await _CHANGES_OF.fetch(
+            self.session,
             {
                 "product_ids": [product_id for product_id, _ in changes],
                 "history_ids": [history_id for _, history_id in changes],
@@ -166,24 +175,24 @@ class BatchEvaluationRepository(EvaluationRepository):
         )
         lowest_products = set(lowest)
         found: dict[int, ProductChanges] = {}
-        for row in result:
-            of = found.get(row.product_id)
+        for part, id_, product_id, price, currency, availability, suspicious, seen, low in rows:
+            of = found.get(product_id)
             if of is None:
-                of = found[row.product_id] = ProductChanges()
-                if row.product_id in lowest_products:
+                of = found[product_id] = ProductChanges()
+                if product_id in lowest_products:
                     of.lowest = {}
-            if row.part == 4:
-                of.targets[row.id] = (row.first_seen_at, row.id)
+            if part == 4:
+                of.targets[id_] = (seen, id_)
                 continue
-            state = ObservedState.stored(row.price, row.currency, row.availability)
-            history = HistoryRow(row.id, row.product_id, state, row.suspicious, row.first_seen_at)
-            if row.part == 0:
+            state = ObservedState.stored(price, currency, availability)
+            history = HistoryRow(id_, product_id, state, suspicious, seen)
+            if part == 0:
                 of.pending.append(history)
                 if of.lowest is not None:
-                    of.lowest[row.id] = row.lowest_before
-            elif row.part == 1:
+                    of.lowest[id_] = low
+            elif part == 1:
                 of.previous = history
-            elif row.part == 2:
+            elif part == 2:
                 of.last_priced = history
             else:
                 of.settled.append(history)

@@ -1,0 +1,47 @@
+"""the evaluator finds a product's unevaluated rows by product
+
+Revision ID: c3a8e5f1b7d2
+Revises: 9e4b7c21d5a8
+Create Date: 2026-12-03 15:00:00.000000
+
+- `ix_price_history_unevaluated_product` on (product_id, first_seen_at, id), partial on
+  `evaluated_at IS NULL` (tiny, like the sweeper's: only rows in flight). The evaluator
+  takes each product's unevaluated rows up to a change (`_CHANGES`, `_CHANGES_OF`); with
+  only the sweeper's index (`first_seen_at`) it read every row in flight of every product
+  and filtered by product, once per product of a batch: 25 × the backlog rows per batch
+  (97 % of the read's time at 1000 changes in flight). Keyed by product it reads the
+  product's own rows in order. The sweeper keeps its index (it walks all products by time).
+
+Built in the migration's transaction (the project's migrations run as one), so it holds
+writes to price_history while it reads the table once; the rows it keeps are few.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "c3a8e5f1b7d2"
+down_revision: str | None = "9e4b7c21d5a8"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_index(
+        "ix_price_history_unevaluated_product",
+        "price_history",
+        ["product_id", "first_seen_at", "id"],
+        unique=False,
+        postgresql_where=sa.text("evaluated_at IS NULL"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index(
+        "ix_price_history_unevaluated_product",
+        table_name="price_history",
+        postgresql_where=sa.text("evaluated_at IS NULL"),
+    )
