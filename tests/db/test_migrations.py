@@ -51,3 +51,40 @@ async def test_verification_goes_down_and_up_again_keeping_channels(
         assert await _differences(engine) == []
     finally:
         await engine.dispose()
+
+
+async def test_the_unevaluated_rows_index_is_built_concurrently_over_a_failed_build(
+    fresh_database_url: str,
+) -> None:
+    """A CONCURRENTLY build that failed half-way leaves an INVALID index of its name: the
+    upgrade replaces it with the valid one, and it goes down and up again."""
+    config = alembic_config(fresh_database_url)
+    await asyncio.to_thread(command.downgrade, config, "9e4b7c21d5a8")  # before the index
+    engine = create_async_engine(fresh_database_url)
+    check = text(
+        "SELECT i.indisvalid, pg_get_indexdef(i.indexrelid) FROM pg_index AS i "
+        "JOIN pg_class AS c ON c.oid = i.indexrelid "
+        "WHERE c.relname = 'ix_price_history_unevaluated_product'"
+    )
+    try:
+        async with engine.begin() as connection:
+            # What a failed build leaves: an index of the name, unusable by the planner.
+            await connection.execute(
+                text("CREATE INDEX ix_price_history_unevaluated_product ON price_history (id)")
+            )
+            await connection.execute(
+                text("UPDATE pg_index SET indisvalid = false WHERE indexrelid = "
+                     "'ix_price_history_unevaluated_product'::regclass")
+            )  # fmt: skip
+        await asyncio.to_thread(upgrade, "head", database_url=fresh_database_url)
+        async with engine.connect() as connection:
+            valid, definition = (await connection.execute(check)).one()
+        assert valid
+        assert "(product_id, first_seen_at, id) WHERE (evaluated_at IS NULL)" in definition
+        await asyncio.to_thread(command.downgrade, config, "9e4b7c21d5a8")
+        async with engine.connect() as connection:
+            assert (await connection.execute(check)).first() is None
+        await asyncio.to_thread(upgrade, "head", database_url=fresh_database_url)
+        assert await _differences(engine) == []
+    finally:
+        await engine.dispose()

@@ -12,8 +12,11 @@ Create Date: 2026-12-03 15:00:00.000000
   (97 % of the read's time at 1000 changes in flight). Keyed by product it reads the
   product's own rows in order. The sweeper keeps its index (it walks all products by time).
 
-Built in the migration's transaction (the project's migrations run as one), so it holds
-writes to price_history while it reads the table once; the rows it keeps are few.
+Built CONCURRENTLY, outside the run's transaction (alembic's autocommit block commits
+what came before): a plain CREATE INDEX would hold every write to price_history — the
+scrapers' — for as long as it reads the whole table, at deploy. A build that failed
+half-way leaves an INVALID index of this name behind; the upgrade drops it first (this
+revision not being applied, no valid index of that name can exist).
 """
 
 from __future__ import annotations
@@ -29,19 +32,26 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+INDEX = "ix_price_history_unevaluated_product"
+
+
 def upgrade() -> None:
-    op.create_index(
-        "ix_price_history_unevaluated_product",
-        "price_history",
-        ["product_id", "first_seen_at", "id"],
-        unique=False,
-        postgresql_where=sa.text("evaluated_at IS NULL"),
-    )
+    with op.get_context().autocommit_block():
+        op.drop_index(
+            INDEX, table_name="price_history", postgresql_concurrently=True, if_exists=True
+        )
+        op.create_index(
+            INDEX,
+            "price_history",
+            ["product_id", "first_seen_at", "id"],
+            unique=False,
+            postgresql_where=sa.text("evaluated_at IS NULL"),
+            postgresql_concurrently=True,
+        )
 
 
 def downgrade() -> None:
-    op.drop_index(
-        "ix_price_history_unevaluated_product",
-        table_name="price_history",
-        postgresql_where=sa.text("evaluated_at IS NULL"),
-    )
+    with op.get_context().autocommit_block():
+        op.drop_index(
+            INDEX, table_name="price_history", postgresql_concurrently=True, if_exists=True
+        )
