@@ -18,12 +18,10 @@ import argparse
 import asyncio
 import cProfile
 import io
-import json
 import os
 import pstats
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,8 +30,8 @@ from typing import Any
 
 from scripts.bench import api_data
 from scripts.bench.api_profile import breakdown
-from scripts.bench.api_server import cpu_seconds, running_api
-from scripts.bench.common import API_DATABASE, REPO, emit, load_average, log, plain_url
+from scripts.bench.api_server import cpu_seconds, offered, running_api
+from scripts.bench.common import API_DATABASE, emit, load_average, log, plain_url
 
 DATABASE = API_DATABASE
 #: The server's own code: uvicorn's protocol and its middleware, httptools, asyncio.
@@ -72,27 +70,6 @@ def _command(profile_path: Path) -> Any:
     return command
 
 
-def _load(port: int, paths: list[str], rate: float, duration: float) -> dict[str, Any]:
-    config = {
-        "port": port,
-        "rate": rate,
-        "duration": duration,
-        "paths": paths,
-        "headers": {"Authorization": f"Bearer {api_data.BENCH_KEY}"},
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "scripts.bench.api_load"],
-        input=json.dumps(config),
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=duration + 60,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
-
-
 def measure(scenario: str, rate: float, duration: float, save: str | None = None) -> dict[str, Any]:
     from scripts.bench.bench_api import sample_watches, scenario_paths
 
@@ -101,12 +78,12 @@ def measure(scenario: str, rate: float, duration: float, save: str | None = None
     with tempfile.TemporaryDirectory() as scratch:
         profile_path = Path(scratch) / "api.prof"
         with running_api(DATABASE, Path(scratch), {}, _command(profile_path)) as api:
-            _load(api.port, paths, 200, 2.0)  # warm: prepared statements, key cache
+            offered(api.port, paths, 200, 2.0)  # warm: prepared statements, key cache
             before = cpu_seconds(api.pid)
-            plain = _load(api.port, paths, rate, duration)
+            plain = offered(api.port, paths, rate, duration)
             cpu_ms = (cpu_seconds(api.pid) - before) * 1000 / max(1, plain["completed"])
             os.kill(api.pid, signal.SIGUSR1)
-            profiled = _load(api.port, paths, rate, duration)
+            profiled = offered(api.port, paths, rate, duration)
             os.kill(api.pid, signal.SIGUSR2)
             deadline = time.monotonic() + 30
             while not profile_path.exists() and time.monotonic() < deadline:

@@ -8,19 +8,22 @@ request cost, which holds even when other work shares the machine.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from pricealert.supervised import service_command
+from scripts.bench import api_data
 from scripts.bench.common import REDIS_URL, REPO, async_url
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -125,3 +128,27 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
         except OSError:
             time.sleep(0.2)
     raise RuntimeError("the API did not become ready within 60 s")
+
+
+def offered(port: int, paths: list[str], rate: float, duration: float) -> dict[str, Any]:
+    """Offer `rate` requests/s for `duration` s over `paths` to the API on 127.0.0.1:`port`
+    as the benchmark's user, from the open-loop generator in a process of its own
+    (`api_load`); its report."""
+    config = {
+        "port": port,
+        "rate": rate,
+        "duration": duration,
+        "paths": paths,
+        "headers": {"Authorization": f"Bearer {api_data.BENCH_KEY}"},
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "scripts.bench.api_load"],
+        input=json.dumps(config),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=duration + 60,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result

@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -36,12 +34,17 @@ import asyncpg
 import uvloop
 
 from pricealert.repositories.pagination import encode_cursor
-from scripts.bench import api_bare, api_data, api_http_profile, api_inprocess, api_profile
+from scripts.bench import (
+    api_bare,
+    api_data,
+    api_http_profile,
+    api_inprocess,
+    api_profile,
+)
 from scripts.bench.api_explain import explain_read_paths
-from scripts.bench.api_server import RunningApi, cpu_seconds, rss_kib, running_api
+from scripts.bench.api_server import RunningApi, cpu_seconds, offered, rss_kib, running_api
 from scripts.bench.common import (
     API_DATABASE,
-    REPO,
     drop_database,
     emit,
     flush_redis,
@@ -126,25 +129,9 @@ async def backend_pids() -> list[int]:
 
 def offer(api: RunningApi, paths: list[str], rate: float, duration: float) -> dict[str, Any]:
     """One open-loop run from a separate process, with the CPU it cost the API and PostgreSQL."""
-    config = {
-        "port": api.port,
-        "rate": rate,
-        "duration": duration,
-        "paths": paths,
-        "headers": {"Authorization": f"Bearer {api_data.BENCH_KEY}"},
-    }
     pg_before = {pid: cpu_seconds(pid) for pid in asyncio.run(backend_pids())}
     api_cpu = cpu_seconds(api.pid)
-    done = subprocess.run(
-        [sys.executable, "-m", "scripts.bench.api_load"],
-        input=json.dumps(config),
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=duration + 60,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(done.stdout)
+    result = offered(api.port, paths, rate, duration)
     requests = max(1, result["completed"])
     result["api_cpu_ms_per_request"] = round((cpu_seconds(api.pid) - api_cpu) * 1000 / requests, 3)
     # Backends opened during the run count from zero; one closed during it is lost (rare:

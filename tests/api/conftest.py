@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -82,3 +83,40 @@ async def alice(sign_up: SignUp) -> ApiUser:
 @pytest.fixture
 async def bob(sign_up: SignUp) -> ApiUser:
     return await sign_up("bob@example.com")
+
+
+@dataclass
+class OneConnectionApi:
+    """The real app on a database of its own with a pool of one connection, which
+    `drop_connection` has PostgreSQL end under it."""
+
+    client: httpx.AsyncClient
+    database_url: str
+
+    async def drop_connection(self) -> None:
+        admin = await asyncpg.connect(self.database_url.replace("+asyncpg", ""))
+        try:
+            killed = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = 'api'"
+            )
+        finally:
+            await admin.close()
+        assert killed == 1
+
+
+@pytest.fixture
+async def one_connection_api(
+    api_settings: ApiSettings, fresh_database_url: str
+) -> AsyncIterator[OneConnectionApi]:
+    settings = api_settings.model_copy(
+        update={"database_url": fresh_database_url, "database_pool_size": 1,
+                "database_max_overflow": 0, "database_ping_after_idle_seconds": 3600.0}
+    )  # fmt: skip
+    application = create_app(settings)
+    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+    async with (
+        application.router.lifespan_context(application),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+    ):
+        yield OneConnectionApi(client, fresh_database_url)

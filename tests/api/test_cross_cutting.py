@@ -6,7 +6,6 @@ import io
 import json
 import logging
 
-import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -14,7 +13,7 @@ from fastapi import FastAPI
 from pricealert.logging import configure_logging
 from services.api.main import create_app
 from services.api.settings import ApiSettings
-from tests.api.conftest import ApiUser
+from tests.api.conftest import ApiUser, OneConnectionApi
 
 LOG_FIELDS = {
     "timestamp",
@@ -193,33 +192,16 @@ async def test_business_gauges_count_users_products_and_pending_notifications(
 
 
 async def test_a_database_connection_lost_mid_use_is_a_503_to_retry_then_serves_again(
-    api_settings: ApiSettings, fresh_database_url: str
+    one_connection_api: OneConnectionApi,
 ) -> None:
-    settings = api_settings.model_copy(
-        update={"database_url": fresh_database_url, "database_pool_size": 1,
-                "database_max_overflow": 0, "database_ping_after_idle_seconds": 3600.0}
-    )  # fmt: skip
-    application = create_app(settings)
-    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
-    async with (
-        application.router.lifespan_context(application),
-        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
-    ):
-        created = await client.post("/v1/users", json={"email": "dora@example.com"})
-        auth = {"Authorization": f"Bearer {created.json()['api_key']}"}
-        assert (await client.get("/v1/users/me", headers=auth)).status_code == 200
-        admin = await asyncpg.connect(fresh_database_url.replace("+asyncpg", ""))
-        try:
-            killed = await admin.fetchval(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND application_name = 'api'"
-            )
-        finally:
-            await admin.close()
-        assert killed == 1
+    client = one_connection_api.client
+    created = await client.post("/v1/users", json={"email": "dora@example.com"})
+    auth = {"Authorization": f"Bearer {created.json()['api_key']}"}
+    assert (await client.get("/v1/users/me", headers=auth)).status_code == 200
+    await one_connection_api.drop_connection()
 
-        lost = await client.get("/v1/users/me", headers=auth)
-        assert lost.status_code == 503
-        assert lost.headers["retry-after"] == "1"
-        assert lost.json()["code"] == "database_unavailable"
-        assert (await client.get("/v1/users/me", headers=auth)).status_code == 200
+    lost = await client.get("/v1/users/me", headers=auth)
+    assert lost.status_code == 503
+    assert lost.headers["retry-after"] == "1"
+    assert lost.json()["code"] == "database_unavailable"
+    assert (await client.get("/v1/users/me", headers=auth)).status_code == 200

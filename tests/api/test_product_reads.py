@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
 import httpx
 from pydantic import BaseModel
 from sqlalchemy import select, update
@@ -22,7 +21,6 @@ from pricealert.availability import Availability
 from pricealert.models import PriceHistory, Product
 from pricealert.repositories.pagination import encode_cursor
 from pricealert.repositories.prices import PriceRepository, watched_history, watched_stats
-from services.api.main import create_app
 from services.api.products.schemas import (
     PriceHistoryOut,
     PricePointOut,
@@ -30,8 +28,7 @@ from services.api.products.schemas import (
     ProductOut,
 )
 from services.api.schemas import PageOut
-from services.api.settings import ApiSettings
-from tests.api.conftest import ApiUser
+from tests.api.conftest import ApiUser, OneConnectionApi
 
 
 async def _watch(client: httpx.AsyncClient, user: ApiUser, url: str, **extra: object) -> str:
@@ -339,38 +336,22 @@ async def test_a_forged_cursor_with_no_utc_time_is_a_422_not_a_500(
 
 
 async def test_a_connection_lost_under_the_reads_is_a_503_to_retry_then_they_serve_again(
-    api_settings: ApiSettings, fresh_database_url: str
+    one_connection_api: OneConnectionApi,
 ) -> None:
-    settings = api_settings.model_copy(
-        update={"database_url": fresh_database_url, "database_pool_size": 1,
-                "database_max_overflow": 0, "database_ping_after_idle_seconds": 3600.0}
-    )  # fmt: skip
-    application = create_app(settings)
-    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
-    async with (
-        application.router.lifespan_context(application),
-        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+    client = one_connection_api.client
+    created = await client.post("/v1/users", json={"email": "dora@example.com"})
+    user = ApiUser(id="", email="", key=created.json()["api_key"])
+    watch_id = await _watch(client, user, "https://shop.example/a")
+    for path in (
+        f"/v1/products/{watch_id}",
+        f"/v1/products/{watch_id}/stats",
+        f"/v1/products/{watch_id}/prices",
+        "/v1/products",
     ):
-        created = await client.post("/v1/users", json={"email": "dora@example.com"})
-        user = ApiUser(id="", email="", key=created.json()["api_key"])
-        watch_id = await _watch(client, user, "https://shop.example/a")
-        for path in (
-            f"/v1/products/{watch_id}/stats",
-            f"/v1/products/{watch_id}/prices",
-            "/v1/products",
-        ):
-            assert (await client.get(path, headers=user.auth)).status_code == 200
-            admin = await asyncpg.connect(fresh_database_url.replace("+asyncpg", ""))
-            try:
-                killed = await admin.fetchval(
-                    "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND application_name = 'api'"
-                )
-            finally:
-                await admin.close()
-            assert killed == 1
-            lost = await client.get(path, headers=user.auth)
-            assert lost.status_code == 503, path
-            assert lost.headers["retry-after"] == "1"
-            assert lost.json()["code"] == "database_unavailable"
-            assert (await client.get(path, headers=user.auth)).status_code == 200, path
+        assert (await client.get(path, headers=user.auth)).status_code == 200
+        await one_connection_api.drop_connection()
+        lost = await client.get(path, headers=user.auth)
+        assert lost.status_code == 503, path
+        assert lost.headers["retry-after"] == "1"
+        assert lost.json()["code"] == "database_unavailable"
+        assert (await client.get(path, headers=user.auth)).status_code == 200, path
