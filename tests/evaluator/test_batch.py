@@ -200,13 +200,25 @@ async def test_a_batch_reads_each_products_rows_in_flight_by_product(
     db_session: AsyncSession,
 ) -> None:
     # The rows to evaluate come from `ix_price_history_unevaluated_product`, a product at a
-    # time: not from the sweeper's index, which holds every product's rows in flight.
+    # time: not from the sweeper's index, which holds every product's rows in flight, nor
+    # from the product's whole history. Shaped as in production — each product's history
+    # long and evaluated, a row or two in flight — with statistics, so the plan is the
+    # planner's real choice (on a handful of rows any index, or none, costs the same).
     changes = await watched_changes(db_session, 2)
     await db_session.flush()
     connection = await db_session.connection()
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
-    await driver.execute("SET LOCAL enable_seqscan = off")  # tables this small are read whole
+    await driver.execute(
+        "INSERT INTO price_history (product_id, price, currency, first_seen_at, last_seen_at,"
+        " evaluated_at)"
+        " SELECT p, 100, 'JPY', t, t, t FROM unnest($1::bigint[]) AS p,"
+        " generate_series($2::timestamptz - interval '400 days', $2::timestamptz - interval"
+        " '1 hour', interval '1 hour') AS t",
+        [product_id for product_id, _ in changes],
+        T0,
+    )
+    await driver.execute("ANALYZE price_history")
     params = {
         "product_ids": [product_id for product_id, _ in changes],
         "history_ids": [history_id for _, history_id in changes],
@@ -215,6 +227,5 @@ async def test_a_batch_reads_each_products_rows_in_flight_by_product(
     plan = await driver.fetchval(
         "EXPLAIN (FORMAT JSON) " + _CHANGES_OF.sql, *[params[n] for n in _CHANGES_OF.names]
     )
-    await driver.execute("RESET enable_seqscan")
 
     assert '"Index Name": "ix_price_history_unevaluated_product"' in json.dumps(plan)
