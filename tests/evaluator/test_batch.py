@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -197,27 +198,46 @@ async def test_batches_and_single_jobs_racing_on_the_same_products_notify_each_c
 
 
 async def test_a_batch_reads_each_products_rows_in_flight_by_product(
-    db_session: AsyncSession,
+    fresh_database_url: str,
 ) -> None:
     # The rows to evaluate come from `ix_price_history_unevaluated_product`, a product at a
     # time: not from the sweeper's index, which holds every product's rows in flight, nor
     # from the product's whole history. Shaped as in production — each product's history
-    # long and evaluated, a row or two in flight — with statistics, so the plan is the
-    # planner's real choice (on a handful of rows any index, or none, costs the same).
+    # long and evaluated, a backlog of other products' rows in flight — with statistics, on a
+    # database of its own (nothing other tests left), so the plan is the planner's real
+    # choice (on a handful of rows any index costs the same).
+    engine = create_async_engine(fresh_database_url)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as db_session:
+            plan = await _plan_of_the_rows_in_flight(db_session)
+    finally:
+        await engine.dispose()
+
+    used = re.findall(r'"Index Name": "(\w+)"', json.dumps(plan))
+    assert "ix_price_history_unevaluated_product" in used, used
+
+
+async def _plan_of_the_rows_in_flight(db_session: AsyncSession) -> Any:
     changes = await watched_changes(db_session, 2)
+    backlog = [(await make.product(db_session)).id for _ in range(40)]
     await db_session.flush()
     connection = await db_session.connection()
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
-    await driver.execute(
+    history = (
         "INSERT INTO price_history (product_id, price, currency, first_seen_at, last_seen_at,"
         " evaluated_at)"
-        " SELECT p, 100, 'JPY', t, t, t FROM unnest($1::bigint[]) AS p,"
-        " generate_series($2::timestamptz - interval '400 days', $2::timestamptz - interval"
-        " '1 hour', interval '1 hour') AS t",
-        [product_id for product_id, _ in changes],
-        T0,
+        " SELECT p, 100, 'JPY', t, t, CASE WHEN $4 THEN t END FROM unnest($1::bigint[]) AS p,"
+        " generate_series(1, $3::int) AS n, LATERAL (SELECT $2::timestamptz - n * interval"
+        " '1 hour' AS t) AS at"
     )
+    targets = [product_id for product_id, _ in changes]
+    await driver.execute(history, targets, T0, 5000, True)  # a long evaluated history
+    await driver.execute(history, backlog, T0, 50, False)  # 2 000 rows in flight
+    await db_session.commit()
+    connection = await db_session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
     await driver.execute("ANALYZE price_history")
     params = {
         "product_ids": [product_id for product_id, _ in changes],
@@ -227,5 +247,4 @@ async def test_a_batch_reads_each_products_rows_in_flight_by_product(
     plan = await driver.fetchval(
         "EXPLAIN (FORMAT JSON) " + _CHANGES_OF.sql, *[params[n] for n in _CHANGES_OF.names]
     )
-
-    assert '"Index Name": "ix_price_history_unevaluated_product"' in json.dumps(plan)
+    return plan
