@@ -65,7 +65,6 @@ GROUPS: dict[str, list[tuple[str, str]]] = {
     ],
     "query": [
         ("libs/pricealert/repositories/products.py", "get"),
-        ("libs/pricealert/repositories/products.py", "list_page"),
         ("libs/pricealert/repositories/prices.py", "history"),
         ("libs/pricealert/repositories/prices.py", "stats"),
         ("libs/pricealert/repositories/products.py", "watched_row"),

@@ -15,7 +15,7 @@ from pricealert.errors import NotFound
 from pricealert.kinds import CheckResult
 from pricealert.models import Product, Watch
 from pricealert.repositories.driver import fetch
-from pricealert.repositories.pagination import Page, decode_cursor, keyset, page_of
+from pricealert.repositories.pagination import Page, decode_cursor, page_of
 from pricealert.urls import url_domain
 
 # The lookup every product endpoint starts with, built once (its cache key is memoized).
@@ -61,8 +61,9 @@ async def watched_row(
 async def watched_products_page(
     connection: AsyncConnection, user_id: uuid.UUID, cursor: str | None, limit: int
 ) -> Page[dict[str, Any]]:
-    """`ProductRepository.list_page` as plain dicts of the response's fields (to show, not
-    to change), one statement on the bare connection; `InvalidInput` for a bad cursor."""
+    """A page of the user's watched products (oldest first) as plain dicts of the response's
+    fields (to show, not to change), one statement on the bare connection; `InvalidInput`
+    for a bad cursor."""
     if cursor:
         after_at, after_id = decode_cursor(cursor)
         records = await fetch(connection, _NEXT_PAGE, user_id, limit + 1, after_at, after_id)
@@ -141,13 +142,6 @@ class ProductRepository:
         if row is None:
             raise NotFound("product not found")
         return WatchedProduct(row.Watch, row.Product)
-
-    async def list_page(
-        self, user_id: uuid.UUID, cursor: str | None, limit: int
-    ) -> Page[WatchedProduct]:
-        query = keyset(self._joined(user_id), Watch.created_at, Watch.id, cursor, limit)
-        rows = [WatchedProduct(r.Watch, r.Product) for r in await self.session.execute(query)]
-        return page_of(rows, limit, lambda wp: (wp.watch.created_at, wp.watch.id))
 
     async def set_interval(self, watched: WatchedProduct, check_interval_seconds: int) -> None:
         """Change the user's interval; the product checks as often as its most eager watcher."""
