@@ -31,7 +31,7 @@ from services.api import health, http_metrics
 from services.api.alerts.endpoints import router as alerts_router
 from services.api.business_metrics import business_metrics_loop
 from services.api.channels.endpoints import router as channels_router
-from services.api.fastroute import FastRoute, fast_handler_of
+from services.api.fastroute import FastRoute, fast_handler_of, install_hot_routes
 from services.api.keycache import PrincipalCache, listen_for_revocations
 from services.api.middleware import RequestContextMiddleware, ResponseMiddleware
 from services.api.notifications.endpoints import router as notifications_router
@@ -138,6 +138,7 @@ def create_app(
     app.include_router(problem_pages_router)
     app.include_router(health.router)
     app.include_router(http_metrics.router)
+    install_hot_routes(app.router)
     app.add_middleware(ResponseMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(

@@ -16,11 +16,12 @@ import pytest
 from fastapi import FastAPI, Request
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import Receive, Scope, Send
 
 from pricealert.models import ApiKey
 from pricealert.repositories.users import Principal
 from services.api import deps
-from services.api.fastroute import FastRoute, canonical_uuid
+from services.api.fastroute import FastRoute, HotRoutes, canonical_uuid, hot_routes
 from services.api.main import create_app
 from services.api.products import endpoints
 from services.api.settings import ApiSettings
@@ -251,3 +252,71 @@ async def test_overridden_dependencies_are_honoured_by_the_endpoint(
         app.dependency_overrides.clear()
     assert answered.status_code == 200
     assert (await client.get(f"/v1/products/{watch_id}")).status_code == 401
+
+
+async def test_the_lookup_is_found_before_the_router_walks_its_routes(
+    app: FastAPI, client: httpx.AsyncClient, alice: ApiUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    watch_id = await _watch(client, alice)
+    hot = app.router.middleware_stack
+    assert isinstance(hot, HotRoutes)
+    walked: list[str] = []
+    routed = hot.routed
+
+    async def counting(scope: Scope, receive: Receive, send: Send) -> None:
+        walked.append(f"{scope['method']} {scope['path']}")
+        await routed(scope, receive, send)
+
+    monkeypatch.setattr(hot, "routed", counting)
+    fast, documented = await _both_ways(client, watch_id, alice.auth)
+    _same_answer(fast, documented)
+    listed = await client.get("/v1/products", headers=alice.auth)
+    assert listed.status_code == 200
+    # Only the canonical spelling skips the walk; the rest are routed as before.
+    assert walked == [f"GET /v1/products/{uuid.UUID(watch_id).hex}", "GET /v1/products"]
+
+
+async def test_a_route_before_the_lookup_that_matches_its_paths_still_wins(
+    app: FastAPI, client: httpx.AsyncClient, alice: ApiUser
+) -> None:
+    watch_id = await _watch(client, alice)
+    assert [r.path for r in hot_routes(app.router.routes)] == ["/v1/products/{product_id}"]
+
+    async def shadow(product_id: str) -> dict[str, str]:
+        return {"shadowed": product_id}
+
+    # Added at the front of the table, it comes first for the router: so it must here too.
+    app.router.add_api_route("/v1/products/{product_id}", shadow, methods=["GET"])
+    app.router.routes.insert(0, app.router.routes.pop())
+    try:
+        answered = await client.get(f"/v1/products/{watch_id}", headers=alice.auth)
+        assert hot_routes(app.router.routes) == []
+    finally:
+        app.router.routes.pop(0)
+    assert answered.json() == {"shadowed": watch_id}
+    # A route that takes other methods on the same path does not shadow it.
+    app.router.add_api_route("/v1/products/{product_id}", shadow, methods=["PUT"])
+    app.router.routes.insert(0, app.router.routes.pop())
+    try:
+        assert [r.path for r in hot_routes(app.router.routes)] == ["/v1/products/{product_id}"]
+        again = await client.get(f"/v1/products/{watch_id}", headers=alice.auth)
+    finally:
+        app.router.routes.pop(0)
+    assert again.json()["id"] == watch_id
+
+
+async def test_a_static_route_beside_the_lookup_is_not_taken_for_it(
+    app: FastAPI, client: httpx.AsyncClient, alice: ApiUser
+) -> None:
+    async def export() -> dict[str, str]:
+        return {"export": "yes"}
+
+    # After the lookup in the table, but a path only a UUID-shaped id would share.
+    app.router.add_api_route("/v1/products/export", export, methods=["GET"])
+    try:
+        answered = await client.get("/v1/products/export", headers=alice.auth)
+    finally:
+        app.router.routes.pop()
+    # The router's order decides (the lookup comes first and refuses the id: 422), as
+    # before the hot routes: the dispatch only ever takes UUID-shaped ids.
+    assert answered.status_code == 422
