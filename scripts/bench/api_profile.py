@@ -62,6 +62,8 @@ GROUPS: dict[str, list[tuple[str, str]]] = {
         ("sqlalchemy/ext/asyncio/engine.py", "start"),
         ("sqlalchemy/ext/asyncio/engine.py", "close"),
         ("sqlalchemy/ext/asyncio/engine.py", "__aexit__"),
+        # The reads' bare checkout from the pool and its return (repositories/driver.py).
+        ("libs/pricealert/repositories/driver.py", "pooled"),
     ],
     "query": [
         ("libs/pricealert/repositories/products.py", "get"),

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from pricealert.db import session_scope
 from pricealert.errors import Unauthorized
 from pricealert.logging import bind_context, get_logger
+from pricealert.repositories.driver import Readable, pooled
 from pricealert.repositories.users import Principal, UserRepository, hash_key
 from services.api.keycache import PrincipalCache
 from services.api.middleware import client_address
@@ -61,24 +62,25 @@ ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function"
 
 
 @asynccontextmanager
-async def read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    """A bare AUTOCOMMIT connection for this request's reads (the test's own, in tests)."""
+async def read_connection(request: Request) -> AsyncIterator[Readable]:
+    """A connection for this request's reads: one of the pool's, bare (no SQLAlchemy
+    `Connection`, no transaction: `repositories.driver.pooled`); the test's own, in tests."""
     bind = read_sessionmaker(request).kw.get("bind")
     if isinstance(bind, AsyncConnection):  # a test's own transaction
         yield bind
         return
     assert isinstance(bind, AsyncEngine)
-    async with bind.connect() as connection:
+    async with pooled(bind) as connection:
         yield connection
 
 
-async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+async def _read_connection(request: Request) -> AsyncIterator[Readable]:
     async with read_connection(request) as connection:
         yield connection
 
 
-#: A bare AUTOCOMMIT connection (no ORM Session) for the hottest single-statement reads.
-ReadConnectionDep = Annotated[AsyncConnection, Depends(_read_connection, scope="function")]
+#: A bare pooled connection (no ORM Session, no transaction) for the hottest reads.
+ReadConnectionDep = Annotated[Readable, Depends(_read_connection, scope="function")]
 
 
 # async: FastAPI runs a plain `def` dependency in a worker thread, a thread hop per request.

@@ -9,7 +9,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pricealert.db import create_engine
-from pricealert.repositories.driver import fetch
+from pricealert.repositories.driver import fetch, pooled
 from pricealert.settings import PriceAlertSettings
 
 
@@ -95,5 +95,55 @@ async def test_a_read_on_the_driver_connection_reports_a_dead_connection_as_sqla
                 await fetch(connection, "SELECT 1")
         assert failure.value.connection_invalidated
         assert await _backend_pid(engine) != first
+    finally:
+        await engine.dispose()
+
+
+async def test_a_bare_pooled_read_reports_a_dead_connection_as_sqlalchemy_does(
+    fresh_database_url: str,
+) -> None:
+    # The API's reads check a connection out bare (driver.pooled): the same 503-to-retry
+    # error, every older connection of the pool replaced, and the next read succeeds.
+    engine = _engine(fresh_database_url, idle_seconds=3600)
+    try:
+        async with pooled(engine) as connection:
+            first = (await fetch(connection, "SELECT pg_backend_pid()"))[0][0]
+        await _terminate(fresh_database_url, first)
+        with pytest.raises(DBAPIError) as failure:
+            async with pooled(engine) as connection:
+                await fetch(connection, "SELECT 1")
+        assert failure.value.connection_invalidated
+        async with pooled(engine) as connection:
+            assert (await fetch(connection, "SELECT pg_backend_pid()"))[0][0] != first
+    finally:
+        await engine.dispose()
+
+
+async def test_a_bare_pooled_read_gets_an_idle_connection_pinged_and_replaced(
+    fresh_database_url: str,
+) -> None:
+    clock = Clock()
+    engine = _engine(fresh_database_url, idle_seconds=60, clock=clock)
+    try:
+        async with pooled(engine) as connection:
+            first = (await fetch(connection, "SELECT pg_backend_pid()"))[0][0]
+        await _terminate(fresh_database_url, first)
+        clock.now += 61  # the pool's checkout events apply to a bare checkout too
+        async with pooled(engine) as connection:
+            assert (await fetch(connection, "SELECT pg_backend_pid()"))[0][0] != first
+    finally:
+        await engine.dispose()
+
+
+async def test_a_bare_pooled_read_runs_outside_any_transaction(fresh_database_url: str) -> None:
+    engine = _engine(fresh_database_url, idle_seconds=3600)
+    try:
+        async with pooled(engine) as connection:
+            # No BEGIN was sent: each statement is its own transaction.
+            first = await fetch(connection, "SELECT txid_current()")
+            second = await fetch(connection, "SELECT txid_current()")
+            assert first[0][0] != second[0][0]
+        async with engine.connect() as connection:  # the pool's connection came back whole
+            assert await connection.scalar(text("SELECT 1")) == 1
     finally:
         await engine.dispose()

@@ -9,11 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, Numeric, and_, case, cast, func, literal, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.errors import NotFound
 from pricealert.models import PriceHistory, Product
-from pricealert.repositories.driver import fetch
+from pricealert.repositories.driver import Readable, fetch
 
 MAX_HISTORY_ROWS = 5000
 
@@ -149,7 +149,7 @@ _HISTORY_SQL = {
 
 
 async def watched_history(
-    connection: AsyncConnection,
+    connection: Readable,
     user_id: uuid.UUID,
     watch_id: uuid.UUID,
     since: datetime | None,
@@ -207,7 +207,7 @@ WHERE w.user_id = $1 AND w.id = $2
 
 
 async def watched_stats(
-    connection: AsyncConnection, user_id: uuid.UUID, watch_id: uuid.UUID, now: datetime
+    connection: Readable, user_id: uuid.UUID, watch_id: uuid.UUID, now: datetime
 ) -> dict[str, Any]:
     """`PriceRepository.stats` of one of the user's watched products and its current
     availability, as a dict of PriceStatsOut's fields, in one statement on the bare

@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.errors import NotFound
 from pricealert.kinds import CheckResult
 from pricealert.models import Product, Watch
-from pricealert.repositories.driver import fetch
+from pricealert.repositories.driver import Readable, fetch
 from pricealert.repositories.pagination import Page, decode_cursor, page_of
 from pricealert.urls import url_domain
 
@@ -48,7 +48,7 @@ _ONE = _PAGE_COLUMNS + "WHERE w.user_id = $1 AND w.id = $2"
 
 
 async def watched_row(
-    connection: AsyncConnection, user_id: uuid.UUID, watch_id: uuid.UUID
+    connection: Readable, user_id: uuid.UUID, watch_id: uuid.UUID
 ) -> dict[str, Any]:
     """One of the user's watched products as a dict of its response's fields (to show, not
     to change), one statement on the bare connection; `NotFound` for anyone else's."""
@@ -59,7 +59,7 @@ async def watched_row(
 
 
 async def watched_products_page(
-    connection: AsyncConnection, user_id: uuid.UUID, cursor: str | None, limit: int
+    connection: Readable, user_id: uuid.UUID, cursor: str | None, limit: int
 ) -> Page[dict[str, Any]]:
     """A page of the user's watched products (oldest first) as plain dicts of the response's
     fields (to show, not to change), one statement on the bare connection; `InvalidInput`
