@@ -131,7 +131,7 @@ class HotRoutes:
                     match is Match.FULL
                     and child.keys() <= _PLAIN_CHILD_SCOPE
                     and all(
-                        isinstance(v, str) and canonical_uuid(v) is not None
+                        isinstance(v, str) and _CANONICAL_UUID.fullmatch(v)
                         for v in child["path_params"].values()
                     )
                 ):

@@ -38,7 +38,12 @@ from services.api.notifications.endpoints import router as notifications_router
 from services.api.problem_pages import router as problem_pages_router
 from services.api.problems import COMMON_ERRORS, add_problem_schema, install_problem_handlers
 from services.api.products.endpoints import router as products_router
-from services.api.ratelimit import RateLimiter, describe_limits, document_rate_limits
+from services.api.ratelimit import (
+    RateLimiter,
+    describe_limits,
+    document_rate_limits,
+    limiter_client,
+)
 from services.api.sessions.endpoints import router as sessions_router
 from services.api.settings import ApiSettings, get_api_settings
 from services.api.users.endpoints import router as users_router
@@ -71,7 +76,8 @@ def create_app(
         )
         app.state.read_sessionmaker_of = app.state.sessionmaker
         app.state.redis = queues.queue_client(settings.redis_url)
-        app.state.rate_limiter = RateLimiter(app.state.redis)
+        limiter_redis = limiter_client(settings.redis_url)
+        app.state.rate_limiter = RateLimiter(limiter_redis)
         app.state.key_cache = PrincipalCache(settings.key_cache_seconds)
         app.state.revocations_heard = asyncio.Event()
         # Startup's heap (modules, app, pools: ~145 000 objects) lives as long as the
@@ -100,6 +106,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await app.state.redis.aclose(close_connection_pool=True)
+            await limiter_redis.aclose()
             await engine.dispose()
 
     app = FastAPI(

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+import uuid
+
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
 
 from services.api.main import create_app
+from services.api.ratelimit import RateLimiter, limiter_client
 from services.api.settings import ApiSettings
 from tests.api.conftest import ApiUser
 
@@ -154,3 +159,31 @@ async def test_while_redis_is_unreachable_requests_are_served_without_the_fields
     assert served.status_code == 200
     assert refused.status_code == 401
     assert not {f.lower() for f in FIELDS} & set(served.headers)
+
+
+async def test_a_redis_that_accepts_but_never_answers_fails_open_after_the_timeout() -> None:
+    # The limiter's client has no socket timeout of its own (limiter_client): its calls
+    # are bounded by the limiter's. A Redis that hangs must not hang the API with it.
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # reads nothing, answers nothing
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    redis = limiter_client(f"redis://127.0.0.1:{port}/0")
+    limiter = RateLimiter(redis, timeout=0.2)
+    try:
+        started = time.monotonic()
+        throttled, window = await limiter.authenticate(
+            "198.51.100.7", uuid.uuid4(), key_limit=10, bad_key_limit=5
+        )
+        assert (throttled, window) == (False, None)
+        assert await limiter.hit("signup:198.51.100.7", 3, 60) is None
+        assert time.monotonic() - started < 2  # two calls, each given up at 0.2 s
+    finally:
+        await redis.aclose()
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
