@@ -63,7 +63,8 @@ GROUPS: dict[str, list[tuple[str, str]]] = {
         ("sqlalchemy/ext/asyncio/engine.py", "close"),
         ("sqlalchemy/ext/asyncio/engine.py", "__aexit__"),
         # The reads' bare checkout from the pool and its return (repositories/driver.py).
-        ("libs/pricealert/repositories/driver.py", "pooled"),
+        ("libs/pricealert/repositories/driver.py", "__aenter__"),
+        ("libs/pricealert/repositories/driver.py", "__aexit__"),
     ],
     "query": [
         ("libs/pricealert/repositories/products.py", "get"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime
 from typing import Annotated
 
@@ -61,17 +61,15 @@ async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
 ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]
 
 
-@asynccontextmanager
-async def read_connection(request: Request) -> AsyncIterator[Readable]:
-    """A connection for this request's reads: one of the pool's, bare (no SQLAlchemy
-    `Connection`, no transaction: `repositories.driver.pooled`); the test's own, in tests."""
+def read_connection(request: Request) -> AbstractAsyncContextManager[Readable]:
+    """A connection for this request's reads (`async with`): one of the pool's, bare (no
+    SQLAlchemy `Connection`, no transaction: `repositories.driver.pooled`); the test's own,
+    in tests."""
     bind = read_sessionmaker(request).kw.get("bind")
     if isinstance(bind, AsyncConnection):  # a test's own transaction
-        yield bind
-        return
+        return nullcontext(bind)
     assert isinstance(bind, AsyncEngine)
-    async with pooled(bind) as connection:
-        yield connection
+    return pooled(bind)
 
 
 async def _read_connection(request: Request) -> AsyncIterator[Readable]:

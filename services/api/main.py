@@ -118,6 +118,10 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # The API's telemetry is the plan's: Prometheus metrics and JSON logs. FastAPI's own
+        # OpenTelemetry hooks stay off (left on, every request asks the OTel globals whether
+        # a provider is configured, reading the environment each time).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.clock = clock  # tests move it instead of waiting for an expiry
     install_problem_handlers(app)

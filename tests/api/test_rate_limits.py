@@ -187,3 +187,27 @@ async def test_a_redis_that_accepts_but_never_answers_fails_open_after_the_timeo
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_the_limits_scripts_are_loaded_again_after_redis_forgets_them(
+    redis_url: str,
+) -> None:
+    redis = limiter_client(redis_url)
+    limiter = RateLimiter(redis)
+    key_id = uuid.uuid4()
+    try:
+        first = await limiter.authenticate("198.51.100.8", key_id, key_limit=10, bad_key_limit=5)
+        await redis.script_flush()  # as after a Redis restart: EVALSHA answers NOSCRIPT
+        second = await limiter.authenticate("198.51.100.8", key_id, key_limit=10, bad_key_limit=5)
+        counted = await limiter.hit("signup:198.51.100.8", 3, 60)
+        await redis.script_flush()
+        again = await limiter.hit("signup:198.51.100.8", 3, 60)
+    finally:
+        await redis.aclose()
+    assert first[1] is not None
+    assert first[1].count == 1
+    assert second[1] is not None
+    assert second[1].count == 2
+    assert counted is not None
+    assert again is not None
+    assert (counted.count, again.count) == (1, 2)

@@ -19,8 +19,6 @@ connection PostgreSQL dropped is reported as SQLAlchemy would: the pool is inval
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -51,14 +49,26 @@ class PooledConnection:
 Readable = AsyncConnection | PooledConnection
 
 
-@asynccontextmanager
-async def pooled(engine: AsyncEngine) -> AsyncIterator[PooledConnection]:
-    """A connection of `engine`'s pool for reads, returned to it at the end of the block."""
-    proxied = await engine.raw_connection()
-    try:
-        yield PooledConnection(engine, proxied)
-    finally:
-        await greenlet_spawn(proxied.close)
+class pooled:
+    """A connection of `engine`'s pool for reads, returned to it at the end of the block.
+
+    A class, not an `@asynccontextmanager`: a generator-based one costs an async generator
+    per request (created, registered with the loop's weak set, finalised)."""
+
+    __slots__ = ("_connection", "_engine")
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: PooledConnection | None = None
+
+    async def __aenter__(self) -> PooledConnection:
+        self._connection = PooledConnection(self._engine, await self._engine.raw_connection())
+        return self._connection
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._connection is not None:
+            proxied, self._connection = self._connection.proxied, None
+            await greenlet_spawn(proxied.close)
 
 
 async def fetch(connection: Readable, sql: str, *args: Any) -> list[Any]:
