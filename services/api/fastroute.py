@@ -34,6 +34,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 from fastapi.routing import APIRoute
 from starlette.requests import Request
@@ -88,6 +89,32 @@ class FastRoute(APIRoute):
         self.app = app
 
 
+def plain_query(request: Request, *names: str) -> dict[str, str] | None:
+    """The query string as one non-empty value per name, if it holds only `names`, each at
+    most once; else None (the handler declines: the endpoint reads it as it always has).
+    Values are percent-decoded as the endpoint's would be."""
+    raw = request.scope.get("query_string", b"")
+    if not raw:
+        return {}
+    values: dict[str, str] = {}
+    for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
+        if name not in names or name in values or not value:
+            return None
+        values[name] = value
+    return values
+
+
+def plain_int(text: str | None, default: int, low: int, high: int) -> int | None:
+    """`text` (absent: `default`) as a whole number in [low, high] written plainly (no
+    sign, space or leading zero), else None: the endpoint's validation says why."""
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit() and len(text) <= 9 and str(int(text)) == text):
+        return None
+    number = int(text)
+    return number if low <= number <= high else None
+
+
 def canonical_uuid(text: str) -> uuid.UUID | None:
     """`text` as a UUID when written in the canonical 36-character form, else None.
 
@@ -98,6 +125,7 @@ def canonical_uuid(text: str) -> uuid.UUID | None:
 
 #: Path parameter values a hot route is tried for before the router (the UUIDs its handler
 #: serves); a route before it that matches either one could shadow it, so it is not hot.
+#: (A route without parameters is hot for its one path, if no route before it takes that.)
 _PROBES = ("00000000-0000-0000-0000-000000000000", "fedcba98-7654-4321-abcd-ef0123456789")
 #: What a plain route's match adds to the scope; anything else (a mount's root path,
 #: FastAPI's per-router scope) means the router's own handling is needed.
@@ -150,13 +178,12 @@ def hot_routes(routes: list[BaseRoute]) -> list[APIRoute]:
             isinstance(route, FastRoute)
             and fast_handler_of(route.endpoint) is not None
             and route.methods == {"GET"}
-            and route.param_convertors
         ):
             continue
         probes = [
             route.url_path_for(route.name, **dict.fromkeys(route.param_convertors, probe))
             for probe in _PROBES
-        ]
+        ]  # a route without parameters: its one path, twice
         shadowed = any(
             _may_match(earlier, str(path)) for earlier in routes[:index] for path in probes
         )

@@ -19,8 +19,10 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 50
+MAX_CURSOR_LENGTH = 200
 #: The query parameters of every list: the opaque cursor a page gave, and the page size.
-Cursor = Annotated[str | None, Query(max_length=200)]
+Cursor = Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 
@@ -34,7 +36,7 @@ class PageQuery:
 
 # async: FastAPI runs a class or a plain `def` dependency in a worker thread, a thread hop
 # (and its CPU) per request; the parameters and their OpenAPI are the same.
-async def _page_query(cursor: Cursor = None, limit: Limit = 50) -> PageQuery:
+async def _page_query(cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE) -> PageQuery:
     return PageQuery(cursor, limit)
 
 

@@ -9,19 +9,22 @@ ways, the fast spelling and the endpoint's, and the answers compared."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI, Request
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Receive, Scope, Send
 
-from pricealert.models import ApiKey
+from pricealert.availability import Availability
+from pricealert.models import ApiKey, PriceHistory, Product
 from pricealert.repositories.users import Principal
 from services.api import deps
-from services.api.fastroute import FastRoute, HotRoutes, canonical_uuid, hot_routes
+from services.api.fastroute import FastRoute, HotRoutes, canonical_uuid, hot_routes, plain_int
 from services.api.main import create_app
 from services.api.products import endpoints
 from services.api.settings import ApiSettings
@@ -33,7 +36,11 @@ _VARYING = {"x-request-id", "ratelimit-remaining", "ratelimit-reset", "retry-aft
 
 
 async def _watch(client: httpx.AsyncClient, user: ApiUser) -> str:
-    response = await client.post("/v1/products", json={"url": PAGE}, headers=user.auth)
+    return await _watch_url(client, user, PAGE)
+
+
+async def _watch_url(client: httpx.AsyncClient, user: ApiUser, url: str) -> str:
+    response = await client.post("/v1/products", json={"url": url}, headers=user.auth)
     assert response.status_code == 201, response.text
     watch_id: str = response.json()["id"]
     return watch_id
@@ -65,9 +72,12 @@ def test_the_lookup_by_id_is_a_fast_route_and_no_other_is(app: FastAPI) -> None:
         for route in app.routes
         if isinstance(route, FastRoute)
     ]
-    assert ("/v1/products/{product_id}", ["GET"]) in fast
-    # Every other route is FastAPI's own (the route class is only used for marked ones).
-    assert len(fast) == 1
+    assert sorted(fast) == [
+        ("/v1/products", ["GET"]),
+        ("/v1/products/{product_id}", ["GET"]),
+        ("/v1/products/{product_id}/prices", ["GET"]),
+        ("/v1/products/{product_id}/stats", ["GET"]),
+    ]  # every other route is FastAPI's own (the route class is only used for marked ones)
 
 
 def test_only_the_canonical_spelling_is_taken_by_the_fast_handler() -> None:
@@ -271,16 +281,18 @@ async def test_the_lookup_is_found_before_the_router_walks_its_routes(
     fast, documented = await _both_ways(client, watch_id, alice.auth)
     _same_answer(fast, documented)
     listed = await client.get("/v1/products", headers=alice.auth)
-    assert listed.status_code == 200
-    # Only the canonical spelling skips the walk; the rest are routed as before.
-    assert walked == [f"GET /v1/products/{uuid.UUID(watch_id).hex}", "GET /v1/products"]
+    channels = await client.get("/v1/channels", headers=alice.auth)
+    assert (listed.status_code, channels.status_code) == (200, 200)
+    # Only a fast route's own paths skip the walk (the canonical spelling of an id, the
+    # list's one path); the rest are routed as before.
+    assert walked == [f"GET /v1/products/{uuid.UUID(watch_id).hex}", "GET /v1/channels"]
 
 
 async def test_a_route_before_the_lookup_that_matches_its_paths_still_wins(
     app: FastAPI, client: httpx.AsyncClient, alice: ApiUser
 ) -> None:
     watch_id = await _watch(client, alice)
-    assert [r.path for r in hot_routes(app.router.routes)] == ["/v1/products/{product_id}"]
+    assert "/v1/products/{product_id}" in [r.path for r in hot_routes(app.router.routes)]
 
     async def shadow(product_id: str) -> dict[str, str]:
         return {"shadowed": product_id}
@@ -290,7 +302,7 @@ async def test_a_route_before_the_lookup_that_matches_its_paths_still_wins(
     app.router.routes.insert(0, app.router.routes.pop())
     try:
         answered = await client.get(f"/v1/products/{watch_id}", headers=alice.auth)
-        assert hot_routes(app.router.routes) == []
+        assert "/v1/products/{product_id}" not in [r.path for r in hot_routes(app.router.routes)]
     finally:
         app.router.routes.pop(0)
     assert answered.json() == {"shadowed": watch_id}
@@ -298,7 +310,7 @@ async def test_a_route_before_the_lookup_that_matches_its_paths_still_wins(
     app.router.add_api_route("/v1/products/{product_id}", shadow, methods=["PUT"])
     app.router.routes.insert(0, app.router.routes.pop())
     try:
-        assert [r.path for r in hot_routes(app.router.routes)] == ["/v1/products/{product_id}"]
+        assert "/v1/products/{product_id}" in [r.path for r in hot_routes(app.router.routes)]
         again = await client.get(f"/v1/products/{watch_id}", headers=alice.auth)
     finally:
         app.router.routes.pop(0)
@@ -320,3 +332,114 @@ async def test_a_static_route_beside_the_lookup_is_not_taken_for_it(
     # The router's order decides (the lookup comes first and refuses the id: 422), as
     # before the hot routes: the dispatch only ever takes UUID-shaped ids.
     assert answered.status_code == 422
+
+
+def _declined(path: str) -> str:
+    """`path` with a query parameter no fast handler takes (and every endpoint ignores)."""
+    return path + ("&" if "?" in path else "?") + "_=1"
+
+
+async def test_the_list_history_and_stats_are_fast_routes_answered_as_their_endpoints(
+    client: httpx.AsyncClient,
+    alice: ApiUser,
+    bob: ApiUser,
+    db_session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    watches = [
+        await _watch_url(client, alice, f"https://shop.example.jp/item/{n}") for n in range(3)
+    ]
+    product_id = await db_session.scalar(
+        select(Product.id).where(Product.url == "https://shop.example.jp/item/0")
+    )
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    for day, price in enumerate(("1980", "1780", "2180")):
+        db_session.add(
+            PriceHistory(
+                product_id=product_id, price=Decimal(price), currency="JPY",
+                availability=Availability.IN_STOCK,
+                first_seen_at=start + timedelta(days=day),
+                last_seen_at=start + timedelta(days=day, hours=12),
+            )
+        )  # fmt: skip
+    await db_session.flush()
+    first = (await client.get("/v1/products?limit=2", headers=alice.auth)).json()
+    cursor = first["next_cursor"]
+    assert cursor
+    watch = watches[0]
+    paths = [
+        "/v1/products",
+        "/v1/products?limit=2",
+        f"/v1/products?limit=2&cursor={cursor}",
+        f"/v1/products/{watch}/prices",
+        f"/v1/products/{watch}/prices?since=2026-10-02T00:00:00Z",
+        f"/v1/products/{watch}/prices?since=2026-10-01T09:00:00%2B09:00&until=2026-10-02T12:00:00Z",
+        f"/v1/products/{watch}/prices?limit=1",
+        f"/v1/products/{watch}/stats",
+        f"/v1/products/{watches[1]}/stats",
+    ]
+    served: list[str] = []
+    authenticate = deps.authenticate
+
+    async def counted(request: Request, token: str | None) -> Principal:
+        served.append(request.url.path)
+        return await authenticate(request, token)
+
+    monkeypatch.setattr(endpoints, "authenticate", counted)
+    for path in paths:
+        fast = await client.get(path, headers=alice.auth)
+        documented = await client.get(_declined(path), headers=alice.auth)
+        assert fast.status_code == 200, (path, fast.text)
+        _same_answer(fast, documented)
+    assert served == [path.split("?")[0] for path in paths]  # the fast handler, each once
+    history = (await client.get(paths[5], headers=alice.auth)).json()["items"]
+    assert [item["price"] for item in history] == ["1980", "1780"]
+    # Someone else's product, a key missing: the same problems either way.
+    for path in paths[3:]:
+        for headers in (bob.auth, {}):
+            fast = await client.get(path, headers=headers)
+            documented = await client.get(_declined(path), headers=headers)
+            assert fast.status_code in (401, 404), path
+            _same_answer(fast, documented)
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("since=2026-10-03T00:00:00Z&until=2026-10-01T00:00:00Z", "since"),
+        ("since=2026-10-03T00:00:00", "since"),
+        ("until=0001-01-01T00:00:00%2B05:00", "until"),
+    ],
+)
+async def test_a_history_window_the_endpoint_refuses_is_refused_alike(
+    client: httpx.AsyncClient, alice: ApiUser, query: str, field: str
+) -> None:
+    watch = await _watch(client, alice)
+    path = f"/v1/products/{watch}/prices?{query}"
+    fast = await client.get(path, headers=alice.auth)
+    documented = await client.get(_declined(path), headers=alice.auth)
+    assert fast.status_code == 422
+    assert fast.json()["field"] == field
+    _same_answer(fast, documented)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=0", "limit=101", "limit=050", "limit=", "limit=ten", "cursor=", "cursor=bad!",
+     "limit=5&limit=6", "cursor=" + "x" * 201],
+)  # fmt: skip
+async def test_list_queries_out_of_the_plain_are_the_endpoints_to_answer(
+    client: httpx.AsyncClient, alice: ApiUser, query: str
+) -> None:
+    await _watch(client, alice)
+    fast = await client.get(f"/v1/products?{query}", headers=alice.auth)
+    documented = await client.get(_declined(f"/v1/products?{query}"), headers=alice.auth)
+    _same_answer(fast, documented)
+    assert fast.status_code in (200, 422)
+
+
+def test_plain_query_numbers_are_written_plainly() -> None:
+    assert plain_int(None, 50, 1, 100) == 50
+    assert plain_int("7", 50, 1, 100) == 7
+    for refused in ("07", "+7", " 7", "7.0", "0", "101", "٣", "1e2", "9" * 20):
+        assert plain_int(refused, 50, 1, 100) is None, refused

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import TypeAdapter, ValidationError
 from pydantic_core import to_json
 
 from pricealert.charts import (
@@ -27,6 +28,7 @@ from pricealert.http import refusal_reason
 from pricealert.money import LOCALE_TAG, parse_locale, preferred_languages
 from pricealert.queues import CheckProduct, enqueue_after_commit
 from pricealert.repositories.alerts import AlertRepository
+from pricealert.repositories.driver import Readable
 from pricealert.repositories.prices import (
     MAX_HISTORY_ROWS,
     PriceRepository,
@@ -39,6 +41,7 @@ from pricealert.repositories.products import (
     watched_products_page,
     watched_row,
 )
+from pricealert.repositories.users import Principal
 from pricealert.urls import normalise_url
 from services.api.deps import (
     CurrentPrincipal,
@@ -51,7 +54,7 @@ from services.api.deps import (
     bearer_token,
     read_connection,
 )
-from services.api.fastroute import canonical_uuid, fast_path
+from services.api.fastroute import canonical_uuid, fast_path, plain_int, plain_query
 from services.api.problems import problem_response
 from services.api.products import service
 from services.api.products.schemas import (
@@ -65,7 +68,13 @@ from services.api.products.schemas import (
     ProductUpdate,
 )
 from services.api.ratelimit import enforce
-from services.api.schemas import PageOut, Paging
+from services.api.schemas import (
+    DEFAULT_PAGE_SIZE,
+    MAX_CURSOR_LENGTH,
+    MAX_PAGE_SIZE,
+    PageOut,
+    Paging,
+)
 
 router = APIRouter(prefix="/products", tags=["products"])
 
@@ -135,7 +144,23 @@ async def watch_product(
     return product_out(watched)
 
 
+async def _list_products_fast(request: Request) -> Response | None:
+    """`list_products` without FastAPI's dependency solving (`services.api.fastroute`)."""
+    query = plain_query(request, "cursor", "limit")
+    if query is None:
+        return None
+    cursor = query.get("cursor")
+    limit = plain_int(query.get("limit"), DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    if limit is None or (cursor is not None and len(cursor) > MAX_CURSOR_LENGTH):
+        return None
+    principal = await authenticate(request, bearer_token(request))
+    async with read_connection(request) as connection:
+        page = await watched_products_page(connection, principal.user_id, cursor, limit)
+    return _json({"items": page.items, "next_cursor": page.next_cursor})
+
+
 @router.get("", response_model=PageOut[ProductOut])
+@fast_path(_list_products_fast)
 async def list_products(
     principal: CurrentPrincipal, connection: ReadConnectionDep, paging: Paging
 ) -> Response:
@@ -200,7 +225,23 @@ async def check_now(
     return CheckQueued()
 
 
+async def _price_history_fast(request: Request) -> Response | None:
+    """`price_history` without FastAPI's dependency solving (`services.api.fastroute`)."""
+    product_id = canonical_uuid(request.path_params["product_id"])
+    query = plain_query(request, "since", "until", "limit")
+    if product_id is None or query is None:
+        return None
+    limit = plain_int(query.get("limit"), MAX_HISTORY_ROWS, 1, MAX_HISTORY_ROWS)
+    since, until = _query_time(query.get("since")), _query_time(query.get("until"))
+    if limit is None or since is _UNREAD or until is _UNREAD:
+        return None
+    principal = await authenticate(request, bearer_token(request))
+    async with read_connection(request) as connection:
+        return await _history(connection, principal, product_id, since, until, limit)
+
+
 @router.get("/{product_id}/prices", response_model=PriceHistoryOut)
+@fast_path(_price_history_fast)
 async def price_history(
     product_id: uuid.UUID,
     principal: CurrentPrincipal,
@@ -218,6 +259,17 @@ async def price_history(
     ] = MAX_HISTORY_ROWS,
 ) -> Response:
     """The change-only history: each row is one state, from first to last seen."""
+    return await _history(connection, principal, product_id, since, until, limit)
+
+
+async def _history(
+    connection: Readable,
+    principal: Principal,
+    product_id: uuid.UUID,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> Response:
     since, until = _aware(since, "since"), _aware(until, "until")
     if since and until and since > until:
         raise InvalidInput("since must not be after until", field="since", rule="ordered")
@@ -225,11 +277,42 @@ async def price_history(
     return _json({"product_id": product_id, "items": rows})
 
 
+#: What `_query_time` gives for a value it cannot read as the endpoint would.
+_UNREAD: Any = object()
+_QUERY_TIME: TypeAdapter[datetime] = TypeAdapter(datetime)
+
+
+def _query_time(text: str | None) -> datetime | None:
+    """A time query parameter read by the same validator FastAPI uses for the endpoint's
+    `datetime | None`; `_UNREAD` where it refuses it (the endpoint's 422 then says why)."""
+    if text is None:
+        return None
+    try:
+        return _QUERY_TIME.validate_python(text)
+    except ValidationError:
+        return _UNREAD  # type: ignore[no-any-return]
+
+
+async def _price_stats_fast(request: Request) -> Response | None:
+    """`price_stats` without FastAPI's dependency solving (`services.api.fastroute`)."""
+    product_id = canonical_uuid(request.path_params["product_id"])
+    if product_id is None or plain_query(request) is None:
+        return None
+    principal = await authenticate(request, bearer_token(request))
+    async with read_connection(request) as connection:
+        return await _stats(connection, principal, product_id)
+
+
 @router.get("/{product_id}/stats", response_model=PriceStatsOut)
+@fast_path(_price_stats_fast)
 async def price_stats(
     product_id: uuid.UUID, principal: CurrentPrincipal, connection: ReadConnectionDep
 ) -> Response:
     """Current, lowest and highest ever, and the 30/90-day low and mean."""
+    return await _stats(connection, principal, product_id)
+
+
+async def _stats(connection: Readable, principal: Principal, product_id: uuid.UUID) -> Response:
     return _json(await watched_stats(connection, principal.user_id, product_id, datetime.now(UTC)))
 
 
