@@ -149,8 +149,11 @@ def find_max_rate(api: RunningApi, paths: list[str], duration: float) -> dict[st
     for rate in CAPACITY_STEPS:
         run = offer(api, paths, rate, duration)
         ok = run["errors"] == 0 and run["p99_ms"] < P99_TARGET_MS
+        # The API's and the generator's CPU beside each step: a step lost while the worker
+        # had CPU to spare was lost to something else (the machine's other load, waits).
         steps.append({k: run[k] for k in ("offered_rps", "achieved_rps", "p50_ms", "p99_ms",
-                                          "max_ms", "errors", "load_average_1m")})  # fmt: skip
+                                          "max_ms", "errors", "api_cpu_ms_per_request",
+                                          "generator_cpu_percent", "load_average_1m")})  # fmt: skip
         log(f"  step {rate:.0f}/s: p99 {run['p99_ms']} ms, errors {run['errors']}")
         if not ok:
             break

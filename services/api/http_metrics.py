@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -52,17 +53,25 @@ class RouteMetrics:
         self._excluded = [re.compile(pattern) for pattern in excluded_handlers]
         #: id(route) -> (template or None when excluded, regex the path must match)
         self._templates: dict[int, tuple[str | None, re.Pattern[str]]] = {}
+        #: (method, template, status) -> the counter's and the histogram's labelled children
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def record(self, scope: Scope, before: Scope, status: int, started: float) -> None:
         """`scope` as routing left it, `before` as it came in (routing adds to the scope;
         templates resolve from the original), `started` the request's perf_counter."""
         handler = self._handler(scope, before)
         if handler is not None:
-            method = scope["method"]
-            metrics.HTTP_REQUESTS.labels(method, handler, str(status)).inc()
-            metrics.HTTP_REQUEST_DURATION.labels(method, handler).observe(
-                max(time.perf_counter() - started, 0.0)
-            )
+            key = (scope["method"], handler, status)
+            children = self._children.get(key)
+            if children is None:
+                # Few and bounded (templates x methods x statuses; untemplated paths are
+                # not recorded): each pair looked up once, not per request.
+                children = self._children[key] = (
+                    metrics.HTTP_REQUESTS.labels(key[0], handler, str(status)),
+                    metrics.HTTP_REQUEST_DURATION.labels(key[0], handler),
+                )
+            children[0].inc()
+            children[1].observe(max(time.perf_counter() - started, 0.0))
 
     def _handler(self, scope: Scope, before: Scope) -> str | None:
         """The template to record under, or None (untemplated or excluded)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import uuid
 
 import httpx
 import pytest
@@ -205,3 +206,24 @@ async def test_a_database_connection_lost_mid_use_is_a_503_to_retry_then_serves_
     assert lost.headers["retry-after"] == "1"
     assert lost.json()["code"] == "database_unavailable"
     assert (await client.get("/v1/users/me", headers=auth)).status_code == 200
+
+
+async def test_each_request_is_counted_and_timed_once_under_its_template(
+    client: httpx.AsyncClient, alice: ApiUser
+) -> None:
+    from prometheus_client import REGISTRY
+
+    labels = {"handler": "/v1/products/{product_id}", "method": "GET", "status": "404"}
+    timed = {"handler": "/v1/products/{product_id}", "method": "GET"}
+
+    def counted() -> tuple[float, float]:
+        count = REGISTRY.get_sample_value("http_requests_total", labels) or 0.0
+        seconds = REGISTRY.get_sample_value("http_request_duration_seconds_count", timed) or 0.0
+        return count, seconds
+
+    before = counted()
+    for _ in range(3):  # the labelled children are remembered after the first
+        missing = f"/v1/products/{uuid.uuid4()}"
+        assert (await client.get(missing, headers=alice.auth)).status_code == 404
+    after = counted()
+    assert (after[0] - before[0], after[1] - before[1]) == (3.0, 3.0)
