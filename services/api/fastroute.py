@@ -25,7 +25,7 @@ Finding the route was the next cost: the router asks every route in turn whether
 matches (the lookup by id stood 18th, ~7 % of its CPU). `HotRoutes` asks a fast GET
 route first, for the paths only it can match: those whose path parameters are all
 canonical UUIDs (the only ones its handler serves) where no route before it matches such
-a path (checked when the route table changes). Everything else goes through the router.
+a path (checked again when routes are added or removed). Everything else goes through the router.
 """
 
 from __future__ import annotations
