@@ -378,3 +378,29 @@ def test_a_line_that_cannot_be_written_is_reported_not_raised(
     stream.close()
     _access(status=200)
     assert "--- Logging error ---" in capsys.readouterr().err
+
+
+def test_the_service_handler_alone_gets_its_line_without_a_log_record(
+    out: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cheap path (issue 17) is taken: no LogRecord is made for a line only our JSON
+    handler writes; one is made, once, when another handler needs it."""
+    _as_configured(True, out)
+    made: list[str] = []
+    make_record = logging.Logger.makeRecord
+
+    def counted(self: logging.Logger, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        made.append(self.name)
+        return make_record(self, *args, **kwargs)
+
+    monkeypatch.setattr(logging.Logger, "makeRecord", counted)
+    _access(status=200)
+    assert made == []
+    other = logging.NullHandler()
+    logging.getLogger().addHandler(other)
+    try:
+        _access(status=201)
+    finally:
+        logging.getLogger().removeHandler(other)
+    assert made == ["pricealert.access"]
+    assert [json.loads(line)["status"] for line in out.getvalue().splitlines()] == [200, 201]
