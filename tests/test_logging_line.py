@@ -8,6 +8,7 @@ path must write the same bytes, and leave every stdlib knob working as it did.""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -22,7 +23,13 @@ from typing import Any
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from pricealert.logging import bind_context, clear_context, configure_logging, get_logger
+from pricealert.logging import (
+    bind_context,
+    clear_context,
+    configure_logging,
+    context,
+    get_logger,
+)
 from services.api import middleware
 from services.api.middleware import RequestContextMiddleware
 
@@ -404,3 +411,44 @@ def test_the_service_handler_alone_gets_its_line_without_a_log_record(
         logging.getLogger().removeHandler(other)
     assert made == ["pricealert.access"]
     assert [json.loads(line)["status"] for line in out.getvalue().splitlines()] == [200, 201]
+
+
+async def test_bound_fields_belong_to_their_task(out: io.StringIO) -> None:
+    """What bind_context/clear_context/context promise, however the fields are stored: a
+    task sees what was bound when it started and its own binds, never another task's."""
+    bind_context(request_id="parent")
+    started = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def child() -> dict[str, Any]:
+        bind_context(user_id="child-user", request_id="child")
+        started.set()
+        await go_on.wait()
+        _access(status=1)
+        return dict(context())
+
+    task = asyncio.create_task(child())
+    await started.wait()
+    bind_context(job_id="parent-job")
+    assert context() == {"request_id": "parent", "job_id": "parent-job"}
+    go_on.set()
+    assert await task == {"request_id": "child", "user_id": "child-user"}
+    _access(status=2)
+
+    shown = context()
+    shown["request_id"] = "changed"  # a copy: the bound fields stay as they are
+    bind_context(request_id="again")
+    _access(status=3)
+    clear_context()
+    assert context() == {}
+    _access(status=4)
+
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [
+        (line.get("request_id"), line.get("user_id"), line.get("job_id")) for line in lines
+    ] == [
+        ("child", "child-user", None),
+        ("parent", None, "parent-job"),
+        ("again", None, "parent-job"),
+        (None, None, None),
+    ]
