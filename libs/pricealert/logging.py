@@ -19,13 +19,15 @@ jobs' own events say what happened.
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import json
 import logging
 import os
 import sys
 import traceback
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
+from types import MappingProxyType
 from typing import Any, Final, Literal
 
 import structlog
@@ -38,6 +40,14 @@ LOG_FORMATS: Final = ("auto", "json", "console")
 
 _SERVICE: dict[str, str] = {"name": "pricealert"}
 _CONTEXT_KEYS: Final = ("request_id", "user_id", "job_id", "job_try", "queue")
+#: The fields `bind_context` bound in this task: one context variable holding a dict that is
+#: replaced, never changed in place (a task keeps what it started with, as per-field variables
+#: would), so binding, clearing and reading are one `get`/`set` each, whatever else the
+#: context holds (structlog's own contextvars walk every variable of the context each time).
+_NOTHING_BOUND: Final[Mapping[str, Any]] = MappingProxyType({})
+_BOUND: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "pricealert_log_context", default=_NOTHING_BOUND
+)
 
 
 def _shape(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
@@ -127,8 +137,15 @@ def _add_caller(frame: Any, event_dict: EventDict) -> EventDict:
     return event_dict
 
 
+def _merge_context(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """The bound fields, under the line's own (structlog's merge_contextvars, for `_BOUND`)."""
+    for key, value in _BOUND.get().items():
+        event_dict.setdefault(key, value)
+    return event_dict
+
+
 _PRE_CHAIN: Final[list[Any]] = [
-    structlog.contextvars.merge_contextvars,
+    _merge_context,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     _add_callsite,
@@ -315,7 +332,9 @@ class _BoundLogger(structlog.stdlib.BoundLogger):
             event_dict["positional_args"] = args
         if event is not None:
             event_dict["event"] = event
-        structlog.contextvars.merge_contextvars(None, method, event_dict)
+        for key, value in _BOUND.get().items():  # as _merge_context does
+            if key not in event_dict:
+                event_dict[key] = value
         event_dict["level"] = level_name
         event_dict["logger"] = logger.name
         _add_caller(sys._getframe(2), event_dict)
@@ -526,14 +545,14 @@ def get_logger(name: str) -> structlog.stdlib.BoundLogger:
 
 def bind_context(**fields: Any) -> None:
     """Bind fields (request_id, user_id, job fields) to every line of this task."""
-    structlog.contextvars.bind_contextvars(**fields)
+    _BOUND.set({**_BOUND.get(), **fields})
 
 
 def clear_context() -> None:
     """Forget the bound fields (at the end of a request or job)."""
-    structlog.contextvars.clear_contextvars()
+    _BOUND.set(_NOTHING_BOUND)
 
 
 def context() -> MutableMapping[str, Any]:
-    """The fields bound to this task right now."""
-    return structlog.contextvars.get_contextvars()
+    """The fields bound to this task right now (a copy)."""
+    return dict(_BOUND.get())
