@@ -452,3 +452,23 @@ async def test_bound_fields_belong_to_their_task(out: io.StringIO) -> None:
         ("again", None, "parent-job"),
         (None, None, None),
     ]
+
+
+def test_a_logger_used_before_logging_is_configured_follows_the_later_configuration(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import structlog
+
+    structlog.reset_defaults()
+    log = get_logger("tests.line")
+    log.info("early")  # structlog's own default: a plain line on stdout
+    assert "early" in capsys.readouterr().out
+    first, second = io.StringIO(), io.StringIO()
+    configure_logging("api", json_output=True, stream=first)
+    log.info("configured")
+    configure_logging("api", json_output=True, stream=second)  # a cached logger follows too
+    log.info("reconfigured")
+    assert [json.loads(line)["message"] for line in first.getvalue().splitlines()] == ["configured"]
+    assert [json.loads(line)["message"] for line in second.getvalue().splitlines()] == [
+        "reconfigured"
+    ]

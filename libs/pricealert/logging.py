@@ -28,9 +28,10 @@ import sys
 import traceback
 from collections.abc import Mapping, MutableMapping
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 import structlog
+from structlog._config import BoundLoggerLazyProxy
 from structlog.typing import EventDict, WrappedLogger
 
 Category = Literal["application", "security", "access", "database"]
@@ -254,12 +255,17 @@ _SHAPED: Final = frozenset(
 )
 
 
+#: `_shape`'s upper-cased level, looked up rather than computed.
+_UPPER: Final = {name: name.upper() for name in ("debug", "info", "warning", "error", "critical")}
+
+
 def _json_line(logger_name: str, event_dict: EventDict) -> str:
     """What `_JsonLines` makes of a structlog record carrying `event_dict` (as
     `_BoundLogger._line` builds it: level, logger, call site and timestamp set), field for
     field what `_category_from_record` and `_shape` make of a copy of it, and JSONRenderer's
     encoding; `event_dict` is left as it is, for any other handler's record."""
-    level = str(event_dict["level"]).upper()
+    level = event_dict["level"]
+    level = _UPPER[level] if level in _UPPER else str(level).upper()
     # Key tests and subscripts rather than .get(): no call per line for them.
     event = event_dict["event"] if "event" in event_dict else ""  # noqa: SIM401
     shaped: dict[str, Any] = {
@@ -280,7 +286,9 @@ def _json_line(logger_name: str, event_dict: EventDict) -> str:
     for key in _CONTEXT_KEYS:
         if key in event_dict:
             shaped[key] = event_dict[key]
-    shaped.update({key: value for key, value in event_dict.items() if key not in _SHAPED})
+    for key in event_dict:  # the rest, as shaped.update(rest) would (no call per line)
+        if key not in _SHAPED:
+            shaped[key] = event_dict[key]
     return "".join(_JSON.iterencode(shaped, _one_shot=True))
 
 
@@ -537,10 +545,28 @@ def _category_from_record(_logger: WrappedLogger, _method: str, event_dict: Even
     return event_dict
 
 
+class _LazyLogger(BoundLoggerLazyProxy):
+    """structlog's lazy proxy, as `structlog.stdlib.get_logger(name)` makes it, that keeps
+    the logging methods of the bound logger structlog caches on first use as its own
+    attributes: once cached, a line no longer pays for `__getattr__` and `bind()`. Before
+    logging is configured (nothing cached) it asks structlog every time, as before."""
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = super().__getattr__(name)
+        if name in _LOGGING_METHODS and "bind" in self.__dict__:  # structlog cached it
+            self.__dict__[name] = attribute
+        return attribute
+
+
+_LOGGING_METHODS: Final = frozenset(
+    ("debug", "info", "warning", "warn", "error", "exception", "critical", "fatal", "log")
+)
+
+
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     """A logger whose lines have the documented shape."""
-    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
-    return logger
+    logger: Any = _LazyLogger(None, logger_factory_args=(name,))
+    return cast(structlog.stdlib.BoundLogger, logger)
 
 
 def bind_context(**fields: Any) -> None:
