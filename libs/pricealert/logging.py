@@ -104,8 +104,9 @@ def _exception_fields(exc_info: Any) -> dict[str, str]:
 
 #: Modules whose frames are logging machinery, not a line's call site.
 _MACHINERY: Final = ("structlog", "logging", "pricealert.logging")
-#: A code object's module name (its file's stem), worked out once per code object.
-_MODULE_OF: dict[Any, str] = {}
+#: A code object's module name (its file's stem) and whether it is logging machinery, worked
+#: out once per code object: one lookup per frame on every line.
+_CODE_OF: dict[Any, tuple[str, bool]] = {}
 
 
 def _add_callsite(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
@@ -126,13 +127,18 @@ def _add_callsite(_logger: WrappedLogger, _method: str, event_dict: EventDict) -
 def _add_caller(frame: Any, event_dict: EventDict) -> EventDict:
     """`module`, `func_name`, `lineno` of the first frame from `frame` outwards that is not
     logging machinery."""
-    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(_MACHINERY):
+    while True:
+        code = frame.f_code
+        known = _CODE_OF.get(code)
+        if known is None:
+            known = _CODE_OF[code] = (
+                os.path.splitext(os.path.basename(code.co_filename))[0],
+                frame.f_globals.get("__name__", "").startswith(_MACHINERY),
+            )
+        if not known[1] or frame.f_back is None:
+            break
         frame = frame.f_back
-    code = frame.f_code
-    module = _MODULE_OF.get(code)
-    if module is None:
-        module = _MODULE_OF[code] = os.path.splitext(os.path.basename(code.co_filename))[0]
-    event_dict["module"] = module
+    event_dict["module"] = known[0]
     event_dict["func_name"] = code.co_name
     event_dict["lineno"] = frame.f_lineno
     return event_dict
