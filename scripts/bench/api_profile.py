@@ -36,9 +36,12 @@ DATABASE = API_DATABASE
 #: inside it (e.g. logging inside auth).
 GROUPS: dict[str, list[tuple[str, str]]] = {
     "logging": [
+        # A line to our JSON handler is written in one pass (`_line`); any other goes
+        # through structlog's chain. The bound fields: one context variable.
+        ("libs/pricealert/logging.py", "_line"),
         ("structlog/_base.py", "_proxy_to_logger"),
-        ("structlog/contextvars.py", "bind_contextvars"),
-        ("structlog/contextvars.py", "clear_contextvars"),
+        ("libs/pricealert/logging.py", "bind_context"),
+        ("libs/pricealert/logging.py", "clear_context"),
     ],
     "metrics": [
         ("services/api/http_metrics.py", "_handler"),
