@@ -22,7 +22,7 @@ from pricealert.models import Watch
 from pricealert.repositories import prices, products
 from pricealert.repositories.users import UserRepository
 from scripts.bench.api_data import BENCH_KEY
-from scripts.bench.common import async_url, plain_url
+from scripts.bench.common import async_url, plain_url, plan_scans
 
 
 async def explain_read_paths(database: str, user_id: str, watch_id: str) -> dict[str, Any]:
@@ -82,18 +82,7 @@ async def _explain_key_lookup(database: str, now: datetime) -> dict[str, Any]:
 
 
 def _summary(plan: dict[str, Any]) -> dict[str, Any]:
-    indexes: set[str] = set()
-    seq_scans: set[str] = set()
-
-    def walk(node: dict[str, Any]) -> None:
-        if "Index Name" in node:
-            indexes.add(node["Index Name"])
-        if node.get("Node Type") == "Seq Scan":
-            seq_scans.add(node.get("Relation Name", "?"))
-        for child in node.get("Plans", []):
-            walk(child)
-
-    walk(plan["Plan"])
+    indexes, seq_scans = plan_scans(plan["Plan"])
     return {
         "indexes": sorted(indexes),
         "seq_scans": sorted(seq_scans),

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -57,6 +56,7 @@ from scripts.bench.common import (
     percentile,
     plain_url,
     recreate_database,
+    stop_process,
 )
 from services.web.session import SESSION_COOKIE, Session, SessionCodec
 
@@ -95,12 +95,7 @@ def running_web(api_url: str, log_dir: Path) -> Iterator[str]:
                 time.sleep(0.2)
             yield f"http://127.0.0.1:{port}"
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 async def seed(api_url: str, now: datetime) -> tuple[str, str, int]:

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -123,6 +124,34 @@ def _cell(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     return str(value)
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float = 20) -> None:
+    """SIGTERM a server the benchmark started; killed if it is not gone within `grace` s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def plan_scans(plan: Mapping[str, Any]) -> tuple[set[str], set[str]]:
+    """The indexes a PostgreSQL JSON plan node (and those below it) reads, and the tables
+    it scans in full ("?" for a scan that names none)."""
+    indexes: set[str] = set()
+    seq_scans: set[str] = set()
+
+    def walk(node: Mapping[str, Any]) -> None:
+        if "Index Name" in node:
+            indexes.add(node["Index Name"])
+        if node.get("Node Type") == "Seq Scan":
+            seq_scans.add(node.get("Relation Name", "?"))
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan)
+    return indexes, seq_scans
 
 
 def log(message: str) -> None:

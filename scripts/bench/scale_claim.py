@@ -22,7 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from pricealert.db import create_sessionmaker, session_scope
 from pricealert.repositories.scraping import ScrapingRepository
-from scripts.bench.common import async_url, load_average, log, percentile, plain_url
+from scripts.bench.common import (
+    async_url,
+    load_average,
+    log,
+    percentile,
+    plain_url,
+    plan_scans,
+)
 
 LEASE_SECONDS = 300.0
 
@@ -143,18 +150,7 @@ async def explain_claim(database: str, now: datetime, size: int) -> dict[str, An
             await session.rollback()
     finally:
         await engine.dispose()
-    indexes: set[str] = set()
-    scans: set[str] = set()
-
-    def walk(node: dict[str, Any]) -> None:
-        if "Index Name" in node:
-            indexes.add(node["Index Name"])
-        if node.get("Node Type") == "Seq Scan":
-            scans.add(node.get("Relation Name", "?"))
-        for child in node.get("Plans", []):
-            walk(child)
-
-    walk(plan["Plan"])
+    indexes, scans = plan_scans(plan["Plan"])
     return {
         "batch": size,
         "indexes": sorted(indexes),
