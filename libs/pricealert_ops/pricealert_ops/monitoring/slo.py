@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from pricealert.errors import InvalidInput
 from pricealert_ops.monitoring.yamlio import dump_yaml
@@ -46,6 +54,16 @@ class SLOSpecError(InvalidInput):
     code = "invalid_slo_spec"
 
 
+def _windowed(value: str, info: ValidationInfo) -> str:
+    if "$window" not in value:
+        raise ValueError(f"{info.field_name} must use $window")
+    return " ".join(value.split())
+
+
+#: PromQL over `$window` (each generated rule puts its window there), on one line.
+WindowedQuery = Annotated[str, AfterValidator(_windowed)]
+
+
 class _Base(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")]
@@ -57,14 +75,7 @@ class RatioSLO(_Base):
     kind: Literal["ratio"]
     objective: Annotated[Decimal, Field(gt=0, lt=100)]
     sla: Decimal
-    error_ratio: str
-
-    @field_validator("error_ratio")
-    @classmethod
-    def _has_window(cls, value: str) -> str:
-        if "$window" not in value:
-            raise ValueError("error_ratio must use $window")
-        return " ".join(value.split())
+    error_ratio: WindowedQuery
 
     @property
     def budget_ratio(self) -> Decimal:
@@ -77,14 +88,7 @@ class ThresholdSLO(_Base):
     bound: Decimal
     sla_bound: Decimal
     unit: str
-    value: str
-
-    @field_validator("value")
-    @classmethod
-    def _has_window(cls, value: str) -> str:
-        if "$window" not in value:
-            raise ValueError("value must use $window")
-        return " ".join(value.split())
+    value: WindowedQuery
 
 
 class ExternalSLO(_Base):
