@@ -1,4 +1,5 @@
-"""The benchmarks' shared helpers: reading a plan's scans, stopping a server they started."""
+"""The benchmarks' shared helpers: explaining what a repository sent, reading a plan's scans,
+stopping a server they started."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import signal
 import subprocess
 import sys
 
-from scripts.bench.common import plan_scans, stop_process
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scripts.bench import common
+from scripts.bench.common import explain_last_statement, plan_scans, stop_process
 
 
 def test_plan_scans_names_every_index_and_full_scan_below_the_top_node() -> None:
@@ -54,3 +62,28 @@ def test_stop_process_kills_a_server_that_ignores_sigterm_past_the_grace() -> No
     stop_process(process, grace=0.5)
     _close(process)
     assert process.returncode == -signal.SIGKILL
+
+
+async def test_explain_last_statement_explains_the_last_one_sent_and_rolls_it_back(
+    fresh_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = make_url(fresh_database_url)
+    monkeypatch.setattr(common, "PG_HOST", f"{url.username}@{url.host}:{url.port}")
+
+    async def run(session: AsyncSession) -> object:
+        await session.execute(text("CREATE TABLE bench_probe (x int)"))
+        return await session.execute(text("INSERT INTO bench_probe VALUES (:x)"), {"x": 1})
+
+    plan = await explain_last_statement(str(url.database), run)
+
+    assert (plan["Plan"]["Node Type"], plan["Plan"]["Relation Name"]) == (
+        "ModifyTable",
+        "bench_probe",
+    )
+    assert plan["Plan"]["Operation"] == "Insert"
+    assert plan["Execution Time"] >= 0
+    connection = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(False))
+    try:
+        assert await connection.fetchval("SELECT to_regclass('bench_probe')") is None
+    finally:
+        await connection.close()
