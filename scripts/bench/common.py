@@ -236,6 +236,19 @@ def flush_redis(url: str = REDIS_URL) -> None:
 
 
 @contextlib.contextmanager
+def scratch(database: str, *, keep: bool = False) -> Iterator[None]:
+    """The benchmark's Redis emptied before the block and after it, and its scratch
+    `database` dropped after it (`keep`: left for a rerun)."""
+    flush_redis(REDIS_URL)
+    try:
+        yield
+    finally:
+        flush_redis(REDIS_URL)
+        if not keep:
+            drop_database(database)
+
+
+@contextlib.contextmanager
 def workers_log_elsewhere() -> Iterator[None]:
     """Workers run in this process log one JSON line per job to stdout, as in production;
     the benchmark's stdout carries only its JSON, so their lines go to /dev/null meanwhile."""

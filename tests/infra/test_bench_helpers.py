@@ -3,18 +3,22 @@ stopping a server they started."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
+import uuid
 
 import asyncpg
 import pytest
+import redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scripts.bench import common
-from scripts.bench.common import explain_last_statement, plan_scans, stop_process
+from scripts.bench.common import explain_last_statement, plan_scans, scratch, stop_process
+from tests import conftest
 
 
 def test_plan_scans_names_every_index_and_full_scan_below_the_top_node() -> None:
@@ -87,3 +91,42 @@ async def test_explain_last_statement_explains_the_last_one_sent_and_rolls_it_ba
         assert await connection.fetchval("SELECT to_regclass('bench_probe')") is None
     finally:
         await connection.close()
+
+
+def _databases(names: set[str]) -> set[str]:
+    async def present() -> set[str]:
+        connection = await asyncpg.connect(f"postgresql://{conftest.PG_HOST}/postgres")
+        try:
+            rows = await connection.fetch("SELECT datname FROM pg_database")
+        finally:
+            await connection.close()
+        return {row["datname"] for row in rows} & names
+
+    return asyncio.run(present())
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_scratch_empties_redis_around_the_run_and_drops_its_database_unless_kept(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, keep: bool
+) -> None:
+    monkeypatch.setattr(common, "PG_HOST", conftest.PG_HOST)
+    monkeypatch.setattr(common, "REDIS_URL", redis_url)
+    name = f"pricealert_bench_probe_{uuid.uuid4().hex[:8]}"
+    conftest.admin_execute(f'CREATE DATABASE "{name}"')
+    client = redis.Redis.from_url(redis_url)
+
+    def failing_run() -> None:
+        with scratch(name, keep=keep):
+            assert client.dbsize() == 0
+            client.set("written-by-this-run", 1)
+            raise RuntimeError("the benchmark failed")
+
+    try:
+        client.set("left-by-another-run", 1)
+        with pytest.raises(RuntimeError, match="the benchmark failed"):
+            failing_run()
+        assert client.dbsize() == 0
+        assert _databases({name}) == ({name} if keep else set())
+    finally:
+        client.close()
+        conftest.drop_database(name)
