@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from pricealert.errors import PriceAlertError
+from pricealert.errors import NamedError
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
@@ -61,14 +61,10 @@ _INSTANCE_CLASS = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
 _SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 
 
-class RdsRestoreError(PriceAlertError):
+class RdsRestoreError(NamedError):
     """A restore refused or failed, with a stable `code`."""
 
     status = 422
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code  # type: ignore[misc]  # one class, many named codes
 
 
 @dataclass(frozen=True)
