@@ -10,6 +10,7 @@ Every generated rule carries the `slo` and `service` labels.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
@@ -161,16 +162,24 @@ def _num(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def _ratio_rules(slo: RatioSLO) -> dict[str, Any]:
+def _recorded(
+    slo: RatioSLO | ThresholdSLO,
+    record: Callable[[str], str],
+    query: str,
+    windows: tuple[str, ...],
+) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """The SLO's labels, and a recording rule per window: `query` over that window, recorded
+    as `record(window)`."""
     labels = {"slo": slo.name, "service": slo.service}
     rules: list[dict[str, Any]] = [
-        {
-            "record": error_ratio_record(window),
-            "expr": slo.error_ratio.replace("$window", window),
-            "labels": labels,
-        }
-        for window in RATIO_WINDOWS
+        {"record": record(window), "expr": query.replace("$window", window), "labels": labels}
+        for window in windows
     ]
+    return labels, rules
+
+
+def _ratio_rules(slo: RatioSLO) -> dict[str, Any]:
+    labels, rules = _recorded(slo, error_ratio_record, slo.error_ratio, RATIO_WINDOWS)
     rules.append(
         {
             "record": "pricealert:slo_objective:ratio",
@@ -208,15 +217,7 @@ def _ratio_rules(slo: RatioSLO) -> dict[str, Any]:
 
 
 def _threshold_rules(slo: ThresholdSLO) -> dict[str, Any]:
-    labels = {"slo": slo.name, "service": slo.service}
-    rules: list[dict[str, Any]] = [
-        {
-            "record": threshold_record(window),
-            "expr": slo.value.replace("$window", window),
-            "labels": labels,
-        }
-        for window in THRESHOLD_WINDOWS
-    ]
+    labels, rules = _recorded(slo, threshold_record, slo.value, THRESHOLD_WINDOWS)
     selector = f'{{slo="{slo.name}"}}'
     for severity, bound, what in (("medium", slo.bound, "SLO"), ("high", slo.sla_bound, "SLA")):
         limit = _num(bound)
