@@ -1,6 +1,7 @@
 """The one error hierarchy of PriceAlert.
 
     PriceAlertError                 base; carries an HTTP status and a stable `code`
+    ├── NamedError                  a module's refusals, each `code` named where raised
     ├── NotFound                    404 (also for another user's objects)
     ├── Conflict                    409
     ├── InvalidInput                422 (user input that is wrong: which parameter, which rule)
@@ -34,6 +35,15 @@ class PriceAlertError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
+
+
+class NamedError(PriceAlertError):
+    """An error whose `code` is named where it is raised: one class for a module's many
+    refusals (`raise RestoreError("target_exists", detail)`)."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code  # type: ignore[misc]  # one class, many named codes
 
 
 class NotFound(PriceAlertError):

@@ -15,14 +15,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import event, select
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from pricealert.models import Watch
 from pricealert.repositories import prices, products
 from pricealert.repositories.users import UserRepository
 from scripts.bench.api_data import BENCH_KEY
-from scripts.bench.common import async_url, plain_url
+from scripts.bench.common import explain_last_statement, plain_url, plan_scans
 
 
 async def explain_read_paths(database: str, user_id: str, watch_id: str) -> dict[str, Any]:
@@ -57,43 +55,14 @@ async def explain_read_paths(database: str, user_id: str, watch_id: str) -> dict
 
 
 async def _explain_key_lookup(database: str, now: datetime) -> dict[str, Any]:
-    engine = create_async_engine(async_url(database))
-    captured: list[tuple[str, Any]] = []
+    async def authenticate(session: AsyncSession) -> object:
+        return await UserRepository(session).authenticate(BENCH_KEY, now)
 
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        captured.append((statement, parameters))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        async with AsyncSession(engine) as session:
-            await session.scalar(select(Watch.id).limit(1))  # connect before capturing
-            captured.clear()
-            await UserRepository(session).authenticate(BENCH_KEY, now)
-            statement, parameters = captured[-1]
-            connection = await session.connection()
-            plan = (
-                await connection.exec_driver_sql(
-                    "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, parameters
-                )
-            ).scalar_one()
-            return _summary(plan[0])
-    finally:
-        await engine.dispose()
+    return _summary(await explain_last_statement(database, authenticate))
 
 
 def _summary(plan: dict[str, Any]) -> dict[str, Any]:
-    indexes: set[str] = set()
-    seq_scans: set[str] = set()
-
-    def walk(node: dict[str, Any]) -> None:
-        if "Index Name" in node:
-            indexes.add(node["Index Name"])
-        if node.get("Node Type") == "Seq Scan":
-            seq_scans.add(node.get("Relation Name", "?"))
-        for child in node.get("Plans", []):
-            walk(child)
-
-    walk(plan["Plan"])
+    indexes, seq_scans = plan_scans(plan["Plan"])
     return {
         "indexes": sorted(indexes),
         "seq_scans": sorted(seq_scans),

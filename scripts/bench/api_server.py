@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from typing import IO, Any
 
 from pricealert.supervised import service_command
 from scripts.bench import api_data
-from scripts.bench.common import REDIS_URL, REPO, async_url
+from scripts.bench.common import REDIS_URL, REPO, async_url, stop_process
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -108,12 +107,7 @@ def running_api(
             _wait_ready(port, process)
             yield RunningApi(port, process.pid, log_path)
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 def _wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:

@@ -45,15 +45,14 @@ from scripts.bench.api_explain import explain_read_paths
 from scripts.bench.api_server import RunningApi, cpu_seconds, offered, rss_kib, running_api
 from scripts.bench.common import (
     API_DATABASE,
-    drop_database,
     emit,
-    flush_redis,
     load_average,
     log,
     machine_info,
     median_of,
     plain_url,
     recreate_database,
+    scratch,
 )
 
 DATABASE = API_DATABASE
@@ -180,8 +179,7 @@ def main() -> None:
         document["data"] = asyncio.run(
             api_data.build(plain_url(DATABASE), products, history)
         ).__dict__
-    flush_redis()
-    try:
+    with scratch(DATABASE, keep=args.keep_db):
         user_id = asyncio.run(api_data.bench_user(plain_url(DATABASE)))
         watches = asyncio.run(sample_watches(user_id, 2000))
         paths = scenario_paths(user_id, watches)
@@ -266,10 +264,6 @@ def main() -> None:
         over_http.pop("top_functions_own_time", None)
         document["product_by_id_breakdown_over_http"] = over_http
         document["targets"] = _targets(document)
-    finally:
-        flush_redis()
-        if not args.keep_db:
-            drop_database(DATABASE)
     document["elapsed_s"] = round(time.monotonic() - started)
     emit(document)
 

@@ -27,12 +27,11 @@ from typing import Any
 
 from scripts.bench import scale_claim
 from scripts.bench.common import (
-    drop_database,
     emit,
-    flush_redis,
     log,
     machine_info,
     recreate_database,
+    scratch,
 )
 from scripts.bench.scale_memory import service_memory
 from scripts.bench.scale_storage import size_per_million_checks
@@ -50,8 +49,7 @@ def main() -> None:
     document: dict[str, Any] = {"benchmark": "scale", "machine": machine_info()}
     log(f"scale: building {DATABASE} with {products} products due over an hour")
     recreate_database(DATABASE)
-    flush_redis()
-    try:
+    with scratch(DATABASE, keep=args.keep_db):
         start = scale_claim.utcnow()
         asyncio.run(scale_claim.load_products(DATABASE, products, start))
         document["products"] = products
@@ -80,10 +78,6 @@ def main() -> None:
                 DATABASE, 20_000 if args.quick else 100_000, 5 if args.quick else 11
             )
         )
-    finally:
-        flush_redis()
-        if not args.keep_db:
-            drop_database(DATABASE)
     document["elapsed_s"] = round(time.monotonic() - started)
     emit(document)
 

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -45,18 +44,17 @@ from pricealert.settings import DEFAULT_SECRET
 from pricealert.supervised import service_command
 from scripts.bench.api_server import free_port, running_api
 from scripts.bench.common import (
-    REDIS_URL,
     REPO,
     async_url,
-    drop_database,
     emit,
-    flush_redis,
     load_average,
     log,
     machine_info,
     percentile,
     plain_url,
     recreate_database,
+    scratch,
+    stop_process,
 )
 from services.web.session import SESSION_COOKIE, Session, SessionCodec
 
@@ -95,12 +93,7 @@ def running_web(api_url: str, log_dir: Path) -> Iterator[str]:
                 time.sleep(0.2)
             yield f"http://127.0.0.1:{port}"
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 async def seed(api_url: str, now: datetime) -> tuple[str, str, int]:
@@ -274,13 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     loads = 10 if args.quick else args.loads
     recreate_database(DATABASE)
-    flush_redis()
-    try:
+    with scratch(DATABASE):
         upgrade("head", database_url=async_url(DATABASE))
         emit(asyncio.run(run(loads, args.warmup)))
-    finally:
-        drop_database(DATABASE)
-        flush_redis(REDIS_URL)
     return 0
 
 

@@ -13,12 +13,16 @@ import contextlib
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 REPO = Path(__file__).resolve().parents[2]
 PG_HOST = os.environ.get("PRICEALERT_BENCH_PG", "postgres@127.0.0.1:5432")
@@ -125,6 +129,68 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def stop_process(process: subprocess.Popen[bytes], grace: float = 20) -> None:
+    """SIGTERM a server the benchmark started; killed if it is not gone within `grace` s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+async def explain_last_statement(
+    database: str, run: Callable[[AsyncSession], Awaitable[object]]
+) -> dict[str, Any]:
+    """EXPLAIN (ANALYZE, BUFFERS) of the last statement `run` sends on its session, in that
+    session, exactly as SQLAlchemy sent it; rolled back with `run`'s work. The plan's JSON."""
+    from sqlalchemy import event, text
+    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+    engine = create_async_engine(async_url(database))
+    captured: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        captured.append((statement, parameters))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with AsyncSession(engine) as session:
+            await session.execute(text("SELECT 1"))  # connect before capturing
+            captured.clear()
+            await run(session)
+            statement, parameters = captured[-1]
+            connection = await session.connection()
+            plan = (
+                await connection.exec_driver_sql(
+                    "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, parameters
+                )
+            ).scalar_one()[0]
+            await session.rollback()
+    finally:
+        await engine.dispose()
+    result: dict[str, Any] = plan
+    return result
+
+
+def plan_scans(plan: Mapping[str, Any]) -> tuple[set[str], set[str]]:
+    """The indexes a PostgreSQL JSON plan node (and those below it) reads, and the tables
+    it scans in full ("?" for a scan that names none)."""
+    indexes: set[str] = set()
+    seq_scans: set[str] = set()
+
+    def walk(node: Mapping[str, Any]) -> None:
+        if "Index Name" in node:
+            indexes.add(node["Index Name"])
+        if node.get("Node Type") == "Seq Scan":
+            seq_scans.add(node.get("Relation Name", "?"))
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan)
+    return indexes, seq_scans
+
+
 def log(message: str) -> None:
     """Progress on stderr (stdout carries only the JSON)."""
     print(message, file=sys.stderr, flush=True)
@@ -167,6 +233,19 @@ def flush_redis(url: str = REDIS_URL) -> None:
         client.flushdb()
     finally:
         client.close()
+
+
+@contextlib.contextmanager
+def scratch(database: str, *, keep: bool = False) -> Iterator[None]:
+    """The benchmark's Redis emptied before the block and after it, and its scratch
+    `database` dropped after it (`keep`: left for a rerun)."""
+    flush_redis(REDIS_URL)
+    try:
+        yield
+    finally:
+        flush_redis(REDIS_URL)
+        if not keep:
+            drop_database(database)
 
 
 @contextlib.contextmanager

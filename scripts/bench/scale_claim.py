@@ -17,12 +17,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from pricealert.db import create_sessionmaker, session_scope
 from pricealert.repositories.scraping import ScrapingRepository
-from scripts.bench.common import async_url, load_average, log, percentile, plain_url
+from scripts.bench.common import (
+    async_url,
+    explain_last_statement,
+    load_average,
+    log,
+    percentile,
+    plain_url,
+    plan_scans,
+)
 
 LEASE_SECONDS = 300.0
 
@@ -121,40 +128,12 @@ async def _claimer(
 
 async def explain_claim(database: str, now: datetime, size: int) -> dict[str, Any]:
     """The claim's plan: the indexes it uses, any full scan, and its time (rolled back)."""
-    engine = create_async_engine(async_url(database))
-    captured: list[tuple[str, Any]] = []
 
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        captured.append((statement, parameters))
+    async def claim(session: AsyncSession) -> object:
+        return await ScrapingRepository(session).claim_due_products(now, size, LEASE_SECONDS)
 
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        async with AsyncSession(engine) as session:
-            await session.execute(text("SELECT 1"))
-            captured.clear()
-            await ScrapingRepository(session).claim_due_products(now, size, LEASE_SECONDS)
-            statement, parameters = captured[-1]
-            connection = await session.connection()
-            plan = (
-                await connection.exec_driver_sql(
-                    "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, parameters
-                )
-            ).scalar_one()[0]
-            await session.rollback()
-    finally:
-        await engine.dispose()
-    indexes: set[str] = set()
-    scans: set[str] = set()
-
-    def walk(node: dict[str, Any]) -> None:
-        if "Index Name" in node:
-            indexes.add(node["Index Name"])
-        if node.get("Node Type") == "Seq Scan":
-            scans.add(node.get("Relation Name", "?"))
-        for child in node.get("Plans", []):
-            walk(child)
-
-    walk(plan["Plan"])
+    plan = await explain_last_statement(database, claim)
+    indexes, scans = plan_scans(plan["Plan"])
     return {
         "batch": size,
         "indexes": sorted(indexes),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from arq import Retry
@@ -30,26 +31,46 @@ from pricealert.repositories.delivery import DeliveryRepository
 from pricealert.repositories.tokens import TokenRepository
 from pricealert.repositories.verification import HELD_MAX_AGE
 from pricealert.worker import JobContext
-from services.notifier.delivery import Notifier
+from services.notifier.delivery import Attempt, Notifier
 from services.notifier.settings import NotifierSettings
 from services.notifier.tokens import TokenSender
 
 _log = get_logger(__name__)
 
 
-async def deliver_notification(ctx: JobContext, job: DeliverNotification) -> str:
-    """One delivery attempt; returns its outcome (sent, retry, failed, skipped)."""
+async def _attempt(
+    ctx: JobContext,
+    raw_id: str,
+    send: Callable[[uuid.UUID], Awaitable[Attempt]],
+    *,
+    invalid_event: str,
+    id_field: str,
+) -> str:
+    """One attempt at sending the row `raw_id` names; returns its outcome ("invalid" when the
+    id is not a UUID). A retry raises arq's `Retry` to the recorded time for the first
+    `job_retries` tries; later ones are the sweeper's."""
     try:
-        notification_id = uuid.UUID(job.notification_id)
+        row_id = uuid.UUID(raw_id)
     except ValueError:
-        _log.error("delivery.invalid_id", notification_id=job.notification_id)
+        _log.error(invalid_event, **{id_field: raw_id})
         return "invalid"
-    notifier: Notifier = ctx["notifier"]
     settings: NotifierSettings = ctx["settings"]
-    attempt = await notifier.deliver(notification_id)
+    attempt = await send(row_id)
     if attempt.outcome == "retry" and int(ctx.get("job_try") or 1) <= settings.job_retries:
         raise Retry(defer=attempt.retry_in)
     return attempt.outcome
+
+
+async def deliver_notification(ctx: JobContext, job: DeliverNotification) -> str:
+    """One delivery attempt; returns its outcome (sent, retry, failed, skipped)."""
+    notifier: Notifier = ctx["notifier"]
+    return await _attempt(
+        ctx,
+        job.notification_id,
+        notifier.deliver,
+        invalid_event="delivery.invalid_id",
+        id_field="notification_id",
+    )
 
 
 async def deliver_notifications(ctx: JobContext, job: DeliverNotifications) -> dict[str, int]:
@@ -107,17 +128,10 @@ async def sweep_pending(ctx: JobContext) -> int:
 
 async def send_one_time_token(ctx: JobContext, job: SendOneTimeToken) -> str:
     """Send a verification code or recovery token (`TokenSender.send`); returns its outcome."""
-    try:
-        token_id = uuid.UUID(job.token_id)
-    except ValueError:
-        _log.error("token.invalid_id", token_id=job.token_id)
-        return "invalid"
     sender: TokenSender = ctx["token_sender"]
-    settings: NotifierSettings = ctx["settings"]
-    attempt = await sender.send(token_id)
-    if attempt.outcome == "retry" and int(ctx.get("job_try") or 1) <= settings.job_retries:
-        raise Retry(defer=attempt.retry_in)
-    return attempt.outcome
+    return await _attempt(
+        ctx, job.token_id, sender.send, invalid_event="token.invalid_id", id_field="token_id"
+    )
 
 
 async def sweep_unsent_tokens(ctx: JobContext) -> int:

@@ -20,7 +20,7 @@ from fastapi import APIRouter, FastAPI
 
 import pricealert
 import services
-from pricealert.errors import Conflict, PriceAlertError
+from pricealert.errors import Conflict, NamedError, PriceAlertError
 from services.api import main
 from services.api.problems import API_PROBLEMS, problem_types
 from services.api.settings import ApiSettings
@@ -203,6 +203,24 @@ async def test_a_new_error_class_has_its_page_from_its_docstring(
     assert page.status_code == 200
     assert "The price moved in a direction prices do not move." in page.text
     assert "HTTP 409" in page.text
+
+
+def test_a_named_error_carries_the_code_it_was_raised_with_and_adds_no_page() -> None:
+    before = set(problem_types())
+
+    class RestoreRefused(NamedError):
+        """A restore refused."""
+
+        status = 422
+
+    refused = RestoreRefused("target_exists", "the instance exists")
+    assert (refused.code, refused.detail, refused.status) == (
+        "target_exists",
+        "the instance exists",
+        422,
+    )
+    assert RestoreRefused.code == "internal_error"  # its codes are its instances'
+    assert set(problem_types()) == before
 
 
 async def test_the_openapi_document_lists_the_problem_pages_and_one_422_schema(

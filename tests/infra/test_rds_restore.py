@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -556,3 +557,49 @@ def test_a_restore_that_loses_a_setting_fails_the_rds_drill() -> None:
 
 def rds_restore_check_with(*settings: tuple[str, object, object]) -> rds_drill.RestoreCheck:
     return rds_drill.RestoreCheck("snapshot (5.2.1)", "t", 0.1, list(settings))
+
+
+def _exists(rds: RDSClient) -> object:
+    return rds_restore.instance_exists(rds, SOURCE)
+
+
+def _restore_snapshot(rds: RDSClient) -> object:
+    return rds_restore.restore_from_snapshot(rds, SNAPSHOT, "price-alert-restored")
+
+
+def _restore_replica(rds: RDSClient) -> object:
+    return rds_restore.restore_replica_to_point_in_time(
+        rds, "price-alert-dr", WHEN, subnet_group="dr", security_group_ids=[DR_GROUP], now=NOW
+    )
+
+
+@pytest.mark.parametrize(
+    ("operation", "error", "code", "call"),
+    [
+        ("describe_db_instances", "AccessDenied", "aws_error", _exists),
+        ("describe_db_snapshots", "Throttling", "aws_error", _restore_snapshot),
+        ("describe_db_snapshots", "DBSnapshotNotFound", "snapshot_not_found", _restore_snapshot),
+        ("describe_db_instance_automated_backups", "AccessDenied", "aws_error", _restore_replica),
+        (
+            "describe_db_instance_automated_backups",
+            "DBInstanceAutomatedBackupNotFound",
+            "replica_not_found",
+            _restore_replica,
+        ),
+    ],
+)
+def test_what_rds_answers_to_a_lookup_is_a_named_error(
+    operation: str, error: str, code: str, call: Callable[[RDSClient], object]
+) -> None:
+    rds = boto3.client(
+        "rds", region_name=DR_REGION, aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    with Stubber(rds) as stub:
+        stub.add_client_error(
+            operation, service_error_code=error, service_message="no", http_status_code=400
+        )
+        with pytest.raises(RdsRestoreError) as caught:
+            call(rds)
+    assert caught.value.code == code
+    if code == "aws_error":
+        assert caught.value.detail == f"{error}: no"

@@ -140,6 +140,26 @@ def test_a_malformed_slo_spec_is_a_named_error(tmp_path: Path) -> None:
         load_spec(tmp_path / "missing.yaml")
 
 
+@pytest.mark.parametrize(
+    ("kind", "field"),
+    [
+        ("ratio, objective: 99, sla: 98", "error_ratio"),
+        ("threshold, bound: 1, sla_bound: 2, unit: s", "value"),
+    ],
+)
+def test_an_slo_query_must_use_window_and_is_kept_on_one_line(
+    tmp_path: Path, kind: str, field: str
+) -> None:
+    spec = tmp_path / "slo.yaml"
+    head = f"period: 30d\nslos:\n  - {{name: x, service: api, description: d, kind: {kind},"
+    spec.write_text(f"{head} {field}: 'sum(up[5m])'}}\n")
+    with pytest.raises(SLOSpecError, match=rf"slos\.0\..*{field} must use \$window"):
+        load_spec(spec)
+    spec.write_text(f"{head} {field}: '  sum(up[$window])\n  / 2  '}}\n")
+    [slo] = load_spec(spec).slos
+    assert getattr(slo, field) == "sum(up[$window]) / 2"
+
+
 @pytest.mark.parametrize(("text", "expected"), [("5m", 5), ("1h30m", 90), ("90s", 2), ("1d", 1440)])
 def test_escalation_durations_are_read_in_minutes(text: str, expected: int) -> None:
     assert minutes(text) == expected

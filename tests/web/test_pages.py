@@ -243,3 +243,40 @@ async def test_a_product_that_is_not_yours_is_not_found(signed_in: httpx.AsyncCl
     other = await signed_in.get("/products/00000000-0000-4000-8000-000000000000")
     assert other.status_code == 404
     assert "There is nothing here, or it is not yours." in other.text
+
+
+async def _channel_post(http: httpx.AsyncClient, path: str, data: dict[str, str]) -> httpx.Response:
+    page = await http.get("/channels")
+    return await http.post(path, data={**data, "csrf_token": _csrf(page)})
+
+
+async def test_a_channels_resend_and_test_redirect_or_show_the_apis_refusal_by_the_channel(
+    signed_in: httpx.AsyncClient,
+) -> None:
+    for target in ("ada@example.com", "bob@example.com"):
+        added = await _channel_post(signed_in, "/channels", {"kind": "email", "target": target})
+        assert added.status_code == 303
+    page = (await signed_in.get("/channels")).text
+    ids = {
+        target: channel_id
+        for channel_id, target in re.findall(
+            r'id="channel-([0-9a-f-]{36})".*?<span class="target">([^<]+)</span>', page, re.S
+        )
+    }
+    ada, bob = ids["ada@example.com"], ids["bob@example.com"]  # ada's address is proven
+
+    tested = await _channel_post(signed_in, f"/channels/{ada}/test", {})
+    assert (tested.status_code, tested.headers["location"]) == (303, "/activity?done=test_queued")
+    unverified = await _channel_post(signed_in, f"/channels/{bob}/test", {})
+    assert unverified.status_code == 409
+    assert f'id="channel-{bob}"' in unverified.text
+    assert "waiting for its code" in unverified.text
+
+    resent = await _channel_post(signed_in, f"/channels/{bob}/resend", {})
+    assert (resent.status_code, resent.headers["location"]) == (303, "/channels?done=code_sent")
+    too_soon = await _channel_post(signed_in, f"/channels/{bob}/resend", {})
+    assert too_soon.status_code == 429
+    assert 'role="alert"' in too_soon.text
+    verified = await _channel_post(signed_in, f"/channels/{ada}/resend", {})
+    assert verified.status_code == 409
+    assert "already verified" in verified.text

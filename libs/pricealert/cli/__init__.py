@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Final
 
-from pricealert.errors import PriceAlertError
+from pricealert.errors import NamedError, PriceAlertError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -61,14 +61,10 @@ OPS_COMMANDS: Final = frozenset(
 )  # fmt: skip
 
 
-class CommandError(PriceAlertError):
+class CommandError(NamedError):
     """A named error a command reports to its user."""
 
     code = "command_failed"
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code  # type: ignore[misc]  # instance-level code for named CLI errors
 
 
 def available_commands() -> dict[str, Command]:

@@ -32,7 +32,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pricealert.errors import PriceAlertError
+from pricealert.errors import NamedError
 from pricealert_ops.change_risk import Assessment, ResourceChange, assess
 from pricealert_ops.monitoring.aws import load_template
 
@@ -42,14 +42,10 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAN
 _NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 
 
-class DeployPlanError(PriceAlertError):
+class DeployPlanError(NamedError):
     """A plan refused or failed, with a stable `code`."""
 
     status = 422
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code  # type: ignore[misc]  # one class, many named codes
 
 
 @dataclass(frozen=True)

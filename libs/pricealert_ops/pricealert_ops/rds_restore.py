@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from pricealert.errors import PriceAlertError
+from pricealert.errors import NamedError
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
@@ -61,14 +61,10 @@ _INSTANCE_CLASS = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
 _SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 
 
-class RdsRestoreError(PriceAlertError):
+class RdsRestoreError(NamedError):
     """A restore refused or failed, with a stable `code`."""
 
     status = 422
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code  # type: ignore[misc]  # one class, many named codes
 
 
 @dataclass(frozen=True)
@@ -330,17 +326,12 @@ def _iso(value: datetime | None) -> str:
 
 
 def _replicated_backup(rds: RDSClient, source_identifier: str) -> dict[str, Any]:
-    try:
-        found = rds.describe_db_instance_automated_backups(DBInstanceIdentifier=source_identifier)[
-            "DBInstanceAutomatedBackups"
-        ]
-    except ClientError as exc:
-        if _error_code(exc) == "DBInstanceAutomatedBackupNotFound":
-            found = []
-        else:
-            raise _aws_error(exc) from None
-    except BotoCoreError as exc:
-        raise RdsRestoreError("aws_error", str(exc)) from None
+    answer = _call(
+        rds.describe_db_instance_automated_backups,
+        missing="DBInstanceAutomatedBackupNotFound",
+        DBInstanceIdentifier=source_identifier,
+    )
+    found = answer["DBInstanceAutomatedBackups"] if answer is not None else []
     usable = [b for b in found if b.get("DBInstanceAutomatedBackupsArn")]
     if not usable:
         raise RdsRestoreError(
@@ -521,14 +512,10 @@ def _describe_restored(rds: RDSClient, identifier: str) -> RestoredInstance:
 
 
 def _describe_snapshot(rds: RDSClient, identifier: str) -> dict[str, Any]:
-    try:
-        snapshots = rds.describe_db_snapshots(DBSnapshotIdentifier=identifier)["DBSnapshots"]
-    except ClientError as exc:
-        if _error_code(exc) == "DBSnapshotNotFound":
-            raise RdsRestoreError("snapshot_not_found", f"no DB snapshot {identifier!r}") from None
-        raise _aws_error(exc) from None
-    except BotoCoreError as exc:
-        raise RdsRestoreError("aws_error", str(exc)) from None
+    answer = _call(
+        rds.describe_db_snapshots, missing="DBSnapshotNotFound", DBSnapshotIdentifier=identifier
+    )
+    snapshots = answer["DBSnapshots"] if answer is not None else []
     if not snapshots:
         raise RdsRestoreError("snapshot_not_found", f"no DB snapshot {identifier!r}")
     return dict(snapshots[0])
@@ -542,14 +529,10 @@ def instance_exists(rds: RDSClient, identifier: str) -> bool:
 def _find_instance(rds: RDSClient | None, identifier: str) -> DBInstanceTypeDef | None:
     if rds is None or not identifier:
         return None
-    try:
-        instances = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"]
-    except ClientError as exc:
-        if _error_code(exc) == "DBInstanceNotFound":
-            return None
-        raise _aws_error(exc) from None
-    except BotoCoreError as exc:
-        raise RdsRestoreError("aws_error", str(exc)) from None
+    answer = _call(
+        rds.describe_db_instances, missing="DBInstanceNotFound", DBInstanceIdentifier=identifier
+    )
+    instances = answer["DBInstances"] if answer is not None else []
     return instances[0] if instances else None
 
 
@@ -560,10 +543,14 @@ def _refuse_existing_target(rds: RDSClient, identifier: str) -> None:
         )
 
 
-def _call(operation: Any, **kwargs: Any) -> Any:
+def _call(operation: Any, *, missing: str | None = None, **kwargs: Any) -> Any:
+    """`operation(**kwargs)`, AWS's refusals and botocore's failures as `aws_error`s; None
+    when AWS answers with the error code `missing` (its "not found")."""
     try:
         return operation(**kwargs)
     except ClientError as exc:
+        if missing is not None and _error_code(exc) == missing:
+            return None
         raise _aws_error(exc) from None
     except BotoCoreError as exc:
         raise RdsRestoreError("aws_error", str(exc)) from None

@@ -20,7 +20,6 @@ from fastapi import APIRouter, BackgroundTasks, FastAPI, Request, status
 
 from pricealert.db import session_scope
 from pricealert.logging import get_logger
-from pricealert.queues import SendOneTimeToken, enqueue_after_commit
 from pricealert.repositories.tokens import Redeemed, TokenRepository
 from pricealert.repositories.users import UserRepository
 from pricealert.tokens import parse_token
@@ -36,7 +35,7 @@ from services.api.sessions.schemas import (
 )
 from services.api.users.endpoints import InvalidToken
 from services.api.users.schemas import ApiKeyOut, UserOut
-from services.api.users.service import address_bucket, verify_and_release
+from services.api.users.service import enforce_address_limits, mail_link, verify_and_release
 
 router = APIRouter(prefix="/sign-in", tags=["sessions"])
 _security_log = get_logger("pricealert.security")
@@ -49,13 +48,9 @@ async def sign_in(
     """Mail a one-time sign-in link to this address (an account is made for a new address).
     The answer is the same whether or not the address has an account."""
     email = str(body.email).strip().lower()
-    await enforce(
-        request, f"sign-in:{client_address(request.scope)}", settings.sign_in_limit_per_hour,
-        3600,
-    )  # fmt: skip
-    await enforce(
-        request, f"sign-in-email:{address_bucket(email)}",
-        settings.sign_in_limit_per_email_per_hour, 3600,
+    await enforce_address_limits(
+        request, "sign-in", email, per_client=settings.sign_in_limit_per_hour,
+        per_email=settings.sign_in_limit_per_email_per_hour,
     )  # fmt: skip
     # After the answer is sent: its timing cannot tell whether the address has an account.
     background.add_task(_issue_sign_in_token, request.app, email, body)
@@ -72,15 +67,9 @@ async def _issue_sign_in_token(app: FastAPI, email: str, body: SignInRequest) ->
                     email, time_zone=body.time_zone or "UTC", locale=body.locale
                 )
                 _security_log.info("user.created", category="security", user_id=str(user.id))
-            token = await TokenRepository(session).issue(
-                purpose="sign_in", user_id=user.id, via="email", address=user.email,
-                now=datetime.now(UTC),
-            )  # fmt: skip
-            enqueue_after_commit(session, app.state.redis, SendOneTimeToken(token_id=str(token.id)))
-            _security_log.info(
-                "sign_in.token_issued", category="security", user_id=str(user.id),
-                token_id=str(token.id),
-            )  # fmt: skip
+            await mail_link(
+                session, app.state.redis, user, purpose="sign_in", event="sign_in.token_issued"
+            )
     except Exception:  # after the response: nobody to tell but the log
         _security_log.exception("sign_in.failed", category="security")
 

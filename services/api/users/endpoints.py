@@ -10,7 +10,6 @@ from fastapi import APIRouter, BackgroundTasks, FastAPI, Request, status
 from pricealert.db import session_scope
 from pricealert.errors import InvalidInput
 from pricealert.logging import get_logger
-from pricealert.queues import SendOneTimeToken, enqueue_after_commit
 from pricealert.repositories.tokens import Redeemed, TokenRepository
 from pricealert.repositories.users import UserRepository
 from pricealert.tokens import parse_token
@@ -35,7 +34,8 @@ from services.api.users.schemas import (
 )
 from services.api.users.service import (
     AlreadyVerified,
-    address_bucket,
+    enforce_address_limits,
+    mail_link,
     redeem_code,
     send_code,
     send_new_code,
@@ -203,13 +203,9 @@ async def recover(
     may have signed up with an address that is not theirs) is claimed by the address's
     owner — verified, its other keys revoked."""
     email = str(body.email).strip().lower()
-    await enforce(
-        request, f"recover:{client_address(request.scope)}", settings.recovery_limit_per_hour,
-        3600,
-    )  # fmt: skip
-    await enforce(
-        request, f"recover-email:{address_bucket(email)}",
-        settings.recovery_limit_per_email_per_hour, 3600,
+    await enforce_address_limits(
+        request, "recover", email, per_client=settings.recovery_limit_per_hour,
+        per_email=settings.recovery_limit_per_email_per_hour,
     )  # fmt: skip
     # Looked up after the answer is sent: its timing cannot tell whether the address exists.
     background.add_task(_issue_recovery_token, request.app, email)
@@ -223,14 +219,9 @@ async def _issue_recovery_token(app: FastAPI, email: str) -> None:
             if user is None:
                 _security_log.info("recovery.no_account", category="security")
                 return
-            token = await TokenRepository(session).issue(
-                purpose="key_recovery", user_id=user.id, via="email", address=user.email,
-                now=datetime.now(UTC),
-            )  # fmt: skip
-            enqueue_after_commit(session, app.state.redis, SendOneTimeToken(token_id=str(token.id)))
-            _security_log.info(
-                "recovery.token_issued", category="security", user_id=str(user.id),
-                token_id=str(token.id),
+            await mail_link(
+                session, app.state.redis, user, purpose="key_recovery",
+                event="recovery.token_issued",
             )  # fmt: skip
     except Exception:  # after the response: nobody to tell but the log
         _security_log.exception("recovery.failed", category="security")

@@ -22,10 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from pricealert.db import session_scope
 from pricealert.errors import Conflict, InvalidInput
 from pricealert.logging import get_logger
-from pricealert.models import OneTimeToken
+from pricealert.models import OneTimeToken, User
 from pricealert.queues import SendOneTimeToken, deliveries, enqueue_after_commit
 from pricealert.repositories.tokens import Redeemed, TokenRepository
 from pricealert.repositories.verification import Released, VerificationRepository
+from services.api.middleware import client_address
 from services.api.ratelimit import enforce
 from services.api.settings import ApiSettings
 
@@ -118,6 +119,28 @@ async def send_code(
         token_id=str(token.id),
     )  # fmt: skip
     return token
+
+
+async def mail_link(
+    session: AsyncSession, redis: ArqRedis, user: User, *, purpose: str, event: str
+) -> None:
+    """Issue a one-time `purpose` token (a sign-in or recovery link) to the user's own
+    address and have the notifier mail it once this unit of work commits; logged as
+    `event`."""
+    token = await TokenRepository(session).issue(
+        purpose=purpose, user_id=user.id, via="email", address=user.email, now=datetime.now(UTC)
+    )
+    enqueue_after_commit(session, redis, SendOneTimeToken(token_id=str(token.id)))
+    _security_log.info(event, category="security", user_id=str(user.id), token_id=str(token.id))
+
+
+async def enforce_address_limits(
+    request: Request, name: str, email: str, *, per_client: int, per_email: int
+) -> None:
+    """429 past `per_client` requests an hour from this client (`<name>:<client>`) or
+    `per_email` for this address (`<name>-email:<bucket>`, the address not in Redis)."""
+    await enforce(request, f"{name}:{client_address(request.scope)}", per_client, 3600)
+    await enforce(request, f"{name}-email:{address_bucket(email)}", per_email, 3600)
 
 
 async def send_new_code(

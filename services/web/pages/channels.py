@@ -69,28 +69,31 @@ async def verify(channel_id: uuid.UUID, visit: SignedInDep) -> Response:
 
 @router.post("/channels/{channel_id}/resend")
 async def resend(channel_id: uuid.UUID, visit: SignedInDep) -> Response:
-    await visit.form()
-    try:
-        await visit.api("POST", f"/v1/channels/{channel_id}/resend")
-    except ApiError as error:
-        if error.status not in (409, 429):
-            raise
-        return await _page(
-            visit, status=error.status, channel_errors={str(channel_id): error.detail}
-        )
-    return visit.redirect("/channels?done=code_sent")
+    return await _act(
+        visit, channel_id, "resend", shown=(409, 429), done="/channels?done=code_sent"
+    )
 
 
 @router.post("/channels/{channel_id}/test")
 async def test(channel_id: uuid.UUID, visit: SignedInDep) -> Response:
+    return await _act(visit, channel_id, "test", shown=(409,), done="/activity?done=test_queued")
+
+
+async def _act(
+    visit: Visit, channel_id: uuid.UUID, action: str, *, shown: tuple[int, ...], done: str
+) -> Response:
+    """`POST /v1/channels/{id}/{action}`, then on to `done`; a refusal whose status is in
+    `shown` is shown on the channel's card, any other is the error page's."""
     await visit.form()
     try:
-        await visit.api("POST", f"/v1/channels/{channel_id}/test")
+        await visit.api("POST", f"/v1/channels/{channel_id}/{action}")
     except ApiError as error:
-        if error.status != 409:
+        if error.status not in shown:
             raise
-        return await _page(visit, status=409, channel_errors={str(channel_id): error.detail})
-    return visit.redirect("/activity?done=test_queued")
+        return await _page(
+            visit, status=error.status, channel_errors={str(channel_id): error.detail}
+        )
+    return visit.redirect(done)
 
 
 @router.post("/channels/{channel_id}/delete")

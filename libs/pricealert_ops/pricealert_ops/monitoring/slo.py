@@ -10,12 +10,21 @@ Every generated rule carries the `slo` and `service` labels.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from pricealert.errors import InvalidInput
 from pricealert_ops.monitoring.yamlio import dump_yaml
@@ -46,6 +55,16 @@ class SLOSpecError(InvalidInput):
     code = "invalid_slo_spec"
 
 
+def _windowed(value: str, info: ValidationInfo) -> str:
+    if "$window" not in value:
+        raise ValueError(f"{info.field_name} must use $window")
+    return " ".join(value.split())
+
+
+#: PromQL over `$window` (each generated rule puts its window there), on one line.
+WindowedQuery = Annotated[str, AfterValidator(_windowed)]
+
+
 class _Base(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")]
@@ -57,14 +76,7 @@ class RatioSLO(_Base):
     kind: Literal["ratio"]
     objective: Annotated[Decimal, Field(gt=0, lt=100)]
     sla: Decimal
-    error_ratio: str
-
-    @field_validator("error_ratio")
-    @classmethod
-    def _has_window(cls, value: str) -> str:
-        if "$window" not in value:
-            raise ValueError("error_ratio must use $window")
-        return " ".join(value.split())
+    error_ratio: WindowedQuery
 
     @property
     def budget_ratio(self) -> Decimal:
@@ -77,14 +89,7 @@ class ThresholdSLO(_Base):
     bound: Decimal
     sla_bound: Decimal
     unit: str
-    value: str
-
-    @field_validator("value")
-    @classmethod
-    def _has_window(cls, value: str) -> str:
-        if "$window" not in value:
-            raise ValueError("value must use $window")
-        return " ".join(value.split())
+    value: WindowedQuery
 
 
 class ExternalSLO(_Base):
@@ -157,16 +162,24 @@ def _num(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def _ratio_rules(slo: RatioSLO) -> dict[str, Any]:
+def _recorded(
+    slo: RatioSLO | ThresholdSLO,
+    record: Callable[[str], str],
+    query: str,
+    windows: tuple[str, ...],
+) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """The SLO's labels, and a recording rule per window: `query` over that window, recorded
+    as `record(window)`."""
     labels = {"slo": slo.name, "service": slo.service}
     rules: list[dict[str, Any]] = [
-        {
-            "record": error_ratio_record(window),
-            "expr": slo.error_ratio.replace("$window", window),
-            "labels": labels,
-        }
-        for window in RATIO_WINDOWS
+        {"record": record(window), "expr": query.replace("$window", window), "labels": labels}
+        for window in windows
     ]
+    return labels, rules
+
+
+def _ratio_rules(slo: RatioSLO) -> dict[str, Any]:
+    labels, rules = _recorded(slo, error_ratio_record, slo.error_ratio, RATIO_WINDOWS)
     rules.append(
         {
             "record": "pricealert:slo_objective:ratio",
@@ -204,15 +217,7 @@ def _ratio_rules(slo: RatioSLO) -> dict[str, Any]:
 
 
 def _threshold_rules(slo: ThresholdSLO) -> dict[str, Any]:
-    labels = {"slo": slo.name, "service": slo.service}
-    rules: list[dict[str, Any]] = [
-        {
-            "record": threshold_record(window),
-            "expr": slo.value.replace("$window", window),
-            "labels": labels,
-        }
-        for window in THRESHOLD_WINDOWS
-    ]
+    labels, rules = _recorded(slo, threshold_record, slo.value, THRESHOLD_WINDOWS)
     selector = f'{{slo="{slo.name}"}}'
     for severity, bound, what in (("medium", slo.bound, "SLO"), ("high", slo.sla_bound, "SLA")):
         limit = _num(bound)
