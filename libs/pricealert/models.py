@@ -258,7 +258,14 @@ class PriceHistory(Base):
 
     __table_args__ = (
         CheckConstraint(sql_in("availability", AVAILABILITIES), name="availability"),
-        Index("ix_price_history_product_seen", "product_id", "first_seen_at"),
+        # A product's history in order; its prices included (never changed once written)
+        # so its statistics are an index-only scan, not a heap page per row.
+        Index(
+            "ix_price_history_product_seen_price",
+            "product_id",
+            "first_seen_at",
+            postgresql_include=["price", "currency"],
+        ),
         Index(
             "ix_price_history_unevaluated",
             "first_seen_at",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from typing import Any
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -85,6 +87,101 @@ async def test_the_unevaluated_rows_index_is_built_concurrently_over_a_failed_bu
         async with engine.connect() as connection:
             assert (await connection.execute(check)).first() is None
         await asyncio.to_thread(upgrade, "head", database_url=fresh_database_url)
+        assert await _differences(engine) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_a_products_statistics_read_its_history_from_the_index_alone(
+    fresh_database_url: str,
+) -> None:
+    # Shaped as in production: each product's rows scattered over the table (written
+    # between every other product's), vacuumed as autovacuum leaves an append-mostly
+    # table. The statistics' read must not visit a heap page per row.
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    import asyncpg
+
+    from pricealert.repositories.prices import _STATS_SQL
+
+    connection = await asyncpg.connect(fresh_database_url.replace("+asyncpg", ""))
+    try:
+        user = await connection.fetchval(
+            "INSERT INTO app_user (id, email) VALUES (gen_random_uuid(), 's@x.example')"
+            " RETURNING id"
+        )
+        await connection.execute(
+            "INSERT INTO product (url, domain, check_interval_seconds, price, currency)"
+            " SELECT 'https://shop.example/' || n, 'shop.example', 3600, 100, 'JPY'"
+            " FROM generate_series(1, 200) AS n"
+        )
+        now = datetime(2026, 12, 1, tzinfo=UTC)
+        await connection.execute(
+            "INSERT INTO price_history (product_id, price, currency, first_seen_at,"
+            " last_seen_at) SELECT p.id, 100 + n % 7, 'JPY', t, t FROM generate_series(1, 100)"
+            " AS n, product AS p, LATERAL (SELECT $1::timestamptz - n * interval '1 day' AS t)"
+            " AS at ORDER BY n, p.id",
+            now,
+        )
+        watch = uuid.uuid4()
+        await connection.execute(
+            "INSERT INTO watch (id, user_id, product_id, check_interval_seconds)"
+            " SELECT $1, $2, min(id), 3600 FROM product",
+            watch,
+            user,
+        )
+        await connection.execute("VACUUM (ANALYZE) price_history")
+        explained = await connection.fetchval(
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + _STATS_SQL,
+            user, watch, now, now - timedelta(days=30), now - timedelta(days=90),
+        )  # fmt: skip
+    finally:
+        await connection.close()
+    scans: list[dict[str, Any]] = []
+
+    def walk(node: dict[str, Any]) -> None:
+        if node.get("Relation Name") == "price_history":
+            scans.append(node)
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(json.loads(explained)[0]["Plan"])
+    assert [s["Node Type"] for s in scans] == ["Index Only Scan"], scans
+    assert scans[0]["Index Name"] == "ix_price_history_product_seen_price"
+    assert scans[0]["Actual Rows"] == 100
+    assert scans[0]["Heap Fetches"] == 0
+
+
+async def test_the_history_index_is_replaced_concurrently_and_goes_back_down(
+    fresh_database_url: str,
+) -> None:
+    config = alembic_config(fresh_database_url)
+    engine = create_async_engine(fresh_database_url)
+    indexes = text(
+        "SELECT c.relname, i.indisvalid, pg_get_indexdef(i.indexrelid) FROM pg_index AS i"
+        " JOIN pg_class AS c ON c.oid = i.indexrelid"
+        " WHERE c.relname LIKE 'ix_price_history_product_seen%' ORDER BY c.relname"
+    )
+    try:
+        await asyncio.to_thread(command.downgrade, config, "c3a8e5f1b7d2")
+        async with engine.begin() as connection:
+            assert [r[0] for r in await connection.execute(indexes)] == [
+                "ix_price_history_product_seen"
+            ]
+            # What a failed build of the new index leaves: its name, INVALID.
+            await connection.execute(
+                text("CREATE INDEX ix_price_history_product_seen_price ON price_history (id)")
+            )
+            await connection.execute(
+                text("UPDATE pg_index SET indisvalid = false WHERE indexrelid = "
+                     "'ix_price_history_product_seen_price'::regclass")
+            )  # fmt: skip
+        await asyncio.to_thread(upgrade, "head", database_url=fresh_database_url)
+        async with engine.connect() as connection:
+            ((name, valid, definition),) = (await connection.execute(indexes)).all()
+        assert (name, valid) == ("ix_price_history_product_seen_price", True)
+        assert "(product_id, first_seen_at) INCLUDE (price, currency)" in definition
         assert await _differences(engine) == []
     finally:
         await engine.dispose()
