@@ -10,7 +10,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from pricealert.db.migrate import alembic_config, upgrade
 from pricealert.models import Base
@@ -21,6 +21,16 @@ async def _differences(engine: AsyncEngine) -> list[object]:
         return await connection.run_sync(
             lambda sync: list(compare_metadata(MigrationContext.configure(sync), Base.metadata))
         )
+
+
+async def _leave_a_failed_build(connection: AsyncConnection, name: str) -> None:
+    """What a CONCURRENTLY build that failed half-way leaves: an index of the name,
+    INVALID (unusable by the planner)."""
+    await connection.execute(text(f"CREATE INDEX {name} ON price_history (id)"))
+    await connection.execute(
+        text("UPDATE pg_index SET indisvalid = false WHERE indexrelid = CAST(:name AS regclass)"),
+        {"name": name},
+    )
 
 
 async def test_the_migrated_schema_is_the_models_schema(engine: AsyncEngine) -> None:
@@ -70,14 +80,7 @@ async def test_the_unevaluated_rows_index_is_built_concurrently_over_a_failed_bu
     )
     try:
         async with engine.begin() as connection:
-            # What a failed build leaves: an index of the name, unusable by the planner.
-            await connection.execute(
-                text("CREATE INDEX ix_price_history_unevaluated_product ON price_history (id)")
-            )
-            await connection.execute(
-                text("UPDATE pg_index SET indisvalid = false WHERE indexrelid = "
-                     "'ix_price_history_unevaluated_product'::regclass")
-            )  # fmt: skip
+            await _leave_a_failed_build(connection, "ix_price_history_unevaluated_product")
         await asyncio.to_thread(upgrade, "head", database_url=fresh_database_url)
         async with engine.connect() as connection:
             valid, definition = (await connection.execute(check)).one()
@@ -169,14 +172,7 @@ async def test_the_history_index_is_replaced_concurrently_and_goes_back_down(
             assert [r[0] for r in await connection.execute(indexes)] == [
                 "ix_price_history_product_seen"
             ]
-            # What a failed build of the new index leaves: its name, INVALID.
-            await connection.execute(
-                text("CREATE INDEX ix_price_history_product_seen_price ON price_history (id)")
-            )
-            await connection.execute(
-                text("UPDATE pg_index SET indisvalid = false WHERE indexrelid = "
-                     "'ix_price_history_product_seen_price'::regclass")
-            )  # fmt: skip
+            await _leave_a_failed_build(connection, "ix_price_history_product_seen_price")
         await asyncio.to_thread(upgrade, "head", database_url=fresh_database_url)
         async with engine.connect() as connection:
             ((name, valid, definition),) = (await connection.execute(indexes)).all()
