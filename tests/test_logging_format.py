@@ -103,3 +103,15 @@ def test_arq_per_job_lines_show_at_debug_level() -> None:
     [line] = [json.loads(text) for text in out.getvalue().splitlines()]
     assert line["level"] == "DEBUG"
     assert "job:1(x)" in line["message"]
+
+
+def test_a_request_keeps_a_sane_client_id_and_gets_a_random_one_otherwise() -> None:
+    from pricealert.logging import request_id
+
+    assert request_id([(b"host", b"t"), (b"x-request-id", b"abc.DEF:1-2_3")]) == "abc.DEF:1-2_3"
+    made = {
+        request_id(headers)
+        for headers in ([], [(b"x-request-id", b"bad id\n")], [(b"x-request-id", b"x" * 129)])
+    }
+    assert len(made) == 3
+    assert all(len(made_id) == 32 and int(made_id, 16) >= 0 for made_id in made)

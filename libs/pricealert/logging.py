@@ -31,9 +31,10 @@ import datetime
 import json
 import logging
 import os
+import re
 import sys
 import traceback
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from types import MappingProxyType
 from typing import Any, Final, Literal, cast
 
@@ -580,6 +581,22 @@ def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     """A logger whose lines have the documented shape."""
     logger: Any = _LazyLogger(None, logger_factory_args=(name,))
     return cast(structlog.stdlib.BoundLogger, logger)
+
+
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """An HTTP request's id, for its log lines and its `X-Request-ID` response header: the
+    client's `X-Request-ID` if sane, else 128 random bits in 32 hex digits (what
+    `uuid4().hex` gave, without building a UUID)."""
+    for name, value in headers:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _VALID_REQUEST_ID.match(candidate):
+                return candidate
+            break
+    return os.urandom(16).hex()
 
 
 def bind_context(**fields: Any) -> None:

@@ -5,8 +5,6 @@ Pure ASGI (no BaseHTTPMiddleware) to keep the per-request cost small.
 
 from __future__ import annotations
 
-import os
-import re
 import time
 
 from sqlalchemy.exc import DBAPIError
@@ -14,11 +12,11 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pricealert.logging import bind_context, clear_context, get_logger
+from pricealert.logging import request_id as request_id_of
 from services.api.http_metrics import RouteMetrics
 from services.api.problems import BODY_TOO_LARGE, DATABASE_UNAVAILABLE, problem, problem_of
 from services.api.ratelimit import shown_window
 
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _access_log = get_logger("pricealert.access")
 _error_log = get_logger("pricealert.api")
 
@@ -33,8 +31,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # 128 random bits in 32 hex digits (what uuid4().hex gave, without building a UUID).
-        request_id = _request_id_from(scope) or os.urandom(16).hex()
+        request_id = request_id_of(scope["headers"])
         clear_context()
         bind_context(request_id=request_id)
         scope.setdefault("state", {})["request_id"] = request_id
@@ -72,14 +69,6 @@ class RequestContextMiddleware:
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
             clear_context()
-
-
-def _request_id_from(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            candidate = value.decode("latin-1")
-            return candidate if _VALID_REQUEST_ID.match(candidate) else None
-    return None
 
 
 class ResponseMiddleware:

@@ -3,16 +3,14 @@ and the security headers every answer carries."""
 
 from __future__ import annotations
 
-import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pricealert import metrics
 from pricealert.logging import bind_context, clear_context, get_logger
+from pricealert.logging import request_id as request_id_of
 
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _UNMEASURED = ("/metrics", "/healthz", "/readyz")
 _access_log = get_logger("pricealert.access")
 _error_log = get_logger("pricealert.web")
@@ -35,7 +33,7 @@ class WebRequestMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _request_id(scope) or uuid.uuid4().hex
+        request_id = request_id_of(scope["headers"])
         clear_context()
         bind_context(request_id=request_id)
         scope.setdefault("state", {})["request_id"] = request_id
@@ -71,11 +69,3 @@ class WebRequestMiddleware:
                 status=status, duration_ms=round(elapsed * 1000, 2),
             )  # fmt: skip
             clear_context()
-
-
-def _request_id(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            candidate = value.decode("latin-1")
-            return candidate if _VALID_REQUEST_ID.match(candidate) else None
-    return None
