@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -145,5 +147,32 @@ async def test_a_bare_pooled_read_runs_outside_any_transaction(fresh_database_ur
             assert first[0][0] != second[0][0]
         async with engine.connect() as connection:  # the pool's connection came back whole
             assert await connection.scalar(text("SELECT 1")) == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_a_burst_past_the_pool_waits_for_connections_instead_of_churning_them(
+    fresh_database_url: str,
+) -> None:
+    """The default pool opens at most its size and closes none under a burst beyond it:
+    overflow connections (opened past the pool, closed on return while it is full) cost a
+    backend fork and a new session each, over and over while a process is saturated."""
+    settings = PriceAlertSettings(environment="test", database_url=fresh_database_url)
+    engine = create_engine(settings)
+    opened: list[object] = []
+    closed: list[object] = []
+    event.listen(engine.sync_engine.pool, "connect", lambda dbapi, record: opened.append(dbapi))
+    event.listen(engine.sync_engine.pool, "close", lambda dbapi, record: closed.append(dbapi))
+
+    async def hold() -> None:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT pg_sleep(0.02)"))
+
+    try:
+        for _ in range(3):
+            await asyncio.gather(*(hold() for _ in range(3 * settings.database_pool_size)))
+        assert len(opened) == settings.database_pool_size
+        assert closed == []
+        assert engine.sync_engine.pool.checkedin() == settings.database_pool_size  # type: ignore[attr-defined]
     finally:
         await engine.dispose()
