@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -222,11 +223,14 @@ async def measure(
 
         await asyncio.gather(*(one(u) for u in urls[:WARMUP]))
         body_bytes = 0
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         cpu, wall = time.process_time(), time.perf_counter()
         await asyncio.gather(*(one(u) for u in urls))
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     return {
         "cpu_ms_per_get": round(cpu * 1000 / requests, 4),
+        "minor_faults_per_get": round(faults / requests, 2),
         "gets_per_s": round(requests / wall, 1),
         "body_kb": round(body_bytes / requests / 1024, 1),
     }
