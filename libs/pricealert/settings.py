@@ -50,6 +50,9 @@ class PriceAlertSettings(BaseSettings):
     #: Past 20 busy at once, a request waits in the pool's queue instead.
     database_pool_size: int = 20
     database_max_overflow: int = 0
+    #: How long a unit of work waits for a connection when all are busy before it fails
+    #: (SQLAlchemy's `TimeoutError`; the API answers 503 `database_busy`, retry).
+    database_pool_timeout_seconds: float = Field(default=30.0, gt=0)
     #: A pooled connection idle longer than this is pinged before use (see `pricealert.db`).
     database_ping_after_idle_seconds: float = Field(default=10.0, ge=0)
     redis_url: str = "redis://127.0.0.1:6379/0"

@@ -8,13 +8,20 @@ from __future__ import annotations
 import time
 
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pricealert.logging import bind_context, clear_context, get_logger
 from pricealert.logging import request_id as request_id_of
 from services.api.http_metrics import RouteMetrics
-from services.api.problems import BODY_TOO_LARGE, DATABASE_UNAVAILABLE, problem, problem_of
+from services.api.problems import (
+    BODY_TOO_LARGE,
+    DATABASE_BUSY,
+    DATABASE_UNAVAILABLE,
+    problem,
+    problem_of,
+)
 from services.api.ratelimit import shown_window
 
 _access_log = get_logger("pricealert.access")
@@ -55,7 +62,10 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
             # Handled here, inside the request's context, so the line carries its request id.
-            _error_log.error("request.failed", exc_info=exc)
+            if isinstance(exc, PoolTimeout):  # overload: one line each, no traceback flood
+                _error_log.warning("request.database_busy", detail=str(exc))
+            else:
+                _error_log.error("request.failed", exc_info=exc)
             if not response_started:
                 response = _failure_response(exc, scope)
                 await response(scope, receive, send_with_id)
@@ -177,10 +187,15 @@ def client_address(scope: Scope) -> str:
 
 def _failure_response(exc: Exception, scope: Scope) -> JSONResponse:
     """A 503 when PostgreSQL dropped the connection (the pool is already renewed: a retry
-    succeeds), else a 500."""
+    succeeds) or no connection came free in time (overload), else a 500."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return problem_of(
             DATABASE_UNAVAILABLE, "the database connection was lost; retry the request",
+            scope=scope, headers={"Retry-After": "1"},
+        )  # fmt: skip
+    if isinstance(exc, PoolTimeout):
+        return problem_of(
+            DATABASE_BUSY, "no database connection came free in time; retry the request",
             scope=scope, headers={"Retry-After": "1"},
         )  # fmt: skip
     return problem(

@@ -68,7 +68,21 @@ DATABASE_UNAVAILABLE = ProblemType(
     "The connection to the database was lost while answering; it has been renewed. "
     "Retry the request after `Retry-After` seconds.",
 )
-API_PROBLEMS: tuple[ProblemType, ...] = (MALFORMED_JSON, BODY_TOO_LARGE, DATABASE_UNAVAILABLE)
+DATABASE_BUSY = ProblemType(
+    "database_busy",
+    503,
+    "Database busy",
+    "Every database connection of the API process that took the request stayed busy "
+    "longer than it may wait for one (`PRICEALERT_DATABASE_POOL_TIMEOUT_SECONDS`): the API "
+    "is overloaded, and what the request asked for was not done. Retry after "
+    "`Retry-After` seconds.",
+)
+API_PROBLEMS: tuple[ProblemType, ...] = (
+    MALFORMED_JSON,
+    BODY_TOO_LARGE,
+    DATABASE_UNAVAILABLE,
+    DATABASE_BUSY,
+)
 
 
 def _error_classes(root: type[PriceAlertError]) -> Iterator[type[PriceAlertError]]:

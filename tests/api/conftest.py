@@ -10,7 +10,7 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from services.api.main import create_app
 from services.api.settings import ApiSettings
@@ -92,6 +92,7 @@ class OneConnectionApi:
 
     client: httpx.AsyncClient
     database_url: str
+    engine: AsyncEngine
 
     async def drop_connection(self) -> None:
         admin = await asyncpg.connect(self.database_url.replace("+asyncpg", ""))
@@ -111,7 +112,8 @@ async def one_connection_api(
 ) -> AsyncIterator[OneConnectionApi]:
     settings = api_settings.model_copy(
         update={"database_url": fresh_database_url, "database_pool_size": 1,
-                "database_max_overflow": 0, "database_ping_after_idle_seconds": 3600.0}
+                "database_max_overflow": 0, "database_ping_after_idle_seconds": 3600.0,
+                "database_pool_timeout_seconds": 0.2}
     )  # fmt: skip
     application = create_app(settings)
     transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
@@ -119,4 +121,4 @@ async def one_connection_api(
         application.router.lifespan_context(application),
         httpx.AsyncClient(transport=transport, base_url="http://t") as client,
     ):
-        yield OneConnectionApi(client, fresh_database_url)
+        yield OneConnectionApi(client, fresh_database_url, application.state.engine)

@@ -10,6 +10,7 @@ import uuid
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from pricealert.logging import configure_logging
 from services.api.main import create_app
@@ -227,3 +228,23 @@ async def test_each_request_is_counted_and_timed_once_under_its_template(
         assert (await client.get(missing, headers=alice.auth)).status_code == 404
     after = counted()
     assert (after[0] - before[0], after[1] - before[1]) == (3.0, 3.0)
+
+
+async def test_a_request_that_waits_too_long_for_a_connection_is_a_503_to_retry(
+    one_connection_api: OneConnectionApi,
+) -> None:
+    """With every pooled connection busy past the pool's timeout, the API is overloaded: a
+    503 naming it, not a 500; served again once a connection is free."""
+    client = one_connection_api.client
+    created = await client.post("/v1/users", json={"email": "erin@example.com"})
+    auth = {"Authorization": f"Bearer {created.json()['api_key']}"}
+    async with one_connection_api.engine.connect() as held:  # the pool's only connection
+        await held.execute(text("SELECT 1"))
+        busy = await client.get("/v1/users/me", headers=auth)
+        product = await client.get(f"/v1/products/{uuid.uuid4()}", headers=auth)  # fast path
+    assert busy.status_code == 503
+    assert busy.headers["retry-after"] == "1"
+    assert busy.json()["code"] == "database_busy"
+    assert product.status_code == 503
+    assert product.json()["code"] == "database_busy"
+    assert (await client.get("/v1/users/me", headers=auth)).status_code == 200

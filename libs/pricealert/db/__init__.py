@@ -42,6 +42,7 @@ def create_engine(
     options: dict[str, Any] = {
         "pool_size": settings.database_pool_size,
         "max_overflow": settings.database_max_overflow,
+        "pool_timeout": settings.database_pool_timeout_seconds,
         "pool_recycle": 1800,
         "connect_args": {"server_settings": {"application_name": settings.service_name}},
     }
