@@ -47,6 +47,10 @@ class ApiSettings(PriceAlertSettings):
     #: revocation is broadcast and forgotten at once; this bounds it when the broadcast is
     #: lost, so "a revoked key stops working within a second" needs it at 1 or less.
     key_cache_seconds: float = Field(default=1.0, ge=0)
+    #: How long a request waits for a database connection when all are busy: 5 s is ten
+    #: times the latency objective already, and a 503 `database_busy` lets the client retry
+    #: (the ALB picks a task again) instead of waiting out the workers' 30 s.
+    database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     #: Largest request body accepted, in bytes.
     max_body_bytes: int = 64 * 1024
     default_check_interval_seconds: int = 3600

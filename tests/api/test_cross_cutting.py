@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from pricealert.logging import configure_logging
+from pricealert.settings import PriceAlertSettings
 from services.api.main import create_app
 from services.api.settings import ApiSettings
 from tests.api.conftest import ApiUser, OneConnectionApi
@@ -248,3 +249,10 @@ async def test_a_request_that_waits_too_long_for_a_connection_is_a_503_to_retry(
     assert product.status_code == 503
     assert product.json()["code"] == "database_busy"
     assert (await client.get("/v1/users/me", headers=auth)).status_code == 200
+
+
+def test_the_api_waits_for_a_connection_far_less_than_the_workers() -> None:
+    """A request is not kept 30 s in the pool's queue (the workers' wait): past 5 s it is
+    a 503 the client can retry."""
+    assert ApiSettings().database_pool_timeout_seconds == 5.0
+    assert PriceAlertSettings().database_pool_timeout_seconds == 30.0
