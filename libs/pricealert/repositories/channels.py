@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.errors import InvalidInput, NotFound
 from pricealert.models import Channel
-from pricealert.repositories.pagination import Page, keyset, page_of
+from pricealert.repositories.pagination import Page, user_page
 
 
 def new_webhook_secret() -> str:
@@ -59,15 +59,7 @@ class ChannelRepository:
         return channel
 
     async def list_page(self, user_id: uuid.UUID, cursor: str | None, limit: int) -> Page[Channel]:
-        query = keyset(
-            select(Channel).where(Channel.user_id == user_id),
-            Channel.created_at,
-            Channel.id,
-            cursor,
-            limit,
-        )
-        rows = list(await self.session.scalars(query))
-        return page_of(rows, limit, lambda c: (c.created_at, c.id))
+        return await user_page(self.session, Channel, user_id, cursor, limit)
 
     async def owned(self, user_id: uuid.UUID, channel_ids: list[uuid.UUID]) -> list[Channel]:
         """The user's channels with these ids; `InvalidInput` naming any that are not theirs."""

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.errors import Conflict, NotFound
 from pricealert.models import ApiKey, User
-from pricealert.repositories.pagination import Page, keyset, page_of
+from pricealert.repositories.pagination import Page, user_page
 
 KEY_PREFIX = "pa_"
 
@@ -117,15 +117,7 @@ class UserRepository:
         self, user_id: uuid.UUID, cursor: str | None, limit: int
     ) -> Page[ApiKey]:
         """One page of the user's keys (revoked ones too), oldest first."""
-        query = keyset(
-            select(ApiKey).where(ApiKey.user_id == user_id),
-            ApiKey.created_at,
-            ApiKey.id,
-            cursor,
-            limit,
-        )
-        rows = list(await self.session.scalars(query))
-        return page_of(rows, limit, lambda r: (r.created_at, r.id))
+        return await user_page(self.session, ApiKey, user_id, cursor, limit)
 
     async def revoke_key(self, user_id: uuid.UUID, key_id: uuid.UUID, now: datetime) -> None:
         """Revoke one of the user's keys (idempotent); `NotFound` for anyone else's;
