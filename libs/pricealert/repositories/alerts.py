@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pricealert.errors import NotFound
 from pricealert.models import AlertRule, Product, Watch, alert_rule_channel
+from pricealert.repositories.owned import user_row
 from pricealert.repositories.pagination import Page, user_page
 
 
@@ -73,12 +73,7 @@ class AlertRepository:
         return next((c for c in candidates if sorted(channels[c.id]) == wanted), None)
 
     async def get(self, user_id: uuid.UUID, rule_id: uuid.UUID) -> AlertRule:
-        rule = await self.session.scalar(
-            select(AlertRule).where(AlertRule.id == rule_id, AlertRule.user_id == user_id)
-        )
-        if rule is None:
-            raise NotFound("alert not found")
-        return rule
+        return await user_row(self.session, AlertRule, user_id, rule_id, "alert")
 
     async def list_page(
         self, user_id: uuid.UUID, cursor: str | None, limit: int

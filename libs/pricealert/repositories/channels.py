@@ -9,8 +9,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pricealert.errors import InvalidInput, NotFound
+from pricealert.errors import InvalidInput
 from pricealert.models import Channel
+from pricealert.repositories.owned import user_row
 from pricealert.repositories.pagination import Page, user_page
 
 
@@ -51,12 +52,7 @@ class ChannelRepository:
         return int(count or 0)
 
     async def get(self, user_id: uuid.UUID, channel_id: uuid.UUID) -> Channel:
-        channel = await self.session.scalar(
-            select(Channel).where(Channel.id == channel_id, Channel.user_id == user_id)
-        )
-        if channel is None:
-            raise NotFound("channel not found")
-        return channel
+        return await user_row(self.session, Channel, user_id, channel_id, "channel")
 
     async def list_page(self, user_id: uuid.UUID, cursor: str | None, limit: int) -> Page[Channel]:
         return await user_page(self.session, Channel, user_id, cursor, limit)

@@ -7,27 +7,17 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, TypeVarTuple
+from typing import Any, Generic, TypeVar, TypeVarTuple
 
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from pricealert.errors import InvalidInput
+from pricealert.repositories.owned import R
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
-
-
-class UserRow(Protocol):
-    """A model whose rows belong to a user and are paged on (created_at, id)."""
-
-    user_id: ClassVar[InstrumentedAttribute[uuid.UUID]]
-    created_at: ClassVar[InstrumentedAttribute[datetime]]
-    id: ClassVar[InstrumentedAttribute[uuid.UUID]]
-
-
-R = TypeVar("R", bound=UserRow)
 
 
 @dataclass(frozen=True)

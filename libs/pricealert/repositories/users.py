@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.errors import Conflict, NotFound
 from pricealert.models import ApiKey, User
+from pricealert.repositories.owned import user_row
 from pricealert.repositories.pagination import Page, user_page
 
 KEY_PREFIX = "pa_"
@@ -128,11 +129,7 @@ class UserRepository:
         # The user's row is the lock: two requests revoking a user's last two keys at once
         # are serialised, and the second sees the first's revocation.
         await self.session.execute(select(User.id).where(User.id == user_id).with_for_update())
-        row = await self.session.scalar(
-            select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user_id)
-        )
-        if row is None:
-            raise NotFound("api key not found")
+        row = await user_row(self.session, ApiKey, user_id, key_id, "api key")
         if row.revoked_at is not None:
             return
         if row.kind == "session":
