@@ -8,7 +8,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator
-from typing import TextIO
+from typing import Any, TextIO
 
 import pytest
 
@@ -115,3 +115,16 @@ def test_a_request_keeps_a_sane_client_id_and_gets_a_random_one_otherwise() -> N
     }
     assert len(made) == 3
     assert all(len(made_id) == 32 and int(made_id, 16) >= 0 for made_id in made)
+
+
+def test_a_request_context_binds_its_id_to_every_line_and_keeps_it_in_the_scope() -> None:
+    from pricealert.logging import bind_context, clear_context, context, start_request_context
+
+    bind_context(user_id="left over from the last request")
+    scope: dict[str, Any] = {"type": "http", "headers": [(b"x-request-id", b"req-7")]}
+    try:
+        assert start_request_context(scope) == "req-7"
+        assert context() == {"request_id": "req-7"}
+        assert scope["state"] == {"request_id": "req-7"}
+    finally:
+        clear_context()

@@ -599,6 +599,17 @@ def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
     return os.urandom(16).hex()
 
 
+def start_request_context(scope: MutableMapping[str, Any]) -> str:
+    """Begin an HTTP request's logging (its ASGI `scope`): forget what an earlier request on
+    this task bound, bind the request's id (`request_id`) to every line, keep it in the
+    scope's state for the handlers, and return it."""
+    request_id_ = request_id(scope["headers"])
+    clear_context()
+    bind_context(request_id=request_id_)
+    scope.setdefault("state", {})["request_id"] = request_id_
+    return request_id_
+
+
 def bind_context(**fields: Any) -> None:
     """Bind fields (request_id, user_id, job fields) to every line of this task."""
     _BOUND.set({**_BOUND.get(), **fields})

@@ -12,8 +12,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pricealert.logging import bind_context, clear_context, get_logger
-from pricealert.logging import request_id as request_id_of
+from pricealert.logging import clear_context, get_logger, start_request_context
 from services.api.http_metrics import RouteMetrics
 from services.api.problems import (
     BODY_TOO_LARGE,
@@ -38,10 +37,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = request_id_of(scope["headers"])
-        clear_context()
-        bind_context(request_id=request_id)
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = start_request_context(scope)
         started = time.perf_counter()
         status = 500
         response_started = False

@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pricealert import metrics, queues
 from pricealert.db import after_commit, session_scope
-from pricealert.extract import extract
 from pricealert.kinds import CheckResult
 from pricealert.logging import get_logger
 from pricealert.observed import ObservedState
@@ -36,6 +35,7 @@ from services.scraper.observe import (
     Failure,
     backoff,
     classify_fetch,
+    extract_fetched,
     implausible,
     next_check,
     observe,
@@ -229,14 +229,7 @@ class ProductCheck:
         return Failure(CheckResult.UNCONFIRMED, why)
 
     def _extract(self, recipe: Leased, outcome: FetchOutcome) -> Observation | Failure:
-        extraction = extract(
-            outcome.body,
-            outcome.final_url,
-            selector=recipe.selector,
-            stock_selector=recipe.stock_selector,
-            headers=outcome.headers,
-        )
-        return observe(extraction)
+        return observe(extract_fetched(outcome, recipe.selector, recipe.stock_selector))
 
     def _success(
         self,

@@ -40,7 +40,7 @@ from pricealert.extract.suggest import Candidate, Suggestions, suggest_page
 from pricealert.http import GuardedClient
 from pricealert.urls import normalise_url
 from services.scraper.fetch import ShopFetcher
-from services.scraper.observe import classify_fetch
+from services.scraper.observe import classify_fetch, extract_fetched
 from services.scraper.settings import ScraperSettings
 
 
@@ -162,13 +162,7 @@ async def _check(args: argparse.Namespace) -> int:
                 f"PRICEALERT_FETCH_ALLOWED_HOSTS={host} (host or host:port, as written in the URL)"
             )
         raise CommandError(outcome.error or "fetch_error", detail or "the fetch failed")
-    result = extract(
-        outcome.body,
-        outcome.final_url,
-        selector=args.selector,
-        stock_selector=args.stock_selector,
-        headers=outcome.headers,
-    )
+    result = extract_fetched(outcome, args.selector, args.stock_selector)
     report = {**extraction_json(result), "status": outcome.status, "final_url": outcome.final_url}
     print(json.dumps(report, ensure_ascii=False))
     _hint_when_no_price(result, args.selector, f"pricealert suggest {args.url}")

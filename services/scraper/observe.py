@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Final
 
-from pricealert.extract import Extraction
+from pricealert.extract import Extraction, extract
 from pricealert.kinds import CheckResult
 from pricealert.observed import ObservedState
 from pricealert.repositories.scraping import Observation
@@ -56,6 +56,19 @@ def classify_fetch(outcome: FetchOutcome) -> Failure | Deferred | None:
     if code == "http_status" and outcome.status is not None:
         detail = f"http_status: the shop answered {outcome.status}"
     return Failure(result, detail)
+
+
+def extract_fetched(
+    outcome: FetchOutcome, selector: str | None, stock_selector: str | None
+) -> Extraction:
+    """What a fetched page says: `extract` over its body, final URL and headers."""
+    return extract(
+        outcome.body,
+        outcome.final_url,
+        selector=selector,
+        stock_selector=stock_selector,
+        headers=outcome.headers,
+    )
 
 
 def observe(extraction: Extraction) -> Observation | Failure:

@@ -8,8 +8,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pricealert import metrics
-from pricealert.logging import bind_context, clear_context, get_logger
-from pricealert.logging import request_id as request_id_of
+from pricealert.logging import clear_context, get_logger, start_request_context
 
 _UNMEASURED = ("/metrics", "/healthz", "/readyz")
 _access_log = get_logger("pricealert.access")
@@ -33,10 +32,7 @@ class WebRequestMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = request_id_of(scope["headers"])
-        clear_context()
-        bind_context(request_id=request_id)
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = start_request_context(scope)
         started = time.perf_counter()
         status = 500
 

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pricealert.errors import NotFound
 from pricealert.models import AlertRule, Product, Watch, alert_rule_channel
-from pricealert.repositories.pagination import Page, keyset, page_of
+from pricealert.repositories.owned import user_row
+from pricealert.repositories.pagination import Page, user_page
 
 
 class AlertRepository:
@@ -73,25 +73,12 @@ class AlertRepository:
         return next((c for c in candidates if sorted(channels[c.id]) == wanted), None)
 
     async def get(self, user_id: uuid.UUID, rule_id: uuid.UUID) -> AlertRule:
-        rule = await self.session.scalar(
-            select(AlertRule).where(AlertRule.id == rule_id, AlertRule.user_id == user_id)
-        )
-        if rule is None:
-            raise NotFound("alert not found")
-        return rule
+        return await user_row(self.session, AlertRule, user_id, rule_id, "alert")
 
     async def list_page(
         self, user_id: uuid.UUID, cursor: str | None, limit: int
     ) -> Page[AlertRule]:
-        query = keyset(
-            select(AlertRule).where(AlertRule.user_id == user_id),
-            AlertRule.created_at,
-            AlertRule.id,
-            cursor,
-            limit,
-        )
-        rows = list(await self.session.scalars(query))
-        return page_of(rows, limit, lambda r: (r.created_at, r.id))
+        return await user_page(self.session, AlertRule, user_id, cursor, limit)
 
     async def below_thresholds(self, watch_id: uuid.UUID) -> list[Decimal]:
         """The thresholds of the enabled "below" rules on a watch (drawn on its chart)."""

@@ -9,9 +9,10 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pricealert.errors import InvalidInput, NotFound
+from pricealert.errors import InvalidInput
 from pricealert.models import Channel
-from pricealert.repositories.pagination import Page, keyset, page_of
+from pricealert.repositories.owned import user_row
+from pricealert.repositories.pagination import Page, user_page
 
 
 def new_webhook_secret() -> str:
@@ -51,23 +52,10 @@ class ChannelRepository:
         return int(count or 0)
 
     async def get(self, user_id: uuid.UUID, channel_id: uuid.UUID) -> Channel:
-        channel = await self.session.scalar(
-            select(Channel).where(Channel.id == channel_id, Channel.user_id == user_id)
-        )
-        if channel is None:
-            raise NotFound("channel not found")
-        return channel
+        return await user_row(self.session, Channel, user_id, channel_id, "channel")
 
     async def list_page(self, user_id: uuid.UUID, cursor: str | None, limit: int) -> Page[Channel]:
-        query = keyset(
-            select(Channel).where(Channel.user_id == user_id),
-            Channel.created_at,
-            Channel.id,
-            cursor,
-            limit,
-        )
-        rows = list(await self.session.scalars(query))
-        return page_of(rows, limit, lambda c: (c.created_at, c.id))
+        return await user_page(self.session, Channel, user_id, cursor, limit)
 
     async def owned(self, user_id: uuid.UUID, channel_ids: list[uuid.UUID]) -> list[Channel]:
         """The user's channels with these ids; `InvalidInput` naming any that are not theirs."""

@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.models import Channel, Notification
-from pricealert.repositories.pagination import Page, keyset, page_of
+from pricealert.repositories.pagination import Page, user_page
 
 
 class NotificationRepository:
@@ -24,15 +23,10 @@ class NotificationRepository:
         status: str | None = None,
         newest_first: bool = False,
     ) -> Page[Notification]:
-        query = select(Notification).where(Notification.user_id == user_id)
-        if status is not None:
-            query = query.where(Notification.status == status)
-        rows = list(
-            await self.session.scalars(
-                keyset(query, Notification.created_at, Notification.id, cursor, limit, newest_first)
-            )
+        where = () if status is None else (Notification.status == status,)
+        return await user_page(
+            self.session, Notification, user_id, cursor, limit, *where, descending=newest_first
         )
-        return page_of(rows, limit, lambda n: (n.created_at, n.id))
 
     async def create_test(self, channel: Channel) -> Notification:
         """A test message for a channel, delivered like any notification."""

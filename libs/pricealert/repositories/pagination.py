@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar, TypeVarTuple
 
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from pricealert.errors import InvalidInput
+from pricealert.repositories.owned import R
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -78,3 +80,20 @@ def page_of(rows: list[T], limit: int, key: Any) -> Page[T]:
     kept = rows[:limit]
     created_at, id_ = key(kept[-1])
     return Page(kept, encode_cursor(created_at, id_))
+
+
+async def user_page(
+    session: AsyncSession,
+    model: type[R],
+    user_id: uuid.UUID,
+    cursor: str | None,
+    limit: int,
+    *where: ColumnElement[bool],
+    descending: bool = False,
+) -> Page[R]:
+    """One page of a user's rows of `model` (those that also meet `where`), oldest first
+    unless `descending`: `keyset`, then `page_of`."""
+    query = select(model).where(model.user_id == user_id, *where)
+    paged = keyset(query, model.created_at, model.id, cursor, limit, descending)
+    rows = list(await session.scalars(paged))
+    return page_of(rows, limit, lambda row: (row.created_at, row.id))

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.errors import Conflict, NotFound
 from pricealert.models import ApiKey, User
-from pricealert.repositories.pagination import Page, keyset, page_of
+from pricealert.repositories.owned import user_row
+from pricealert.repositories.pagination import Page, user_page
 
 KEY_PREFIX = "pa_"
 
@@ -117,15 +118,7 @@ class UserRepository:
         self, user_id: uuid.UUID, cursor: str | None, limit: int
     ) -> Page[ApiKey]:
         """One page of the user's keys (revoked ones too), oldest first."""
-        query = keyset(
-            select(ApiKey).where(ApiKey.user_id == user_id),
-            ApiKey.created_at,
-            ApiKey.id,
-            cursor,
-            limit,
-        )
-        rows = list(await self.session.scalars(query))
-        return page_of(rows, limit, lambda r: (r.created_at, r.id))
+        return await user_page(self.session, ApiKey, user_id, cursor, limit)
 
     async def revoke_key(self, user_id: uuid.UUID, key_id: uuid.UUID, now: datetime) -> None:
         """Revoke one of the user's keys (idempotent); `NotFound` for anyone else's;
@@ -136,11 +129,7 @@ class UserRepository:
         # The user's row is the lock: two requests revoking a user's last two keys at once
         # are serialised, and the second sees the first's revocation.
         await self.session.execute(select(User.id).where(User.id == user_id).with_for_update())
-        row = await self.session.scalar(
-            select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user_id)
-        )
-        if row is None:
-            raise NotFound("api key not found")
+        row = await user_row(self.session, ApiKey, user_id, key_id, "api key")
         if row.revoked_at is not None:
             return
         if row.kind == "session":
