@@ -13,8 +13,8 @@ moment on this shared machine falls on all of them alike; medians are printed.
 
 Without nginx on the PATH it falls back to the Python bench shop
 (`scrape_shop.py`) and says so in `server`. Prints one JSON object:
-`{client: {"c1": {...}, "c50": {...}}}` with `cpu_ms_per_get`, `gets_per_s`
-(wall) and `body_kb`, and the load average before and after.
+`{client: {"c1": {...}, "c50": {...}}}` with `cpu_ms_per_get`, `minor_faults_per_get`,
+`gets_per_s` (wall) and `body_kb`, and the load average before and after.
 """
 
 from __future__ import annotations
