@@ -55,7 +55,12 @@ async def stack(
             fresh_database_url, WEB_REDIS_URL, allowed_hosts=[shop.netloc(), receiver.netloc],
             env=env, log_dir=tmp_path,
         ) as running:  # fmt: skip
-            yield running
+            try:
+                yield running
+            finally:
+                # Shown by pytest only when the test fails: what the services said.
+                print(f"--- the stack's log ({running.log_path}), last lines:")
+                print(running.log_tail(120))
         assert running.processes() == [], "the stack left processes behind"
     finally:
         client.flushdb()
@@ -142,6 +147,9 @@ async def test_a_price_drop_arrives_in_the_activity_log_of_a_person_signed_in_by
     check = await context.new_page()  # "Check now", from another tab
     await check.goto(product_url)
     await check.get_by_role("button", name="Check now").click()
+    # Closed only once the check is queued: a tab closed right after the click may cancel
+    # the form's POST before it is sent (then no check runs within the test's minute).
+    await expect(check.get_by_role("status")).to_contain_text("A check is on its way")
     await check.close()
     row = page.locator("tbody tr").first
     await expect(row).to_contain_text("Walnut desk lamp", timeout=60_000)
