@@ -10,10 +10,20 @@ moment on this shared machine falls on all of them alike; medians are printed.
 
     PYTHONPATH=. python -m scripts.bench.http_client_bench [--requests 2000] [--rounds 3]
         [--clients guarded,aiohttp,httpx] [--concurrency 1,50] [--loop asyncio|uvloop]
+        [--baseline REV]
+
+`--baseline REV` adds the `pricealert.http` of git revision REV (e.g. `381cb7a`, the
+transport of our own that aiohttp replaced) as client `baseline`, in the same process: a
+copy of that package under another name, imports rewritten. Rounds then alternate the
+clients' order, and the JSON gets `paired`: per concurrency, the per-round ratio of the
+guarded client's CPU to the baseline's (median, a bootstrap 95 % interval, rounds where
+it was not worse). Paired rounds minutes apart are what this shared machine can compare:
+its speed moves more between runs than the clients differ.
 
 Without nginx on the PATH it falls back to the Python bench shop
 (`scrape_shop.py`) and says so in `server`. Prints one JSON object:
-`{client: {"c1": {...}, "c50": {...}}}` with `cpu_ms_per_get`, `minor_faults_per_get`,
+`{client: {"c1": {...}, "c50": {...}}}` with `cpu_ms_per_get` (user and system apart in
+`user_ms_per_get`, `sys_ms_per_get`), `minor_faults_per_get`,
 `gets_per_s` (wall) and `body_kb`, and the load average before and after.
 """
 
@@ -22,11 +32,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import os
 import resource
 import shutil
 import socket
 import subprocess
+import tarfile
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -223,16 +235,86 @@ async def measure(
 
         await asyncio.gather(*(one(u) for u in urls[:WARMUP]))
         body_bytes = 0
-        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        before = resource.getrusage(resource.RUSAGE_SELF)
         cpu, wall = time.process_time(), time.perf_counter()
         await asyncio.gather(*(one(u) for u in urls))
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+        after = resource.getrusage(resource.RUSAGE_SELF)
+    faults = after.ru_minflt - before.ru_minflt
     return {
         "cpu_ms_per_get": round(cpu * 1000 / requests, 4),
+        # the client's own Python and the kernel's socket work, apart
+        "user_ms_per_get": round((after.ru_utime - before.ru_utime) * 1000 / requests, 4),
+        "sys_ms_per_get": round((after.ru_stime - before.ru_stime) * 1000 / requests, 4),
         "minor_faults_per_get": round(faults / requests, 2),
         "gets_per_s": round(requests / wall, 1),
         "body_kb": round(body_bytes / requests / 1024, 1),
+    }
+
+
+@contextlib.contextmanager
+def baseline_package(revision: str) -> Iterator[str]:
+    """`pricealert.http` as it was at git `revision`, importable as the module it yields."""
+    import sys
+
+    name = "_baseline_http"
+    with tempfile.TemporaryDirectory(prefix="pricealert-bench-baseline-") as tmp:
+        archive = subprocess.run(  # noqa: S603 - git with arguments of our own
+            ["git", "archive", revision, "libs/pricealert/http"],  # noqa: S607
+            capture_output=True, check=True,
+        ).stdout  # fmt: skip
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tmp, filter="data")
+        package = Path(tmp) / name
+        (Path(tmp) / "libs/pricealert/http").rename(package)
+        for source in package.glob("*.py"):
+            text = source.read_text()
+            source.write_text(text.replace("pricealert.http.", f"{name}.").replace(
+                "from pricealert.http import", f"from {name} import"
+            ))  # fmt: skip
+        sys.path.insert(0, tmp)
+        try:
+            yield name
+        finally:
+            sys.path.remove(tmp)
+
+
+def baseline_client(
+    module: str,
+) -> Callable[[list[str]], contextlib.AbstractAsyncContextManager[Get]]:
+    @contextlib.asynccontextmanager
+    async def baseline(origins: list[str]) -> AsyncIterator[Get]:
+        import importlib
+
+        client_class = importlib.import_module(module).GuardedClient
+        async with client_class(
+            allowed_hosts=[o.split("://", 1)[1] for o in origins],
+            max_connections_per_host=PER_HOST,
+        ) as client:
+
+            async def get(url: str) -> bytes:
+                result = await client.get(url)
+                assert result.status == 200, result.status
+                body: bytes = result.body
+                return body
+
+            yield get
+
+    return baseline
+
+
+def paired(ours: list[float], theirs: list[float]) -> dict[str, Any]:
+    """Per-round ratios ours/theirs: median, a bootstrap 95 % interval, rounds not worse."""
+    import random
+    import statistics
+
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    draw = random.Random(0)  # resampling, not secrets
+    medians = sorted(statistics.median(draw.choices(ratios, k=len(ratios))) for _ in range(2000))
+    return {
+        "ratio_median": round(statistics.median(ratios), 3),
+        "ratio_95": [round(medians[49], 3), round(medians[1949], 3)],
+        "rounds_not_worse": f"{sum(r <= 1 for r in ratios)}/{len(ratios)}",
     }
 
 
@@ -252,22 +334,41 @@ def main() -> None:
     parser.add_argument("--clients", default=",".join(CLIENTS))
     parser.add_argument("--concurrency", default="1,50")
     parser.add_argument("--loop", default="asyncio", choices=["asyncio", "uvloop"])
+    parser.add_argument("--baseline", metavar="REV", help="also pricealert.http as of REV")
     args = parser.parse_args()
     clients = args.clients.split(",")
     levels = [int(c) for c in args.concurrency.split(",")]
     run = runner(args.loop)
     rounds: dict[tuple[str, int], list[dict[str, float]]] = {}
     load_before = load_average()
-    with server() as (served_by, origins):
+    with contextlib.ExitStack() as stack:
+        if args.baseline:
+            CLIENTS["baseline"] = baseline_client(
+                stack.enter_context(baseline_package(args.baseline))
+            )
+            clients.append("baseline")
+        served_by, origins = stack.enter_context(server())
         for n in range(args.rounds):
             for concurrency in levels:
-                for client in clients:
+                # alternate the order: whoever runs first in a round is not always the same
+                for client in clients if n % 2 == 0 else clients[::-1]:
                     figures = run(measure(client, origins, args.requests, concurrency))
                     rounds.setdefault((client, concurrency), []).append(figures)
                     log(f"round {n + 1} c={concurrency} {client}: {figures}")
     results: dict[str, Any] = {}
     for (client, concurrency), measured in rounds.items():
         results.setdefault(client, {})[f"c{concurrency}"] = median_of(measured)
+    if args.baseline and "guarded" in clients:
+        results["paired"] = {
+            "guarded_over_baseline": {
+                f"c{c}": paired(
+                    [r["cpu_ms_per_get"] for r in rounds[("guarded", c)]],
+                    [r["cpu_ms_per_get"] for r in rounds[("baseline", c)]],
+                )
+                for c in levels
+            },
+            "baseline": args.baseline,
+        }
     emit({
         "benchmark": "http_client",
         "server": served_by,

@@ -130,3 +130,37 @@ def test_scratch_empties_redis_around_the_run_and_drops_its_database_unless_kept
     finally:
         client.close()
         conftest.drop_database(name)
+
+
+def test_the_http_bench_pairs_rounds_and_says_how_sure_it_is() -> None:
+    from scripts.bench.http_client_bench import paired
+
+    worse = paired([1.1, 1.2, 1.1, 1.3], [1.0, 1.0, 1.0, 1.0])
+    assert worse["ratio_median"] == 1.15
+    assert worse["rounds_not_worse"] == "0/4"
+    low, high = worse["ratio_95"]
+    assert 1.1 <= low <= 1.15 <= high <= 1.3
+    assert paired([0.9, 1.0], [1.0, 1.0])["rounds_not_worse"] == "2/2"
+    with pytest.raises(ValueError, match="shorter"):  # rounds are pairs: one missing is an error
+        paired([1.0, 1.0], [1.0])
+
+
+def test_the_http_bench_loads_an_earlier_transport_beside_todays() -> None:
+    import importlib
+
+    import pricealert.http
+    from scripts.bench.http_client_bench import baseline_package
+
+    with baseline_package("HEAD") as name:
+        module = importlib.import_module(name)
+        try:
+            # the same code under another name: its own classes, none of today's modules
+            assert module.GuardedClient is not pricealert.http.GuardedClient
+            assert module.GuardedClient.__module__.startswith(f"{name}.")
+            classes = [v for v in vars(module).values() if isinstance(v, type)]
+            from_http = [c for c in classes if ".http" in c.__module__ or name in c.__module__]
+            assert from_http
+            assert all(c.__module__.startswith(name) for c in from_http)
+        finally:
+            for loaded in [m for m in sys.modules if m == name or m.startswith(f"{name}.")]:
+                del sys.modules[loaded]
