@@ -71,6 +71,10 @@ class PriceAlertSettings(BaseSettings):
     fetch_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     #: Port of the worker's own /metrics endpoint (0: none). The API serves /metrics itself.
     metrics_port: int = 0
+    #: glibc's malloc thresholds, fixed when a service starts (`pricealert.allocator`: large
+    #: page buffers reused instead of mapped and faulted in afresh); 0: glibc's own.
+    malloc_mmap_threshold_bytes: int = Field(default=4 * 2**20, ge=0, le=32 * 2**20)
+    malloc_trim_threshold_bytes: int = Field(default=32 * 2**20, ge=0, le=2**31 - 1)
 
     @model_validator(mode="before")
     @classmethod

@@ -39,6 +39,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pricealert import metrics, queues
+from pricealert.allocator import tune_for
 from pricealert.db import create_engine, create_sessionmaker
 from pricealert.db.migrate import current_heads
 from pricealert.logging import (
@@ -200,6 +201,7 @@ def build_worker_settings(
         # made, not the whole heap (~70 ms each for the evaluator's, once per ~4 000
         # changes, every job in flight waiting). The API does the same (services.api.main).
         gc.freeze()
+        tune_for(settings)  # page-sized buffers reused, not mapped afresh (pricealert.allocator)
         _log.info("worker.started", service=service, queue=queue)
         notify_ready()  # the supervisor's "… running" line waits for every worker
 

@@ -25,6 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from pricealert import queues
+from pricealert.allocator import tune_for
 from pricealert.db import create_engine, create_sessionmaker
 from pricealert.logging import configure_logging
 from services.api import health, http_metrics
@@ -85,6 +86,7 @@ def create_app(
         # walks what requests made instead of stalling every request in flight for the
         # 50–150 ms (measured here) the whole heap takes.
         gc.freeze()
+        tune_for(settings)  # glibc's thresholds fixed (pricealert.allocator), as in workers
         tasks = [
             asyncio.create_task(
                 business_metrics_loop(

@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from pricealert.allocator import tune_for
 from pricealert.logging import configure_logging, get_logger
 from services.web import rum
 from services.web.api_client import ApiClient, ApiError
@@ -63,6 +64,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.api = ApiClient(settings.api_url, settings.api_timeout_seconds)
+        tune_for(settings)  # glibc's thresholds fixed (pricealert.allocator), as in the API
         try:
             yield
         finally:
