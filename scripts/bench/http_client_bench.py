@@ -24,7 +24,9 @@ Without nginx on the PATH it falls back to the Python bench shop
 (`scrape_shop.py`) and says so in `server`. Prints one JSON object:
 `{client: {"c1": {...}, "c50": {...}}}` with `cpu_ms_per_get` (user and system apart in
 `user_ms_per_get`, `sys_ms_per_get`), `minor_faults_per_get`,
-`gets_per_s` (wall) and `body_kb`, and the load average before and after.
+`gets_per_s` (wall) and `body_kb`, and the load average before and after. The process
+fixes glibc's allocator thresholds as every service does at startup (`pricealert.allocator`;
+`PRICEALERT_MALLOC_MMAP_THRESHOLD_BYTES=0` measures glibc's own), said in `allocator`.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from pricealert.allocator import tune_for
+from pricealert.settings import PriceAlertSettings
 from scripts.bench.common import emit, load_average, log, machine_info, median_of
 
 ORIGINS = 16
@@ -341,6 +345,8 @@ def main() -> None:
     run = runner(args.loop)
     rounds: dict[tuple[str, int], list[dict[str, float]]] = {}
     load_before = load_average()
+    # as the scraper's process is at startup (PRICEALERT_MALLOC_MMAP_THRESHOLD_BYTES=0: not)
+    allocator_fixed = tune_for(PriceAlertSettings())
     with contextlib.ExitStack() as stack:
         if args.baseline:
             CLIENTS["baseline"] = baseline_client(
@@ -373,6 +379,7 @@ def main() -> None:
         "benchmark": "http_client",
         "server": served_by,
         "loop": args.loop,
+        "allocator": "thresholds fixed" if allocator_fixed else "glibc's own",
         "requests": args.requests,
         "load_average_before": load_before,
         "load_average_after": load_average(),
