@@ -33,6 +33,7 @@ import logging
 import os
 import re
 import sys
+import time
 import traceback
 from collections.abc import Iterable, Mapping, MutableMapping
 from types import MappingProxyType
@@ -608,6 +609,39 @@ def start_request_context(scope: MutableMapping[str, Any]) -> str:
     bind_context(request_id=request_id_)
     scope.setdefault("state", {})["request_id"] = request_id_
     return request_id_
+
+
+_access_log = get_logger("pricealert.access")
+
+
+class RequestLog:
+    """One HTTP request's logging, as both services' middleware keep it: started with the
+    request (`start_request_context`; its id is `request_id`), then `status` as the response
+    starts (500 until one does), and `finish` at its end, whatever happened: the access line
+    (`http.request`), then the request's context forgotten."""
+
+    __slots__ = ("request_id", "scope", "started", "status")
+
+    def __init__(self, scope: MutableMapping[str, Any]) -> None:
+        self.scope = scope
+        self.request_id = start_request_context(scope)
+        self.started = time.perf_counter()
+        self.status = 500
+
+    def finish(self) -> float:
+        """Write the access line, forget the request's context; return its seconds."""
+        seconds = max(time.perf_counter() - self.started, 0.0)
+        # This module is logging machinery: the line's call site is the middleware's.
+        _access_log.info(
+            "http.request",
+            category="access",
+            method=self.scope["method"],
+            path=self.scope["path"],
+            status=self.status,
+            duration_ms=round(seconds * 1000, 2),
+        )
+        clear_context()
+        return seconds
 
 
 def bind_context(**fields: Any) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pricealert.logging import clear_context, get_logger, start_request_context
+from pricealert.logging import RequestLog, get_logger
 from services.api.http_metrics import RouteMetrics
 from services.api.problems import (
     BODY_TOO_LARGE,
@@ -23,7 +23,6 @@ from services.api.problems import (
 )
 from services.api.ratelimit import shown_window
 
-_access_log = get_logger("pricealert.access")
 _error_log = get_logger("pricealert.api")
 
 
@@ -37,20 +36,18 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = start_request_context(scope)
-        started = time.perf_counter()
-        status = 500
+        log = RequestLog(scope)
         response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status, response_started
+            nonlocal response_started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                log.status = message["status"]
                 response_started = True
                 message.setdefault("headers", [])
                 message["headers"] = [
                     *message["headers"],
-                    (b"x-request-id", request_id.encode()),
+                    (b"x-request-id", log.request_id.encode()),
                 ]
             await send(message)
 
@@ -66,15 +63,7 @@ class RequestContextMiddleware:
                 response = _failure_response(exc, scope)
                 await response(scope, receive, send_with_id)
         finally:
-            _access_log.info(
-                "http.request",
-                category="access",
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            )
-            clear_context()
+            log.finish()
 
 
 class ResponseMiddleware:

@@ -3,15 +3,12 @@ and the security headers every answer carries."""
 
 from __future__ import annotations
 
-import time
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pricealert import metrics
-from pricealert.logging import clear_context, get_logger, start_request_context
+from pricealert.logging import RequestLog, get_logger
 
 _UNMEASURED = ("/metrics", "/healthz", "/readyz")
-_access_log = get_logger("pricealert.access")
 _error_log = get_logger("pricealert.web")
 
 #: Headers of every answer (pages add their Content-Security-Policy and caching).
@@ -32,17 +29,14 @@ class WebRequestMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = start_request_context(scope)
-        started = time.perf_counter()
-        status = 500
+        log = RequestLog(scope)
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
+                log.status = message["status"]
                 headers = list(message.get("headers", []))
                 names = {name for name, _ in headers}
-                headers.append((b"x-request-id", request_id.encode()))
+                headers.append((b"x-request-id", log.request_id.encode()))
                 headers += [h for h in SECURITY_HEADERS if h[0] not in names]
                 if b"content-security-policy" not in names:
                     headers.append(self.csp)
@@ -55,13 +49,8 @@ class WebRequestMiddleware:
             _error_log.error("request.failed", exc_info=exc)
             raise
         finally:
-            elapsed = max(time.perf_counter() - started, 0.0)
+            elapsed = log.finish()
             route = getattr(scope.get("route"), "path", None)
             if route is not None and route not in _UNMEASURED:
-                metrics.WEB_REQUESTS.labels(scope["method"], route, str(status)).inc()
+                metrics.WEB_REQUESTS.labels(scope["method"], route, str(log.status)).inc()
                 metrics.WEB_REQUEST_DURATION.labels(scope["method"], route).observe(elapsed)
-            _access_log.info(
-                "http.request", category="access", method=scope["method"], path=scope["path"],
-                status=status, duration_ms=round(elapsed * 1000, 2),
-            )  # fmt: skip
-            clear_context()
