@@ -6,14 +6,14 @@ last such block freed. So with 50 checks in flight, block after block is `mmap`p
 every page of it faulted in by the kernel, and `munmap`ped when freed; what the heap frees
 at its top beyond the trim threshold goes back to the kernel, to be faulted in again.
 Measured here (`make bench-http`, one 212 KB page, concurrency 50): 22–50 minor page
-faults per GET and half the client's CPU in the kernel; with the thresholds below 0.2–0.8
-faults and about a third of the CPU per GET (see the README's HTTP client row).
+faults per GET and half the client's CPU in the kernel; with the thresholds below none to
+0.8, and about a third less CPU per GET (see the README's HTTP client row).
 
 Fixed thresholds keep such blocks in the heap and reuse them: blocks up to
 `mmap_threshold` come from the heap, and up to `trim_threshold` of free memory stays at
-its top. The cost is that memory (32 MiB at most, a process's peak is not raised) staying
-with the process instead of going back to the kernel between bursts. Where the C library
-is not glibc (musl, macOS) nothing is changed.
+its top. The cost: up to 32 MiB of freed memory stays with the process between bursts
+instead of going back to the kernel (its peak is not raised). Where the C library is not
+glibc (musl, macOS) nothing is changed.
 """
 
 from __future__ import annotations
