@@ -263,11 +263,14 @@ def baseline_package(revision: str) -> Iterator[str]:
 
     name = "_baseline_http"
     with tempfile.TemporaryDirectory(prefix="pricealert-bench-baseline-") as tmp:
-        archive = subprocess.run(  # noqa: S603 - git with arguments of our own
+        done = subprocess.run(  # noqa: S603 - git with arguments of our own
             ["git", "archive", revision, "libs/pricealert/http"],  # noqa: S607
-            capture_output=True, check=True,
-        ).stdout  # fmt: skip
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            capture_output=True, cwd=Path(__file__).resolve().parents[2],
+        )  # fmt: skip
+        if done.returncode != 0:
+            said = done.stderr.decode(errors="replace").strip()
+            raise ValueError(f"no pricealert.http at git revision {revision!r}: {said}")
+        with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
             tar.extractall(tmp, filter="data")
         package = Path(tmp) / name
         (Path(tmp) / "libs/pricealert/http").rename(package)
@@ -349,9 +352,11 @@ def main() -> None:
     allocator_fixed = tune_for(PriceAlertSettings())
     with contextlib.ExitStack() as stack:
         if args.baseline:
-            CLIENTS["baseline"] = baseline_client(
-                stack.enter_context(baseline_package(args.baseline))
-            )
+            try:
+                module = stack.enter_context(baseline_package(args.baseline))
+            except ValueError as exc:
+                parser.error(str(exc))
+            CLIENTS["baseline"] = baseline_client(module)
             clients.append("baseline")
         served_by, origins = stack.enter_context(server())
         for n in range(args.rounds):

@@ -164,3 +164,13 @@ def test_the_http_bench_loads_an_earlier_transport_beside_todays() -> None:
         finally:
             for loaded in [m for m in sys.modules if m == name or m.startswith(f"{name}.")]:
                 del sys.modules[loaded]
+
+
+def test_the_http_bench_names_a_revision_it_cannot_load() -> None:
+    from scripts.bench.http_client_bench import baseline_package
+
+    with (
+        pytest.raises(ValueError, match=r"no pricealert\.http at git revision 'no-such-rev'"),
+        baseline_package("no-such-rev"),
+    ):
+        pass
