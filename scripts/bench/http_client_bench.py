@@ -34,12 +34,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import io
 import os
+import random
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -259,8 +263,6 @@ async def measure(
 @contextlib.contextmanager
 def baseline_package(revision: str) -> Iterator[str]:
     """`pricealert.http` as it was at git `revision`, importable as the module it yields."""
-    import sys
-
     name = "_baseline_http"
     with tempfile.TemporaryDirectory(prefix="pricealert-bench-baseline-") as tmp:
         done = subprocess.run(  # noqa: S603 - git with arguments of our own
@@ -291,8 +293,6 @@ def baseline_client(
 ) -> Callable[[list[str]], contextlib.AbstractAsyncContextManager[Get]]:
     @contextlib.asynccontextmanager
     async def baseline(origins: list[str]) -> AsyncIterator[Get]:
-        import importlib
-
         client_class = importlib.import_module(module).GuardedClient
         async with client_class(
             allowed_hosts=[o.split("://", 1)[1] for o in origins],
@@ -312,9 +312,6 @@ def baseline_client(
 
 def paired(ours: list[float], theirs: list[float]) -> dict[str, Any]:
     """Per-round ratios ours/theirs: median, a bootstrap 95 % interval, rounds not worse."""
-    import random
-    import statistics
-
     ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
     draw = random.Random(0)  # resampling, not secrets
     medians = sorted(statistics.median(draw.choices(ratios, k=len(ratios))) for _ in range(2000))
