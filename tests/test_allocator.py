@@ -6,13 +6,17 @@ startup."""
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 
 import pytest
 
-from pricealert.allocator import tune_allocator, tune_for
+from pricealert.allocator import tune_allocator, tune_collector, tune_for
 from pricealert.settings import PriceAlertSettings
+from services.web.main import create_app as create_web
+from services.web.settings import WebSettings
+from tests.support.allocation import PYTHON_THRESHOLDS, collector_as_python_starts
 
 _PROBE = """
 import asyncio, sys
@@ -95,3 +99,47 @@ def test_the_settings_name_the_thresholds(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_the_web_uis_startup_fixes_them() -> None:
     assert _faults_after("web") < 50
+
+
+def _young_collections(threshold: int) -> int:
+    """First-generation collections while 50 requests are in flight, each holding 60 young
+    objects, finishing in batches of 20 and replaced by new ones, 4 000 requests in all."""
+    with collector_as_python_starts():
+        tune_collector(threshold)
+        before = gc.get_stats()[0]["collections"]
+        in_flight: list[list[dict[str, int]]] = []
+        for _ in range(200):
+            in_flight.extend([{} for _ in range(60)] for _ in range(20))
+            del in_flight[: max(0, len(in_flight) - 50)]
+        return int(gc.get_stats()[0]["collections"] - before)
+
+
+def test_the_collector_leaves_requests_in_flight_alone_at_the_services_threshold() -> None:
+    # Python's 700 is less than what 50 requests in flight keep alive: it collects over and
+    # over, finding nothing to free; the services' threshold does not.
+    assert _young_collections(0) > 100
+    assert _young_collections(PriceAlertSettings().gc_gen0_threshold) == 0
+
+
+def test_zero_keeps_pythons_thresholds_and_freezes_all_the_same() -> None:
+    with collector_as_python_starts():
+        assert tune_collector(0) is False
+        assert gc.get_threshold() == PYTHON_THRESHOLDS
+        assert gc.get_freeze_count() > 0
+
+
+def test_the_collector_threshold_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRICEALERT_GC_GEN0_THRESHOLD", "2000")
+    assert PriceAlertSettings().gc_gen0_threshold == 2000
+    monkeypatch.setenv("PRICEALERT_GC_GEN0_THRESHOLD", "-1")
+    with pytest.raises(ValueError, match="greater than or equal"):
+        PriceAlertSettings()
+
+
+async def test_the_web_uis_startup_freezes_its_heap_and_sets_the_collector() -> None:
+    with collector_as_python_starts():
+        web = create_web(WebSettings(environment="test", api_url="http://127.0.0.1:9"))
+        async with web.router.lifespan_context(web):
+            frozen, threshold = gc.get_freeze_count(), gc.get_threshold()
+    assert frozen > 10_000
+    assert threshold == (5000, 10, 10)

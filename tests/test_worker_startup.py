@@ -1,5 +1,5 @@
 """Every worker's startup (pricealert.worker) takes the heap it loaded out of the collector's
-walks, whichever service it is."""
+walks and sets its first threshold for many jobs in flight, whichever service it is."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from services.evaluator.settings import EvaluatorSettings
 from services.evaluator.worker import worker_settings as evaluator_settings
 from services.notifier.settings import NotifierSettings
 from services.notifier.worker import worker_settings as notifier_settings
+from tests.support.allocation import collector_as_python_starts
 
 
 @pytest.mark.parametrize(
@@ -25,13 +26,13 @@ async def test_startup_freezes_the_heap_it_built(
     arq_settings = build(
         settings_type(database_url=database_url, redis_url=redis_url, metrics_port=0)
     )
-    gc.unfreeze()  # whatever another test froze
-    assert gc.get_freeze_count() == 0
     ctx: dict[str, Any] = {}
-    try:
-        await arq_settings["on_startup"](ctx)
-        # The whole heap of an imported worker (tens of thousands of objects), not a handful.
-        assert gc.get_freeze_count() > 10_000
-    finally:
-        await arq_settings["on_shutdown"](ctx)
-        gc.unfreeze()
+    with collector_as_python_starts():
+        assert gc.get_freeze_count() == 0
+        try:
+            await arq_settings["on_startup"](ctx)
+            # The whole heap of an imported worker (tens of thousands of objects), not a handful.
+            assert gc.get_freeze_count() > 10_000
+            assert gc.get_threshold() == (5000, 10, 10)  # the settings' default
+        finally:
+            await arq_settings["on_shutdown"](ctx)

@@ -75,6 +75,9 @@ class PriceAlertSettings(BaseSettings):
     #: page buffers reused instead of mapped and faulted in afresh); 0: glibc's own.
     malloc_mmap_threshold_bytes: int = Field(default=4 * 2**20, ge=0, le=32 * 2**20)
     malloc_trim_threshold_bytes: int = Field(default=32 * 2**20, ge=0, le=2**31 - 1)
+    #: The cyclic collector's first threshold, set when a service starts (`pricealert.allocator`:
+    #: many requests in flight keep more young objects alive than Python's 700); 0: Python's own.
+    gc_gen0_threshold: int = Field(default=5000, ge=0, le=1_000_000)
 
     @model_validator(mode="before")
     @classmethod

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn, TypeVar
@@ -196,12 +195,11 @@ def build_worker_settings(
         ctx["queue_length_task"] = asyncio.create_task(_report_queue_lengths(ctx))
         if on_startup is not None:
             await on_startup(ctx)
-        # What startup loaded (modules, settings, the engine and pools) lives as long as the
-        # worker: out of the cyclic collector's walks, a full collection walks what jobs
-        # made, not the whole heap (~70 ms each for the evaluator's, once per ~4 000
-        # changes, every job in flight waiting). The API does the same (services.api.main).
-        gc.freeze()
-        tune_for(settings)  # page-sized buffers reused, not mapped afresh (pricealert.allocator)
+        # What startup loaded lives as long as the worker: frozen, out of the cyclic
+        # collector's walks (~70 ms a full collection for the evaluator's heap, once per
+        # ~4 000 changes, every job in flight waiting); the collector's and glibc's
+        # thresholds set for many jobs in flight (pricealert.allocator). As in the API.
+        tune_for(settings)
         _log.info("worker.started", service=service, queue=queue)
         notify_ready()  # the supervisor's "… running" line waits for every worker
 

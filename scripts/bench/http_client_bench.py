@@ -25,8 +25,11 @@ Without nginx on the PATH it falls back to the Python bench shop
 `{client: {"c1": {...}, "c50": {...}}}` with `cpu_ms_per_get` (user and system apart in
 `user_ms_per_get`, `sys_ms_per_get`), `minor_faults_per_get`,
 `gets_per_s` (wall) and `body_kb`, and the load average before and after. The process
-fixes glibc's allocator thresholds as every service does at startup (`pricealert.allocator`;
-`PRICEALERT_MALLOC_MMAP_THRESHOLD_BYTES=0` measures glibc's own), said in `allocator`.
+sets its memory management as every service does once started (`pricealert.allocator`:
+the clients' modules imported, the heap frozen, the collector's first threshold and glibc's
+allocator thresholds set; `PRICEALERT_GC_GEN0_THRESHOLD=0` and
+`PRICEALERT_MALLOC_MMAP_THRESHOLD_BYTES=0` measure Python's and glibc's own), said in
+`allocator` and `collector`.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import importlib
 import io
 import os
@@ -345,7 +349,9 @@ def main() -> None:
     run = runner(args.loop)
     rounds: dict[tuple[str, int], list[dict[str, float]]] = {}
     load_before = load_average()
-    # as the scraper's process is at startup (PRICEALERT_MALLOC_MMAP_THRESHOLD_BYTES=0: not)
+    # as the scraper's process is once started: what it imported frozen, thresholds set
+    for module in ("aiohttp", "httpx", "pricealert.http"):
+        importlib.import_module(module)
     allocator_fixed = tune_for(PriceAlertSettings())
     with contextlib.ExitStack() as stack:
         if args.baseline:
@@ -382,6 +388,7 @@ def main() -> None:
         "server": served_by,
         "loop": args.loop,
         "allocator": "thresholds fixed" if allocator_fixed else "glibc's own",
+        "collector": {"thresholds": gc.get_threshold(), "frozen": gc.get_freeze_count()},
         "requests": args.requests,
         "load_average_before": load_before,
         "load_average_after": load_average(),

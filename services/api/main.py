@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import importlib.resources
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -81,12 +80,11 @@ def create_app(
         app.state.rate_limiter = RateLimiter(limiter_redis)
         app.state.key_cache = PrincipalCache(settings.key_cache_seconds)
         app.state.revocations_heard = asyncio.Event()
-        # Startup's heap (modules, app, pools: ~145 000 objects) lives as long as the
-        # process. Frozen, it is out of the cyclic collector's walks: a full collection
-        # walks what requests made instead of stalling every request in flight for the
-        # 50–150 ms (measured here) the whole heap takes.
-        gc.freeze()
-        tune_for(settings)  # glibc's thresholds fixed (pricealert.allocator), as in workers
+        # Startup's heap (modules, app, pools: ~145 000 objects) frozen, out of the cyclic
+        # collector's walks (50–150 ms each, every request in flight waiting); the
+        # collector's and glibc's thresholds set for many requests in flight
+        # (pricealert.allocator). As in the workers and the web UI.
+        tune_for(settings)
         tasks = [
             asyncio.create_task(
                 business_metrics_loop(

@@ -64,7 +64,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.api = ApiClient(settings.api_url, settings.api_timeout_seconds)
-        tune_for(settings)  # glibc's thresholds fixed (pricealert.allocator), as in the API
+        tune_for(settings)  # startup's heap frozen, thresholds set (pricealert.allocator)
         try:
             yield
         finally:

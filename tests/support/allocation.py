@@ -1,8 +1,12 @@
-"""Minor page faults of a burst of page-sized buffers: how `pricealert.allocator` shows."""
+"""How `pricealert.allocator` shows: minor page faults of a burst of page-sized buffers, and
+the cyclic collector as a service's startup leaves it."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import resource
+from collections.abc import Iterator
 
 #: glibc's own starting thresholds (128 KiB both): set explicitly, they make a process behave
 #: as an untuned one does under many large buffers at once.
@@ -22,3 +26,21 @@ def burst_faults(rounds: int = 10) -> float:
     for _ in range(rounds):
         burst()
     return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / rounds
+
+
+#: Python's own thresholds (3.11, 3.12): what a process starts with.
+PYTHON_THRESHOLDS = (700, 10, 10)
+
+
+@contextlib.contextmanager
+def collector_as_python_starts() -> Iterator[None]:
+    """The collector as a fresh process has it (nothing frozen, Python's thresholds) for a
+    startup to set; the test process's own restored afterwards."""
+    saved = gc.get_threshold()
+    gc.unfreeze()  # whatever another test froze
+    gc.set_threshold(*PYTHON_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*saved)
