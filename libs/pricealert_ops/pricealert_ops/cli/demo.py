@@ -16,7 +16,8 @@ import signal
 from datetime import UTC, datetime
 from typing import Any
 
-from pricealert.cli import CommandError, add_command
+from pricealert.cli import CommandError
+from pricealert_ops.cli import add_actions
 from pricealert_ops.devtools.demo_shop import DemoShop, Item, money, padded
 from pricealert_ops.devtools.receiver import Received, Receiver
 from pricealert_ops.devtools.shop import Page, RecordedRequest
@@ -26,10 +27,9 @@ RECEIVER_PORT_SETTING = "PRICEALERT_DEMO_RECEIVER_PORT"
 
 
 def register(subparsers: Any) -> None:
-    command = add_command(
-        subparsers, "demo", _usage, "The demo shop and webhook receiver (README walk-through)."
+    actions = add_actions(
+        subparsers, "demo", "The demo shop and webhook receiver (README walk-through)."
     )
-    actions = command.add_subparsers(dest="demo_action", metavar="ACTION")
     shop = actions.add_parser(
         "shop",
         help="serve the demo shop; prints its product URLs; POST to a page moves its price",
@@ -52,10 +52,6 @@ def register(subparsers: Any) -> None:
         help="the channel's whsec_ secret (from POST /v1/channels): signatures are checked",
     )
     receiver.set_defaults(handler=_receiver)
-
-
-def _usage(args: argparse.Namespace) -> int:
-    raise CommandError("missing_action", "say `pricealert demo shop` or `pricealert demo receiver`")
 
 
 def _port(value: int | None, setting: str, default: int) -> int:

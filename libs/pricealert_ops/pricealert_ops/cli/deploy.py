@@ -31,6 +31,7 @@ import boto3
 
 from pricealert.cli import CommandError, add_command
 from pricealert_ops import change_records, change_risk, deploy, incident
+from pricealert_ops.cli import add_group
 from pricealert_ops.cli import config as config_cli
 from pricealert_ops.deploy import StackPlan
 from pricealert_ops.monitoring.aws import load_template
@@ -39,8 +40,7 @@ _INFRA = Path("infra")
 
 
 def register(subparsers: Any) -> None:
-    group = subparsers.add_parser("deploy", help="Plan a deployment (plan 7.3).")
-    commands = group.add_subparsers(dest="deploy_command", required=True, metavar="COMMAND")
+    commands = add_group(subparsers, "deploy", "Plan a deployment (plan 7.3).")
     plan = add_command(
         commands,
         "plan",
