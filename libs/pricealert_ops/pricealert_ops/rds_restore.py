@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from pricealert.errors import NamedError
+from pricealert_ops.errors import Refusal
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
@@ -61,10 +61,8 @@ _INSTANCE_CLASS = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
 _SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 
 
-class RdsRestoreError(NamedError):
+class RdsRestoreError(Refusal):
     """A restore refused or failed, with a stable `code`."""
-
-    status = 422
 
 
 @dataclass(frozen=True)
