@@ -32,8 +32,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pricealert.errors import NamedError
 from pricealert_ops.change_risk import Assessment, ResourceChange, assess
+from pricealert_ops.errors import Refusal
 from pricealert_ops.monitoring.aws import load_template
 
 #: CloudFormation refuses a TemplateBody over this many bytes (TemplateURL then).
@@ -42,10 +42,8 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAN
 _NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 
 
-class DeployPlanError(NamedError):
+class DeployPlanError(Refusal):
     """A plan refused or failed, with a stable `code`."""
-
-    status = 422
 
 
 @dataclass(frozen=True)

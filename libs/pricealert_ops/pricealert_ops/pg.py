@@ -24,6 +24,8 @@ import os
 import re
 import secrets
 import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -146,31 +148,32 @@ async def connect(url: str, *, fingerprinting: bool = False) -> Any:
         ) from exc
 
 
-async def create_database(server_url: str, name: str) -> None:
-    """Create an empty database `name` on the server of `server_url`."""
-    conn = await connect(with_database(server_url, "postgres"))
+@asynccontextmanager
+async def _connected(url: str, *, fingerprinting: bool = False) -> AsyncIterator[Any]:
+    """`connect`, closing the connection when the block ends."""
+    conn = await connect(url, fingerprinting=fingerprinting)
     try:
-        await conn.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0")
+        yield conn
     finally:
         await conn.close()
+
+
+async def create_database(server_url: str, name: str) -> None:
+    """Create an empty database `name` on the server of `server_url`."""
+    async with _connected(with_database(server_url, "postgres")) as conn:
+        await conn.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0")
 
 
 async def drop_database(server_url: str, name: str) -> None:
     """Drop database `name` (if it exists), disconnecting its sessions."""
-    conn = await connect(with_database(server_url, "postgres"))
-    try:
+    async with _connected(with_database(server_url, "postgres")) as conn:
         await conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
-    finally:
-        await conn.close()
 
 
 async def database_exists(server_url: str, name: str) -> bool:
     """Whether database `name` exists on the server of `server_url`."""
-    conn = await connect(with_database(server_url, "postgres"))
-    try:
+    async with _connected(with_database(server_url, "postgres")) as conn:
         found = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
-    finally:
-        await conn.close()
     return found is not None
 
 
@@ -198,12 +201,11 @@ async def fingerprint(conn: Any) -> list[TableFingerprint]:
 
 async def fingerprint_database(url: str) -> list[TableFingerprint]:
     """Fingerprints of a whole database, taken in one repeatable-read snapshot."""
-    conn = await connect(url, fingerprinting=True)
-    try:
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            return await fingerprint(conn)
-    finally:
-        await conn.close()
+    async with (
+        _connected(url, fingerprinting=True) as conn,
+        conn.transaction(isolation="repeatable_read", readonly=True),
+    ):
+        return await fingerprint(conn)
 
 
 def run_pg_tool(

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from pricealert.errors import NamedError
+from pricealert_ops.errors import Refusal
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
@@ -61,10 +61,8 @@ _INSTANCE_CLASS = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
 _SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 
 
-class RdsRestoreError(NamedError):
+class RdsRestoreError(Refusal):
     """A restore refused or failed, with a stable `code`."""
-
-    status = 422
 
 
 @dataclass(frozen=True)
@@ -79,25 +77,32 @@ class RestoredInstance:
 
 def check_instance_identifier(value: str, *, what: str = "instance identifier") -> str:
     """Return `value` if RDS accepts it as a DB instance identifier, else refuse it."""
-    if not _INSTANCE_ID.fullmatch(value) or value.endswith("-"):
-        raise RdsRestoreError(
-            "invalid_identifier",
-            f"{what} {value!r}: 1-63 letters, digits or hyphens, starting with a letter, "
-            "without '--' or a trailing hyphen",
-        )
-    return value
+    return _identifier(
+        _INSTANCE_ID,
+        value,
+        what,
+        "1-63 letters, digits or hyphens, starting with a letter, without '--' or a "
+        "trailing hyphen",
+    )
 
 
 def check_snapshot_identifier(value: str) -> str:
     """Return `value` if it names a DB snapshot (identifier or ARN), else refuse it."""
     if _SNAPSHOT_ARN.fullmatch(value):
         return value
-    if not _SNAPSHOT_ID.fullmatch(value) or value.endswith("-"):
-        raise RdsRestoreError(
-            "invalid_identifier",
-            f"snapshot identifier {value!r}: letters, digits or hyphens starting with a "
-            "letter (optionally 'rds:' or 'awsbackup:' first), or a snapshot ARN",
-        )
+    return _identifier(
+        _SNAPSHOT_ID,
+        value,
+        "snapshot identifier",
+        "letters, digits or hyphens starting with a letter (optionally 'rds:' or "
+        "'awsbackup:' first), or a snapshot ARN",
+    )
+
+
+def _identifier(pattern: re.Pattern[str], value: str, what: str, rule: str) -> str:
+    """`value` if it matches `pattern` and does not end in a hyphen, else refuse it."""
+    if not pattern.fullmatch(value) or value.endswith("-"):
+        raise RdsRestoreError("invalid_identifier", f"{what} {value!r}: {rule}")
     return value
 
 
@@ -174,15 +179,8 @@ def restore_from_snapshot(
         "DBInstanceClass": instance_class,
         **_restore_like(source, groups, restored_from=f"snapshot:{snapshot_identifier}"),
     }
-    return _restore(
-        rds,
-        rds.restore_db_instance_from_db_snapshot,
-        target_identifier,
-        source,
-        kwargs,
-        wait=wait,
-        waiter_config=waiter_config,
-    )
+    _call(rds.restore_db_instance_from_db_snapshot, **kwargs)
+    return _finish(rds, target_identifier, source, kwargs, wait=wait, waiter_config=waiter_config)
 
 
 def restore_to_point_in_time(
@@ -218,15 +216,8 @@ def restore_to_point_in_time(
             source, groups, restored_from=f"{source_identifier}@{restore_time.isoformat()}"
         ),
     }
-    return _restore(
-        rds,
-        rds.restore_db_instance_to_point_in_time,
-        target_identifier,
-        source,
-        kwargs,
-        wait=wait,
-        waiter_config=waiter_config,
-    )
+    _call(rds.restore_db_instance_to_point_in_time, **kwargs)
+    return _finish(rds, target_identifier, source, kwargs, wait=wait, waiter_config=waiter_config)
 
 
 def restore_replica_to_point_in_time(
@@ -285,15 +276,8 @@ def restore_replica_to_point_in_time(
         kwargs["DBParameterGroupName"] = parameter_group
     if option_group:
         kwargs["OptionGroupName"] = option_group
-    return _restore(
-        rds,
-        rds.restore_db_instance_to_point_in_time,
-        target_identifier,
-        source,
-        kwargs,
-        wait=wait,
-        waiter_config=waiter_config,
-    )
+    _call(rds.restore_db_instance_to_point_in_time, **kwargs)
+    return _finish(rds, target_identifier, source, kwargs, wait=wait, waiter_config=waiter_config)
 
 
 def _check_pitr(
@@ -434,21 +418,6 @@ def _after_restore(source: DBInstanceTypeDef | None) -> dict[str, Any]:
     return changes
 
 
-def _restore(
-    rds: RDSClient,
-    operation: Any,
-    identifier: str,
-    source: DBInstanceTypeDef | None,
-    requested: dict[str, Any],
-    *,
-    wait: bool,
-    waiter_config: WaiterConfigTypeDef,
-) -> RestoredInstance:
-    """Ask for the restore (`operation` with `requested`), then `_finish` it."""
-    _call(operation, **requested)
-    return _finish(rds, identifier, source, requested, wait=wait, waiter_config=waiter_config)
-
-
 def _finish(
     rds: RDSClient,
     identifier: str,
@@ -458,7 +427,8 @@ def _finish(
     wait: bool,
     waiter_config: WaiterConfigTypeDef,
 ) -> RestoredInstance:
-    """When waiting: bring the new instance's settings in line with the source's."""
+    """After the restore call (with `requested`): when waiting, bring the new instance's
+    settings in line with the source's."""
     if not wait:
         return _describe_restored(rds, identifier)
     _wait_available(rds, identifier, waiter_config)

@@ -8,9 +8,11 @@ runtime image, which does not install this distribution, can say where they are.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping
+from typing import Any
 
-from pricealert.cli import Command
+from pricealert.cli import Command, CommandError, add_command
 
 _CLI = "pricealert_ops.cli"
 
@@ -32,3 +34,23 @@ COMMANDS: Mapping[str, Command] = {
     "servers": Command(f"{_CLI}.servers", "PostgreSQL and Redis for development."),
     "demo": Command(f"{_CLI}.demo", "The demo shop and webhook receiver (README walk-through)."),
 }
+
+
+def add_group(subparsers: Any, name: str, help_text: str) -> Any:
+    """`pricealert <name> COMMAND`: a command that only groups others; returns the group's
+    sub-parsers (parsed into `<name>_command`)."""
+    group = subparsers.add_parser(name, help=help_text)
+    return group.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND")
+
+
+def add_actions(subparsers: Any, name: str, help_text: str) -> Any:
+    """`pricealert <name> ACTION`: returns the sub-parsers of the actions (parsed into
+    `<name>_action`); without an action the command names each one."""
+
+    def usage(args: argparse.Namespace) -> int:
+        named = " or ".join(f"`pricealert {name} {action}`" for action in actions.choices)
+        raise CommandError("missing_action", f"say {named}")
+
+    command = add_command(subparsers, name, usage, help_text)
+    actions = command.add_subparsers(dest=f"{name}_action", metavar="ACTION")
+    return actions

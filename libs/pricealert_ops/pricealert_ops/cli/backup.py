@@ -23,13 +23,13 @@ from pydantic import ValidationError
 from pricealert.cli import CommandError, add_command
 from pricealert.errors import PriceAlertError
 from pricealert_ops import backup, backup_health, drill, pg, restore
+from pricealert_ops.cli import add_group
 from pricealert_ops.cli.restore_rds import register_restore_subcommands
 from pricealert_ops.storage import BackupStore
 
 
 def register(subparsers: Any) -> None:
-    group = subparsers.add_parser("backup", help="Logical backups (pg_dump) of the database.")
-    commands = group.add_subparsers(dest="backup_command", required=True, metavar="COMMAND")
+    commands = add_group(subparsers, "backup", "Logical backups (pg_dump) of the database.")
 
     create = add_command(commands, "create", _create, "Dump the database to the backup store.")
     _database_option(create)
@@ -77,10 +77,7 @@ def register(subparsers: Any) -> None:
         help="skip starting the services on the restored database",
     )
 
-    restore_group = subparsers.add_parser("restore", help="Restore the database.")
-    restore_commands = restore_group.add_subparsers(
-        dest="restore_command", required=True, metavar="COMMAND"
-    )
+    restore_commands = add_group(subparsers, "restore", "Restore the database.")
     dump = add_command(restore_commands, "dump", _restore_dump, "Restore a dump into a database.")
     dump.add_argument("key", help="dump key, as `backup list` prints it")
     dump.add_argument("--target-database-url", required=True, help="database to restore into")

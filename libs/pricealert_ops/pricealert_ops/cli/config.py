@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from pricealert.cli import CommandError, add_command
 from pricealert.settings import PriceAlertSettings
 from pricealert_ops import config_backup
+from pricealert_ops.cli import add_group
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -47,10 +48,11 @@ class ConfigBackupSettings(PriceAlertSettings):
 
 
 def register(subparsers: Any) -> None:
-    group = subparsers.add_parser(
-        "config", help="Back up the deployable configuration to a versioned bucket (plan 5.1)."
+    commands = add_group(
+        subparsers,
+        "config",
+        "Back up the deployable configuration to a versioned bucket (plan 5.1).",
     )
-    commands = group.add_subparsers(dest="config_command", required=True, metavar="COMMAND")
 
     backup = add_command(
         commands, "backup", _backup, "Export the configuration as a new version if it changed."

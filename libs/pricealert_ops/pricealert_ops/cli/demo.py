@@ -13,10 +13,12 @@ import argparse
 import asyncio
 import os
 import signal
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from pricealert.cli import CommandError, add_command
+from pricealert.cli import CommandError
+from pricealert_ops.cli import add_actions
 from pricealert_ops.devtools.demo_shop import DemoShop, Item, money, padded
 from pricealert_ops.devtools.receiver import Received, Receiver
 from pricealert_ops.devtools.shop import Page, RecordedRequest
@@ -24,12 +26,13 @@ from pricealert_ops.devtools.shop import Page, RecordedRequest
 SHOP_PORT_SETTING = "PRICEALERT_DEMO_SHOP_PORT"
 RECEIVER_PORT_SETTING = "PRICEALERT_DEMO_RECEIVER_PORT"
 
+T = TypeVar("T")
+
 
 def register(subparsers: Any) -> None:
-    command = add_command(
-        subparsers, "demo", _usage, "The demo shop and webhook receiver (README walk-through)."
+    actions = add_actions(
+        subparsers, "demo", "The demo shop and webhook receiver (README walk-through)."
     )
-    actions = command.add_subparsers(dest="demo_action", metavar="ACTION")
     shop = actions.add_parser(
         "shop",
         help="serve the demo shop; prints its product URLs; POST to a page moves its price",
@@ -54,10 +57,6 @@ def register(subparsers: Any) -> None:
     receiver.set_defaults(handler=_receiver)
 
 
-def _usage(args: argparse.Namespace) -> int:
-    raise CommandError("missing_action", "say `pricealert demo shop` or `pricealert demo receiver`")
-
-
 def _port(value: int | None, setting: str, default: int) -> int:
     if value is None:
         raw = os.environ.get(setting) or str(default)
@@ -74,19 +73,31 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-async def _until_stopped() -> None:
-    stopped = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopped.set)
-    await stopped.wait()
+async def _listening(
+    what: str, port: int, started: Awaitable[T], close: Callable[[], Awaitable[None]]
+) -> T:
+    """What `started` gives; a server that cannot listen on `port` is closed and refused."""
+    try:
+        return await started
+    except OSError as exc:
+        await close()
+        raise CommandError(
+            "port_in_use",
+            f"the {what} cannot listen on port {port} ({exc.strerror}); choose another with --port",
+        ) from exc
 
 
-def _listen_error(what: str, port: int, exc: OSError) -> CommandError:
-    return CommandError(
-        "port_in_use",
-        f"the {what} cannot listen on port {port} ({exc.strerror}); choose another with --port",
-    )
+async def _until_stopped(close: Callable[[], Awaitable[None]]) -> int:
+    """Serve until Ctrl-C (or SIGTERM), then `close`; the exit code."""
+    try:
+        stopped = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopped.set)
+        await stopped.wait()
+    finally:
+        await close()
+    return 0
 
 
 # --- the shop -----------------------------------------------------------------------------
@@ -99,22 +110,14 @@ def _shop(args: argparse.Namespace) -> int:
 
 async def _serve_shop(port: int) -> int:
     shop = DemoShop()
-    try:
-        us, jp = await shop.start(port, editable=True)
-    except OSError as exc:
-        await shop.close()
-        raise _listen_error("demo shop", port, exc) from exc
+    us, jp = await _listening("demo shop", port, shop.start(port, editable=True), shop.close)
     shop.on_move = lambda item: _say(f"  moved  {item.name}: now {_state(item)}")
     _say(f"Demo shop on http://{us} (dollars) and http://{jp} (yen); Ctrl-C stops it.")
     for item in shop.items.values():
         _say(f"  {padded(item.name, 32)} {_state(item):<26} {shop.url(item)}")
     lamp = shop.url(shop.items["lamp"])
     _say(f"Move a price:  curl -X POST {lamp} -d price=84.90   (or -d in_stock=false)")
-    try:
-        await _until_stopped()
-    finally:
-        await shop.close()
-    return 0
+    return await _until_stopped(shop.close)
 
 
 def _state(item: Item) -> str:
@@ -134,11 +137,7 @@ def _receiver(args: argparse.Namespace) -> int:
 
 async def _serve_receiver(port: int, secret: str | None) -> int:
     hook = Receiver(secret=secret)
-    try:
-        url = await hook.start(port=port)
-    except OSError as exc:
-        await hook.close()
-        raise _listen_error("receiver", port, exc) from exc
+    url = await _listening("receiver", port, hook.start(port=port), hook.close)
 
     def answer(_request: RecordedRequest) -> Page:
         delivery = hook.received[-1]
@@ -150,11 +149,7 @@ async def _serve_receiver(port: int, secret: str | None) -> int:
     hook.respond(answer)
     checking = f"checking signatures with {secret[:12]}…" if secret else "no --secret: not checked"
     _say(f"Webhook receiver on {url} ({checking}); Ctrl-C stops it.")
-    try:
-        await _until_stopped()
-    finally:
-        await hook.close()
-    return 0
+    return await _until_stopped(hook.close)
 
 
 def describe(delivery: Received) -> str:

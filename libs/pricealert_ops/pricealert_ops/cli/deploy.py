@@ -31,6 +31,7 @@ import boto3
 
 from pricealert.cli import CommandError, add_command
 from pricealert_ops import change_records, change_risk, deploy, incident
+from pricealert_ops.cli import add_group
 from pricealert_ops.cli import config as config_cli
 from pricealert_ops.deploy import StackPlan
 from pricealert_ops.monitoring.aws import load_template
@@ -39,8 +40,7 @@ _INFRA = Path("infra")
 
 
 def register(subparsers: Any) -> None:
-    group = subparsers.add_parser("deploy", help="Plan a deployment (plan 7.3).")
-    commands = group.add_subparsers(dest="deploy_command", required=True, metavar="COMMAND")
+    commands = add_group(subparsers, "deploy", "Plan a deployment (plan 7.3).")
     plan = add_command(
         commands,
         "plan",
@@ -50,9 +50,7 @@ def register(subparsers: Any) -> None:
     )
     plan.add_argument("stacks", nargs="+", metavar="STACK", help="services, jobs, data, …")
     plan.add_argument("--parameter", "-p", action="append", default=[], metavar="KEY=VALUE")
-    plan.add_argument("--env", default="production", help="stack names pricealert-<env>-<stack>")
-    plan.add_argument("--region", default=None)
-    plan.add_argument("--infra-dir", type=Path, default=_INFRA)
+    _stack_options(plan)
     plan.add_argument(
         "--s3-bucket",
         help="bucket for templates over 51,200 bytes (as `aws cloudformation deploy`)",
@@ -78,9 +76,7 @@ def register(subparsers: Any) -> None:
     )
     apply.add_argument("stacks", nargs="+", metavar="STACK", help="as planned, in this order")
     apply.add_argument("--change-set-name", required=True, help="the name `plan` printed")
-    apply.add_argument("--env", default="production", help="stack names pricealert-<env>-<stack>")
-    apply.add_argument("--region", default=None)
-    apply.add_argument("--infra-dir", type=Path, default=_INFRA)
+    _stack_options(apply)
     apply.add_argument(
         "--no-config-backup",
         action="store_true",
@@ -103,6 +99,13 @@ def register(subparsers: Any) -> None:
     reviewed.add_argument("id", help="CHG-YYYYMMDD-n")
     reviewed.add_argument("--notes", required=True, help="the review's outcome")
     reviewed.add_argument("--who", default=None, help="who reviewed (default: the login name)")
+
+
+def _stack_options(command: argparse.ArgumentParser) -> None:
+    """Where the stacks are: their environment, region and templates."""
+    command.add_argument("--env", default="production", help="stack names pricealert-<env>-<stack>")
+    command.add_argument("--region", default=None)
+    command.add_argument("--infra-dir", type=Path, default=_INFRA)
 
 
 def _plan(args: argparse.Namespace) -> int:

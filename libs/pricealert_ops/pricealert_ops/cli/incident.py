@@ -17,11 +17,11 @@ from typing import Any
 
 from pricealert.cli import CommandError, add_command
 from pricealert_ops import incident
+from pricealert_ops.cli import add_group
 
 
 def register(subparsers: Any) -> None:
-    group = subparsers.add_parser("incident", help="Record an incident (plan 7.2).")
-    commands = group.add_subparsers(dest="incident_command", required=True, metavar="COMMAND")
+    commands = add_group(subparsers, "incident", "Record an incident (plan 7.2).")
     priorities = ", ".join(
         f"{p.priority} {p.name} ({p.severity} alerts)" for p in incident.PRIORITIES.values()
     )

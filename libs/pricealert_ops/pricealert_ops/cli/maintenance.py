@@ -19,11 +19,11 @@ from typing import Any
 from pricealert.cli import CommandError, add_command
 from pricealert.settings import PriceAlertSettings
 from pricealert_ops import alert_review, audit, maintenance, perf
+from pricealert_ops.cli import add_group
 
 
 def register(subparsers: Any) -> None:
-    db = subparsers.add_parser("db", help="Database maintenance.")
-    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    db_commands = add_group(subparsers, "db", "Database maintenance.")
     maint = add_command(
         db_commands, "maintenance", _db_maintenance, "ANALYZE, bloat and unused-index report."
     )
@@ -43,16 +43,14 @@ def register(subparsers: Any) -> None:
         "--requirement", type=Path, help="audit this pinned requirements file instead"
     )
 
-    perf_group = subparsers.add_parser("perf", help="Performance analysis.")
-    perf_commands = perf_group.add_subparsers(dest="perf_command", required=True, metavar="COMMAND")
+    perf_commands = add_group(subparsers, "perf", "Performance analysis.")
     report = add_command(
         perf_commands, "report", _perf_report, "Slowest statements from pg_stat_statements."
     )
     report.add_argument("--database-url", help="overrides PRICEALERT_DATABASE_URL")
     report.add_argument("--limit", type=int, default=10, help="statements to show (default 10)")
 
-    alert = subparsers.add_parser("alert", help="Alert rules maintenance.")
-    alert_commands = alert.add_subparsers(dest="alert_command", required=True, metavar="COMMAND")
+    alert_commands = add_group(subparsers, "alert", "Alert rules maintenance.")
     review = add_command(
         alert_commands,
         "review",

@@ -37,7 +37,7 @@ def register_restore_subcommands(restore_subparsers: Any) -> None:
         "Restore an RDS snapshot into a new DB instance (plan 5.2.1).",
     )
     snapshot.add_argument("snapshot", help="snapshot identifier (rds:…, awsbackup:…) or ARN")
-    snapshot.add_argument("target", help="new DB instance identifier")
+    _add_target(snapshot)
     _add_common(snapshot)
 
     pitr = add_command(
@@ -46,7 +46,7 @@ def register_restore_subcommands(restore_subparsers: Any) -> None:
         _rds_pitr,
         "Restore an RDS instance as it was at a point in time (plan 5.2.2).",
     )
-    pitr.add_argument("target", help="new DB instance identifier")
+    _add_target(pitr)
     pitr.add_argument("time", help="ISO 8601 time with a zone, e.g. 2023-06-15T08:45:00Z")
     pitr.add_argument(
         "--source", default=DEFAULT_SOURCE, help=f"source instance (default: {DEFAULT_SOURCE})"
@@ -70,6 +70,10 @@ def register_restore_subcommands(restore_subparsers: Any) -> None:
         _rds_drill,
         "Drill both RDS restore paths against moto: each restore comes up like its source.",
     )
+
+
+def _add_target(command: argparse.ArgumentParser) -> None:
+    command.add_argument("target", help="new DB instance identifier")
 
 
 def _add_common(command: argparse.ArgumentParser) -> None:

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from pricealert.cli import add_command
+from pricealert_ops.cli import add_group
 from pricealert_ops.incident import IncidentSettings
 from pricealert_ops.monitoring import default_monitoring_dir
 from pricealert_ops.review import quarter_review, write_review
 
 
 def register(subparsers: Any) -> None:
-    group = subparsers.add_parser("review", help="Operations reviews (plan 9.3).")
-    commands = group.add_subparsers(dest="review_command", required=True, metavar="COMMAND")
+    commands = add_group(subparsers, "review", "Operations reviews (plan 9.3).")
     quarter = add_command(
         commands,
         "quarter",

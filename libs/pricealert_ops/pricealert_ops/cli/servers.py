@@ -7,15 +7,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pricealert.cli import CommandError, add_command
+from pricealert.cli import CommandError
+from pricealert_ops.cli import add_actions
 from pricealert_ops.devtools.servers import Config, ServerError, ensure_servers, stop_servers
 
 
 def register(subparsers: Any) -> None:
-    command = add_command(
-        subparsers, "servers", _usage, "PostgreSQL and Redis for development: find or start them."
+    actions = add_actions(
+        subparsers, "servers", "PostgreSQL and Redis for development: find or start them."
     )
-    actions = command.add_subparsers(dest="servers_action", metavar="ACTION")
     up = actions.add_parser(
         "up",
         help="use the configured servers, else start project-local ones in .local/",
@@ -31,10 +31,6 @@ def register(subparsers: Any) -> None:
     up.set_defaults(handler=_up)
     stop = actions.add_parser("stop", help="stop every server started in .local/")
     stop.set_defaults(handler=_stop)
-
-
-def _usage(args: argparse.Namespace) -> int:
-    raise CommandError("missing_action", "say `pricealert servers up` or `pricealert servers stop`")
 
 
 def _config(args: argparse.Namespace) -> Config:

@@ -8,7 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pricealert.cli import CommandError, add_command
+from pricealert.cli import CommandError
+from pricealert_ops.cli import add_actions
 from pricealert_ops.monitoring import default_monitoring_dir
 from pricealert_ops.monitoring.budget import BudgetLine, budget_report
 from pricealert_ops.monitoring.generated import SLO_RULES
@@ -16,8 +17,7 @@ from pricealert_ops.monitoring.slo import load_spec, render_rules
 
 
 def register(subparsers: Any) -> None:
-    command = add_command(subparsers, "slo", _usage, "SLO rules and error budgets.")
-    actions = command.add_subparsers(dest="slo_action", metavar="ACTION")
+    actions = add_actions(subparsers, "slo", "SLO rules and error budgets.")
     generate = actions.add_parser("generate", help="write prometheus/rules/slo.generated.yml")
     generate.set_defaults(handler=_generate)
     budget = actions.add_parser("budget", help="each SLO's error budget for a period")
@@ -27,10 +27,6 @@ def register(subparsers: Any) -> None:
     budget.add_argument("--format", choices=("text", "json"), default="text")
     for action in (generate, budget):
         action.add_argument("--monitoring-dir", type=Path, help="default: ./monitoring")
-
-
-def _usage(args: argparse.Namespace) -> int:
-    raise CommandError("missing_action", "say `pricealert slo generate` or `pricealert slo budget`")
 
 
 def _monitoring_dir(args: argparse.Namespace) -> Path:

@@ -218,6 +218,11 @@ class RunAs:
         return output
 
 
+def _answering(pid: int, port: int, answers: Callable[[str, int], bool]) -> int | None:
+    """`port`, if process `pid` is alive and its server `answers` on 127.0.0.1:`port`."""
+    return port if pid_alive(pid) and answers("127.0.0.1", port) else None
+
+
 # --- PostgreSQL ---------------------------------------------------------------------------
 
 
@@ -229,9 +234,7 @@ def postgres_running(directory: Path) -> int | None:
         pid, port = int(lines[0]), int(lines[3])
     except (OSError, ValueError, IndexError):
         return None
-    if pid_alive(pid) and postgres_answers("127.0.0.1", port):
-        return port
-    return None
+    return _answering(pid, port, postgres_answers)
 
 
 def start_postgres(bin_dir: Path, directory: Path, port: int) -> str:
@@ -294,9 +297,7 @@ def redis_running(directory: Path) -> int | None:
         port = int(state["port"])
     except (OSError, ValueError, KeyError):
         return None
-    if pid_alive(pid) and redis_answers("127.0.0.1", port):
-        return port
-    return None
+    return _answering(pid, port, redis_answers)
 
 
 def start_redis(binary: Path, directory: Path, port: int) -> str:

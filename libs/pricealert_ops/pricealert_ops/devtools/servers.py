@@ -300,33 +300,35 @@ def environment(servers: Iterable[Server], *, for_tests: bool = False) -> dict[s
     for server in servers:
         parts = urlsplit(server.url)
         origin = f"{parts.hostname}:{server.port}"
-        # For the tests, a server started here is also the app's (the tests assume the default
-        # app URL is their server, as it is when the standard ports answer).
-        moved = server.how != "reachable"
+        # Each kind: the app's setting, the URL the tests give the app when the server was
+        # started here (they assume the default app URL is their server, as it is when the
+        # standard ports answer), the tests' own variables, and the programs its tools need.
+        embedded = server.how == "embedded"
         if server.kind == "postgres":
             user = parts.username or "postgres"
-            if for_tests:
-                env["PRICEALERT_TEST_PG"] = f"{user}@{origin}"
+            setting, moved_url = (
+                "PRICEALERT_DATABASE_URL",
+                f"postgresql+asyncpg://{user}@{origin}/pricealert",
+            )
+            tests = {
+                "PRICEALERT_TEST_PG": f"{user}@{origin}",
                 # tests/ops reach the same server by URL.
-                env["PRICEALERT_TEST_SERVER_URL"] = f"postgresql://{user}@{origin}/postgres"
-            if not for_tests:
-                env["PRICEALERT_DATABASE_URL"] = server.url
-            elif moved:
-                env["PRICEALERT_DATABASE_URL"] = f"postgresql+asyncpg://{user}@{origin}/pricealert"
-            if server.how == "embedded" and server.bin_dir is not None:
-                # pg_dump and pg_restore must be the server's own version (backups, drills).
-                path.append(str(server.bin_dir))
+                "PRICEALERT_TEST_SERVER_URL": f"postgresql://{user}@{origin}/postgres",
+            }
+            # pg_dump and pg_restore must be the server's own version (backups, drills).
+            programs = server.bin_dir if embedded else None
         else:
-            if for_tests:
-                env["PRICEALERT_TEST_REDIS"] = f"redis://{origin}"
-            if not for_tests:
-                env["PRICEALERT_REDIS_URL"] = server.url
-            elif moved:
-                env["PRICEALERT_REDIS_URL"] = f"redis://{origin}/0"
-            if server.how == "embedded" and server.directory is not None:
-                links = _redis_links(server)
-                if links is not None:
-                    path.append(str(links))
+            setting, moved_url = "PRICEALERT_REDIS_URL", f"redis://{origin}/0"
+            tests = {"PRICEALERT_TEST_REDIS": f"redis://{origin}"}
+            programs = _redis_links(server) if embedded and server.directory is not None else None
+        if not for_tests:
+            env[setting] = server.url
+        else:
+            env.update(tests)
+            if server.how != "reachable":
+                env[setting] = moved_url
+        if programs is not None:
+            path.append(str(programs))
     if path:
         env["PATH"] = os.pathsep.join([*path, os.environ.get("PATH", "")])
     return env
