@@ -21,7 +21,15 @@ several passes over every product:
 One extra pass under cProfile splits the CPU into phases (shares of the profile,
 scaled to the unprofiled figure; extraction is timed exactly). Prints one JSON object.
 
+`--baseline REV` also runs every steady pass with the `pricealert.http` of git revision
+REV (e.g. `381cb7a`, the transport of our own that aiohttp replaced; loaded beside
+today's as in `http_client_bench`), in the same worker, alternating which goes first;
+`baseline` in the JSON has its figures and the per-pass paired ratio ours/theirs. The
+machine's speed moves between runs more than the clients differ: pairs are what it can
+compare.
+
     python scripts/bench/bench_scrape.py [--products 2000] [--hosts 16] [--runs 5]
+        [--baseline REV]
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import importlib
 import json
 import os
 import statistics
@@ -37,6 +46,7 @@ import time
 from typing import Any
 
 from scripts.bench.common import machine_info, workers_log_elsewhere
+from scripts.bench.http_client_bench import baseline_package, paired
 from scripts.bench.scrape_phases import ExtractTimer, RoundTrips, phase_shares
 from scripts.bench.scrape_setup import (
     REDIS_URL,
@@ -143,6 +153,19 @@ def apply_experiments(names: list[str]) -> dict[str, Any]:
     return overrides
 
 
+def baseline_check(ctx: dict[str, Any], module: str, settings: Any) -> Any:
+    """The worker's `ProductCheck` again, fetching through `module`'s `GuardedClient`."""
+    from services.scraper.check import ProductCheck
+    from services.scraper.fetch import ShopFetcher
+
+    client = importlib.import_module(module).GuardedClient.from_settings(
+        settings, max_connections_per_host=settings.per_domain_concurrency
+    )
+    ctx["baseline_http_client"] = client
+    fetcher = ShopFetcher(client, settings.fetch_policy())
+    return ProductCheck(ctx["sessionmaker"], ctx["redis"], fetcher, settings)
+
+
 async def run(args: argparse.Namespace, database_url: str, shop: Any) -> dict[str, Any]:
     from arq.worker import Worker
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -161,24 +184,51 @@ async def run(args: argparse.Namespace, database_url: str, shop: Any) -> dict[st
         await asyncio.sleep(0.05)
     await worker.pool.flushdb()
     bench = Bench(engine, worker, args.products)
+    checks = {"guarded": worker.ctx["product_check"]}
+    if args.baseline:
+        checks["baseline"] = baseline_check(
+            worker.ctx, args.baseline_module, scraper_worker.settings
+        )
+    steady: dict[str, list[dict[str, Any]]] = {name: [] for name in checks}
     try:
         await bench.one_pass(forget_state=True)  # warm-up: connections, caches, robots
         first = [await bench.one_pass(forget_state=True) for _ in range(args.changed_runs)]
-        await bench.one_pass(forget_state=False)  # every product has a history row again
-        steady = [await bench.one_pass(forget_state=False) for _ in range(args.runs)]
+        for check in checks.values():  # every product has a history row again; and
+            worker.ctx["product_check"] = check  # each client's connections and robots
+            await bench.one_pass(forget_state=False)
+        names = list(checks)
+        for n in range(args.runs):
+            for name in names if n % 2 == 0 else names[::-1]:  # who goes first alternates
+                worker.ctx["product_check"] = checks[name]
+                steady[name].append(await bench.one_pass(forget_state=False))
+        worker.ctx["product_check"] = checks["guarded"]
         breakdown: dict[str, float] = {}
         if not args.no_profile:
             profiler = cProfile.Profile(time.process_time)  # CPU, not wall: the box is shared
             profiled = await bench.one_pass(forget_state=False, profiler=profiler)
-            breakdown = phase_shares(profiler, summary(steady), profiled, args.products)
+            breakdown = phase_shares(profiler, summary(steady["guarded"]), profiled, args.products)
             if args.profile_out:
                 profiler.dump_stats(args.profile_out)
     finally:
+        if "baseline_http_client" in worker.ctx:
+            await worker.ctx["baseline_http_client"].aclose()
         await worker.close()
         with contextlib.suppress(asyncio.CancelledError):
             await main
         await engine.dispose()
-    report = {"unchanged": summary(steady), "first_check": summary(first)}
+    report: dict[str, Any] = {
+        "unchanged": summary(steady["guarded"]),
+        "first_check": summary(first),
+    }
+    if args.baseline:
+        report["baseline"] = {
+            "revision": args.baseline,
+            "unchanged": summary(steady["baseline"]),
+            "paired_unchanged": paired(
+                [p["cpu_ms_per_check"] for p in steady["guarded"]],
+                [p["cpu_ms_per_check"] for p in steady["baseline"]],
+            ),
+        }
     report["unchanged_breakdown_cpu_ms_per_check"] = breakdown
     report["settings"] = {
         "worker_concurrency": args.concurrency,
@@ -215,9 +265,16 @@ def main() -> None:
         "--experiment", action="append", default=[], choices=sorted(EXPERIMENTS),
         help="a what-if for code outside the scraper's check path (repeatable)",
     )  # fmt: skip
+    parser.add_argument("--baseline", metavar="REV", help="also pricealert.http as of REV")
     args = parser.parse_args()
     info = machine_info()
-    with workers_log_elsewhere():
+    with contextlib.ExitStack() as stack:
+        if args.baseline:
+            try:
+                args.baseline_module = stack.enter_context(baseline_package(args.baseline))
+            except ValueError as exc:
+                parser.error(str(exc))
+        stack.enter_context(workers_log_elsewhere())
         if "uvloop" in args.experiment:
             import uvloop
 
