@@ -38,7 +38,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_constraint("ck_alert_rule_threshold_positive", "alert_rule", type_="check")
+    op.drop_constraint(op.f("ck_alert_rule_threshold_positive"), "alert_rule", type_="check")
     op.alter_column(
         "alert_rule",
         "threshold",
