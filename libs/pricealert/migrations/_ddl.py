@@ -1,0 +1,35 @@
+"""What the revisions spell alike, said once: now()-stamped columns, foreign keys, indexes.
+
+Migration code, not runtime code: it imports nothing from the models (a revision must not
+change when the code does). Revisions already applied call it, so what a helper emits must
+never change; a new need is a new helper, or a new argument whose default emits the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from alembic import op
+
+
+def now_column(name: str) -> sa.Column[datetime]:
+    """A timestamp with time zone, NOT NULL, defaulting to now() (`created_at`, a due time)."""
+    return sa.Column(
+        name, sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+    )
+
+
+def fk(table: str, column: str, target: str, ondelete: str) -> sa.ForeignKeyConstraint:
+    """`table.column` references `target.id`; named `fk_<table>_<column>_<target>`."""
+    return sa.ForeignKeyConstraint(
+        [column], [f"{target}.id"], name=op.f(f"fk_{table}_{column}_{target}"), ondelete=ondelete
+    )
+
+
+def index(name: str, table: str, columns: Sequence[str], *, where: str | None = None) -> None:
+    """CREATE INDEX, partial with `where`; dropped with plain `op.drop_index`."""
+    op.create_index(
+        name, table, list(columns), unique=False, postgresql_where=sa.text(where) if where else None
+    )
