@@ -1,4 +1,4 @@
-"""What the revisions spell alike, said once: now()-stamped columns, foreign keys, indexes.
+"""What the revisions spell alike, said once: now()-stamped columns, keys, indexes, CHECKs.
 
 Migration code, not runtime code: it imports nothing from the models (a revision must not
 change when the code does). Revisions already applied call it, so what a helper emits must
@@ -33,3 +33,14 @@ def index(name: str, table: str, columns: Sequence[str], *, where: str | None = 
     op.create_index(
         name, table, list(columns), unique=False, postgresql_where=sa.text(where) if where else None
     )
+
+
+def replace_check(name: str, table: str, condition: str) -> None:
+    """The CHECK constraint `name` of `table` becomes `condition` (dropped, created again)."""
+    op.drop_constraint(op.f(name), table, type_="check")
+    op.create_check_constraint(op.f(name), table, condition)
+
+
+def one_of(column: str, values: Sequence[str]) -> str:
+    """`column IN ('a', 'b', ...)`: the condition of a CHECK over a set of names."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
