@@ -28,11 +28,38 @@ def fk(table: str, column: str, target: str, ondelete: str) -> sa.ForeignKeyCons
     )
 
 
-def index(name: str, table: str, columns: Sequence[str], *, where: str | None = None) -> None:
-    """CREATE INDEX, partial with `where`; dropped with plain `op.drop_index`."""
+def index(
+    name: str,
+    table: str,
+    columns: Sequence[str],
+    *,
+    where: str | None = None,
+    include: Sequence[str] = (),
+    concurrently: bool = False,
+) -> None:
+    """CREATE INDEX: partial with `where`, covering with `include`; dropped with plain
+    `op.drop_index` (or `drop_index_concurrently`).
+
+    `concurrently`: CREATE INDEX CONCURRENTLY, inside `op.get_context().autocommit_block()`.
+    A build that failed half-way leaves an INVALID index of its name behind: dropped first
+    (while the step that builds it is not applied, no valid index of that name exists).
+    """
+    if concurrently:
+        drop_index_concurrently(name, table)
     op.create_index(
-        name, table, list(columns), unique=False, postgresql_where=sa.text(where) if where else None
+        name,
+        table,
+        list(columns),
+        unique=False,
+        postgresql_where=sa.text(where) if where else None,
+        postgresql_include=list(include),
+        postgresql_concurrently=concurrently,
     )
+
+
+def drop_index_concurrently(name: str, table: str) -> None:
+    """DROP INDEX CONCURRENTLY IF EXISTS, inside `op.get_context().autocommit_block()`."""
+    op.drop_index(name, table_name=table, postgresql_concurrently=True, if_exists=True)
 
 
 def replace_check(name: str, table: str, condition: str) -> None:
