@@ -22,13 +22,15 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from pricealert.migrations._ddl import index, one_of, replace_check
+
 revision: str = "2f7063ecafec"
 down_revision: str | None = "71dbbbe8ead6"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_OLD_STATUSES = "status IN ('pending', 'sent', 'failed')"
-_NEW_STATUSES = "status IN ('pending', 'sent', 'failed', 'suppressed', 'cooldown', 'capped')"
+_OLD_STATUSES = ("pending", "sent", "failed")
+_NEW_STATUSES = (*_OLD_STATUSES, "suppressed", "cooldown", "capped")
 
 
 def upgrade() -> None:
@@ -36,24 +38,17 @@ def upgrade() -> None:
         "price_history", sa.Column("evaluated_at", sa.DateTime(timezone=True), nullable=True)
     )
     op.execute("UPDATE price_history SET evaluated_at = first_seen_at")
-    op.create_index(
+    index(
         "ix_price_history_unevaluated",
         "price_history",
         ["first_seen_at"],
-        unique=False,
-        postgresql_where=sa.text("evaluated_at IS NULL"),
+        where="evaluated_at IS NULL",
     )
-    op.drop_constraint(op.f("ck_notification_status"), "notification", type_="check")
-    op.create_check_constraint(op.f("ck_notification_status"), "notification", _NEW_STATUSES)
+    replace_check("ck_notification_status", "notification", one_of("status", _NEW_STATUSES))
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM notification WHERE status IN ('suppressed', 'cooldown', 'capped')")
-    op.drop_constraint(op.f("ck_notification_status"), "notification", type_="check")
-    op.create_check_constraint(op.f("ck_notification_status"), "notification", _OLD_STATUSES)
-    op.drop_index(
-        "ix_price_history_unevaluated",
-        table_name="price_history",
-        postgresql_where=sa.text("evaluated_at IS NULL"),
-    )
+    replace_check("ck_notification_status", "notification", one_of("status", _OLD_STATUSES))
+    op.drop_index("ix_price_history_unevaluated", table_name="price_history")
     op.drop_column("price_history", "evaluated_at")

@@ -14,6 +14,7 @@ Create Date: 2026-12-03 07:30:00.000000
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 
 import sqlalchemy as sa
 from alembic import op
@@ -24,25 +25,17 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _retype_threshold(to: sa.Numeric[Decimal], was: sa.Numeric[Decimal]) -> None:
+    op.alter_column("alert_rule", "threshold", type_=to, existing_type=was, existing_nullable=True)
+
+
 def upgrade() -> None:
-    op.alter_column(
-        "alert_rule",
-        "threshold",
-        type_=sa.Numeric(16, 4),
-        existing_type=sa.Numeric(),
-        existing_nullable=True,
-    )
+    _retype_threshold(to=sa.Numeric(16, 4), was=sa.Numeric())
     op.create_check_constraint(
         op.f("ck_alert_rule_threshold_positive"), "alert_rule", "threshold > 0"
     )
 
 
 def downgrade() -> None:
-    op.drop_constraint("ck_alert_rule_threshold_positive", "alert_rule", type_="check")
-    op.alter_column(
-        "alert_rule",
-        "threshold",
-        type_=sa.Numeric(),
-        existing_type=sa.Numeric(16, 4),
-        existing_nullable=True,
-    )
+    op.drop_constraint(op.f("ck_alert_rule_threshold_positive"), "alert_rule", type_="check")
+    _retype_threshold(to=sa.Numeric(), was=sa.Numeric(16, 4))

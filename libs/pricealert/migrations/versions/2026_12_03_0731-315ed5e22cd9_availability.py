@@ -29,6 +29,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from pricealert.migrations._ddl import one_of
+
 revision: str = "315ed5e22cd9"
 down_revision: str | None = "5c1e9a7d3b42"
 branch_labels: str | Sequence[str] | None = None
@@ -41,16 +43,14 @@ _NAMES = (
 )  # fmt: skip
 _ORDERABLE_NOW = _NAMES[:4]
 _TABLES = ("product", "price_history")
-
-
-def _in(values: tuple[str, ...]) -> str:
-    return f"availability IN ({', '.join(repr(v) for v in values)})"
+_KNOWN = one_of("availability", _NAMES)  # the CHECK
+_IN_STOCK = one_of("availability", _ORDERABLE_NOW)  # what in_stock is generated as
 
 
 def upgrade() -> None:
     for table in _TABLES:
         op.add_column(table, sa.Column("availability", sa.Text(), nullable=True))
-        op.create_check_constraint(op.f(f"ck_{table}_availability"), table, _in(_NAMES))
+        op.create_check_constraint(op.f(f"ck_{table}_availability"), table, _KNOWN)
         op.execute(
             f"UPDATE {table} SET availability = "  # noqa: S608 - constant table names
             "CASE WHEN in_stock THEN 'InStock' ELSE 'OutOfStock' END WHERE in_stock IS NOT NULL"
@@ -58,7 +58,7 @@ def upgrade() -> None:
         op.drop_column(table, "in_stock")
         op.add_column(
             table,
-            sa.Column("in_stock", sa.Boolean(), sa.Computed(_in(_ORDERABLE_NOW), persisted=True)),
+            sa.Column("in_stock", sa.Boolean(), sa.Computed(_IN_STOCK, persisted=True)),
         )
 
 
@@ -66,6 +66,6 @@ def downgrade() -> None:
     for table in _TABLES:
         op.drop_column(table, "in_stock")
         op.add_column(table, sa.Column("in_stock", sa.Boolean(), nullable=True))
-        op.execute(f"UPDATE {table} SET in_stock = {_in(_ORDERABLE_NOW)}")  # noqa: S608
+        op.execute(f"UPDATE {table} SET in_stock = {_IN_STOCK}")  # noqa: S608
         op.drop_constraint(op.f(f"ck_{table}_availability"), table, type_="check")
         op.drop_column(table, "availability")

@@ -25,15 +25,15 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from pricealert.migrations._ddl import fk, index, now_column, one_of, replace_check
+
 revision: str = "bbf04423db87"
 down_revision: str | None = "315ed5e22cd9"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_OLD_STATUSES = "status IN ('pending', 'sent', 'failed', 'suppressed', 'cooldown', 'capped')"
-_NEW_STATUSES = (
-    "status IN ('pending', 'sent', 'failed', 'suppressed', 'cooldown', 'capped', 'held', 'expired')"
-)
+_OLD_STATUSES = ("pending", "sent", "failed", "suppressed", "cooldown", "capped")
+_NEW_STATUSES = (*_OLD_STATUSES, "held", "expired")
 
 
 def upgrade() -> None:
@@ -42,15 +42,8 @@ def upgrade() -> None:
     )
     op.add_column("channel", sa.Column("verified_at", sa.DateTime(timezone=True), nullable=True))
     op.execute("UPDATE channel SET verified_at = created_at")
-    op.drop_constraint(op.f("ck_notification_status"), "notification", type_="check")
-    op.create_check_constraint(op.f("ck_notification_status"), "notification", _NEW_STATUSES)
-    op.create_index(
-        "ix_notification_held",
-        "notification",
-        ["channel_id"],
-        unique=False,
-        postgresql_where=sa.text("status = 'held'"),
-    )
+    replace_check("ck_notification_status", "notification", one_of("status", _NEW_STATUSES))
+    index("ix_notification_held", "notification", ["channel_id"], where="status = 'held'")
     op.create_table(
         "one_time_token",
         sa.Column("id", sa.UUID(), nullable=False),
@@ -69,12 +62,7 @@ def upgrade() -> None:
         sa.Column("send_lease_expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("send_error", sa.Text(), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        now_column("created_at"),
         sa.CheckConstraint(
             "purpose IN ('email_verification', 'channel_verification', 'key_recovery', 'sign_in')",
             name=op.f("ck_one_time_token_purpose"),
@@ -84,48 +72,27 @@ def upgrade() -> None:
             "send_status IN ('pending', 'sent', 'failed')",
             name=op.f("ck_one_time_token_send_status"),
         ),
-        sa.ForeignKeyConstraint(
-            ["channel_id"],
-            ["channel.id"],
-            name=op.f("fk_one_time_token_channel_id_channel"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["app_user.id"],
-            name=op.f("fk_one_time_token_user_id_app_user"),
-            ondelete="CASCADE",
-        ),
+        fk("one_time_token", "channel_id", "channel", "CASCADE"),
+        fk("one_time_token", "user_id", "app_user", "CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_one_time_token")),
     )
-    op.create_index(
-        "ix_one_time_token_user_purpose",
-        "one_time_token",
-        ["user_id", "purpose", "created_at"],
-        unique=False,
-    )
-    op.create_index("ix_one_time_token_channel_id", "one_time_token", ["channel_id"], unique=False)
-    op.create_index(
+    index("ix_one_time_token_user_purpose", "one_time_token", ["user_id", "purpose", "created_at"])
+    index("ix_one_time_token_channel_id", "one_time_token", ["channel_id"])
+    index(
         "ix_one_time_token_unsent",
         "one_time_token",
         ["created_at"],
-        unique=False,
-        postgresql_where=sa.text("send_status = 'pending'"),
+        where="send_status = 'pending'",
     )
 
 
 def downgrade() -> None:
     op.drop_table("one_time_token")
-    op.drop_index(
-        "ix_notification_held",
-        table_name="notification",
-        postgresql_where=sa.text("status = 'held'"),
-    )
+    op.drop_index("ix_notification_held", table_name="notification")
     # Held deliveries go back to pending (delivered as before this revision); expired stay
     # in the log as failed.
     op.execute("UPDATE notification SET status = 'pending' WHERE status = 'held'")
     op.execute("UPDATE notification SET status = 'failed' WHERE status = 'expired'")
-    op.drop_constraint(op.f("ck_notification_status"), "notification", type_="check")
-    op.create_check_constraint(op.f("ck_notification_status"), "notification", _OLD_STATUSES)
+    replace_check("ck_notification_status", "notification", one_of("status", _OLD_STATUSES))
     op.drop_column("channel", "verified_at")
     op.drop_column("app_user", "email_verified_at")

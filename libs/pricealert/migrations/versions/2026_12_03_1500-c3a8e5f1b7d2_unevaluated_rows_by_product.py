@@ -23,8 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
+
+from pricealert.migrations._ddl import drop_index_concurrently, index
 
 revision: str = "c3a8e5f1b7d2"
 down_revision: str | None = "9e4b7c21d5a8"
@@ -37,21 +38,15 @@ INDEX = "ix_price_history_unevaluated_product"
 
 def upgrade() -> None:
     with op.get_context().autocommit_block():
-        op.drop_index(
-            INDEX, table_name="price_history", postgresql_concurrently=True, if_exists=True
-        )
-        op.create_index(
+        index(
             INDEX,
             "price_history",
             ["product_id", "first_seen_at", "id"],
-            unique=False,
-            postgresql_where=sa.text("evaluated_at IS NULL"),
-            postgresql_concurrently=True,
+            where="evaluated_at IS NULL",
+            concurrently=True,
         )
 
 
 def downgrade() -> None:
     with op.get_context().autocommit_block():
-        op.drop_index(
-            INDEX, table_name="price_history", postgresql_concurrently=True, if_exists=True
-        )
+        drop_index_concurrently(INDEX, "price_history")

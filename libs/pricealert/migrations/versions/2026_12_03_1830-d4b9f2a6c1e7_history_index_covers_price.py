@@ -26,6 +26,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from pricealert.migrations._ddl import drop_index_concurrently, index
+
 revision: str = "d4b9f2a6c1e7"
 down_revision: str | None = "c3a8e5f1b7d2"
 branch_labels: str | Sequence[str] | None = None
@@ -36,27 +38,21 @@ OLD = "ix_price_history_product_seen"
 NEW = "ix_price_history_product_seen_price"
 
 
-def _replace(drop: str, create: str, include: list[str] | None) -> None:
+def _replace(drop: str, create: str, include: tuple[str, ...]) -> None:
     with op.get_context().autocommit_block():
-        op.drop_index(
-            create, table_name="price_history", postgresql_concurrently=True, if_exists=True
-        )
-        op.create_index(
+        index(
             create,
             "price_history",
             ["product_id", "first_seen_at"],
-            unique=False,
-            postgresql_include=include or [],
-            postgresql_concurrently=True,
+            include=include,
+            concurrently=True,
         )
-        op.drop_index(
-            drop, table_name="price_history", postgresql_concurrently=True, if_exists=True
-        )
+        drop_index_concurrently(drop, "price_history")
 
 
 def upgrade() -> None:
-    _replace(OLD, NEW, ["price", "currency"])
+    _replace(OLD, NEW, ("price", "currency"))
 
 
 def downgrade() -> None:
-    _replace(NEW, OLD, None)
+    _replace(NEW, OLD, ())
