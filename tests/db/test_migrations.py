@@ -37,6 +37,28 @@ async def test_the_migrated_schema_is_the_models_schema(engine: AsyncEngine) -> 
     assert await _differences(engine) == []
 
 
+async def test_every_revision_goes_down_to_an_empty_database_and_up_again(
+    fresh_database_url: str,
+) -> None:
+    # Once broken unnoticed: a downgrade named a constraint without op.f, the naming
+    # convention made it a name that did not exist, and `downgrade base` failed.
+    tables = text(
+        "SELECT count(*) FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i', 'S')"
+        " AND c.relname NOT LIKE 'alembic_version%'"  # alembic's own table and its key
+    )
+    config = alembic_config(fresh_database_url)
+    engine = create_async_engine(fresh_database_url)
+    try:
+        await asyncio.to_thread(command.downgrade, config, "base")
+        async with engine.connect() as connection:
+            assert await connection.scalar(tables) == 0  # no table, index or sequence left
+        await asyncio.to_thread(upgrade, "head", database_url=fresh_database_url)
+        assert await _differences(engine) == []
+    finally:
+        await engine.dispose()
+
+
 async def test_verification_goes_down_and_up_again_keeping_channels(
     fresh_database_url: str,
 ) -> None:
