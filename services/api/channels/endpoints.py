@@ -30,8 +30,8 @@ from services.api.channels.schemas import (
     TestQueued,
 )
 from services.api.channels.service import check_target
-from services.api.deps import CurrentPrincipal, RedisDep, SessionDep, SettingsDep
-from services.api.schemas import PageOut, Paging, page_out
+from services.api.deps import CurrentPrincipal, OwnPaging, RedisDep, SessionDep, SettingsDep
+from services.api.schemas import PageOut, page_out
 from services.api.users.schemas import CodeIn, CodeSent
 from services.api.users.service import AlreadyVerified, redeem_code, send_code, send_new_code
 
@@ -97,13 +97,8 @@ async def create_channel(
 
 
 @router.get("", response_model=PageOut[ChannelOut])
-async def list_channels(
-    principal: CurrentPrincipal,
-    session: SessionDep,
-    paging: Paging,
-) -> PageOut[ChannelOut]:
-    channels = ChannelRepository(session)
-    page = await channels.list_page(principal.user_id, paging.cursor, paging.limit)
+async def list_channels(paging: OwnPaging, session: SessionDep) -> PageOut[ChannelOut]:
+    page = await paging.read(ChannelRepository(session).list_page)
     return page_out(page, ChannelOut.model_validate)
 
 

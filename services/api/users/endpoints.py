@@ -13,11 +13,11 @@ from pricealert.logging import get_logger
 from pricealert.repositories.tokens import Redeemed, TokenRepository
 from pricealert.repositories.users import UserRepository
 from pricealert.tokens import parse_token
-from services.api.deps import CurrentPrincipal, RedisDep, SessionDep, SettingsDep
+from services.api.deps import CurrentPrincipal, OwnPaging, RedisDep, SessionDep, SettingsDep
 from services.api.keycache import announce_revocation
 from services.api.middleware import client_address
 from services.api.ratelimit import enforce
-from services.api.schemas import PageOut, Paging, page_out
+from services.api.schemas import PageOut, page_out
 from services.api.users.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -142,14 +142,9 @@ async def update_me(body: UserUpdate, principal: CurrentPrincipal, session: Sess
 
 
 @router.get("/api-keys", response_model=PageOut[ApiKeyOut])
-async def list_keys(
-    principal: CurrentPrincipal,
-    session: SessionDep,
-    paging: Paging,
-) -> PageOut[ApiKeyOut]:
+async def list_keys(paging: OwnPaging, session: SessionDep) -> PageOut[ApiKeyOut]:
     """The user's keys (by prefix only; revoked ones too), oldest first, a page at a time."""
-    keys = UserRepository(session)
-    page = await keys.list_keys_page(principal.user_id, paging.cursor, paging.limit)
+    page = await paging.read(UserRepository(session).list_keys_page)
     return page_out(page, ApiKeyOut.model_validate)
 
 
