@@ -34,11 +34,10 @@ from services.api.users.schemas import (
 )
 from services.api.users.service import (
     AlreadyVerified,
+    CodesDep,
     enforce_address_limits,
     mail_link,
     redeem_code,
-    send_code,
-    send_new_code,
     verify_and_release,
 )
 
@@ -57,8 +56,8 @@ async def sign_up(
     body: UserCreate,
     request: Request,
     session: SessionDep,
-    redis: RedisDep,
     settings: SettingsDep,
+    codes: CodesDep,
 ) -> UserCreated:
     """Create a user and its first API key (shown once). A 6-digit code is mailed to the
     address: enter it with POST /v1/users/me/verify."""
@@ -68,8 +67,7 @@ async def sign_up(
     users = UserRepository(session)
     user = await users.create_user(str(body.email))
     _, key = await users.create_key(user.id, name="default")
-    await send_code(
-        request, session, redis, settings,
+    await codes.send(
         purpose="email_verification", user_id=user.id, via="email", address=user.email,
         limited=False,
     )  # fmt: skip
@@ -103,19 +101,15 @@ async def verify_email(
 
 @router.post("/users/me/resend", status_code=status.HTTP_202_ACCEPTED, response_model=CodeSent)
 async def resend_email_code(
-    request: Request,
-    principal: CurrentPrincipal,
-    session: SessionDep,
-    redis: RedisDep,
-    settings: SettingsDep,
+    principal: CurrentPrincipal, session: SessionDep, codes: CodesDep
 ) -> CodeSent:
     """Mail a new code to your address (the previous one stops working)."""
     user = await UserRepository(session).get_user(principal.user_id)
     if user.email_verified_at is not None:
         raise AlreadyVerified("your email is already verified")
-    token = await send_new_code(
-        request, session, redis, settings, resend_key=f"user:{user.id}",
-        purpose="email_verification", user_id=user.id, via="email", address=user.email,
+    token = await codes.resend(
+        resend_key=f"user:{user.id}", purpose="email_verification",
+        user_id=user.id, via="email", address=user.email,
     )  # fmt: skip
     return CodeSent(expires_at=token.expires_at)
 
