@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from arq.connections import ArqRedis
 from fastapi import Depends, Request
@@ -16,10 +17,12 @@ from pricealert.db import session_scope
 from pricealert.errors import Unauthorized
 from pricealert.logging import bind_context, get_logger
 from pricealert.repositories.driver import Readable, pooled
+from pricealert.repositories.pagination import Page
 from pricealert.repositories.users import Principal, UserRepository, hash_key
 from services.api.keycache import PrincipalCache
 from services.api.middleware import client_address
 from services.api.ratelimit import RateLimiter, record, refuse
+from services.api.schemas import PageQuery, Paging
 from services.api.settings import ApiSettings
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer pa_...`")
@@ -175,3 +178,29 @@ async def _authenticate(request: Request, key: str, now: datetime) -> Principal 
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+
+
+R = TypeVar("R")
+
+
+class OwnPage:
+    """A page of one of the caller's own lists: `?cursor=&limit=` (`PageQuery`) and whose."""
+
+    def __init__(self, user_id: uuid.UUID, query: PageQuery) -> None:
+        self.user_id = user_id
+        self.cursor = query.cursor
+        self.limit = query.limit
+
+    async def read(
+        self, list_page: Callable[[uuid.UUID, str | None, int], Awaitable[Page[R]]]
+    ) -> Page[R]:
+        """The page a repository's `list_page(user_id, cursor, limit)` reads."""
+        return await list_page(self.user_id, self.cursor, self.limit)
+
+
+async def _own_page(principal: CurrentPrincipal, paging: Paging) -> OwnPage:
+    return OwnPage(principal.user_id, paging)
+
+
+#: The caller (`CurrentPrincipal`) and the page they ask for of one of their lists.
+OwnPaging = Annotated[OwnPage, Depends(_own_page)]

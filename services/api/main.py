@@ -240,6 +240,13 @@ def include_flat(
 
 #: Swagger UI and ReDoc's files, from a pinned package that bundles them (no CDN).
 DOCS_ASSETS = "/docs-assets"
+#: Each docs page's asset URL parameters, and the file in DOCS_ASSETS each one names.
+_SWAGGER_FILES = {
+    "swagger_js_url": "swagger-ui-bundle.js",
+    "swagger_css_url": "swagger-ui.css",
+    "swagger_favicon_url": "favicon.png",
+}
+_REDOC_FILES = {"redoc_js_url": "redoc.standalone.js", "redoc_favicon_url": "favicon.png"}
 
 
 def add_offline_docs(app: FastAPI) -> None:
@@ -248,28 +255,27 @@ def add_offline_docs(app: FastAPI) -> None:
     assets = importlib.resources.files("fastapi_offline") / "static"
     app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
 
+    def page(
+        request: Request,
+        render: Callable[..., HTMLResponse],
+        files: dict[str, str],
+        **options: object,
+    ) -> HTMLResponse:
+        """`render`'s page with every URL under the path the API is served at (`files`: the
+        asset each URL parameter names)."""
+        root = request.scope.get("root_path", "")
+        urls = {param: f"{root}{DOCS_ASSETS}/{file}" for param, file in files.items()}
+        return render(
+            openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} API", **urls, **options
+        )
+
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
-        return get_swagger_ui_html(
-            openapi_url=f"{root}{app.openapi_url}",
-            title=f"{app.title} API",
-            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
-            oauth2_redirect_url=None,
-        )
+        return page(request, get_swagger_ui_html, _SWAGGER_FILES, oauth2_redirect_url=None)
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
-        return get_redoc_html(
-            openapi_url=f"{root}{app.openapi_url}",
-            title=f"{app.title} API",
-            redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
-            with_google_fonts=False,
-        )
+        return page(request, get_redoc_html, _REDOC_FILES, with_google_fonts=False)
 
 
 app = create_app()

@@ -170,54 +170,81 @@ def _money(amount: Decimal | None, currency: str | None) -> str:
     return "no price" if amount is None else f"{amount} {currency or ''}".strip()
 
 
-def _below(rule: Rule, change: Change, state: dict[str, Any]) -> Decision:
-    threshold = rule.threshold
-    new = change.new
-    if threshold is None:
-        return Decision(Outcome.QUIET, state, "no threshold")
+#: A price rule's own decision, once it has a threshold and the change has a price:
+#: (threshold, the new price, its currency, the price as text, state) -> Decision.
+_OnPrice = Callable[[Decimal, Decimal, str | None, str, dict[str, Any]], Decision]
+_Kind = Callable[[Rule, Change, dict[str, Any]], Decision]
+
+
+def _threshold_rule(
+    start: Callable[[Decimal, dict[str, Any]], None],
+) -> Callable[[_OnPrice], _Kind]:
+    """A rule kind that compares prices with its threshold: quiet without a threshold;
+    `start` sets its state keys on the first change it sees (priced or not); quiet on a
+    change without a price; else the decorated function decides."""
+
+    def kind(decide: _OnPrice) -> _Kind:
+        def evaluate_kind(rule: Rule, change: Change, state: dict[str, Any]) -> Decision:
+            threshold, new = rule.threshold, change.new
+            if threshold is None:
+                return Decision(Outcome.QUIET, state, "no threshold")
+            start(threshold, state)
+            amount = new.price
+            if amount is None:
+                return Decision(Outcome.QUIET, state, "no price")
+            return decide(threshold, amount, new.currency, _money(amount, new.currency), state)
+
+        return evaluate_kind
+
+    return kind
+
+
+def _start_armed(threshold: Decimal, state: dict[str, Any]) -> None:
     if "armed" not in state:
         created = state.get("created_price")
         state["armed"] = created is None or Decimal(created) > threshold
-    if new.price is None:
-        return Decision(Outcome.QUIET, state, "no price")
-    price = _money(new.price, new.currency)
-    if new.price <= threshold:
+
+
+@_threshold_rule(_start_armed)
+def _below(
+    threshold: Decimal, amount: Decimal, currency: str | None, price: str, state: dict[str, Any]
+) -> Decision:
+    if amount <= threshold:
         if state["armed"]:
             state["armed"] = False
             return Decision(Outcome.FIRED, state, f"price {price} is at or below {threshold}")
         return Decision(Outcome.QUIET, state, f"price {price} is still at or below {threshold}")
-    if new.price >= threshold + hysteresis(threshold, new.currency):
+    if amount >= threshold + hysteresis(threshold, currency):
         state["armed"] = True
     return Decision(Outcome.QUIET, state, f"price {price} is above {threshold}")
 
 
-def _drop_percent(rule: Rule, change: Change, state: dict[str, Any]) -> Decision:
-    percent = rule.threshold
-    new = change.new
-    if percent is None:
-        return Decision(Outcome.QUIET, state, "no threshold")
+def _start_reference(percent: Decimal, state: dict[str, Any]) -> None:
     if "reference" not in state:
         state["reference"] = state.get("created_price")
         state["reference_currency"] = state.get("created_currency")
-    if new.price is None:
-        return Decision(Outcome.QUIET, state, "no price")
-    price = _money(new.price, new.currency)
+
+
+@_threshold_rule(_start_reference)
+def _drop_percent(
+    percent: Decimal, amount: Decimal, currency: str | None, price: str, state: dict[str, Any]
+) -> Decision:
     reference = state["reference"]
-    if reference is None or state["reference_currency"] != new.currency:
-        state["reference"], state["reference_currency"] = str(new.price), new.currency
+    if reference is None or state["reference_currency"] != currency:
+        state["reference"], state["reference_currency"] = str(amount), currency
         return Decision(Outcome.QUIET, state, f"reference set to {price}")
     ref = Decimal(reference)
-    if new.price >= ref:
-        if new.price > ref:
-            state["reference"] = str(new.price)
+    if amount >= ref:
+        if amount > ref:
+            state["reference"] = str(amount)
         return Decision(Outcome.QUIET, state, f"price {price} is not below the reference")
-    drop = (ref - new.price) / ref * 100
+    drop = (ref - amount) / ref * 100
     if drop >= percent:
-        state["reference"] = str(new.price)
+        state["reference"] = str(amount)
         return Decision(
             Outcome.FIRED,
             state,
-            f"price {price} is {drop.quantize(Decimal('0.1'))} % below {_money(ref, new.currency)}",
+            f"price {price} is {drop.quantize(Decimal('0.1'))} % below {_money(ref, currency)}",
         )
     return Decision(Outcome.QUIET, state, f"price {price} dropped less than {percent} %")
 
@@ -256,7 +283,7 @@ def _lowest_ever(rule: Rule, change: Change, state: dict[str, Any]) -> Decision:
     return Decision(Outcome.QUIET, state, f"price {price} is not below the lowest {lowest}")
 
 
-_KINDS: Final[dict[str, Callable[[Rule, Change, dict[str, Any]], Decision]]] = {
+_KINDS: Final[dict[str, _Kind]] = {
     "below": _below,
     "drop_percent": _drop_percent,
     "change": _change,

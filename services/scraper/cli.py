@@ -46,39 +46,41 @@ from services.scraper.settings import ScraperSettings
 
 def register(subparsers: Any) -> None:
     """Add the scraper's commands to the `pricealert` command."""
-    # --- extract: a saved page (owned by the extraction module) ---
-    command = add_command(
-        subparsers,
-        "extract",
-        _extract_command,
-        "Extract price, currency and stock from a saved page.",
+    summaries = {
+        # extract: a saved page (owned by the extraction module)
+        "extract": (_extract_command, "Extract price, currency and stock from a saved page."),
+        "check": (
+            _check_command,
+            "Fetch a product page through the guarded client and extract from it.",
+        ),
+        "suggest": (
+            _suggest_command,
+            "Candidate CSS selectors for a page's price and stock words (never recorded).",
+        ),
+    }
+    extract, check, suggest = (
+        add_command(subparsers, name, handler, summary)
+        for name, (handler, summary) in summaries.items()
     )
-    command.add_argument("file", metavar="FILE", help="the saved page (raw bytes as fetched)")
-    command.add_argument("--url", required=True, help="the page's URL (domain and variant matter)")
-    command.add_argument("--selector", help="CSS selector of the price, if the product has one")
-    command.add_argument("--stock-selector", help="CSS selector of the stock words")
-    check = add_command(
-        subparsers,
-        "check",
-        _check_command,
-        "Fetch a product page through the guarded client and extract from it.",
-    )
+    extract.add_argument("file", metavar="FILE", help="the saved page (raw bytes as fetched)")
+    extract.add_argument("--url", required=True, help="the page's URL (domain and variant matter)")
+    _selector_options(extract, price="CSS selector of the price, if the product has one")
     check.add_argument("url", metavar="URL")
-    check.add_argument("--selector", help="CSS selector of the price")
-    check.add_argument("--stock-selector", help="CSS selector of the stock words")
-    check.add_argument(
-        "--no-robots", action="store_true", help="ignore robots.txt (for debugging only)"
-    )
-    suggest = add_command(
-        subparsers,
-        "suggest",
-        _suggest_command,
-        "Candidate CSS selectors for a page's price and stock words (never recorded).",
-    )
+    _selector_options(check, price="CSS selector of the price")
+    _no_robots_option(check)
     suggest.add_argument("target", metavar="URL|FILE", help="a page URL to fetch, or a saved page")
     suggest.add_argument("--url", help="the saved page's URL (required with a FILE)")
     suggest.add_argument("--json", action="store_true", help="print one JSON object")
-    suggest.add_argument(
+    _no_robots_option(suggest)
+
+
+def _selector_options(command: argparse.ArgumentParser, *, price: str) -> None:
+    command.add_argument("--selector", help=price)
+    command.add_argument("--stock-selector", help="CSS selector of the stock words")
+
+
+def _no_robots_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
         "--no-robots", action="store_true", help="ignore robots.txt (for debugging only)"
     )
 

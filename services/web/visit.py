@@ -116,6 +116,12 @@ class Visit:
             raise CsrfRefused
         return fields
 
+    async def form_values(self, *names: str) -> dict[str, str]:
+        """The submitted form's value of each of `names` (`one`: '' when absent), after its
+        CSRF check."""
+        fields = await self.form()
+        return {name: one(fields, name) for name in names}
+
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         page = template.removesuffix(".html")
         issued, nonce = int(time.time()), secrets.token_hex(8)

@@ -14,8 +14,8 @@ from pricealert.repositories.channels import ChannelRepository
 from pricealert.repositories.products import ProductRepository
 from services.api.alerts.schemas import AlertCreate, AlertOut, AlertUpdate
 from services.api.alerts.service import check_threshold, initial_state
-from services.api.deps import CurrentPrincipal, SessionDep
-from services.api.schemas import DecimalJSONRoute, PageOut, Paging, page_out
+from services.api.deps import CurrentPrincipal, OwnPaging, SessionDep
+from services.api.schemas import DecimalJSONRoute, PageOut, page_out
 
 # DecimalJSONRoute: thresholds arrive as exact decimals, never through a float.
 router = APIRouter(prefix="/alerts", tags=["alerts"], route_class=DecimalJSONRoute)
@@ -85,13 +85,9 @@ async def create_alert(
 
 
 @router.get("", response_model=PageOut[AlertOut])
-async def list_alerts(
-    principal: CurrentPrincipal,
-    session: SessionDep,
-    paging: Paging,
-) -> PageOut[AlertOut]:
+async def list_alerts(paging: OwnPaging, session: SessionDep) -> PageOut[AlertOut]:
     alerts = AlertRepository(session)
-    page = await alerts.list_page(principal.user_id, paging.cursor, paging.limit)
+    page = await paging.read(alerts.list_page)
     channel_ids = await alerts.channel_ids([r.id for r in page.items])
     return page_out(page, lambda rule: alert_out(rule, channel_ids[rule.id]))
 

@@ -30,10 +30,10 @@ from services.api.channels.schemas import (
     TestQueued,
 )
 from services.api.channels.service import check_target
-from services.api.deps import CurrentPrincipal, RedisDep, SessionDep, SettingsDep
-from services.api.schemas import PageOut, Paging, page_out
+from services.api.deps import CurrentPrincipal, OwnPaging, RedisDep, SessionDep, SettingsDep
+from services.api.schemas import PageOut, page_out
 from services.api.users.schemas import CodeIn, CodeSent
-from services.api.users.service import AlreadyVerified, redeem_code, send_code, send_new_code
+from services.api.users.service import AlreadyVerified, CodesDep, redeem_code
 
 router = APIRouter(prefix="/channels", tags=["channels"])
 _security_log = get_logger("pricealert.security")
@@ -61,11 +61,10 @@ def _resend_hint(channel_id: uuid.UUID) -> str:
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ChannelCreated)
 async def create_channel(
     body: ChannelCreate,
-    request: Request,
     principal: CurrentPrincipal,
     session: SessionDep,
-    redis: RedisDep,
     settings: SettingsDep,
+    codes: CodesDep,
 ) -> ChannelCreated:
     """Add a channel; a webhook's signing secret is in this response only. An email or SMS
     channel waits for the 6-digit code sent to it (`status: pending_verification`)."""
@@ -86,8 +85,7 @@ async def create_channel(
         principal.user_id, body.kind, body.target, verified_at=None if needs_code else now
     )
     if needs_code:
-        await send_code(
-            request, session, redis, settings,
+        await codes.send(
             purpose="channel_verification", user_id=principal.user_id, via=body.kind,
             address=body.target, channel_id=channel.id,
         )  # fmt: skip
@@ -97,13 +95,8 @@ async def create_channel(
 
 
 @router.get("", response_model=PageOut[ChannelOut])
-async def list_channels(
-    principal: CurrentPrincipal,
-    session: SessionDep,
-    paging: Paging,
-) -> PageOut[ChannelOut]:
-    channels = ChannelRepository(session)
-    page = await channels.list_page(principal.user_id, paging.cursor, paging.limit)
+async def list_channels(paging: OwnPaging, session: SessionDep) -> PageOut[ChannelOut]:
+    page = await paging.read(ChannelRepository(session).list_page)
     return page_out(page, ChannelOut.model_validate)
 
 
@@ -149,12 +142,7 @@ async def verify_channel(
 
 @router.post("/{channel_id}/resend", status_code=status.HTTP_202_ACCEPTED, response_model=CodeSent)
 async def resend_code(
-    channel_id: uuid.UUID,
-    request: Request,
-    principal: CurrentPrincipal,
-    session: SessionDep,
-    redis: RedisDep,
-    settings: SettingsDep,
+    channel_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, codes: CodesDep
 ) -> CodeSent:
     """Send a new code to the channel's target (the previous one stops working)."""
     channel = await ChannelRepository(session).get(principal.user_id, channel_id)
@@ -162,10 +150,9 @@ async def resend_code(
         raise NoVerificationNeeded(f"{channel.kind} channels need no verification")
     if channel.verified_at is not None:
         raise AlreadyVerified("this channel is already verified")
-    token = await send_new_code(
-        request, session, redis, settings, resend_key=f"channel:{channel.id}",
-        purpose="channel_verification", user_id=principal.user_id, via=channel.kind,
-        address=channel.target, channel_id=channel.id,
+    token = await codes.resend(
+        resend_key=f"channel:{channel.id}", purpose="channel_verification",
+        user_id=principal.user_id, via=channel.kind, address=channel.target, channel_id=channel.id,
     )  # fmt: skip
     return CodeSent(expires_at=token.expires_at)
 

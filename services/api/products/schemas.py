@@ -37,8 +37,17 @@ def _valid_selector(value: str | None) -> str | None:
     return value
 
 
-class ProductCreate(RequestModel):
+class _PageRequest(RequestModel):
+    """A product page, and where on it the price and the stock words are, when needed."""
+
     url: str = Field(max_length=4096, description="The product page (http or https).")
+    selector: str | None = None
+    stock_selector: str | None = None
+
+    _selectors = field_validator("selector", "stock_selector")(_valid_selector)
+
+
+class ProductCreate(_PageRequest):
     selector: str | None = Field(
         default=None, max_length=500, description="CSS selector of the price, when needed."
     )
@@ -46,8 +55,6 @@ class ProductCreate(RequestModel):
         default=None, max_length=500, description="CSS selector of the stock text, when needed."
     )
     check_interval_seconds: int | None = Field(default=None, le=MAX_INTERVAL_SECONDS)
-
-    _selectors = field_validator("selector", "stock_selector")(_valid_selector)
 
 
 class ProductUpdate(RequestModel):
@@ -109,16 +116,13 @@ class CheckQueued(ResponseModel):
 # --- preview (POST /v1/products/preview): read a page before watching it ---
 
 
-class PreviewRequest(RequestModel):
-    url: str = Field(max_length=4096, description="The product page (http or https).")
+class PreviewRequest(_PageRequest):
     selector: str | None = Field(
         default=None, max_length=500, description="A CSS selector of the price to try."
     )
     stock_selector: str | None = Field(
         default=None, max_length=500, description="A CSS selector of the stock words to try."
     )
-
-    _selectors = field_validator("selector", "stock_selector")(_valid_selector)
 
 
 class CandidateOut(ResponseModel):

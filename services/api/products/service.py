@@ -22,12 +22,13 @@ the key's: each costs a fetch from a shop.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi.concurrency import run_in_threadpool
 
 from pricealert.extract import Extraction, Page, extract_page
-from pricealert.extract.suggest import Candidate, Suggestions, suggest_page
+from pricealert.extract.suggest import Suggestions, suggest_page
 from pricealert.http import GuardedClient
-from pricealert.kinds import ExtractionMethod
 from pricealert.urls import normalise_url
 from services.api.products.schemas import CandidateOut, PreviewOut, PreviewRequest, SuggestionsOut
 from services.api.settings import ApiSettings
@@ -50,17 +51,12 @@ async def preview(body: PreviewRequest, settings: ApiSettings) -> PreviewOut:
         url=url,
         final_url=fetched.url,
         status=fetched.status,
-        price=result.price,
-        currency=result.currency,
-        availability=result.availability,
+        # What extraction read, field for field (and `in_stock`, derived from availability).
+        **asdict(result),
         in_stock=result.in_stock,
-        title=result.title,
-        method=ExtractionMethod(result.method),
-        blocked=result.blocked,
-        block_reason=result.block_reason,
         suggestions=SuggestionsOut(
-            price=[_candidate(c) for c in suggestions.price],
-            stock=[_candidate(c) for c in suggestions.stock],
+            price=[CandidateOut.model_validate(c) for c in suggestions.price],
+            stock=[CandidateOut.model_validate(c) for c in suggestions.stock],
         ),
     )
 
@@ -75,15 +71,3 @@ def _read(
     page = Page(body, url, headers)
     result = extract_page(page, selector=selector, stock_selector=stock_selector)
     return result, (Suggestions() if result.blocked else suggest_page(page))
-
-
-def _candidate(candidate: Candidate) -> CandidateOut:
-    return CandidateOut(
-        selector=candidate.selector,
-        text=candidate.text,
-        score=candidate.score,
-        reasons=list(candidate.reasons),
-        price=candidate.price,
-        currency=candidate.currency,
-        availability=candidate.availability,
-    )

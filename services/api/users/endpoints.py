@@ -13,11 +13,11 @@ from pricealert.logging import get_logger
 from pricealert.repositories.tokens import Redeemed, TokenRepository
 from pricealert.repositories.users import UserRepository
 from pricealert.tokens import parse_token
-from services.api.deps import CurrentPrincipal, RedisDep, SessionDep, SettingsDep
+from services.api.deps import CurrentPrincipal, OwnPaging, RedisDep, SessionDep, SettingsDep
 from services.api.keycache import announce_revocation
 from services.api.middleware import client_address
 from services.api.ratelimit import enforce
-from services.api.schemas import PageOut, Paging, page_out
+from services.api.schemas import PageOut, page_out
 from services.api.users.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -34,11 +34,10 @@ from services.api.users.schemas import (
 )
 from services.api.users.service import (
     AlreadyVerified,
+    CodesDep,
     enforce_address_limits,
     mail_link,
     redeem_code,
-    send_code,
-    send_new_code,
     verify_and_release,
 )
 
@@ -57,8 +56,8 @@ async def sign_up(
     body: UserCreate,
     request: Request,
     session: SessionDep,
-    redis: RedisDep,
     settings: SettingsDep,
+    codes: CodesDep,
 ) -> UserCreated:
     """Create a user and its first API key (shown once). A 6-digit code is mailed to the
     address: enter it with POST /v1/users/me/verify."""
@@ -68,8 +67,7 @@ async def sign_up(
     users = UserRepository(session)
     user = await users.create_user(str(body.email))
     _, key = await users.create_key(user.id, name="default")
-    await send_code(
-        request, session, redis, settings,
+    await codes.send(
         purpose="email_verification", user_id=user.id, via="email", address=user.email,
         limited=False,
     )  # fmt: skip
@@ -103,19 +101,15 @@ async def verify_email(
 
 @router.post("/users/me/resend", status_code=status.HTTP_202_ACCEPTED, response_model=CodeSent)
 async def resend_email_code(
-    request: Request,
-    principal: CurrentPrincipal,
-    session: SessionDep,
-    redis: RedisDep,
-    settings: SettingsDep,
+    principal: CurrentPrincipal, session: SessionDep, codes: CodesDep
 ) -> CodeSent:
     """Mail a new code to your address (the previous one stops working)."""
     user = await UserRepository(session).get_user(principal.user_id)
     if user.email_verified_at is not None:
         raise AlreadyVerified("your email is already verified")
-    token = await send_new_code(
-        request, session, redis, settings, resend_key=f"user:{user.id}",
-        purpose="email_verification", user_id=user.id, via="email", address=user.email,
+    token = await codes.resend(
+        resend_key=f"user:{user.id}", purpose="email_verification",
+        user_id=user.id, via="email", address=user.email,
     )  # fmt: skip
     return CodeSent(expires_at=token.expires_at)
 
@@ -142,14 +136,9 @@ async def update_me(body: UserUpdate, principal: CurrentPrincipal, session: Sess
 
 
 @router.get("/api-keys", response_model=PageOut[ApiKeyOut])
-async def list_keys(
-    principal: CurrentPrincipal,
-    session: SessionDep,
-    paging: Paging,
-) -> PageOut[ApiKeyOut]:
+async def list_keys(paging: OwnPaging, session: SessionDep) -> PageOut[ApiKeyOut]:
     """The user's keys (by prefix only; revoked ones too), oldest first, a page at a time."""
-    keys = UserRepository(session)
-    page = await keys.list_keys_page(principal.user_id, paging.cursor, paging.limit)
+    page = await paging.read(UserRepository(session).list_keys_page)
     return page_out(page, ApiKeyOut.model_validate)
 
 

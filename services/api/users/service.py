@@ -14,9 +14,10 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Annotated
 
 from arq.connections import ArqRedis
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pricealert.db import session_scope
@@ -26,6 +27,7 @@ from pricealert.models import OneTimeToken, User
 from pricealert.queues import SendOneTimeToken, deliveries, enqueue_after_commit
 from pricealert.repositories.tokens import Redeemed, TokenRepository
 from pricealert.repositories.verification import Released, VerificationRepository
+from services.api.deps import RedisDep, SessionDep, SettingsDep
 from services.api.middleware import client_address
 from services.api.ratelimit import enforce
 from services.api.settings import ApiSettings
@@ -73,52 +75,91 @@ def address_bucket(address: str) -> str:
     return hashlib.sha256(address.encode()).hexdigest()[:32]
 
 
-async def send_code(
-    request: Request,
-    session: AsyncSession,
-    redis: ArqRedis,
-    settings: ApiSettings,
-    *,
-    purpose: str,
-    user_id: uuid.UUID,
-    via: str,
-    address: str,
-    channel_id: uuid.UUID | None = None,
-    limited: bool = True,
-) -> OneTimeToken:
-    """Issue a code for `address` (retiring the previous one) and have the notifier send
-    it once this unit of work commits; 429 past the user's hourly allowance (`limited`:
-    sign-up's first code is limited by sign-ups per address instead)."""
-    if limited:
-        await enforce(
-            request,
-            f"verify-send:{user_id}",
-            settings.verification_messages_per_hour,
-            3600,
-            what="verification messages",
-        )
-        if via == "sms":
+class Codes:
+    """Sending verification codes in a request: its session (whose commit has the notifier
+    send the message), Redis, settings and rate limits (`CodesDep`)."""
+
+    def __init__(
+        self, request: Request, session: AsyncSession, redis: ArqRedis, settings: ApiSettings
+    ) -> None:
+        self.request = request
+        self.session = session
+        self.redis = redis
+        self.settings = settings
+
+    async def send(
+        self,
+        *,
+        purpose: str,
+        user_id: uuid.UUID,
+        via: str,
+        address: str,
+        channel_id: uuid.UUID | None = None,
+        limited: bool = True,
+    ) -> OneTimeToken:
+        """Issue a code for `address` (retiring the previous one) and have the notifier send
+        it once this unit of work commits; 429 past the user's hourly allowance (`limited`:
+        sign-up's first code is limited by sign-ups per address instead)."""
+        request, settings = self.request, self.settings
+        if limited:
             await enforce(
                 request,
-                f"verify-sms:{user_id}",
-                settings.verification_sms_per_day,
-                24 * 3600,
-                what="verification SMS",
+                f"verify-send:{user_id}",
+                settings.verification_messages_per_hour,
+                3600,
+                what="verification messages",
             )
-    token = await TokenRepository(session).issue(
-        purpose=purpose,
-        user_id=user_id,
-        via=via,
-        address=address,
-        channel_id=channel_id,
-        now=datetime.now(UTC),
-    )
-    enqueue_after_commit(session, redis, SendOneTimeToken(token_id=str(token.id)))
-    _security_log.info(
-        "verification.code_issued", category="security", purpose=purpose, via=via,
-        token_id=str(token.id),
-    )  # fmt: skip
-    return token
+            if via == "sms":
+                await enforce(
+                    request,
+                    f"verify-sms:{user_id}",
+                    settings.verification_sms_per_day,
+                    24 * 3600,
+                    what="verification SMS",
+                )
+        token = await TokenRepository(self.session).issue(
+            purpose=purpose,
+            user_id=user_id,
+            via=via,
+            address=address,
+            channel_id=channel_id,
+            now=datetime.now(UTC),
+        )
+        enqueue_after_commit(self.session, self.redis, SendOneTimeToken(token_id=str(token.id)))
+        _security_log.info(
+            "verification.code_issued", category="security", purpose=purpose, via=via,
+            token_id=str(token.id),
+        )  # fmt: skip
+        return token
+
+    async def resend(
+        self,
+        *,
+        resend_key: str,
+        purpose: str,
+        user_id: uuid.UUID,
+        via: str,
+        address: str,
+        channel_id: uuid.UUID | None = None,
+    ) -> OneTimeToken:
+        """A code asked for again: at most one per `verification_resend_interval_seconds`
+        per `resend_key` (429 sooner), then `send`."""
+        await enforce(
+            self.request, f"resend:{resend_key}", 1,
+            self.settings.verification_resend_interval_seconds, what="codes",
+        )  # fmt: skip
+        return await self.send(
+            purpose=purpose, user_id=user_id, via=via, address=address, channel_id=channel_id
+        )
+
+
+async def _codes(
+    request: Request, session: SessionDep, redis: RedisDep, settings: SettingsDep
+) -> Codes:
+    return Codes(request, session, redis, settings)
+
+
+CodesDep = Annotated[Codes, Depends(_codes)]
 
 
 async def mail_link(
@@ -141,31 +182,6 @@ async def enforce_address_limits(
     `per_email` for this address (`<name>-email:<bucket>`, the address not in Redis)."""
     await enforce(request, f"{name}:{client_address(request.scope)}", per_client, 3600)
     await enforce(request, f"{name}-email:{address_bucket(email)}", per_email, 3600)
-
-
-async def send_new_code(
-    request: Request,
-    session: AsyncSession,
-    redis: ArqRedis,
-    settings: ApiSettings,
-    *,
-    resend_key: str,
-    purpose: str,
-    user_id: uuid.UUID,
-    via: str,
-    address: str,
-    channel_id: uuid.UUID | None = None,
-) -> OneTimeToken:
-    """A code asked for again ("resend"): at most one per
-    `verification_resend_interval_seconds` per `resend_key` (429 sooner), then `send_code`."""
-    await enforce(
-        request, f"resend:{resend_key}", 1, settings.verification_resend_interval_seconds,
-        what="codes",
-    )  # fmt: skip
-    return await send_code(
-        request, session, redis, settings,
-        purpose=purpose, user_id=user_id, via=via, address=address, channel_id=channel_id,
-    )  # fmt: skip
 
 
 async def verify_and_release(

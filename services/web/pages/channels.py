@@ -34,8 +34,7 @@ async def channels_page(visit: SignedInDep, done: str = "") -> Response:
 
 @router.post("/channels")
 async def create_channel(visit: SignedInDep) -> Response:
-    fields = await visit.form()
-    form = {"kind": one(fields, "kind"), "target": one(fields, "target")}
+    form = await visit.form_values("kind", "target")
     try:
         channel = await visit.api("POST", "/v1/channels", form)
     except ApiError as error:

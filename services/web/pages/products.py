@@ -45,8 +45,7 @@ async def new_product(visit: SignedInDep, url: str = "") -> Response:
 @router.post("/products/preview")
 async def preview(visit: SignedInDep) -> Response:
     """What PriceAlert reads from the page (and selectors to pick from), before saving."""
-    fields = await visit.form()
-    form = {name: one(fields, name) for name in ("url", "selector", "stock_selector", "interval")}
+    form = await visit.form_values("url", "selector", "stock_selector", "interval")
     body = {"url": form["url"]}
     for name in ("selector", "stock_selector"):
         if form[name]:
@@ -78,11 +77,9 @@ async def preview(visit: SignedInDep) -> Response:
 
 @router.post("/products")
 async def add_product(visit: SignedInDep) -> Response:
-    fields = await visit.form()
-    form = {
-        name: one(fields, name)
-        for name in ("url", "selector", "stock_selector", "interval", "custom_selector")
-    }
+    form = await visit.form_values(
+        "url", "selector", "stock_selector", "interval", "custom_selector"
+    )
     selector = form["custom_selector"] or form["selector"]
     body: dict[str, Any] = {"url": form["url"]}
     if selector:
