@@ -189,6 +189,32 @@ async def test_every_error_class_and_api_problem_has_its_page(
     assert all(f"`{code}`" in index.text for code in codes)
 
 
+def test_every_class_that_declares_a_code_describes_it_itself() -> None:
+    # A page about a code must not be its parent's text: `wrong_code`'s page once said
+    # what `invalid_input` is (inspect.getdoc falls back to the parent's docstring).
+    _import_everything()
+    undescribed = sorted(
+        f"{cls.__module__}.{cls.__qualname__}"
+        for cls in _all_error_classes()
+        if "code" in vars(cls) and not (vars(cls).get("__doc__") or "").strip()
+    )
+    assert undescribed == []
+
+
+def test_the_verification_pages_say_the_limits_in_force() -> None:
+    from pricealert.tokens import MAX_FAILED_ATTEMPTS, TOKEN_TTL
+    from services.api.settings import ApiSettings as Settings
+
+    pages = problem_types()
+    minutes = f"{int(TOKEN_TTL.total_seconds() // 60)} minutes"
+    assert f"{MAX_FAILED_ATTEMPTS} wrong codes" in pages["wrong_code"].description
+    assert f"{MAX_FAILED_ATTEMPTS} wrong codes" in pages["code_exhausted"].description
+    assert minutes in pages["code_expired"].description
+    assert minutes in pages["invalid_token"].description
+    unverified = Settings.model_fields["max_unverified_channels"].default
+    assert f"{unverified} by default" in pages["too_many_unverified_channels"].description
+
+
 async def test_a_new_error_class_has_its_page_from_its_docstring(
     client: httpx.AsyncClient,
 ) -> None:

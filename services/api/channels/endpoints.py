@@ -40,16 +40,25 @@ _security_log = get_logger("pricealert.security")
 
 
 class ChannelUnverified(Conflict):
+    """The channel is waiting for the code sent to it, and sends nothing until it is
+    entered (`POST /v1/channels/{id}/verify`)."""
+
     code = "channel_unverified"
     title = "Channel not verified"
 
 
 class TooManyUnverified(Conflict):
+    """Too many of your email and SMS channels are waiting for their code (5 by default):
+    verify or delete some before adding another."""
+
     code = "too_many_unverified_channels"
     title = "Too many channels waiting for their code"
 
 
 class NoVerificationNeeded(Conflict):
+    """Only email and SMS channels are verified with a code; this kind (Slack, webhook)
+    needs none."""
+
     code = "no_verification_needed"
     title = "Nothing to verify"
 

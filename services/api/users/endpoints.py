@@ -47,6 +47,9 @@ _RESEND_EMAIL = "ask for a new one with POST /v1/users/me/resend"
 
 
 class InvalidToken(InvalidInput):
+    """The sign-in or recovery token is unknown, expired or already used (each works once,
+    for 30 minutes): ask for a new link."""
+
     code = "invalid_token"
     title = "Invalid token"
 

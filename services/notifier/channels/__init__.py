@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 
 class DeliveryFailed(PriceAlertError):
+    """A channel's provider (mail server, SMS gateway, Slack, a webhook receiver) did not
+    take the message. The notification records the reason; a refusal that means the
+    address is gone (HTTP 410) also disables the channel."""
+
     status = 502
     code = "delivery_failed"
     title = "Delivery failed"
@@ -43,11 +47,17 @@ class DeliveryFailed(PriceAlertError):
 
 
 class TransientFailure(DeliveryFailed):
+    """The provider could not take the message now (a timeout, a 5xx, a 429): it is tried
+    again after a backoff (or the provider's `Retry-After`) until the retry window ends."""
+
     code = "delivery_transient"
     transient = True
 
 
 class PermanentFailure(DeliveryFailed):
+    """The provider refused the message for good (a rejected address, a 4xx, a redirect): it is not
+    tried again, and the notification is recorded `failed` with the reason."""
+
     code = "delivery_permanent"
 
 
