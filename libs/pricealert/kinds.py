@@ -44,17 +44,17 @@ class ChannelKind(StrEnum):
     WEBHOOK = "webhook"
 
 
-#: Channel kinds whose target must prove it wants our messages (a code sent to it) before
-#: anything else is sent there; webhooks and Slack are the user's own endpoints.
-VERIFIED_CHANNEL_KINDS: Final = (ChannelKind.EMAIL, ChannelKind.SMS)
-
-
 class ChannelStatus(StrEnum):
     """A channel's state: waiting for its code to be entered, active, or disabled."""
 
     PENDING_VERIFICATION = "pending_verification"
     ACTIVE = "active"
     DISABLED = "disabled"
+
+
+#: Channel kinds whose target must prove it wants our messages (a code sent to it) before
+#: anything else is sent there; webhooks and Slack are the user's own endpoints.
+VERIFIED_CHANNEL_KINDS: Final = (ChannelKind.EMAIL, ChannelKind.SMS)
 
 
 class ProductStatus(StrEnum):
