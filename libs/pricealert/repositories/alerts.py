@@ -7,17 +7,14 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.models import AlertRule, Product, Watch, alert_rule_channel
+from pricealert.repositories.base import Repository
 from pricealert.repositories.owned import user_row
 from pricealert.repositories.pagination import Page, user_page
 
 
-class AlertRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class AlertRepository(Repository):
     async def create(
         self,
         *,

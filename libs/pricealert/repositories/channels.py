@@ -7,10 +7,10 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.errors import InvalidInput
 from pricealert.models import Channel
+from pricealert.repositories.base import Repository
 from pricealert.repositories.owned import user_row
 from pricealert.repositories.pagination import Page, user_page
 
@@ -22,10 +22,7 @@ def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-class ChannelRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class ChannelRepository(Repository):
     async def create(
         self, user_id: uuid.UUID, kind: str, target: str, verified_at: datetime | None
     ) -> Channel:

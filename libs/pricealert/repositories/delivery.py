@@ -20,9 +20,9 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.models import Channel, Notification, PriceHistory
+from pricealert.repositories.base import Repository
 from pricealert.repositories.verification import expired_reason
 
 #: How much earlier than `next_attempt_at` a job may claim (worker clocks differ a little).
@@ -119,10 +119,7 @@ _SENT = text(
 )
 
 
-class DeliveryRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class DeliveryRepository(Repository):
     async def claim_many(
         self, notification_ids: Sequence[uuid.UUID], now: datetime, lease: timedelta
     ) -> list[Claimed]:

@@ -5,16 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from pricealert.models import Channel, Notification
+from pricealert.repositories.base import Repository
 from pricealert.repositories.pagination import Page, user_page
 
 
-class NotificationRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class NotificationRepository(Repository):
     async def list_page(
         self,
         user_id: uuid.UUID,

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.errors import Conflict, NotFound
 from pricealert.models import ApiKey, User
+from pricealert.repositories.base import Repository
 from pricealert.repositories.owned import user_row
 from pricealert.repositories.pagination import Page, user_page
 
@@ -52,10 +52,7 @@ class Principal:
     key_id: uuid.UUID
 
 
-class UserRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class UserRepository(Repository):
     async def create_user(
         self, email: str, *, time_zone: str = "UTC", locale: str | None = None
     ) -> User:
