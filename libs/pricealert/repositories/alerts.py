@@ -27,18 +27,17 @@ class AlertRepository(Repository):
         channel_ids: list[uuid.UUID],
         state: dict[str, Any],
     ) -> AlertRule:
-        rule = AlertRule(
-            user_id=user_id,
-            watch_id=watch_id,
-            product_id=product_id,
-            kind=kind,
-            threshold=threshold,
-            cooldown_seconds=cooldown_seconds,
-            state=state,
+        rule = await self._inserted(
+            AlertRule(
+                user_id=user_id,
+                watch_id=watch_id,
+                product_id=product_id,
+                kind=kind,
+                threshold=threshold,
+                cooldown_seconds=cooldown_seconds,
+                state=state,
+            )
         )
-        self.session.add(rule)
-        await self.session.flush()
-        await self.session.refresh(rule)
         await self.set_channels(rule.id, channel_ids)
         return rule
 

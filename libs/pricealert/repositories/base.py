@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from sqlalchemy.ext.asyncio import AsyncSession
+
+Row = TypeVar("Row")
 
 
 class Repository:
@@ -10,3 +14,10 @@ class Repository:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def _inserted(self, row: Row) -> Row:
+        """`row` added and flushed, then refreshed: with what the database filled in."""
+        self.session.add(row)
+        await self.session.flush()
+        await self.session.refresh(row)
+        return row

@@ -27,17 +27,15 @@ class ChannelRepository(Repository):
         self, user_id: uuid.UUID, kind: str, target: str, verified_at: datetime | None
     ) -> Channel:
         """A new channel; `verified_at` None leaves it waiting for its code."""
-        channel = Channel(
-            user_id=user_id,
-            kind=kind,
-            target=target,
-            secret=new_webhook_secret() if kind == "webhook" else None,
-            verified_at=verified_at,
+        return await self._inserted(
+            Channel(
+                user_id=user_id,
+                kind=kind,
+                target=target,
+                secret=new_webhook_secret() if kind == "webhook" else None,
+                verified_at=verified_at,
+            )
         )
-        self.session.add(channel)
-        await self.session.flush()
-        await self.session.refresh(channel)
-        return channel
 
     async def count_unverified(self, user_id: uuid.UUID) -> int:
         """The user's channels still waiting for their code."""

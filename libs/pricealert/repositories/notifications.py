@@ -27,16 +27,14 @@ class NotificationRepository(Repository):
     async def create_test(self, channel: Channel) -> Notification:
         """A test message for a channel, delivered like any notification."""
         now = datetime.now(UTC)
-        notification = Notification(
-            user_id=channel.user_id,
-            channel_id=channel.id,
-            channel_kind=channel.kind,
-            rule_kind="test",
-            payload={"type": "channel.test", "message": "PriceAlert test notification"},
-            detected_at=now,
-            next_attempt_at=now,
+        return await self._inserted(
+            Notification(
+                user_id=channel.user_id,
+                channel_id=channel.id,
+                channel_kind=channel.kind,
+                rule_kind="test",
+                payload={"type": "channel.test", "message": "PriceAlert test notification"},
+                detected_at=now,
+                next_attempt_at=now,
+            )
         )
-        self.session.add(notification)
-        await self.session.flush()
-        await self.session.refresh(notification)
-        return notification

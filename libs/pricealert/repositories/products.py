@@ -119,14 +119,13 @@ class ProductRepository(Repository):
         )
         created = existing is None
         if existing is None:
-            existing = Watch(
-                user_id=user_id,
-                product_id=product_id,
-                check_interval_seconds=check_interval_seconds,
+            existing = await self._inserted(
+                Watch(
+                    user_id=user_id,
+                    product_id=product_id,
+                    check_interval_seconds=check_interval_seconds,
+                )
             )
-            self.session.add(existing)
-            await self.session.flush()
-            await self.session.refresh(existing)
             await self._resume_if_unwatched(product_id)
         product = await self._load_product(product_id)
         return WatchedProduct(existing, product), created
