@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import TypeVar
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 Row = TypeVar("Row")
 
@@ -21,3 +24,17 @@ class Repository:
         await self.session.flush()
         await self.session.refresh(row)
         return row
+
+    async def _set_if_pending(
+        self, status: InstrumentedAttribute[str], row_id: uuid.UUID, /, **values: object
+    ) -> bool:
+        """Set `values` on row `row_id` of `status`'s table if `status` is still "pending"
+        (whoever finishes it first wins); whether it was."""
+        model = status.class_
+        result = await self.session.execute(
+            update(model)
+            .where(model.id == row_id, status == "pending")
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))

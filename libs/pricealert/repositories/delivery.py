@@ -234,10 +234,4 @@ class DeliveryRepository(Repository):
         return list(await self.session.scalars(query))
 
     async def _finish(self, notification_id: uuid.UUID, **values: object) -> bool:
-        result = await self.session.execute(
-            update(Notification)
-            .where(Notification.id == notification_id, Notification.status == "pending")
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(result, "rowcount", 0))
+        return await self._set_if_pending(Notification.status, notification_id, **values)

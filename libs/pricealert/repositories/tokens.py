@@ -265,10 +265,4 @@ class TokenRepository(Repository):
         return int(getattr(result, "rowcount", 0))
 
     async def _finish(self, token_id: uuid.UUID, **values: object) -> bool:
-        result = await self.session.execute(
-            update(OneTimeToken)
-            .where(OneTimeToken.id == token_id, OneTimeToken.send_status == "pending")
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(result, "rowcount", 0))
+        return await self._set_if_pending(OneTimeToken.send_status, token_id, **values)
