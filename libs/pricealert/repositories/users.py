@@ -153,7 +153,7 @@ class UserRepository(Repository):
         """Change the user's time zone and language (None keeps one)."""
         return await self._change(user_id, time_zone=time_zone, locale=locale)
 
-    async def _change(self, user_id: uuid.UUID, **values: object) -> User:
+    async def _change(self, user_id: uuid.UUID, /, **values: object) -> User:
         """Set the user's columns named in `values`, but for those given as None."""
         user = await self.get_user(user_id)
         for column, value in values.items():
