@@ -75,6 +75,10 @@ class Tally:
     missing: int = 0
     wrong: int = 0
     false_price: int = 0
+    # The pages behind three of those counts.
+    wrong_pages: list[str] = field(default_factory=list)
+    false_pages: list[str] = field(default_factory=list)
+    missing_pages: list[str] = field(default_factory=list)
     structured_right: int = 0
     structured_total: int = 0
     text_only_right: int = 0
@@ -85,9 +89,6 @@ class Tally:
     availability_wrong: int = 0
     availability_missing: int = 0
     cpu_ms: list[float] = field(default_factory=list)
-    wrong_pages: list[str] = field(default_factory=list)
-    false_pages: list[str] = field(default_factory=list)
-    missing_pages: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         ms = sorted(self.cpu_ms)
