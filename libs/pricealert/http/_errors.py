@@ -17,25 +17,16 @@ class FetchError(PriceAlertError):
     code: ClassVar[str] = "fetch_error"
     title = "Fetch failed"
 
-    def __init_subclass__(
-        cls, *, code: str, title: str, status: int | None = None, **kwargs: Any
-    ) -> None:
-        # Each failure is declared on its class line: `class X(FetchError, code=..., title=...)`.
-        super().__init_subclass__(**kwargs)
-        cls.code, cls.title = code, title
-        if status is not None:
-            cls.status = status
-
     def __init__(self, detail: str, *, url: str = "", **extra: Any) -> None:
         super().__init__(detail, url=url, **extra)
         self.url = url
 
 
-class BadURL(FetchError, code="bad_url", title="URL not allowed", status=422):
+class BadURL(FetchError, status=422, code="bad_url", title="URL not allowed"):
     """Not an absolute http(s) URL, credentials in it, or a numeric IP spelling."""
 
 
-class BlockedAddress(FetchError, code="blocked_address", title="Address not allowed", status=422):
+class BlockedAddress(FetchError, status=422, code="blocked_address", title="Address not allowed"):
     """The host is, or resolves to, an address the policy refuses."""
 
 
@@ -43,7 +34,7 @@ class DNSFailure(FetchError, code="dns_error", title="Name did not resolve"):
     """The name did not resolve."""
 
 
-class FetchTimeout(FetchError, code="timeout", title="Timed out", status=504):
+class FetchTimeout(FetchError, status=504, code="timeout", title="Timed out"):
     """Connect, read, write, pool or total timeout; `phase` says which."""
 
     def __init__(self, detail: str, *, url: str = "", phase: str = "total", **extra: Any) -> None:
