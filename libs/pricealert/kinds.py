@@ -111,13 +111,6 @@ class ApiKeyKind(StrEnum):
     SESSION = "session"
 
 
-class Locale(StrEnum):
-    """The languages a user may pick for the web UI and the messages sent to them."""
-
-    EN = "en"
-    JA = "ja"
-
-
 class CheckResult(StrEnum):
     """What one product check came to (`product.last_result`, `pricealert_scrapes_total`)."""
 
@@ -151,6 +144,13 @@ class ExtractionMethod(StrEnum):
     RDFA = "rdfa"
     OPENGRAPH = "opengraph"
     NONE = "none"
+
+
+class Locale(StrEnum):
+    """The languages a user may pick for the web UI and the messages sent to them."""
+
+    EN = "en"
+    JA = "ja"
 
 
 def sql_in(column: str, values: tuple[str, ...]) -> str:
