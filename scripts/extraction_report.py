@@ -30,6 +30,7 @@ import json
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -67,23 +68,29 @@ class Reading:
     availability: str | None
 
 
+#: What a tally counts, in the order its summary lists them.
+COUNTS = (
+    "right",
+    "missing",
+    "wrong",
+    "false_price",
+    "structured_right",
+    "structured_total",
+    "text_only_right",
+    "text_only_total",
+    "currency_right",
+    "currency_wrong",
+    "availability_right",
+    "availability_wrong",
+    "availability_missing",
+)
+
+
 @dataclass(slots=True)
 class Tally:
-    """One extractor's score over the corpus."""
+    """One extractor's score over the corpus: `counts` by the names in COUNTS."""
 
-    right: int = 0
-    missing: int = 0
-    wrong: int = 0
-    false_price: int = 0
-    structured_right: int = 0
-    structured_total: int = 0
-    text_only_right: int = 0
-    text_only_total: int = 0
-    currency_right: int = 0
-    currency_wrong: int = 0
-    availability_right: int = 0
-    availability_wrong: int = 0
-    availability_missing: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
     cpu_ms: list[float] = field(default_factory=list)
     wrong_pages: list[str] = field(default_factory=list)
     false_pages: list[str] = field(default_factory=list)
@@ -92,19 +99,7 @@ class Tally:
     def summary(self) -> dict[str, Any]:
         ms = sorted(self.cpu_ms)
         return {
-            "right": self.right,
-            "missing": self.missing,
-            "wrong": self.wrong,
-            "false_price": self.false_price,
-            "structured_right": self.structured_right,
-            "structured_total": self.structured_total,
-            "text_only_right": self.text_only_right,
-            "text_only_total": self.text_only_total,
-            "currency_right": self.currency_right,
-            "currency_wrong": self.currency_wrong,
-            "availability_right": self.availability_right,
-            "availability_wrong": self.availability_wrong,
-            "availability_missing": self.availability_missing,
+            **{name: self.counts[name] for name in COUNTS},
             "cpu_ms_median": round(statistics.median(ms), 3) if ms else None,
             "cpu_ms_p95": round(ms[min(len(ms) - 1, int(len(ms) * 0.95))], 3) if ms else None,
             "wrong_pages": self.wrong_pages,
@@ -163,38 +158,33 @@ def score(pages: Sequence[Any], read: Callable[[bytes, str], Reading], runs: int
 
 def _count(tally: Tally, page: Any, reading: Reading) -> None:
     result = verdict(page, reading)
-    expected = page.expected
+    expected, count = page.expected, tally.counts
     if result == "false":
-        tally.false_price += 1
+        count["false_price"] += 1
         tally.false_pages.append(f"{page.id}: {reading.price} {reading.currency}")
     if expected.price is not None:
-        structured = bool(page.structured)
-        tally.structured_total += structured
-        tally.text_only_total += not structured
+        kind = "structured" if page.structured else "text_only"
+        count[f"{kind}_total"] += 1
         if result == "right":
-            tally.right += 1
-            tally.structured_right += structured
-            tally.text_only_right += not structured
+            count["right"] += 1
+            count[f"{kind}_right"] += 1
         elif result == "missing":
-            tally.missing += 1
+            count["missing"] += 1
             tally.missing_pages.append(page.id)
         else:
-            tally.wrong += 1
+            count["wrong"] += 1
             tally.wrong_pages.append(
                 f"{page.id}: {reading.price} {reading.currency}, expected {expected.price}"
             )
     if reading.price is not None and expected.currency is not None:
-        if reading.currency == expected.currency:
-            tally.currency_right += 1
-        else:
-            tally.currency_wrong += 1
+        count["currency_right" if reading.currency == expected.currency else "currency_wrong"] += 1
     if expected.availability is not None:
         if reading.availability is None:
-            tally.availability_missing += 1
+            count["availability_missing"] += 1
         elif reading.availability == expected.availability:
-            tally.availability_right += 1
+            count["availability_right"] += 1
         else:
-            tally.availability_wrong += 1
+            count["availability_wrong"] += 1
 
 
 def suggest_hits(pages: Sequence[Any]) -> dict[str, Any]:

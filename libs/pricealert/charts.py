@@ -25,7 +25,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from functools import lru_cache
 from html import escape
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypedDict, Unpack
 
 from pricealert.money import (
     format_day,
@@ -390,27 +390,20 @@ def svg_to_png(svg: str, *, zoom: float = 1.0) -> bytes:
     return bytes(png)
 
 
+class EmailChartOptions(TypedDict, total=False):
+    """What `price_chart_png` passes on to `price_chart_svg` (its defaults hold)."""
+
+    days: int
+    thresholds: Sequence[Decimal]
+    lowest_ever: Decimal | None
+    locale: str | None
+    title: str | None
+
+
 def price_chart_png(
-    rows: Sequence[PricePoint],
-    *,
-    now: datetime,
-    days: int = DEFAULT_DAYS,
-    thresholds: Sequence[Decimal] = (),
-    lowest_ever: Decimal | None = None,
-    locale: str | None = None,
-    title: str | None = None,
+    rows: Sequence[PricePoint], *, now: datetime, **options: Unpack[EmailChartOptions]
 ) -> bytes:
     """The email's chart: `price_chart_svg` at EMAIL_WIDTH × EMAIL_HEIGHT, as a PNG of
     twice that (shown at the smaller size: sharp on high-density screens)."""
-    svg = price_chart_svg(
-        rows,
-        now=now,
-        days=days,
-        width=EMAIL_WIDTH,
-        height=EMAIL_HEIGHT,
-        thresholds=thresholds,
-        lowest_ever=lowest_ever,
-        locale=locale,
-        title=title,
-    )
+    svg = price_chart_svg(rows, now=now, width=EMAIL_WIDTH, height=EMAIL_HEIGHT, **options)
     return svg_to_png(svg, zoom=EMAIL_ZOOM)

@@ -31,6 +31,24 @@ class PriceAlertError(Exception):
     code: ClassVar[str] = "internal_error"
     title: ClassVar[str] = "Internal error"
 
+    def __init_subclass__(
+        cls,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        title: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """A subclass declares what it changes on its class line:
+        `class Gone(PriceAlertError, status=410, code="gone", title="Gone")`."""
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+        if code is not None:
+            cls.code = code
+        if title is not None:
+            cls.title = title
+
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
@@ -46,33 +64,21 @@ class NamedError(PriceAlertError):
         self.code = code  # type: ignore[misc]  # one class, many named codes
 
 
-class NotFound(PriceAlertError):
+class NotFound(PriceAlertError, status=404, code="not_found", title="Not found"):
     """The object does not exist, or belongs to another user (which is not revealed: the
     answer is the same 404)."""
 
-    status = 404
-    code = "not_found"
-    title = "Not found"
 
-
-class Conflict(PriceAlertError):
+class Conflict(PriceAlertError, status=409, code="conflict", title="Conflict"):
     """The request conflicts with an object that already exists. When that object is yours,
     the problem document names it (`existing_id`, `existing_url`)."""
 
-    status = 409
-    code = "conflict"
-    title = "Conflict"
 
-
-class InvalidInput(PriceAlertError):
+class InvalidInput(PriceAlertError, status=422, code="invalid_input", title="Invalid input"):
     """Some input is not valid. `errors` lists each invalid parameter: where it was sent
     (`in`: body, query, path or header), its `name` (a dotted path into the body), the `rule`
     it broke (a stable name such as `greater_than_equal`, `currency_minor_units`) and a
     `reason` a person can read. `field` repeats the first one's name. Nothing was changed."""
-
-    status = 422
-    code = "invalid_input"
-    title = "Invalid input"
 
     def __init__(
         self,
@@ -91,30 +97,20 @@ class InvalidInput(PriceAlertError):
         self.location = location
 
 
-class Unauthorized(PriceAlertError):
+class Unauthorized(PriceAlertError, status=401, code="unauthorized", title="Unauthorized"):
     """The request carries no API key, or one that is unknown, expired or revoked. Send
     `Authorization: Bearer <key>`."""
 
-    status = 401
-    code = "unauthorized"
-    title = "Unauthorized"
 
-
-class RateLimited(PriceAlertError):
+class RateLimited(PriceAlertError, status=429, code="rate_limited", title="Too many requests"):
     """Too many requests: wait the number of seconds in `Retry-After` before the next one."""
-
-    status = 429
-    code = "rate_limited"
-    title = "Too many requests"
 
     def __init__(self, detail: str, *, retry_after: int, **extra: Any) -> None:
         super().__init__(detail, **extra)
         self.retry_after = retry_after
 
 
-class ServiceUnavailable(PriceAlertError):
+class ServiceUnavailable(
+    PriceAlertError, status=503, code="service_unavailable", title="Service unavailable"
+):
     """A service PriceAlert depends on is down for now; retry later."""
-
-    status = 503
-    code = "service_unavailable"
-    title = "Service unavailable"

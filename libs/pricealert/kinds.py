@@ -44,17 +44,17 @@ class ChannelKind(StrEnum):
     WEBHOOK = "webhook"
 
 
-#: Channel kinds whose target must prove it wants our messages (a code sent to it) before
-#: anything else is sent there; webhooks and Slack are the user's own endpoints.
-VERIFIED_CHANNEL_KINDS: Final = (ChannelKind.EMAIL, ChannelKind.SMS)
-
-
 class ChannelStatus(StrEnum):
     """A channel's state: waiting for its code to be entered, active, or disabled."""
 
     PENDING_VERIFICATION = "pending_verification"
     ACTIVE = "active"
     DISABLED = "disabled"
+
+
+#: Channel kinds whose target must prove it wants our messages (a code sent to it) before
+#: anything else is sent there; webhooks and Slack are the user's own endpoints.
+VERIFIED_CHANNEL_KINDS: Final = (ChannelKind.EMAIL, ChannelKind.SMS)
 
 
 class ProductStatus(StrEnum):
@@ -111,13 +111,6 @@ class ApiKeyKind(StrEnum):
     SESSION = "session"
 
 
-class Locale(StrEnum):
-    """The languages a user may pick for the web UI and the messages sent to them."""
-
-    EN = "en"
-    JA = "ja"
-
-
 class CheckResult(StrEnum):
     """What one product check came to (`product.last_result`, `pricealert_scrapes_total`)."""
 
@@ -151,6 +144,13 @@ class ExtractionMethod(StrEnum):
     RDFA = "rdfa"
     OPENGRAPH = "opengraph"
     NONE = "none"
+
+
+class Locale(StrEnum):
+    """The languages a user may pick for the web UI and the messages sent to them."""
+
+    EN = "en"
+    JA = "ja"
 
 
 def sql_in(column: str, values: tuple[str, ...]) -> str:

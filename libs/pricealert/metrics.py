@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -64,151 +64,157 @@ def exposition() -> tuple[bytes, str]:
     return generate_latest(source), CONTENT_TYPE_LATEST
 
 
+_Metric = TypeVar("_Metric", Counter, Gauge, Histogram)
+
+#: Every collector `_declare` made, in the order declared: the documented list.
+_DECLARED: list[Counter | Gauge | Histogram] = []
+
+
+def _declare(
+    kind: type[_Metric], name: str, documentation: str, *, labels: str = "", **options: Any
+) -> _Metric:
+    """A collector in `registry`, in the documented list; `labels`: its label names, spaced."""
+    metric = kind(name, documentation, labels.split(), registry=registry, **options)
+    _DECLARED.append(metric)
+    return metric
+
+
 # --- API --------------------------------------------------------------------------------
-HTTP_REQUESTS = Counter(
+HTTP_REQUESTS = _declare(
+    Counter,
     "http_requests_total",
     'API requests by route template and exact status code (not grouped: status=~"5.." works).',
-    ["method", "handler", "status"],
-    registry=registry,
+    labels="method handler status",
 )
-HTTP_REQUEST_DURATION = Histogram(
+HTTP_REQUEST_DURATION = _declare(
+    Histogram,
     "http_request_duration_seconds",
     "API request latency by route template.",
-    ["method", "handler"],
+    labels="method handler",
     buckets=HTTP_LATENCY_BUCKETS,
-    registry=registry,
 )
 
 # --- every worker (arq) ---------------------------------------------------------------
-QUEUE_LENGTH = Gauge(
-    "pricealert_queue_length", "Jobs waiting in a queue.", ["queue"], registry=registry
+QUEUE_LENGTH = _declare(
+    Gauge, "pricealert_queue_length", "Jobs waiting in a queue.", labels="queue"
 )
-JOBS = Counter(
+JOBS_IN_PROGRESS = _declare(
+    Gauge, "pricealert_jobs_in_progress", "Jobs running now.", labels="queue function"
+)
+JOBS = _declare(
+    Counter,
     "pricealert_jobs_total",
     "Jobs finished, by queue, function and outcome (success, failure, retry).",
-    ["queue", "function", "outcome"],
-    registry=registry,
+    labels="queue function outcome",
 )
-JOB_DURATION = Histogram(
+JOB_DURATION = _declare(
+    Histogram,
     "pricealert_job_duration_seconds",
     "Wall time of one job.",
-    ["queue", "function"],
+    labels="queue function",
     buckets=JOB_DURATION_BUCKETS,
-    registry=registry,
-)
-JOBS_IN_PROGRESS = Gauge(
-    "pricealert_jobs_in_progress",
-    "Jobs running now.",
-    ["queue", "function"],
-    registry=registry,
 )
 
 # --- scraper --------------------------------------------------------------------------
-SCRAPES = Counter(
+SCRAPES = _declare(
+    Counter,
     "pricealert_scrapes_total",
     "Product checks by result: "
     + ", ".join(r for r in CheckResult if r not in (CheckResult.DEFERRED, CheckResult.UNWATCHED))
     + ".",
-    ["result"],
-    registry=registry,
+    labels="result",
 )
-FETCH_DURATION = Histogram(
+FETCH_DURATION = _declare(
+    Histogram,
     "pricealert_fetch_duration_seconds",
     "Time to fetch one product page, redirects included.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
-    registry=registry,
 )
-FETCH_BYTES = Counter(
-    "pricealert_fetch_bytes_total", "Body bytes received from shops.", registry=registry
-)
-CLAIM_LAG = Histogram(
+FETCH_BYTES = _declare(Counter, "pricealert_fetch_bytes_total", "Body bytes received from shops.")
+CLAIM_LAG = _declare(
+    Histogram,
     "pricealert_claim_lag_seconds",
     "How late a due product was claimed (claim time minus due time).",
     buckets=(0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 300.0, 900.0, 3600.0),
-    registry=registry,
 )
-PRICE_CHANGES = Counter(
+PRICE_CHANGES = _declare(
+    Counter,
     "pricealert_price_changes_total",
     "Changes recorded, by kind: price, stock, currency, suspicious.",
-    ["kind"],
-    registry=registry,
+    labels="kind",
 )
 
 # --- evaluator ------------------------------------------------------------------------
-RULE_EVALUATIONS = Counter(
+RULE_EVALUATIONS = _declare(
+    Counter,
     "pricealert_rule_evaluations_total",
     "Rule evaluations by rule kind and result: fired, quiet, cooldown, capped, suppressed.",
-    ["kind", "result"],
-    registry=registry,
+    labels="kind result",
 )
-ALERTS_FIRED = Counter(
+ALERTS_FIRED = _declare(
+    Counter,
     "pricealert_alerts_fired_total",
     "Notifications created by the evaluator (one per rule firing and channel), by channel kind.",
-    ["channel"],
-    registry=registry,
+    labels="channel",
 )
 
 # --- notifier -------------------------------------------------------------------------
-NOTIFICATIONS = Counter(
+NOTIFICATIONS = _declare(
+    Counter,
     "pricealert_notifications_total",
     "Delivery attempts by channel kind and outcome: sent, retry, failed.",
-    ["channel", "outcome"],
-    registry=registry,
+    labels="channel outcome",
 )
-NOTIFICATION_DELAY = Histogram(
+NOTIFICATION_DELAY = _declare(
+    Histogram,
     "pricealert_notification_delay_seconds",
     "Time from the price change being detected to the notification being delivered.",
-    ["channel"],
+    labels="channel",
     buckets=DELIVERY_DELAY_BUCKETS,
-    registry=registry,
 )
 
 # --- business gauges (refreshed from PostgreSQL by the API) ---------------------------
-ACTIVE_USERS = Gauge(
-    "pricealert_active_users", "Users with at least one watched product.", registry=registry
+ACTIVE_USERS = _declare(
+    Gauge, "pricealert_active_users", "Users with at least one watched product."
 )
-WATCHED_PRODUCTS = Gauge(
-    "pricealert_watched_products", "Distinct products watched by someone.", registry=registry
+WATCHED_PRODUCTS = _declare(
+    Gauge, "pricealert_watched_products", "Distinct products watched by someone."
 )
-PRODUCTS_BY_STATUS = Gauge(
-    "pricealert_products", "Products by status.", ["status"], registry=registry
-)
-NOTIFICATIONS_PENDING = Gauge(
-    "pricealert_notifications_pending",
-    "Notifications not yet delivered or failed.",
-    registry=registry,
+PRODUCTS_BY_STATUS = _declare(Gauge, "pricealert_products", "Products by status.", labels="status")
+NOTIFICATIONS_PENDING = _declare(
+    Gauge, "pricealert_notifications_pending", "Notifications not yet delivered or failed."
 )
 
 # --- web UI ---------------------------------------------------------------------------
 # Its own names: the API's SLOs sum http_requests_total without a job filter, and the web's
 # requests (each one several API calls) must not count twice.
-WEB_PAGE_LOAD = Histogram(
+WEB_PAGE_LOAD = _declare(
+    Histogram,
     "pricealert_web_page_load_seconds",
     "Page load time measured in the browser (Navigation Timing: start of navigation to the "
     "load event), reported by each page's beacon, by page template.",
-    ["page"],
+    labels="page",
     buckets=PAGE_LOAD_BUCKETS,
-    registry=registry,
 )
-WEB_REQUESTS = Counter(
+WEB_REQUESTS = _declare(
+    Counter,
     "pricealert_web_requests_total",
     "Web UI requests by route template and exact status code.",
-    ["method", "route", "status"],
-    registry=registry,
+    labels="method route status",
 )
-WEB_REQUEST_DURATION = Histogram(
+WEB_REQUEST_DURATION = _declare(
+    Histogram,
     "pricealert_web_request_duration_seconds",
     "Web UI server time per request (its API calls included), by route template.",
-    ["method", "route"],
+    labels="method route",
     buckets=HTTP_LATENCY_BUCKETS,
-    registry=registry,
 )
-WEB_BEACONS_REFUSED = Counter(
+WEB_BEACONS_REFUSED = _declare(
+    Counter,
     "pricealert_web_beacons_refused_total",
     "Page-load beacons not counted, by reason: malformed, unknown_page, out_of_range, bad_token, "
     "replayed.",
-    ["reason"],
-    registry=registry,
+    labels="reason",
 )
 
 
@@ -239,16 +245,9 @@ def exported_metric_names() -> set[str]:
 
 
 def all_metric_docs() -> list[MetricDoc]:
-    """The documented list: HTTP metrics plus every collector defined above."""
+    """The documented list: every collector declared above, in order."""
     docs: list[MetricDoc] = []
-    for metric in (
-        HTTP_REQUESTS, HTTP_REQUEST_DURATION, QUEUE_LENGTH, JOBS, JOB_DURATION,
-        JOBS_IN_PROGRESS, SCRAPES, FETCH_DURATION,
-        FETCH_BYTES, CLAIM_LAG, PRICE_CHANGES, RULE_EVALUATIONS, ALERTS_FIRED,
-        NOTIFICATIONS, NOTIFICATION_DELAY, ACTIVE_USERS, WATCHED_PRODUCTS,
-        PRODUCTS_BY_STATUS, NOTIFICATIONS_PENDING, WEB_PAGE_LOAD, WEB_REQUESTS,
-        WEB_REQUEST_DURATION, WEB_BEACONS_REFUSED,
-    ):  # fmt: skip
+    for metric in _DECLARED:
         metric_type = metric._type  # prometheus_client keeps these private
         name = metric._name
         if metric_type == "counter":

@@ -45,15 +45,18 @@ class JobPayload(BaseModel):
     function: ClassVar[str]
     queue: ClassVar[str]
 
+    def __init_subclass__(cls, *, function: str, queue: str, **kwargs: Any) -> None:
+        # Each payload names its job on its class line: `class X(JobPayload, function=, queue=)`.
+        super().__init_subclass__(**kwargs)
+        cls.function, cls.queue = function, queue
+
     def job_id(self) -> str:
         raise NotImplementedError
 
 
-class CheckProduct(JobPayload):
+class CheckProduct(JobPayload, function=CHECK_PRODUCT, queue=SCRAPE_QUEUE):
     """Fetch one product now. `lease_token` proves the claim the job acts on."""
 
-    function: ClassVar[str] = CHECK_PRODUCT
-    queue: ClassVar[str] = SCRAPE_QUEUE
     product_id: int
     lease_token: str | None = None
 
@@ -62,7 +65,7 @@ class CheckProduct(JobPayload):
         return f"check:{self.product_id}"
 
 
-class CheckBatch(JobPayload):
+class CheckBatch(JobPayload, function=CHECK_BATCH, queue=SCRAPE_QUEUE):
     """Check the products of one scheduler claim, together.
 
     The scheduler's unit of work: products leased under one `lease_token`, checked
@@ -72,8 +75,6 @@ class CheckBatch(JobPayload):
     collapses.
     """
 
-    function: ClassVar[str] = CHECK_BATCH
-    queue: ClassVar[str] = SCRAPE_QUEUE
     lease_token: str
     product_ids: Annotated[tuple[int, ...], Field(min_length=1)]
 
@@ -82,11 +83,9 @@ class CheckBatch(JobPayload):
         return f"{BATCH_JOB_PREFIX}{self.lease_token}:{self.product_ids[0]}:{len(self.product_ids)}"
 
 
-class EvaluateChange(JobPayload):
+class EvaluateChange(JobPayload, function=EVALUATE_CHANGE, queue=EVALUATE_QUEUE):
     """Evaluate the rules of a product against one recorded change (history row)."""
 
-    function: ClassVar[str] = EVALUATE_CHANGE
-    queue: ClassVar[str] = EVALUATE_QUEUE
     product_id: int
     history_id: int
 
@@ -94,47 +93,39 @@ class EvaluateChange(JobPayload):
         return f"evaluate:{self.history_id}"
 
 
-class EvaluateChanges(JobPayload):
+class EvaluateChanges(JobPayload, function=EVALUATE_CHANGES, queue=EVALUATE_QUEUE):
     """Evaluate several recorded changes (of different products), each as `EvaluateChange`
     would: what one scraper batch found changed, handed on in one job."""
 
-    function: ClassVar[str] = EVALUATE_CHANGES
-    queue: ClassVar[str] = EVALUATE_QUEUE
     changes: Annotated[tuple[EvaluateChange, ...], Field(min_length=1)]
 
     def job_id(self) -> str:
         return f"{EVALUATIONS_JOB_PREFIX}{self.changes[0].history_id}:{len(self.changes)}"
 
 
-class DeliverNotification(JobPayload):
+class DeliverNotification(JobPayload, function=DELIVER_NOTIFICATION, queue=NOTIFY_QUEUE):
     """Deliver one notification through its channel."""
 
-    function: ClassVar[str] = DELIVER_NOTIFICATION
-    queue: ClassVar[str] = NOTIFY_QUEUE
     notification_id: str
 
     def job_id(self) -> str:
         return f"deliver:{self.notification_id}"
 
 
-class DeliverNotifications(JobPayload):
+class DeliverNotifications(JobPayload, function=DELIVER_NOTIFICATIONS, queue=NOTIFY_QUEUE):
     """Deliver several notifications (what one evaluation job created), each as
     `DeliverNotification` would."""
 
-    function: ClassVar[str] = DELIVER_NOTIFICATIONS
-    queue: ClassVar[str] = NOTIFY_QUEUE
     notification_ids: Annotated[tuple[str, ...], Field(min_length=1)]
 
     def job_id(self) -> str:
         return f"{DELIVERIES_JOB_PREFIX}{self.notification_ids[0]}:{len(self.notification_ids)}"
 
 
-class SendOneTimeToken(JobPayload):
+class SendOneTimeToken(JobPayload, function=SEND_ONE_TIME_TOKEN, queue=NOTIFY_QUEUE):
     """Send a one-time token's message (a verification code, a recovery token) to its
     address; the notifier derives the secret, the API never sees it."""
 
-    function: ClassVar[str] = SEND_ONE_TIME_TOKEN
-    queue: ClassVar[str] = NOTIFY_QUEUE
     token_id: str
 
     def job_id(self) -> str:

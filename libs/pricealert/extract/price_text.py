@@ -52,39 +52,34 @@ _SUFFIX = re.compile(
     rf"\s*(?P<paren>[(\[（【][^)\]）】\d]{{0,24}}[)\]）】])?"
 )
 _FREE_SHIPPING = re.compile(
-    r"送料無料|送料込み?|送料当店負担|free shipping|free delivery|versandkostenfrei"
-    r"|livraison gratuite|frete grátis|frete gratis|darmowa dostawa|envío gratis",
-    re.I,
+    r"(?i)送料無料|送料込み?|送料当店負担|free shipping|free delivery|versandkostenfrei"
+    r"|livraison gratuite|frete grátis|frete gratis|darmowa dostawa|envío gratis"
 )
-_POINTS = re.compile(r"ポイント|pts?\b|points?\b|還元|獲得", re.I)
+_POINTS = re.compile(r"(?i)ポイント|pts?\b|points?\b|還元|獲得")
 _SHIPPING = re.compile(
-    r"送料|配送料|手数料|shipping|delivery|versand|livraison|frete|env[íi]o|dostawa|porto", re.I
+    r"(?i)送料|配送料|手数料|shipping|delivery|versand|livraison|frete|env[íi]o|dostawa|porto"
 )
 _INSTALMENT = re.compile(
-    r"月々|月額|分割|/\s*月|per month|/\s*mo\b|a month|monthly|mensal|monatlich|\bemi\b"
-    r"|parcela|sem juros|interest.free|\bratenzahlung|\brate\b",
-    re.I,
+    r"(?i)月々|月額|分割|/\s*月|per month|/\s*mo\b|a month|monthly|mensal|monatlich|\bemi\b"
+    r"|parcela|sem juros|interest.free|\bratenzahlung|\brate\b"
 )
 _INSTALMENT_COUNT = re.compile(
-    rf"\d+\s*(?:x|×|回払い|回|parcelas?|(?:interest-free )?(?:installments?|payments?)|raten?)"
-    rf"\s*(?:de|of|da|von|à)?\s*(?:{_CUR})?\s*$",
-    re.I,
+    rf"(?i)\d+\s*(?:x|×|回払い|回|parcelas?|(?:interest-free )?(?:installments?|payments?)|raten?)"
+    rf"\s*(?:de|of|da|von|à)?\s*(?:{_CUR})?\s*$"
 )
 _WAS = re.compile(
-    r"通常価格|通常販売価格|定価|希望小売|参考価格|参考小売|旧価格|元値|メーカー価格|当店通常"
+    r"(?i)通常価格|通常販売価格|定価|希望小売|参考価格|参考小売|旧価格|元値|メーカー価格|当店通常"
     r"|\bwas\b|\brrp\b|\buvp\b|\bmsrp\b|list price|regular price|\breg\.|\bstatt\b|original price"
-    r"|prix barr|prix conseill|\bantes\b|cena katalogowa|compare at|previously|\bvorher\b",
-    re.I,
+    r"|prix barr|prix conseill|\bantes\b|cena katalogowa|compare at|previously|\bvorher\b"
 )
-_UNIT_PRICE = re.compile(r"/\s*(?:kg|g|l|ml|100\s*g|100\s*ml|m)\b|per\s+(?:kg|100)|あたり", re.I)
+_UNIT_PRICE = re.compile(r"(?i)/\s*(?:kg|g|l|ml|100\s*g|100\s*ml|m)\b|per\s+(?:kg|100)|あたり")
 _TAX_IN = re.compile(
-    r"税込|tax incl|incl\.? tax|inkl\.|incl\.? vat|inc\.? vat|\bttc\b|iva incl|brutto|含税", re.I
+    r"(?i)税込|tax incl|incl\.? tax|inkl\.|incl\.? vat|inc\.? vat|\bttc\b|iva incl|brutto|含税"
 )
 TAX_EXCLUDED = _TAX_EX = re.compile(
-    r"税抜|税別|本体価格|本体|excl\.?|ex\.? vat|zzgl|netto|\bht\b|\+\s*tax|\+\s*税|pre-tax"
+    r"(?i)税抜|税別|本体価格|本体|excl\.?|ex\.? vat|zzgl|netto|\bht\b|\+\s*tax|\+\s*税|pre-tax"
     r"|ohne mwst|sans tva|hors tax|sin iva|senza iva|brez ddv|bez pdv|bez dph|bez vat|excl\.? btw"
-    r"|exkl\.? moms|ex\.? moms|ilman alv",
-    re.I,
+    r"|exkl\.? moms|ex\.? moms|ilman alv"
 )
 _ARROW = re.compile(r"→|⇒|->|▶")
 _EXCLUDED_UNITS = frozenset(

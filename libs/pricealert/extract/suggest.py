@@ -52,38 +52,34 @@ _SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "head"
 _MAX_PRICE_TEXT = 48
 _MAX_STOCK_TEXT = 60
 _NEAR = 120  # elements, in document order
-_PRICE_WORDS = re.compile(r"price|preis|prix|precio|preco|prezzo|kakaku|cena|amount|money", re.I)
-_NOW_WORDS = re.compile(r"sale|current|now|final|special|offer|deal|actual|selling", re.I)
-_WAS_WORDS = re.compile(r"(?:^|[\s_-])(?:old|was|list|regular|compare|before|rrp|msrp|uvp)", re.I)
-_CHROME = re.compile(r"(?:^|[\s_-])(?:header|footer|nav|navbar|menu|breadcrumbs?|minicart)", re.I)
+_PRICE_WORDS = re.compile(r"(?i)price|preis|prix|precio|preco|prezzo|kakaku|cena|amount|money")
+_NOW_WORDS = re.compile(r"(?i)sale|current|now|final|special|offer|deal|actual|selling")
+_WAS_WORDS = re.compile(r"(?i)(?:^|[\s_-])(?:old|was|list|regular|compare|before|rrp|msrp|uvp)")
+_CHROME = re.compile(r"(?i)(?:^|[\s_-])(?:header|footer|nav|navbar|menu|breadcrumbs?|minicart)")
 _CHROME_TAGS = frozenset({"header", "footer", "nav", "aside"})
-_BIG_CLASS = re.compile(r"(?:^|[\s_:-])(?:big|large|lg|xl|[2-9]xl|xxl|huge|h1|h2|hero|main)", re.I)
-_FONT_SIZE = re.compile(r"font(?:-size)?\s*:[^;]*?([\d.]+)\s*(px|em|rem|pt)", re.I)
+_BIG_CLASS = re.compile(r"(?i)(?:^|[\s_:-])(?:big|large|lg|xl|[2-9]xl|xxl|huge|h1|h2|hero|main)")
+_FONT_SIZE = re.compile(r"(?i)font(?:-size)?\s*:[^;]*?([\d.]+)\s*(px|em|rem|pt)")
 _CURRENCY_END = re.compile(rf"(?:{CURRENCY})\s*$")
 _CURRENCY_START = re.compile(rf"\s*(?:{CURRENCY})")
 _SAVING = re.compile(
-    r"\bsave\b|you save|\bsaving|現省|節省|省下|\boff\b|économisez|sparen|sie sparen|ahorra"
-    r"|risparmi|oszczędzasz|お得|割引額|値引",
-    re.I,
+    r"(?i)\bsave\b|you save|\bsaving|現省|節省|省下|\boff\b|économisez|sparen|sie sparen|ahorra"
+    r"|risparmi|oszczędzasz|お得|割引額|値引"
 )
 _PER_UNIT = re.compile(
-    r"/\s*(?:罐|個|件|本|枚|kg|g|l|ml|oz|lb|each|ea|unit|pc|pcs|st|stk)\b|\bper\s+\w+|每\S|起"
-    r"|\bfrom\b|\bab\b|à partir de|\bdesde\b|\bod\b",
-    re.I,
+    r"(?i)/\s*(?:罐|個|件|本|枚|kg|g|l|ml|oz|lb|each|ea|unit|pc|pcs|st|stk)\b|\bper\s+\w+|每\S|起"
+    r"|\bfrom\b|\bab\b|à partir de|\bdesde\b|\bod\b"
 )
 _LABELS = re.compile(
-    r"price|prix|preis|precio|preço|prezzo|cena|hinta|pris|特價|售價|价格|価格|販売価格|税込|売価",
-    re.I,
+    r"(?i)price|prix|preis|precio|preço|prezzo|cena|hinta|pris|特價|售價|价格|価格|販売価格|税込|売価"
 )
 _BUY = re.compile(
-    r"add to (?:cart|bag|basket)|buy now|in den warenkorb|ajouter au panier|añadir al carrito"
+    r"(?i)add to (?:cart|bag|basket)|buy now|in den warenkorb|ajouter au panier|añadir al carrito"
     r"|adicionar ao carrinho|do koszyka|カートに入れる|購入手続き|今すぐ購入|カートへ"
-    r"|加入购物车|立即购买",
-    re.I,
+    r"|加入购物车|立即购买"
 )
-_BUY_CLASS = re.compile(r"add-?to-?cart|addtocart|buy-?button|btn-?cart|cart-?button", re.I)
-_STOCK_WORDS = re.compile(r"stock|avail|inventory|zaiko|lager|dispon|estoque|stan", re.I)
-_LINE_THROUGH = re.compile(r"line-through", re.I)
+_BUY_CLASS = re.compile(r"(?i)add-?to-?cart|addtocart|buy-?button|btn-?cart|cart-?button")
+_STOCK_WORDS = re.compile(r"(?i)stock|avail|inventory|zaiko|lager|dispon|estoque|stan")
+_LINE_THROUGH = re.compile(r"(?i)line-through")
 _DIGITS = re.compile(r"\d+")
 _LABEL = 12  # characters an ancestor may add to a price's text ("Price:", "税込")
 

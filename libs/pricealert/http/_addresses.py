@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
-from typing import Final
+from typing import Final, TypeVar
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -22,9 +22,19 @@ METADATA_ADDRESSES: Final = frozenset(
     ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254")
 )
 
-_V4_BLOCKED: Final = tuple(
-    (ipaddress.IPv4Network(net), reason)
-    for net, reason in (
+_Network = TypeVar("_Network", ipaddress.IPv4Network, ipaddress.IPv6Network)
+
+
+def _refused(
+    network: Callable[[str], _Network], table: Iterable[tuple[str, str]]
+) -> tuple[tuple[_Network, str], ...]:
+    """A table of refused networks, each with the reason given for it."""
+    return tuple((network(net), reason) for net, reason in table)
+
+
+_V4_BLOCKED: Final = _refused(
+    ipaddress.IPv4Network,
+    (
         ("0.0.0.0/8", "unspecified"),
         ("10.0.0.0/8", "private"),
         ("100.64.0.0/10", "carrier-grade NAT"),
@@ -40,12 +50,12 @@ _V4_BLOCKED: Final = tuple(
         ("203.0.113.0/24", "documentation"),
         ("224.0.0.0/4", "multicast"),
         ("240.0.0.0/4", "reserved"),
-    )
+    ),
 )
 
-_V6_BLOCKED: Final = tuple(
-    (ipaddress.IPv6Network(net), reason)
-    for net, reason in (
+_V6_BLOCKED: Final = _refused(
+    ipaddress.IPv6Network,
+    (
         ("::/128", "unspecified"),
         ("::1/128", "loopback"),
         # IPv4-compatible (::a.b.c.d, also :: and ::1) and IPv4-mapped (::ffff:a.b.c.d):
@@ -63,7 +73,7 @@ _V6_BLOCKED: Final = tuple(
         ("fe80::/10", "link-local"),
         ("fec0::/10", "site-local"),
         ("ff00::/8", "multicast"),
-    )
+    ),
 )
 
 _NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")

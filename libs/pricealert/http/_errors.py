@@ -22,81 +22,48 @@ class FetchError(PriceAlertError):
         self.url = url
 
 
-class BadURL(FetchError):
+class BadURL(FetchError, status=422, code="bad_url", title="URL not allowed"):
     """Not an absolute http(s) URL, credentials in it, or a numeric IP spelling."""
 
-    status = 422
-    code = "bad_url"
-    title = "URL not allowed"
 
-
-class BlockedAddress(FetchError):
+class BlockedAddress(FetchError, status=422, code="blocked_address", title="Address not allowed"):
     """The host is, or resolves to, an address the policy refuses."""
 
-    status = 422
-    code = "blocked_address"
-    title = "Address not allowed"
 
-
-class DNSFailure(FetchError):
+class DNSFailure(FetchError, code="dns_error", title="Name did not resolve"):
     """The name did not resolve."""
 
-    code = "dns_error"
-    title = "Name did not resolve"
 
-
-class FetchTimeout(FetchError):
+class FetchTimeout(FetchError, status=504, code="timeout", title="Timed out"):
     """Connect, read, write, pool or total timeout; `phase` says which."""
-
-    status = 504
-    code = "timeout"
-    title = "Timed out"
 
     def __init__(self, detail: str, *, url: str = "", phase: str = "total", **extra: Any) -> None:
         super().__init__(detail, url=url, phase=phase, **extra)
         self.phase = phase
 
 
-class ConnectionFailed(FetchError):
+class ConnectionFailed(FetchError, code="connection_error", title="Connection failed"):
     """Refused, reset or broken connection, or a response that breaks HTTP/1.1."""
 
-    code = "connection_error"
-    title = "Connection failed"
 
-
-class TLSFailure(FetchError):
+class TLSFailure(FetchError, code="tls_error", title="TLS failed"):
     """The TLS handshake failed (certificate not valid for the host, protocol error)."""
 
-    code = "tls_error"
-    title = "TLS failed"
 
-
-class TooLarge(FetchError):
+class TooLarge(FetchError, code="too_large", title="Response too large"):
     """The body passed the size cap, on the wire or after decompression."""
 
-    code = "too_large"
-    title = "Response too large"
 
-
-class TooManyRedirects(FetchError):
+class TooManyRedirects(FetchError, code="too_many_redirects", title="Too many redirects"):
     """More redirect hops than allowed."""
 
-    code = "too_many_redirects"
-    title = "Too many redirects"
 
-
-class DecodingFailed(FetchError):
+class DecodingFailed(FetchError, code="decoding_error", title="Body could not be decoded"):
     """A compressed body that does not decompress (corrupt, truncated, unknown coding)."""
 
-    code = "decoding_error"
-    title = "Body could not be decoded"
 
-
-class HTTPStatusError(FetchError):
+class HTTPStatusError(FetchError, code="http_status", title="Unexpected HTTP status"):
     """A non-2xx answer when the caller asked for `raise_for_status`; carries the result."""
-
-    code = "http_status"
-    title = "Unexpected HTTP status"
 
     def __init__(self, detail: str, *, result: FetchResult) -> None:
         super().__init__(detail, url=result.url, status_code=result.status)

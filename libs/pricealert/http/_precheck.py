@@ -61,12 +61,11 @@ def refusal_reason(url: str, allowed_hosts: Iterable[str] = ()) -> str | None:
     if allowed and allowed.allows(host, port):
         return None
     address = parse_ip_literal(host)
-    if address is not None:
-        reason = blocked_reason(address)
-        if reason is not None:
-            return f"{host} is not a public address ({reason})"
-    elif ":" in host or "%" in host:
-        return f"{host!r} is not a valid host"
-    elif host == "localhost" or host.endswith(".localhost"):
-        return f"{host} always means this machine (loopback)"
+    if address is None:
+        if ":" in host or "%" in host:
+            return f"{host!r} is not a valid host"
+        if host == "localhost" or host.endswith(".localhost"):
+            return f"{host} always means this machine (loopback)"
+    elif (reason := blocked_reason(address)) is not None:
+        return f"{host} is not a public address ({reason})"
     return blocked_port_reason(port)

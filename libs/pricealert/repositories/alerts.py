@@ -4,44 +4,33 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.models import AlertRule, Product, Watch, alert_rule_channel
+from pricealert.repositories.base import Repository
 from pricealert.repositories.owned import user_row
 from pricealert.repositories.pagination import Page, user_page
 
 
-class AlertRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+class NewAlertRule(TypedDict):
+    """The columns `AlertRepository.create` sets on a new rule."""
 
+    user_id: uuid.UUID
+    watch_id: uuid.UUID
+    product_id: int
+    kind: str
+    threshold: Any
+    cooldown_seconds: int
+    state: dict[str, Any]
+
+
+class AlertRepository(Repository):
     async def create(
-        self,
-        *,
-        user_id: uuid.UUID,
-        watch_id: uuid.UUID,
-        product_id: int,
-        kind: str,
-        threshold: Any,
-        cooldown_seconds: int,
-        channel_ids: list[uuid.UUID],
-        state: dict[str, Any],
+        self, *, channel_ids: list[uuid.UUID], **columns: Unpack[NewAlertRule]
     ) -> AlertRule:
-        rule = AlertRule(
-            user_id=user_id,
-            watch_id=watch_id,
-            product_id=product_id,
-            kind=kind,
-            threshold=threshold,
-            cooldown_seconds=cooldown_seconds,
-            state=state,
-        )
-        self.session.add(rule)
-        await self.session.flush()
-        await self.session.refresh(rule)
+        rule = await self._inserted(AlertRule(**columns))
         await self.set_channels(rule.id, channel_ids)
         return rule
 

@@ -7,10 +7,10 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.errors import InvalidInput
 from pricealert.models import Channel
+from pricealert.repositories.base import Repository
 from pricealert.repositories.owned import user_row
 from pricealert.repositories.pagination import Page, user_page
 
@@ -22,25 +22,20 @@ def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-class ChannelRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class ChannelRepository(Repository):
     async def create(
         self, user_id: uuid.UUID, kind: str, target: str, verified_at: datetime | None
     ) -> Channel:
         """A new channel; `verified_at` None leaves it waiting for its code."""
-        channel = Channel(
-            user_id=user_id,
-            kind=kind,
-            target=target,
-            secret=new_webhook_secret() if kind == "webhook" else None,
-            verified_at=verified_at,
+        return await self._inserted(
+            Channel(
+                user_id=user_id,
+                kind=kind,
+                target=target,
+                secret=new_webhook_secret() if kind == "webhook" else None,
+                verified_at=verified_at,
+            )
         )
-        self.session.add(channel)
-        await self.session.flush()
-        await self.session.refresh(channel)
-        return channel
 
     async def count_unverified(self, user_id: uuid.UUID) -> int:
         """The user's channels still waiting for their code."""

@@ -20,9 +20,9 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.models import Channel, Notification, PriceHistory
+from pricealert.repositories.base import Repository
 from pricealert.repositories.verification import expired_reason
 
 #: How much earlier than `next_attempt_at` a job may claim (worker clocks differ a little).
@@ -119,10 +119,7 @@ _SENT = text(
 )
 
 
-class DeliveryRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class DeliveryRepository(Repository):
     async def claim_many(
         self, notification_ids: Sequence[uuid.UUID], now: datetime, lease: timedelta
     ) -> list[Claimed]:
@@ -237,10 +234,4 @@ class DeliveryRepository:
         return list(await self.session.scalars(query))
 
     async def _finish(self, notification_id: uuid.UUID, **values: object) -> bool:
-        result = await self.session.execute(
-            update(Notification)
-            .where(Notification.id == notification_id, Notification.status == "pending")
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(result, "rowcount", 0))
+        return await self._set_if_pending(Notification.status, notification_id, **values)

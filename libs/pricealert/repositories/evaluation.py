@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pricealert.kinds import CAPPED_STATUSES, sql_in
 from pricealert.models import Amount, PriceHistory
 from pricealert.observed import ObservedState
+from pricealert.repositories.base import Repository
 from pricealert.repositories.driver import fetch
 
 
@@ -328,10 +329,7 @@ def rules_of(rows: Sequence[Any]) -> list[RuleRow]:
     return rules
 
 
-class EvaluationRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class EvaluationRepository(Repository):
     async def lock_rules(self, product_id: int) -> tuple[ProductRef | None, list[RuleRow]]:
         """The product and its enabled rules (with their channels), rules locked, in id order."""
         rows = (await self.session.execute(_RULES, {"product_id": product_id})).all()

@@ -5,16 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from pricealert.models import Channel, Notification
+from pricealert.repositories.base import Repository
 from pricealert.repositories.pagination import Page, user_page
 
 
-class NotificationRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class NotificationRepository(Repository):
     async def list_page(
         self,
         user_id: uuid.UUID,
@@ -31,16 +27,14 @@ class NotificationRepository:
     async def create_test(self, channel: Channel) -> Notification:
         """A test message for a channel, delivered like any notification."""
         now = datetime.now(UTC)
-        notification = Notification(
-            user_id=channel.user_id,
-            channel_id=channel.id,
-            channel_kind=channel.kind,
-            rule_kind="test",
-            payload={"type": "channel.test", "message": "PriceAlert test notification"},
-            detected_at=now,
-            next_attempt_at=now,
+        return await self._inserted(
+            Notification(
+                user_id=channel.user_id,
+                channel_id=channel.id,
+                channel_kind=channel.kind,
+                rule_kind="test",
+                payload={"type": "channel.test", "message": "PriceAlert test notification"},
+                detected_at=now,
+                next_attempt_at=now,
+            )
         )
-        self.session.add(notification)
-        await self.session.flush()
-        await self.session.refresh(notification)
-        return notification

@@ -9,10 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, Numeric, and_, case, cast, func, literal, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.errors import NotFound
 from pricealert.models import PriceHistory, Product
+from pricealert.repositories.base import Repository
 from pricealert.repositories.driver import Readable, fetch
 
 MAX_HISTORY_ROWS = 5000
@@ -30,10 +30,7 @@ class PriceStats:
     mean_90d: Decimal | None
 
 
-class PriceRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class PriceRepository(Repository):
     async def history(
         self,
         product_id: int,

@@ -9,11 +9,11 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.errors import NotFound
 from pricealert.kinds import CheckResult
 from pricealert.models import Product, Watch
+from pricealert.repositories.base import Repository
 from pricealert.repositories.driver import Readable, fetch
 from pricealert.repositories.pagination import Page, decode_cursor, page_of
 from pricealert.urls import url_domain
@@ -82,10 +82,7 @@ class WatchedProduct:
     product: Product
 
 
-class ProductRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class ProductRepository(Repository):
     async def watch(
         self,
         user_id: uuid.UUID,
@@ -122,14 +119,13 @@ class ProductRepository:
         )
         created = existing is None
         if existing is None:
-            existing = Watch(
-                user_id=user_id,
-                product_id=product_id,
-                check_interval_seconds=check_interval_seconds,
+            existing = await self._inserted(
+                Watch(
+                    user_id=user_id,
+                    product_id=product_id,
+                    check_interval_seconds=check_interval_seconds,
+                )
             )
-            self.session.add(existing)
-            await self.session.flush()
-            await self.session.refresh(existing)
             await self._resume_if_unwatched(product_id)
         product = await self._load_product(product_id)
         return WatchedProduct(existing, product), created

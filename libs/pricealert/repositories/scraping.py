@@ -20,12 +20,12 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.availability import Availability
 from pricealert.kinds import CheckResult
 from pricealert.models import Product
 from pricealert.observed import ObservedState
+from pricealert.repositories.base import Repository
 
 _CLAIM = text(
     """
@@ -191,10 +191,7 @@ class SuccessfulCheck:
         return CheckResult.NOT_MODIFIED if self.not_modified else CheckResult.UNCHANGED
 
 
-class ScrapingRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class ScrapingRepository(Repository):
     async def claim_due_products(
         self, now: datetime, limit: int, lease_seconds: float
     ) -> list[Claim]:

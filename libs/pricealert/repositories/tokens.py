@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from sqlalchemy import Select, delete, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.models import OneTimeToken
+from pricealert.repositories.base import Repository
 from pricealert.repositories.delivery import CLOCK_TOLERANCE
 from pricealert.tokens import MAX_FAILED_ATTEMPTS, TOKEN_TTL, secret_matches
 
@@ -69,10 +69,7 @@ _CLAIM = text(
 )
 
 
-class TokenRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class TokenRepository(Repository):
     async def issue(
         self,
         *,
@@ -268,10 +265,4 @@ class TokenRepository:
         return int(getattr(result, "rowcount", 0))
 
     async def _finish(self, token_id: uuid.UUID, **values: object) -> bool:
-        result = await self.session.execute(
-            update(OneTimeToken)
-            .where(OneTimeToken.id == token_id, OneTimeToken.send_status == "pending")
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(result, "rowcount", 0))
+        return await self._set_if_pending(OneTimeToken.send_status, token_id, **values)

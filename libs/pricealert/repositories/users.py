@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.errors import Conflict, NotFound
 from pricealert.models import ApiKey, User
+from pricealert.repositories.base import Repository
 from pricealert.repositories.owned import user_row
 from pricealert.repositories.pagination import Page, user_page
 
@@ -52,10 +52,7 @@ class Principal:
     key_id: uuid.UUID
 
 
-class UserRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class UserRepository(Repository):
     async def create_user(
         self, email: str, *, time_zone: str = "UTC", locale: str | None = None
     ) -> User:
@@ -83,13 +80,9 @@ class UserRepository:
         daily_sms_cap: int | None = None,
     ) -> User:
         """Change the user's daily caps (None keeps one); the evaluator reads them per change."""
-        user = await self.get_user(user_id)
-        if daily_notification_cap is not None:
-            user.daily_notification_cap = daily_notification_cap
-        if daily_sms_cap is not None:
-            user.daily_sms_cap = daily_sms_cap
-        await self.session.flush()
-        return user
+        return await self._change(
+            user_id, daily_notification_cap=daily_notification_cap, daily_sms_cap=daily_sms_cap
+        )
 
     async def create_key(
         self,
@@ -101,17 +94,16 @@ class UserRepository:
         """A new key for the user (`kind`: `api`, or a sign-in's `session`): the row, and
         the clear key to show once."""
         key, prefix = new_key()
-        row = ApiKey(
-            user_id=user_id,
-            prefix=prefix,
-            key_hash=hash_key(key),
-            name=name,
-            expires_at=expires_at,
-            kind=kind,
+        row = await self._inserted(
+            ApiKey(
+                user_id=user_id,
+                prefix=prefix,
+                key_hash=hash_key(key),
+                name=name,
+                expires_at=expires_at,
+                kind=kind,
+            )
         )
-        self.session.add(row)
-        await self.session.flush()
-        await self.session.refresh(row)
         return row, key
 
     async def list_keys_page(
@@ -159,11 +151,14 @@ class UserRepository:
         self, user_id: uuid.UUID, *, time_zone: str | None = None, locale: str | None = None
     ) -> User:
         """Change the user's time zone and language (None keeps one)."""
+        return await self._change(user_id, time_zone=time_zone, locale=locale)
+
+    async def _change(self, user_id: uuid.UUID, /, **values: object) -> User:
+        """Set the user's columns named in `values`, but for those given as None."""
         user = await self.get_user(user_id)
-        if time_zone is not None:
-            user.time_zone = time_zone
-        if locale is not None:
-            user.locale = locale
+        for column, value in values.items():
+            if value is not None:
+                setattr(user, column, value)
         await self.session.flush()
         return user
 

@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from sqlalchemy import exists, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricealert.models import Channel, User
+from pricealert.repositories.base import Repository
 
 #: A held delivery detected longer ago than this is not sent when its channel is verified
 #: (nor kept waiting for ever): it is recorded `expired`. A price alert a day old is
@@ -57,10 +57,7 @@ _RELEASE = text(
 )
 
 
-class VerificationRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class VerificationRepository(Repository):
     async def is_verified(self, user_id: uuid.UUID, via: str, address: str) -> bool:
         """Whether the user already proved `address` (their verified email, or a verified
         channel of that kind and target)."""
