@@ -61,10 +61,8 @@ OPS_COMMANDS: Final = frozenset(
 )  # fmt: skip
 
 
-class CommandError(NamedError):
+class CommandError(NamedError, code="command_failed"):
     """A named error a command reports to its user."""
-
-    code = "command_failed"
 
 
 def available_commands() -> dict[str, Command]:

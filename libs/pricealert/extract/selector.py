@@ -22,11 +22,8 @@ from pricealert.extract.stock import text_availability
 from pricealert.extract.text import visible_text
 
 
-class InvalidSelector(InvalidInput):
+class InvalidSelector(InvalidInput, code="invalid_selector", title="Invalid CSS selector"):
     """A configured CSS selector that does not parse."""
-
-    code = "invalid_selector"
-    title = "Invalid CSS selector"
 
 
 def select_first(tree: LexborHTMLParser, selector: str) -> LexborNode | None:

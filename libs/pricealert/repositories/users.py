@@ -37,11 +37,8 @@ _KEY_BY_HASH = select(ApiKey.id, ApiKey.user_id, ApiKey.revoked_at, ApiKey.expir
 )
 
 
-class LastActiveKey(Conflict):
+class LastActiveKey(Conflict, code="last_active_key", title="Last active key"):
     """Revoking this key would leave the user with no way to call the API."""
-
-    code = "last_active_key"
-    title = "Last active key"
 
 
 @dataclass(frozen=True)

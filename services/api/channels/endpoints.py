@@ -39,28 +39,21 @@ router = APIRouter(prefix="/channels", tags=["channels"])
 _security_log = get_logger("pricealert.security")
 
 
-class ChannelUnverified(Conflict):
+class ChannelUnverified(Conflict, code="channel_unverified", title="Channel not verified"):
     """The channel is waiting for the code sent to it, and sends nothing until it is
     entered (`POST /v1/channels/{id}/verify`)."""
 
-    code = "channel_unverified"
-    title = "Channel not verified"
 
-
-class TooManyUnverified(Conflict):
+class TooManyUnverified(
+    Conflict, code="too_many_unverified_channels", title="Too many channels waiting for their code"
+):
     """Too many of your email and SMS channels are waiting for their code (5 by default):
     verify or delete some before adding another."""
 
-    code = "too_many_unverified_channels"
-    title = "Too many channels waiting for their code"
 
-
-class NoVerificationNeeded(Conflict):
+class NoVerificationNeeded(Conflict, code="no_verification_needed", title="Nothing to verify"):
     """Only email and SMS channels are verified with a code; this kind (Slack, webhook)
     needs none."""
-
-    code = "no_verification_needed"
-    title = "Nothing to verify"
 
 
 def _resend_hint(channel_id: uuid.UUID) -> str:

@@ -46,12 +46,9 @@ _security_log = get_logger("pricealert.security")
 _RESEND_EMAIL = "ask for a new one with POST /v1/users/me/resend"
 
 
-class InvalidToken(InvalidInput):
+class InvalidToken(InvalidInput, code="invalid_token", title="Invalid token"):
     """The sign-in or recovery token is unknown, expired or already used (each works once,
     for 30 minutes): ask for a new link."""
-
-    code = "invalid_token"
-    title = "Invalid token"
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserCreated)

@@ -35,44 +35,29 @@ from services.api.settings import ApiSettings
 _security_log = get_logger("pricealert.security")
 
 
-class WrongCode(InvalidInput):
+class WrongCode(InvalidInput, code="wrong_code", title="Wrong code"):
     """The code entered is not the one sent. The problem document says how many attempts
     are left (`attempts_left`); after 5 wrong codes the code stops working
     (`code_exhausted`) and a new one must be asked for."""
 
-    code = "wrong_code"
-    title = "Wrong code"
 
-
-class CodeExpired(Conflict):
+class CodeExpired(Conflict, code="code_expired", title="Code expired"):
     """The code was sent more than 30 minutes ago and no longer works: ask for a new one
     (`POST /v1/users/me/resend`, or a channel's `/resend`)."""
 
-    code = "code_expired"
-    title = "Code expired"
 
-
-class CodeExhausted(Conflict):
+class CodeExhausted(Conflict, code="code_exhausted", title="Too many wrong codes"):
     """After 5 wrong codes a code no longer works, even when the right one follows: ask
     for a new one."""
 
-    code = "code_exhausted"
-    title = "Too many wrong codes"
 
-
-class NoCodeSent(Conflict):
+class NoCodeSent(Conflict, code="no_code_sent", title="No code to check"):
     """No code is waiting to be entered (none was sent, or it was already used): ask for
     one first."""
 
-    code = "no_code_sent"
-    title = "No code to check"
 
-
-class AlreadyVerified(Conflict):
+class AlreadyVerified(Conflict, code="already_verified", title="Already verified"):
     """The address or channel is verified already: there is nothing to enter or resend."""
-
-    code = "already_verified"
-    title = "Already verified"
 
 
 @dataclass(frozen=True, slots=True)

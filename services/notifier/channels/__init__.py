@@ -27,14 +27,11 @@ if TYPE_CHECKING:
     from services.notifier.settings import NotifierSettings
 
 
-class DeliveryFailed(PriceAlertError):
+class DeliveryFailed(PriceAlertError, status=502, code="delivery_failed", title="Delivery failed"):
     """A channel's provider (mail server, SMS gateway, Slack, a webhook receiver) did not
     take the message. The notification records the reason; a refusal that means the
     address is gone (HTTP 410) also disables the channel."""
 
-    status = 502
-    code = "delivery_failed"
-    title = "Delivery failed"
     transient = False
 
     def __init__(
@@ -46,19 +43,16 @@ class DeliveryFailed(PriceAlertError):
         self.disable_channel = disable_channel
 
 
-class TransientFailure(DeliveryFailed):
+class TransientFailure(DeliveryFailed, code="delivery_transient"):
     """The provider could not take the message now (a timeout, a 5xx, a 429): it is tried
     again after a backoff (or the provider's `Retry-After`) until the retry window ends."""
 
-    code = "delivery_transient"
     transient = True
 
 
-class PermanentFailure(DeliveryFailed):
+class PermanentFailure(DeliveryFailed, code="delivery_permanent"):
     """The provider refused the message for good (a rejected address, a 4xx, a redirect): it is not
     tried again, and the notification is recorded `failed` with the reason."""
-
-    code = "delivery_permanent"
 
 
 @dataclass(frozen=True, slots=True)
