@@ -111,6 +111,7 @@ class AlertRepository(Repository):
                 [{"rule_id": rule_id, "channel_id": c} for c in dict.fromkeys(channel_ids)],
             )
 
-    async def delete(self, rule: AlertRule) -> None:
-        await self.session.delete(rule)
+    async def delete(self, user_id: uuid.UUID, rule_id: uuid.UUID) -> None:
+        """Delete one of the user's rules; `NotFound` for anyone else's."""
+        await self.session.delete(await self.get(user_id, rule_id))
         await self.session.flush()

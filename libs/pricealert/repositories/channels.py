@@ -69,6 +69,7 @@ class ChannelRepository(Repository):
             )
         return rows
 
-    async def delete(self, channel: Channel) -> None:
-        await self.session.delete(channel)
+    async def delete(self, user_id: uuid.UUID, channel_id: uuid.UUID) -> None:
+        """Delete one of the user's channels; `NotFound` for anyone else's."""
+        await self.session.delete(await self.get(user_id, channel_id))
         await self.session.flush()

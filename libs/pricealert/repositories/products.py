@@ -146,8 +146,10 @@ class ProductRepository(Repository):
         await self._recompute_interval(watched.product.id)
         await self.session.refresh(watched.product)
 
-    async def unwatch(self, watched: WatchedProduct) -> None:
-        """Stop watching; a product nobody watches is paused, its history kept."""
+    async def unwatch(self, user_id: uuid.UUID, watch_id: uuid.UUID) -> None:
+        """Stop watching one of the user's products (`NotFound` for anyone else's); a
+        product nobody watches is paused, its history kept."""
+        watched = await self.get(user_id, watch_id)
         await self.session.execute(delete(Watch).where(Watch.id == watched.watch.id))
         remaining = await self.session.scalar(
             select(func.count()).select_from(Watch).where(Watch.product_id == watched.product.id)

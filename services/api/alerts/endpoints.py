@@ -144,5 +144,4 @@ async def update_alert(
 async def delete_alert(
     alert_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
 ) -> None:
-    alerts = AlertRepository(session)
-    await alerts.delete(await alerts.get(principal.user_id, alert_id))
+    await AlertRepository(session).delete(principal.user_id, alert_id)

@@ -106,8 +106,7 @@ async def list_channels(paging: OwnPaging, session: SessionDep) -> PageOut[Chann
 async def delete_channel(
     channel_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
 ) -> None:
-    channels = ChannelRepository(session)
-    await channels.delete(await channels.get(principal.user_id, channel_id))
+    await ChannelRepository(session).delete(principal.user_id, channel_id)
 
 
 @router.post("/{channel_id}/verify", response_model=ChannelVerified)

@@ -209,8 +209,7 @@ async def unwatch_product(
     product_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
 ) -> None:
     """Stop watching (your alert rules on it go too)."""
-    products = ProductRepository(session)
-    await products.unwatch(await products.get(principal.user_id, product_id))
+    await ProductRepository(session).unwatch(principal.user_id, product_id)
 
 
 @router.post("/{product_id}/check", status_code=status.HTTP_202_ACCEPTED)
