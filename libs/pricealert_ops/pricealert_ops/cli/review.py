@@ -19,7 +19,7 @@ from pricealert_ops.review import quarter_review, write_review
 
 
 def register(subparsers: Any) -> None:
-    commands = add_group(subparsers, "review", "Operations reviews (plan 9.3).")
+    commands = add_group(subparsers, "review")
     quarter = add_command(
         commands,
         "quarter",
