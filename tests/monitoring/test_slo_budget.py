@@ -62,7 +62,7 @@ def test_budget_text_output_names_every_slo(
     ("argv", "code"),
     [
         (("slo", "budget", "--period", "soon"), "invalid_slo_spec"),
-        (("slo", "budget", "--prometheus", "http://127.0.0.1:9"), "prometheus_query_failed"),
+        (("slo", "budget", "--prometheus", "http://127.0.0.1:9"), "prometheus_unreachable"),
         (("slo", "budget", "--monitoring-dir", "/nonexistent"), "slo_spec_not_found"),
         (("slo",), "missing_action"),
     ],

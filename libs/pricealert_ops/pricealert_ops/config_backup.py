@@ -55,14 +55,21 @@ _SOURCE_METADATA: Final = "source"
 
 
 class ConfigBackupError(PriceAlertError):
+    """A stack or the bucket could not be read (the AWS error is in the detail)."""
+
     code = "config_backup_failed"
 
 
 class VersioningDisabled(ConfigBackupError, InvalidInput):
+    """The bucket does not keep versions, so a new export would overwrite the previous
+    configuration: use the data stack's `ConfigBucket` (versioning on)."""
+
     code = "config_bucket_not_versioned"
 
 
 class ConfigVersionNotFound(ConfigBackupError, NotFound):
+    """No such version of the bundle: `pricealert config versions` lists the stored ones."""
+
     code = "config_version_not_found"
 
 

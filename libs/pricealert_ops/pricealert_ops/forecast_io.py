@@ -15,17 +15,12 @@ from typing import Any
 
 import httpx
 
-from pricealert.errors import InvalidInput, ServiceUnavailable
 from pricealert_ops.capacity import CapacityPlan
 from pricealert_ops.forecast import Forecast, ForecastInputError, Series
 
-
-class PrometheusUnreachable(ServiceUnavailable):
-    code = "prometheus_unreachable"
-
-
-class PrometheusQueryFailed(InvalidInput):
-    code = "prometheus_query_failed"
+# Declared in pricealert_ops.prometheus; also importable from here, as before.
+from pricealert_ops.prometheus import PrometheusQueryFailed as PrometheusQueryFailed
+from pricealert_ops.prometheus import PrometheusUnreachable as PrometheusUnreachable
 
 
 def parse_time(text: str) -> datetime:

@@ -173,14 +173,9 @@ def restore_from_snapshot(
     _refuse_existing_target(rds, target_identifier)
     source = _find_instance(rds, snapshot.get("DBInstanceIdentifier", ""))
 
-    kwargs: dict[str, Any] = {
-        "DBInstanceIdentifier": target_identifier,
-        "DBSnapshotIdentifier": snapshot_identifier,
-        "DBInstanceClass": instance_class,
-        **_restore_like(source, groups, restored_from=f"snapshot:{snapshot_identifier}"),
-    }
-    _call(rds.restore_db_instance_from_db_snapshot, **kwargs)
-    return _finish(rds, target_identifier, source, kwargs, wait=wait, waiter_config=waiter_config)
+    request = {"DBSnapshotIdentifier": snapshot_identifier, "DBInstanceClass": instance_class}
+    like = _restore_like(source, groups, restored_from=f"snapshot:{snapshot_identifier}")
+    return _restore(rds, request, target_identifier, like, source, wait, waiter_config)
 
 
 def restore_to_point_in_time(
@@ -207,17 +202,15 @@ def restore_to_point_in_time(
     _check_restorable(source, restore_time, current)
     _refuse_existing_target(rds, target_identifier)
 
-    kwargs: dict[str, Any] = {
+    request = {
         "SourceDBInstanceIdentifier": source_identifier,
-        "TargetDBInstanceIdentifier": target_identifier,
         "RestoreTime": restore_time,
         "DBInstanceClass": instance_class,
-        **_restore_like(
-            source, groups, restored_from=f"{source_identifier}@{restore_time.isoformat()}"
-        ),
     }
-    _call(rds.restore_db_instance_to_point_in_time, **kwargs)
-    return _finish(rds, target_identifier, source, kwargs, wait=wait, waiter_config=waiter_config)
+    like = _restore_like(
+        source, groups, restored_from=f"{source_identifier}@{restore_time.isoformat()}"
+    )
+    return _restore(rds, request, target_identifier, like, source, wait, waiter_config)
 
 
 def restore_replica_to_point_in_time(
@@ -225,9 +218,9 @@ def restore_replica_to_point_in_time(
     target_identifier: str,
     restore_time: datetime,
     *,
-    source_identifier: str = DEFAULT_SOURCE,
     subnet_group: str | None,
     security_group_ids: list[str],
+    source_identifier: str = DEFAULT_SOURCE,
     parameter_group: str | None = None,
     option_group: str | None = None,
     source_rds: RDSClient | None = None,
@@ -236,7 +229,11 @@ def restore_replica_to_point_in_time(
     waiter_config: WaiterConfigTypeDef = DEFAULT_WAITER_CONFIG,
     now: datetime | None = None,
 ) -> RestoredInstance:
-    """Restore the source's automated backups replicated to `rds`'s region, at a time."""
+    """Restore the source's automated backups replicated to `rds`'s region, at a time.
+
+    That region has none of the source's subnet and security groups, so its own are
+    required; `source_rds` (the primary region), when it still answers, gives the
+    source's other settings to carry over."""
     groups, restore_time = _check_pitr(
         target_identifier, source_identifier, instance_class, security_group_ids, restore_time, now
     )
@@ -259,24 +256,46 @@ def restore_replica_to_point_in_time(
     _refuse_existing_target(rds, target_identifier)
     # The source's own settings, when the primary region still answers.
     source = _find_instance(source_rds, source_identifier) if source_rds is not None else None
-    kwargs: dict[str, Any] = {
+    like = _restore_like(
+        source,
+        groups,
+        restored_from=f"{source_identifier}@{restore_time.isoformat()} (replica)",
+        in_source_region=False,
+    )
+    request = {
         "SourceDBInstanceAutomatedBackupsArn": replica["DBInstanceAutomatedBackupsArn"],
-        "TargetDBInstanceIdentifier": target_identifier,
         "RestoreTime": restore_time,
         "DBInstanceClass": instance_class,
-        **_restore_like(
-            source,
-            groups,
-            restored_from=f"{source_identifier}@{restore_time.isoformat()} (replica)",
-            in_source_region=False,
-        ),
         "DBSubnetGroupName": subnet_group,
     }
     if parameter_group:
-        kwargs["DBParameterGroupName"] = parameter_group
+        request["DBParameterGroupName"] = parameter_group
     if option_group:
-        kwargs["OptionGroupName"] = option_group
-    _call(rds.restore_db_instance_to_point_in_time, **kwargs)
+        request["OptionGroupName"] = option_group
+    return _restore(rds, request, target_identifier, like, source, wait, waiter_config)
+
+
+def _restore(
+    rds: RDSClient,
+    request: dict[str, Any],
+    target_identifier: str,
+    like: dict[str, Any],
+    source: DBInstanceTypeDef | None,
+    wait: bool,
+    waiter_config: WaiterConfigTypeDef,
+) -> RestoredInstance:
+    """Ask RDS for the restore `request` names (a snapshot; or, with a `RestoreTime`, the
+    source instance or its backups replicated to this region) into a new instance
+    `target_identifier` made `like` the source (the request's own settings win), then
+    `_finish`."""
+    operation: Any
+    if "DBSnapshotIdentifier" in request:
+        operation = rds.restore_db_instance_from_db_snapshot
+        kwargs = {"DBInstanceIdentifier": target_identifier, **like, **request}
+    else:
+        operation = rds.restore_db_instance_to_point_in_time
+        kwargs = {"TargetDBInstanceIdentifier": target_identifier, **like, **request}
+    _call(operation, **kwargs)
     return _finish(rds, target_identifier, source, kwargs, wait=wait, waiter_config=waiter_config)
 
 

@@ -31,14 +31,22 @@ if TYPE_CHECKING:
 
 
 class StorageError(PriceAlertError):
+    """The store refused or failed a read or write (S3's answer is in the detail)."""
+
     code = "backup_storage_failed"
 
 
 class ObjectNotFound(StorageError, NotFound):
+    """No object under that key, or no dump of the database asked for (`pricealert backup
+    list` names the dumps)."""
+
     code = "backup_not_found"
 
 
 class InvalidLocation(StorageError, InvalidInput):
+    """The location names no store this module opens (a bucket, `s3://bucket` or
+    `file:///directory`), or a key would leave the local store's directory."""
+
     code = "invalid_backup_location"
 
 

@@ -29,7 +29,7 @@ from pricealert_ops.storage import BackupStore
 
 
 def register(subparsers: Any) -> None:
-    commands = add_group(subparsers, "backup", "Logical backups (pg_dump) of the database.")
+    commands = add_group(subparsers, "backup")
 
     create = add_command(commands, "create", _create, "Dump the database to the backup store.")
     _database_option(create)
@@ -77,7 +77,7 @@ def register(subparsers: Any) -> None:
         help="skip starting the services on the restored database",
     )
 
-    restore_commands = add_group(subparsers, "restore", "Restore the database.")
+    restore_commands = add_group(subparsers, "restore")
     dump = add_command(restore_commands, "dump", _restore_dump, "Restore a dump into a database.")
     dump.add_argument("key", help="dump key, as `backup list` prints it")
     dump.add_argument("--target-database-url", required=True, help="database to restore into")

@@ -15,7 +15,7 @@ import json
 import sys
 from typing import Any
 
-from pricealert.cli import CommandError, add_command
+from pricealert.cli import CommandError
 from pricealert_ops.chaos import (
     EXPERIMENTS,
     RunOptions,
@@ -26,6 +26,7 @@ from pricealert_ops.chaos import (
 )
 from pricealert_ops.chaos.report import summary
 from pricealert_ops.chaos.servers import ServerError
+from pricealert_ops.cli import add_top_command
 from pricealert_ops.devtools.stack import StackError
 
 #: (duration seconds, products) of a full and a short run.
@@ -37,9 +38,7 @@ ALL = (*EXPERIMENTS, api_failure.NAME)
 
 
 def register(subparsers: Any) -> None:
-    command = add_command(
-        subparsers, "chaos", _chaos, "Run chaos experiments against a private local stack."
-    )
+    command = add_top_command(subparsers, "chaos", _chaos)
     command.add_argument(
         "experiments",
         nargs="*",

@@ -48,11 +48,7 @@ class ConfigBackupSettings(PriceAlertSettings):
 
 
 def register(subparsers: Any) -> None:
-    commands = add_group(
-        subparsers,
-        "config",
-        "Back up the deployable configuration to a versioned bucket (plan 5.1).",
-    )
+    commands = add_group(subparsers, "config")
 
     backup = add_command(
         commands, "backup", _backup, "Export the configuration as a new version if it changed."

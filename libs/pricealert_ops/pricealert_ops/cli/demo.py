@@ -30,9 +30,7 @@ T = TypeVar("T")
 
 
 def register(subparsers: Any) -> None:
-    actions = add_actions(
-        subparsers, "demo", "The demo shop and webhook receiver (README walk-through)."
-    )
+    actions = add_actions(subparsers, "demo")
     shop = actions.add_parser(
         "shop",
         help="serve the demo shop; prints its product URLs; POST to a page moves its price",

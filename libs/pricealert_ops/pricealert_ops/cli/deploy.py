@@ -40,7 +40,7 @@ _INFRA = Path("infra")
 
 
 def register(subparsers: Any) -> None:
-    commands = add_group(subparsers, "deploy", "Plan a deployment (plan 7.3).")
+    commands = add_group(subparsers, "deploy")
     plan = add_command(
         commands,
         "plan",

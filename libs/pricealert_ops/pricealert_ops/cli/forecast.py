@@ -13,15 +13,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pricealert.cli import CommandError, add_command
+from pricealert.cli import CommandError
 from pricealert_ops import capacity, forecast_io
+from pricealert_ops.cli import add_top_command
 from pricealert_ops.forecast import active_seasonalities, forecast, sampling_step
 
 
 def register(subparsers: Any) -> None:
-    command = add_command(
-        subparsers, "forecast", _forecast, "Forecast a metric and the tasks it will need."
-    )
+    command = add_top_command(subparsers, "forecast", _forecast)
     source = command.add_mutually_exclusive_group(required=True)
     source.add_argument("--csv", type=Path, help="CSV with columns ds, y")
     source.add_argument("--prometheus", metavar="URL", help="Prometheus base URL")

@@ -21,7 +21,7 @@ from pricealert_ops.cli import add_group
 
 
 def register(subparsers: Any) -> None:
-    commands = add_group(subparsers, "incident", "Record an incident (plan 7.2).")
+    commands = add_group(subparsers, "incident")
     priorities = ", ".join(
         f"{p.priority} {p.name} ({p.severity} alerts)" for p in incident.PRIORITIES.values()
     )

@@ -19,11 +19,11 @@ from typing import Any
 from pricealert.cli import CommandError, add_command
 from pricealert.settings import PriceAlertSettings
 from pricealert_ops import alert_review, audit, maintenance, perf
-from pricealert_ops.cli import add_group
+from pricealert_ops.cli import add_group, add_top_command
 
 
 def register(subparsers: Any) -> None:
-    db_commands = add_group(subparsers, "db", "Database maintenance.")
+    db_commands = add_group(subparsers, "db")
     maint = add_command(
         db_commands, "maintenance", _db_maintenance, "ANALYZE, bloat and unused-index report."
     )
@@ -36,21 +36,19 @@ def register(subparsers: Any) -> None:
         "--min-size-mb", type=float, default=1.0, help="leave smaller indexes alone (default 1)"
     )
 
-    audit_command = add_command(
-        subparsers, "audit", _audit, "Audit installed dependencies for known vulnerabilities."
-    )
+    audit_command = add_top_command(subparsers, "audit", _audit)
     audit_command.add_argument(
         "--requirement", type=Path, help="audit this pinned requirements file instead"
     )
 
-    perf_commands = add_group(subparsers, "perf", "Performance analysis.")
+    perf_commands = add_group(subparsers, "perf")
     report = add_command(
         perf_commands, "report", _perf_report, "Slowest statements from pg_stat_statements."
     )
     report.add_argument("--database-url", help="overrides PRICEALERT_DATABASE_URL")
     report.add_argument("--limit", type=int, default=10, help="statements to show (default 10)")
 
-    alert_commands = add_group(subparsers, "alert", "Alert rules maintenance.")
+    alert_commands = add_group(subparsers, "alert")
     review = add_command(
         alert_commands,
         "review",

@@ -19,9 +19,8 @@ from pricealert_ops.review import quarter_review, write_review
 
 
 def register(subparsers: Any) -> None:
-    commands = add_group(subparsers, "review", "Operations reviews (plan 9.3).")
     quarter = add_command(
-        commands,
+        add_group(subparsers, "review"),  # the group's only command
         "quarter",
         _quarter,
         "SLO attainment, incidents, resource trends, cost drivers, automation opportunities.",

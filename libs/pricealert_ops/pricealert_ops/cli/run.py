@@ -14,19 +14,18 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from pricealert.cli import CommandError, add_command
+from pricealert.cli import CommandError
 from pricealert.logging import configure_logging
 from pricealert.settings import PriceAlertSettings
 from pricealert.supervised import METRICS_PORT_OFFSETS, SERVICES
+from pricealert_ops.cli import add_top_command
 from pricealert_ops.supervisor import AlreadyRunning, RunLock, Supervisor
 
 DEFAULT_METRICS_PORT_BASE = 9100
 
 
 def register(subparsers: Any) -> None:
-    command = add_command(
-        subparsers, "run", _run, "Run services, restarting any that exits (Ctrl-C stops all)."
-    )
+    command = add_top_command(subparsers, "run", _run)
     command.add_argument("services", nargs="+", choices=[*SERVICES, "all"], metavar="SERVICE")
     command.add_argument("--instances", type=int, default=1, help="processes per worker service")
     command.add_argument("--host", default=None, help="API bind address (PRICEALERT_API_HOST)")

@@ -13,9 +13,7 @@ from pricealert_ops.devtools.servers import Config, ServerError, ensure_servers,
 
 
 def register(subparsers: Any) -> None:
-    actions = add_actions(
-        subparsers, "servers", "PostgreSQL and Redis for development: find or start them."
-    )
+    actions = add_actions(subparsers, "servers")
     up = actions.add_parser(
         "up",
         help="use the configured servers, else start project-local ones in .local/",

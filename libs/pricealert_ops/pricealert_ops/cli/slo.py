@@ -17,7 +17,7 @@ from pricealert_ops.monitoring.slo import load_spec, render_rules
 
 
 def register(subparsers: Any) -> None:
-    actions = add_actions(subparsers, "slo", "SLO rules and error budgets.")
+    actions = add_actions(subparsers, "slo")
     generate = actions.add_parser("generate", help="write prometheus/rules/slo.generated.yml")
     generate.set_defaults(handler=_generate)
     budget = actions.add_parser("budget", help="each SLO's error budget for a period")

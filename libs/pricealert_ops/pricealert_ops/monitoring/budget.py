@@ -14,7 +14,6 @@ from decimal import Decimal, InvalidOperation
 
 import httpx
 
-from pricealert.errors import ServiceUnavailable
 from pricealert_ops.monitoring.slo import (
     ExternalSLO,
     RatioSLO,
@@ -25,12 +24,15 @@ from pricealert_ops.monitoring.slo import (
     period_hours,
     threshold_record,
 )
+from pricealert_ops.prometheus import PrometheusUnreachable
 
 
-class PrometheusQueryError(ServiceUnavailable):
-    """Prometheus could not be reached or refused a query."""
-
-    code = "prometheus_query_failed"
+class PrometheusQueryError(PrometheusUnreachable):
+    """Prometheus could not be reached, or refused or misanswered one of the queries
+    `budget` generates from slo.yaml. The user typed none of them (the period is
+    checked before any query), so it is a dependency failure: 503
+    `prometheus_unreachable`, not the 422 `prometheus_query_failed` of a query the user
+    typed (see `pricealert_ops.prometheus`)."""
 
 
 @dataclass(frozen=True)
