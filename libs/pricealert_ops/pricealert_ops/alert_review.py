@@ -31,12 +31,10 @@ from pricealert.errors import InvalidInput, ServiceUnavailable
 from pricealert_ops.forecast_io import prometheus_api
 
 
-class RulesUnreadable(InvalidInput):
-    code = "alert_rules_unreadable"
+class RulesUnreadable(InvalidInput, code="alert_rules_unreadable"): ...
 
 
-class AlertmanagerUnreachable(ServiceUnavailable):
-    code = "alertmanager_unreachable"
+class AlertmanagerUnreachable(ServiceUnavailable, code="alertmanager_unreachable"): ...
 
 
 @dataclass(frozen=True)

@@ -28,20 +28,16 @@ from pricealert.errors import PriceAlertError
 _NETWORK_FAILURES = ("ConnectionError", "ProxyError", "Max retries exceeded", "Timeout", "SSLError")
 
 
-class AuditError(PriceAlertError):
-    code = "audit_failed"
+class AuditError(PriceAlertError, code="audit_failed"): ...
 
 
-class AuditToolMissing(AuditError):
-    code = "pip_audit_missing"
+class AuditToolMissing(AuditError, code="pip_audit_missing"): ...
 
 
-class AuditSourceUnreachable(AuditError):
-    code = "audit_source_unreachable"
+class AuditSourceUnreachable(AuditError, code="audit_source_unreachable"): ...
 
 
-class AuditSourceUnavailable(AuditError):
-    code = "audit_source_unavailable"
+class AuditSourceUnavailable(AuditError, code="audit_source_unavailable"): ...
 
 
 @dataclass(frozen=True)

@@ -61,12 +61,10 @@ class BackupSettings(PriceAlertSettings):
         )
 
 
-class BackupExists(Conflict):
-    code = "backup_exists"
+class BackupExists(Conflict, code="backup_exists"): ...
 
 
-class BackupMetadataMissing(ObjectNotFound):
-    code = "backup_metadata_missing"
+class BackupMetadataMissing(ObjectNotFound, code="backup_metadata_missing"): ...
 
 
 class TableRecord(BaseModel):

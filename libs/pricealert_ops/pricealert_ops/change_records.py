@@ -23,12 +23,10 @@ REVIEW_WITHIN = timedelta(days=7)
 PREFIX = "changes/"
 
 
-class ChangeNotFound(NotFound):
-    code = "change_not_found"
+class ChangeNotFound(NotFound, code="change_not_found"): ...
 
 
-class ChangeAlreadyReviewed(Conflict):
-    code = "change_already_reviewed"
+class ChangeAlreadyReviewed(Conflict, code="change_already_reviewed"): ...
 
 
 def record_emergency(

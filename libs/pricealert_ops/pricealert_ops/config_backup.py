@@ -54,23 +54,17 @@ _COUNT_METADATA: Final = "file-count"
 _SOURCE_METADATA: Final = "source"
 
 
-class ConfigBackupError(PriceAlertError):
+class ConfigBackupError(PriceAlertError, code="config_backup_failed"):
     """A stack or the bucket could not be read (the AWS error is in the detail)."""
 
-    code = "config_backup_failed"
 
-
-class VersioningDisabled(ConfigBackupError, InvalidInput):
+class VersioningDisabled(ConfigBackupError, InvalidInput, code="config_bucket_not_versioned"):
     """The bucket does not keep versions, so a new export would overwrite the previous
     configuration: use the data stack's `ConfigBucket` (versioning on)."""
 
-    code = "config_bucket_not_versioned"
 
-
-class ConfigVersionNotFound(ConfigBackupError, NotFound):
+class ConfigVersionNotFound(ConfigBackupError, NotFound, code="config_version_not_found"):
     """No such version of the bundle: `pricealert config versions` lists the stored ones."""
-
-    code = "config_version_not_found"
 
 
 @dataclass(frozen=True)

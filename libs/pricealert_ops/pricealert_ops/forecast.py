@@ -39,12 +39,10 @@ DAY = 86_400.0
 SEASONALITIES = (("weekly", 7.0, 5), ("daily", 1.0, 10))
 
 
-class ForecastInputError(InvalidInput):
-    code = "invalid_forecast_input"
+class ForecastInputError(InvalidInput, code="invalid_forecast_input"): ...
 
 
-class ProphetMissing(InvalidInput):
-    code = "prophet_not_installed"
+class ProphetMissing(InvalidInput, code="prophet_not_installed"): ...
 
 
 @dataclass(frozen=True)

@@ -41,16 +41,13 @@ from pricealert_ops.storage import BackupStore, ObjectNotFound, open_store
 ALERTS_BEFORE_OPEN = timedelta(minutes=30)
 
 
-class IncidentNotFound(NotFound):
-    code = "incident_not_found"
+class IncidentNotFound(NotFound, code="incident_not_found"): ...
 
 
-class IncidentClosed(Conflict):
-    code = "incident_closed"
+class IncidentClosed(Conflict, code="incident_closed"): ...
 
 
-class InvalidPriority(InvalidInput):
-    code = "invalid_priority"
+class InvalidPriority(InvalidInput, code="invalid_priority"): ...
 
 
 class IncidentSettings(PriceAlertSettings):

@@ -26,8 +26,7 @@ LIMIT $1
 """
 
 
-class StatementsUnavailable(PriceAlertError):
-    code = "pg_stat_statements_unavailable"
+class StatementsUnavailable(PriceAlertError, code="pg_stat_statements_unavailable"): ...
 
 
 @dataclass(frozen=True)

@@ -65,26 +65,20 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
 """
 
 
-class PgError(PriceAlertError):
-    code = "pg_failed"
+class PgError(PriceAlertError, code="pg_failed"): ...
 
 
-class DatabaseUnreachable(PgError, ServiceUnavailable):
-    code = "database_unreachable"
+class DatabaseUnreachable(PgError, ServiceUnavailable, code="database_unreachable"): ...
 
 
-class PgToolMissing(PgError):
-    code = "pg_tool_missing"
+class PgToolMissing(PgError, code="pg_tool_missing"): ...
 
 
-class PgToolTooOld(PgError):
+class PgToolTooOld(PgError, code="pg_dump_too_old"):
     """pg_dump older than the server: it refuses to dump, so refuse before starting."""
 
-    code = "pg_dump_too_old"
 
-
-class PgToolFailed(PgError):
-    code = "pg_tool_failed"
+class PgToolFailed(PgError, code="pg_tool_failed"): ...
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,13 @@ from __future__ import annotations
 from pricealert.errors import InvalidInput, ServiceUnavailable
 
 
-class PrometheusUnreachable(ServiceUnavailable):
+class PrometheusUnreachable(ServiceUnavailable, code="prometheus_unreachable"):
     """Prometheus did not answer, or answered with something other than its API, or
     failed a query the tooling generated itself (`slo budget`'s recording-rule queries):
     a dependency failure (503), not the user's input. Retry later, or check the URL."""
 
-    code = "prometheus_unreachable"
 
-
-class PrometheusQueryFailed(InvalidInput):
+class PrometheusQueryFailed(InvalidInput, code="prometheus_query_failed"):
     """Prometheus refused the query the user typed (its `errorType` and `error` are in the
     detail), or the result is not what the command needs (e.g. more than one series:
     wrap the query in `sum(...)`). The user's input is wrong (422): change the query.
@@ -33,5 +31,3 @@ class PrometheusQueryFailed(InvalidInput):
     Only user-typed queries raise it: `slo budget`, whose queries are generated, raises
     `PrometheusUnreachable` (503) for the same answers, so the one code
     `prometheus_query_failed` always means 422."""
-
-    code = "prometheus_query_failed"

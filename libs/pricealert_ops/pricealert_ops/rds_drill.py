@@ -38,8 +38,7 @@ MONITORING_ROLE = "arn:aws:iam::123456789012:role/rds-monitoring"
 _FAST: WaiterConfigTypeDef = {"Delay": 1, "MaxAttempts": 5}
 
 
-class MotoMissing(PriceAlertError):
-    code = "moto_not_installed"
+class MotoMissing(PriceAlertError, code="moto_not_installed"): ...
 
 
 @dataclass

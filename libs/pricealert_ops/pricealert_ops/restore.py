@@ -26,12 +26,10 @@ from pricealert_ops.backup import BackupMetadata, load_metadata
 from pricealert_ops.storage import BackupStore
 
 
-class ChecksumMismatch(PriceAlertError):
-    code = "backup_checksum_mismatch"
+class ChecksumMismatch(PriceAlertError, code="backup_checksum_mismatch"): ...
 
 
-class TargetNotEmpty(Conflict):
-    code = "restore_target_not_empty"
+class TargetNotEmpty(Conflict, code="restore_target_not_empty"): ...
 
 
 @dataclass(frozen=True)

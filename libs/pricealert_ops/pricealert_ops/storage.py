@@ -30,24 +30,18 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
-class StorageError(PriceAlertError):
+class StorageError(PriceAlertError, code="backup_storage_failed"):
     """The store refused or failed a read or write (S3's answer is in the detail)."""
 
-    code = "backup_storage_failed"
 
-
-class ObjectNotFound(StorageError, NotFound):
+class ObjectNotFound(StorageError, NotFound, code="backup_not_found"):
     """No object under that key, or no dump of the database asked for (`pricealert backup
     list` names the dumps)."""
 
-    code = "backup_not_found"
 
-
-class InvalidLocation(StorageError, InvalidInput):
+class InvalidLocation(StorageError, InvalidInput, code="invalid_backup_location"):
     """The location names no store this module opens (a bucket, `s3://bucket` or
     `file:///directory`), or a key would leave the local store's directory."""
-
-    code = "invalid_backup_location"
 
 
 @dataclass(frozen=True)

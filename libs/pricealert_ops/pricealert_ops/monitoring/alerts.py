@@ -28,10 +28,8 @@ PLACEHOLDER: Final = "$threshold"
 _EXTRA_KEYS: Final = ("threshold", "threshold_step")
 
 
-class AlertSourceError(InvalidInput):
+class AlertSourceError(InvalidInput, code="invalid_alert_source"):
     """An alert source uses `$threshold` without a threshold, or the reverse."""
-
-    code = "invalid_alert_source"
 
 
 @dataclass(frozen=True)

@@ -49,10 +49,8 @@ _HOURS_PER_UNIT: Final = {
 }
 
 
-class SLOSpecError(InvalidInput):
+class SLOSpecError(InvalidInput, code="invalid_slo_spec"):
     """`slo.yaml` is missing, malformed, or names an unknown SLO."""
-
-    code = "invalid_slo_spec"
 
 
 def _windowed(value: str, info: ValidationInfo) -> str:
