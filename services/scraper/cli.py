@@ -39,6 +39,7 @@ from pricealert.extract import Extraction, Page, extract, extract_page
 from pricealert.extract.suggest import Candidate, Suggestions, suggest_page
 from pricealert.http import GuardedClient
 from pricealert.urls import normalise_url
+from services.scraper.commands import COMMANDS
 from services.scraper.fetch import ShopFetcher
 from services.scraper.observe import classify_fetch, extract_fetched
 from services.scraper.settings import ScraperSettings
@@ -46,21 +47,11 @@ from services.scraper.settings import ScraperSettings
 
 def register(subparsers: Any) -> None:
     """Add the scraper's commands to the `pricealert` command."""
-    summaries = {
-        # extract: a saved page (owned by the extraction module)
-        "extract": (_extract_command, "Extract price, currency and stock from a saved page."),
-        "check": (
-            _check_command,
-            "Fetch a product page through the guarded client and extract from it.",
-        ),
-        "suggest": (
-            _suggest_command,
-            "Candidate CSS selectors for a page's price and stock words (never recorded).",
-        ),
-    }
+    handlers = {"extract": _extract_command, "check": _check_command, "suggest": _suggest_command}
+    # each one-line help as `pricealert --help` lists it, from the table it lists
     extract, check, suggest = (
-        add_command(subparsers, name, handler, summary)
-        for name, (handler, summary) in summaries.items()
+        add_command(subparsers, name, handler, COMMANDS[name].help)
+        for name, handler in handlers.items()
     )
     extract.add_argument("file", metavar="FILE", help="the saved page (raw bytes as fetched)")
     extract.add_argument("--url", required=True, help="the page's URL (domain and variant matter)")

@@ -11,6 +11,10 @@ _MODULE = "services.scraper.cli"
 
 COMMANDS: Mapping[str, Command] = {
     "extract": Command(_MODULE, "Extract price, currency and stock from a saved page."),
-    "check": Command(_MODULE, "Fetch a product page through the guarded client and extract."),
-    "suggest": Command(_MODULE, "Candidate CSS selectors for a page's price and stock words."),
+    "check": Command(
+        _MODULE, "Fetch a product page through the guarded client and extract from it."
+    ),
+    "suggest": Command(
+        _MODULE, "Candidate CSS selectors for a page's price and stock words (never recorded)."
+    ),
 }

@@ -1,6 +1,6 @@
-"""Each operator command's one-line help is the same in `pricealert --help` (the
-`pricealert_ops.cli.COMMANDS` table, listed without importing the command) and in
-`pricealert <command> --help` (what the command's module registers)."""
+"""Each command's one-line help is the same in `pricealert --help` (its table: the
+runtime's, the scraper's, `pricealert_ops.cli.COMMANDS`; listed without importing the
+command) and in `pricealert <command> --help` (what the command's module registers)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import argparse
 import pytest
 
 from pricealert.cli import available_commands, build_parser
-from pricealert_ops.cli import COMMANDS
+
+COMMANDS = available_commands()
 
 
 def _registered(name: str) -> tuple[str | None, str | None]:
