@@ -10,6 +10,7 @@ import re
 import socket
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
+from types import ModuleType
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -19,6 +20,7 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 
 import pricealert
+import pricealert_ops
 import services
 from pricealert.errors import Conflict, NamedError, PriceAlertError
 from services.api import main
@@ -157,8 +159,8 @@ async def test_every_problem_type_uri_resolves_to_a_page_about_it(
     assert (await client.get("/problems/no_such_thing")).status_code == 404
 
 
-def _import_everything() -> None:
-    for package in (pricealert, services):
+def _import_everything(*more: ModuleType) -> None:
+    for package in (pricealert, services, *more):
         for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             if ".migrations" in module.name or module.name.endswith("__main__"):
                 continue
@@ -191,8 +193,9 @@ async def test_every_error_class_and_api_problem_has_its_page(
 
 def test_every_class_that_declares_a_code_describes_it_itself() -> None:
     # A page about a code must not be its parent's text: `wrong_code`'s page once said
-    # what `invalid_input` is (inspect.getdoc falls back to the parent's docstring).
-    _import_everything()
+    # what `invalid_input` is (inspect.getdoc falls back to the parent's docstring). The
+    # operators' tools too: the CLI's errors are read by people at 3 a.m.
+    _import_everything(pricealert_ops)
     undescribed = sorted(
         f"{cls.__module__}.{cls.__qualname__}"
         for cls in _all_error_classes()

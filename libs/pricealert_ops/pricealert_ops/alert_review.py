@@ -31,10 +31,13 @@ from pricealert.errors import InvalidInput, ServiceUnavailable
 from pricealert_ops.forecast_io import prometheus_api
 
 
-class RulesUnreadable(InvalidInput, code="alert_rules_unreadable"): ...
+class RulesUnreadable(InvalidInput, code="alert_rules_unreadable"):
+    """The Prometheus rules to review cannot be read: no such directory, or a file that is not valid
+    YAML."""
 
 
-class AlertmanagerUnreachable(ServiceUnavailable, code="alertmanager_unreachable"): ...
+class AlertmanagerUnreachable(ServiceUnavailable, code="alertmanager_unreachable"):
+    """Alertmanager's API did not answer, so the alerts that fired cannot be counted."""
 
 
 @dataclass(frozen=True)

@@ -28,16 +28,22 @@ from pricealert.errors import PriceAlertError
 _NETWORK_FAILURES = ("ConnectionError", "ProxyError", "Max retries exceeded", "Timeout", "SSLError")
 
 
-class AuditError(PriceAlertError, code="audit_failed"): ...
+class AuditError(PriceAlertError, code="audit_failed"):
+    """pip-audit failed without a report (its last line is in the message)."""
 
 
-class AuditToolMissing(AuditError, code="pip_audit_missing"): ...
+class AuditToolMissing(AuditError, code="pip_audit_missing"):
+    """pip-audit is not installed here (`pip install pip-audit`)."""
 
 
-class AuditSourceUnreachable(AuditError, code="audit_source_unreachable"): ...
+class AuditSourceUnreachable(AuditError, code="audit_source_unreachable"):
+    """pip-audit could not reach the vulnerability service (or did not finish in time): no result,
+    not a clean one."""
 
 
-class AuditSourceUnavailable(AuditError, code="audit_source_unavailable"): ...
+class AuditSourceUnavailable(AuditError, code="audit_source_unavailable"):
+    """The vulnerability service answered for none of the dependencies: a report that audited
+    nothing is refused, not read as clean."""
 
 
 @dataclass(frozen=True)

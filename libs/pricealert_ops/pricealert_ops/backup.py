@@ -61,10 +61,14 @@ class BackupSettings(PriceAlertSettings):
         )
 
 
-class BackupExists(Conflict, code="backup_exists"): ...
+class BackupExists(Conflict, code="backup_exists"):
+    """A backup of this database with this second's timestamp is in the store already (two backups
+    started in the same second): nothing was written; run it again."""
 
 
-class BackupMetadataMissing(ObjectNotFound, code="backup_metadata_missing"): ...
+class BackupMetadataMissing(ObjectNotFound, code="backup_metadata_missing"):
+    """The backup has no metadata object beside it (its checksum and fingerprints), so it cannot be
+    verified and is not restored."""
 
 
 class TableRecord(BaseModel):

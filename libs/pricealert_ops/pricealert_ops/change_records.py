@@ -23,10 +23,12 @@ REVIEW_WITHIN = timedelta(days=7)
 PREFIX = "changes/"
 
 
-class ChangeNotFound(NotFound, code="change_not_found"): ...
+class ChangeNotFound(NotFound, code="change_not_found"):
+    """No emergency change with this id is recorded in the store."""
 
 
-class ChangeAlreadyReviewed(Conflict, code="change_already_reviewed"): ...
+class ChangeAlreadyReviewed(Conflict, code="change_already_reviewed"):
+    """The emergency change was reviewed already; a review is recorded once."""
 
 
 def record_emergency(

@@ -39,10 +39,14 @@ DAY = 86_400.0
 SEASONALITIES = (("weekly", 7.0, 5), ("daily", 1.0, 10))
 
 
-class ForecastInputError(InvalidInput, code="invalid_forecast_input"): ...
+class ForecastInputError(InvalidInput, code="invalid_forecast_input"):
+    """The forecast's input cannot be read: a file without the `ds`/`y` header, or a time that is
+    neither ISO 8601 nor Unix seconds."""
 
 
-class ProphetMissing(InvalidInput, code="prophet_not_installed"): ...
+class ProphetMissing(InvalidInput, code="prophet_not_installed"):
+    """Forecasting needs Prophet and pandas, which come with the `forecast` extra and are not
+    installed here."""
 
 
 @dataclass(frozen=True)

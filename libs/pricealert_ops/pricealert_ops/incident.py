@@ -41,13 +41,16 @@ from pricealert_ops.storage import BackupStore, ObjectNotFound, open_store
 ALERTS_BEFORE_OPEN = timedelta(minutes=30)
 
 
-class IncidentNotFound(NotFound, code="incident_not_found"): ...
+class IncidentNotFound(NotFound, code="incident_not_found"):
+    """No incident with this id is recorded in the store."""
 
 
-class IncidentClosed(Conflict, code="incident_closed"): ...
+class IncidentClosed(Conflict, code="incident_closed"):
+    """The incident is closed: notes and a second close are refused."""
 
 
-class InvalidPriority(InvalidInput, code="invalid_priority"): ...
+class InvalidPriority(InvalidInput, code="invalid_priority"):
+    """The priority is not one of the plan's (P1–P4)."""
 
 
 class IncidentSettings(PriceAlertSettings):

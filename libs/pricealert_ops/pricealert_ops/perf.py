@@ -26,7 +26,9 @@ LIMIT $1
 """
 
 
-class StatementsUnavailable(PriceAlertError, code="pg_stat_statements_unavailable"): ...
+class StatementsUnavailable(PriceAlertError, code="pg_stat_statements_unavailable"):
+    """`pg_stat_statements` is not installed in the database, or the server has not loaded it
+    (`shared_preload_libraries`)."""
 
 
 @dataclass(frozen=True)

@@ -65,20 +65,26 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
 """
 
 
-class PgError(PriceAlertError, code="pg_failed"): ...
+class PgError(PriceAlertError, code="pg_failed"):
+    """A PostgreSQL operation of the operators' tools failed."""
 
 
-class DatabaseUnreachable(PgError, ServiceUnavailable, code="database_unreachable"): ...
+class DatabaseUnreachable(PgError, ServiceUnavailable, code="database_unreachable"):
+    """The database does not accept a connection (down, wrong URL, or refused credentials)."""
 
 
-class PgToolMissing(PgError, code="pg_tool_missing"): ...
+class PgToolMissing(PgError, code="pg_tool_missing"):
+    """A PostgreSQL client program (`pg_dump`, `pg_restore`, `psql`) is not installed or not on
+    PATH."""
 
 
 class PgToolTooOld(PgError, code="pg_dump_too_old"):
     """pg_dump older than the server: it refuses to dump, so refuse before starting."""
 
 
-class PgToolFailed(PgError, code="pg_tool_failed"): ...
+class PgToolFailed(PgError, code="pg_tool_failed"):
+    """A PostgreSQL client program exited with an error (its last lines are in the message), or did
+    not say its version."""
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,8 @@ MONITORING_ROLE = "arn:aws:iam::123456789012:role/rds-monitoring"
 _FAST: WaiterConfigTypeDef = {"Delay": 1, "MaxAttempts": 5}
 
 
-class MotoMissing(PriceAlertError, code="moto_not_installed"): ...
+class MotoMissing(PriceAlertError, code="moto_not_installed"):
+    """The RDS drill runs against moto, a development dependency that is not installed here."""
 
 
 @dataclass

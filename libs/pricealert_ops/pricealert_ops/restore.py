@@ -26,10 +26,14 @@ from pricealert_ops.backup import BackupMetadata, load_metadata
 from pricealert_ops.storage import BackupStore
 
 
-class ChecksumMismatch(PriceAlertError, code="backup_checksum_mismatch"): ...
+class ChecksumMismatch(PriceAlertError, code="backup_checksum_mismatch"):
+    """The downloaded dump's SHA-256 is not the one its metadata records: the dump is damaged or was
+    changed, and nothing was restored."""
 
 
-class TargetNotEmpty(Conflict, code="restore_target_not_empty"): ...
+class TargetNotEmpty(Conflict, code="restore_target_not_empty"):
+    """The target database has objects in it: a restore does not write over them unless told to
+    (`--force`)."""
 
 
 @dataclass(frozen=True)

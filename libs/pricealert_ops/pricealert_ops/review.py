@@ -51,7 +51,8 @@ TASK_HOURS = "avg_over_time(count by (job) (up == 1)[{days}d:1h])"
 SERVICE_JOBS = ("api", "scraper", "evaluator", "notifier", "web")
 
 
-class InvalidReviewPeriod(InvalidInput, code="invalid_review_period"): ...
+class InvalidReviewPeriod(InvalidInput, code="invalid_review_period"):
+    """A review covers 7 to 366 days."""
 
 
 @dataclass(frozen=True)
