@@ -28,7 +28,7 @@ import httpx
 import yaml
 
 from pricealert.errors import InvalidInput, ServiceUnavailable
-from pricealert_ops.forecast_io import prometheus_api
+from pricealert_ops.prometheus import prometheus_api
 
 
 class RulesUnreadable(InvalidInput, code="alert_rules_unreadable"):

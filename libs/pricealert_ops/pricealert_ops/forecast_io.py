@@ -11,9 +11,6 @@ import csv
 import math
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import httpx
 
 from pricealert_ops.capacity import CapacityPlan
 from pricealert_ops.forecast import Forecast, ForecastInputError, Series
@@ -21,6 +18,7 @@ from pricealert_ops.forecast import Forecast, ForecastInputError, Series
 # Declared in pricealert_ops.prometheus; also importable from here, as before.
 from pricealert_ops.prometheus import PrometheusQueryFailed as PrometheusQueryFailed
 from pricealert_ops.prometheus import PrometheusUnreachable as PrometheusUnreachable
+from pricealert_ops.prometheus import prometheus_api
 
 
 def parse_time(text: str) -> datetime:
@@ -57,31 +55,6 @@ def read_csv(path: Path) -> Series:
     return Series([p[0] for p in points], [p[1] for p in points])
 
 
-def prometheus_api(
-    base_url: str, endpoint: str, params: dict[str, str], *, timeout: float = 30
-) -> dict[str, Any]:
-    """One call of Prometheus's HTTP API (`/api/v1/<endpoint>`): its successful answer, or
-    `PrometheusUnreachable` / `PrometheusQueryFailed` naming what went wrong."""
-    url = base_url.rstrip("/") + "/api/v1/" + endpoint
-    try:
-        response = httpx.get(url, params=params, timeout=timeout)
-    except httpx.HTTPError as exc:
-        raise PrometheusUnreachable(f"cannot reach Prometheus at {base_url}: {exc}") from exc
-    try:
-        body: Any = response.json()
-    except ValueError as exc:
-        raise PrometheusQueryFailed(
-            f"Prometheus answered {response.status_code} without JSON"
-        ) from exc
-    if response.status_code != 200 or not isinstance(body, dict) or body.get("status") != "success":
-        detail = body if isinstance(body, dict) else {}
-        raise PrometheusQueryFailed(
-            f"{detail.get('errorType', response.status_code)}: "
-            f"{detail.get('error', 'query failed')}"
-        )
-    return body
-
-
 def fetch_prometheus(
     base_url: str, query: str, start: datetime, end: datetime, step: str, *, timeout: float = 30
 ) -> Series:
@@ -92,7 +65,7 @@ def fetch_prometheus(
         "end": end.isoformat(),
         "step": step,
     }
-    body = prometheus_api(base_url, "query_range", params, timeout=timeout)
+    body = prometheus_api(base_url, "query_range", params, timeout=timeout, typed_by_user=True)
     data = body.get("data", {})
     if data.get("resultType") != "matrix":
         raise PrometheusQueryFailed(f"expected a matrix, got {data.get('resultType')!r}")

@@ -32,10 +32,10 @@ from pydantic import BaseModel, Field
 
 from pricealert.errors import Conflict, InvalidInput, NotFound
 from pricealert.settings import PriceAlertSettings
-from pricealert_ops.forecast_io import prometheus_api
 from pricealert_ops.priorities import PRIORITIES as PRIORITIES
 from pricealert_ops.priorities import PRIORITY_OF_SEVERITY as PRIORITY_OF_SEVERITY
 from pricealert_ops.priorities import Priority as Priority
+from pricealert_ops.prometheus import prometheus_api
 from pricealert_ops.storage import BackupStore, ObjectNotFound, open_store
 
 ALERTS_BEFORE_OPEN = timedelta(minutes=30)

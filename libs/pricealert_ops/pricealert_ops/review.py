@@ -31,11 +31,11 @@ from pathlib import Path
 from pricealert.errors import InvalidInput
 from pricealert_ops.alert_review import AlertHistory, alert_history
 from pricealert_ops.forecast import ForecastInputError, forecast
-from pricealert_ops.forecast_io import fetch_prometheus, prometheus_api, write_plot
+from pricealert_ops.forecast_io import fetch_prometheus, write_plot
 from pricealert_ops.incident import Incident, list_incidents, postmortem_key
 from pricealert_ops.monitoring.budget import BudgetLine, budget_report
 from pricealert_ops.monitoring.slo import load_spec
-from pricealert_ops.prometheus import PrometheusQueryFailed
+from pricealert_ops.prometheus import PrometheusQueryFailed, prometheus_api
 from pricealert_ops.storage import BackupStore, ObjectNotFound
 
 HORIZON = timedelta(days=90)
