@@ -13,7 +13,7 @@ import re
 import time
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import Any, Final
+from typing import Any, Final, Self
 
 from aiosmtpd.smtp import SMTP
 
@@ -28,7 +28,7 @@ class Mailbox:
         self.received: list[tuple[list[str], EmailMessage]] = []
         self._server: asyncio.Server | None = None
 
-    async def __aenter__(self) -> Mailbox:
+    async def __aenter__(self) -> Self:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: SMTP(self, hostname="demo.mailbox", loop=loop), self.host, 0
